@@ -1,0 +1,26 @@
+"""The base every wire type derives from: camelCase on the wire, snake_case in Python."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+class WireModel(BaseModel):
+    """A strict, camelCase-aliased model.
+
+    Unknown fields are rejected so that a typo in a manifest or config is an error that names
+    the field, not a silently ignored setting. Instances are built from either spelling
+    (``learning_rate=`` in Python, ``learningRate`` on the wire) and serialised with aliases.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        validate_default=True,
+    )
+
+    def to_wire(self) -> dict[str, object]:
+        """The JSON-ready, camelCase form with unset optional fields left out."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
