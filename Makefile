@@ -1,0 +1,88 @@
+# mlops-operator — run `make help` for the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV      ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV    := .venv
+PY      := $(VENV)/bin/python
+MLOPS   := $(VENV)/bin/mlops
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+
+.PHONY: install
+install: $(UV) ## Install the Python environment (.venv, from uv.lock) and the Kubernetes binaries
+	$(UV) sync --all-extras --frozen
+	$(MLOPS) devcluster binaries
+
+.PHONY: lock
+lock: ## Re-resolve uv.lock after editing dependencies
+	$(UV) lock
+
+.PHONY: test
+test: install ## Run every test tier: unit, integration (real control plane) and e2e
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: ## Run the unit tests only (no cluster)
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: ## Run the integration tests (starts a private devcluster)
+	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: ## Run the end-to-end tests
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: ## ruff lint + format check, import layering
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+.PHONY: format
+format: ## Apply ruff formatting and safe fixes
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+.PHONY: typecheck
+typecheck: ## mypy --strict over every package
+	$(VENV)/bin/mypy
+
+.PHONY: crds
+crds: ## Generate crds/*.yaml and the chart's copy from the API types
+	$(PY) -m mlops_operator.crdgen
+
+.PHONY: crds-check
+crds-check: ## Fail when the committed CRDs differ from the API types
+	$(PY) -m mlops_operator.crdgen --check
+
+.PHONY: devcluster-up
+devcluster-up: ## Start the local control plane, node agent and MinIO
+	$(MLOPS) devcluster up
+
+.PHONY: devcluster-down
+devcluster-down: ## Stop the local control plane
+	$(MLOPS) devcluster down
+
+.PHONY: devcluster-status
+devcluster-status: ## Show what runs in the local control plane
+	$(MLOPS) devcluster status
+
+.PHONY: demo
+demo: install ## Local cluster + operator, train the threat-classifier example, print its ModelVersion
+	$(MLOPS) demo
+
+.PHONY: bench
+bench: ## Run the benchmarks (ratios against baselines measured in the same run)
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+.PHONY: clean
+clean: ## Remove caches of the tools (not ~/.cache)
+	rm -rf .mypy_cache .ruff_cache .pytest_cache
