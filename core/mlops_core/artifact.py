@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import Field
 
+from mlops_core.storage import ObjectNotFoundError, ObjectStore, join_uri
 from mlops_core.wire import WireModel
 
 WEIGHTS_FILE = "model.safetensors"
@@ -105,3 +107,84 @@ def verify_file(manifest: Manifest, path: str, data: bytes) -> None:
             f"{path} does not match the manifest (expected sha256 {entry.sha256[:12]}… "
             f"and {entry.size} bytes, got {sha256_hex(data)[:12]}… and {len(data)} bytes)"
         )
+
+
+class ArtifactExistsError(ArtifactError):
+    """The version already has a manifest.json: published versions are never overwritten."""
+
+
+@dataclass(frozen=True)
+class PublishedFiles:
+    """Where a version was published (root URI) and its digest (sha256:<hex> of the manifest)."""
+
+    uri: str
+    digest: str
+    manifest: Manifest
+
+
+def publish_files(
+    store: ObjectStore, *, model: str, version: str, files: dict[str, bytes]
+) -> PublishedFiles:
+    """Write ``files`` into ``store``, then ``manifest.json`` last.
+
+    Refuses with ArtifactExistsError when the store already holds a manifest (a complete
+    version); leftovers of an unfinished earlier attempt (no manifest) are overwritten.
+    """
+    if MANIFEST_FILE in files:
+        raise ArtifactError("manifest.json is written by publish_files, do not pass it")
+    if store.exists(MANIFEST_FILE):
+        raise ArtifactExistsError(
+            f"{join_uri(store.uri, MANIFEST_FILE)} already exists: version {version} of "
+            f"{model!r} is published and is never overwritten; publish a new version"
+        )
+    for path, data in sorted(files.items()):
+        store.write_bytes(path, data)
+    manifest = build_manifest(model, version, files)
+    data = manifest_bytes(manifest)
+    store.write_bytes(MANIFEST_FILE, data)
+    return PublishedFiles(uri=store.uri, digest=digest_of(data), manifest=manifest)
+
+
+@dataclass(frozen=True)
+class VerifiedFiles:
+    """Every file of a version, read and checked against its manifest."""
+
+    manifest: Manifest
+    digest: str
+    files: dict[str, bytes]
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(len(data) for data in self.files.values())
+
+
+def read_verified_files(
+    store: ObjectStore, *, required: tuple[str, ...] = ARTIFACT_FILES
+) -> VerifiedFiles:
+    """Read manifest.json and every file it lists; raise ArtifactError on any mismatch.
+
+    Nothing is deserialised here: callers parse the bytes only after every file checked out.
+    """
+    try:
+        raw = store.read_bytes(MANIFEST_FILE)
+    except ObjectNotFoundError:
+        raise ArtifactError(
+            f"{join_uri(store.uri, MANIFEST_FILE)} does not exist: the version is missing or "
+            "was never completely published"
+        ) from None
+    manifest = parse_manifest(raw)
+    listed = {entry.path for entry in manifest.files}
+    missing = [path for path in required if path not in listed]
+    if missing:
+        raise ArtifactError(f"manifest of {store.uri} lists no {', '.join(missing)}")
+    files: dict[str, bytes] = {}
+    for entry in manifest.files:
+        try:
+            data = store.read_bytes(entry.path)
+        except ObjectNotFoundError:
+            raise ArtifactError(
+                f"{join_uri(store.uri, entry.path)} is listed in the manifest but missing"
+            ) from None
+        verify_file(manifest, entry.path, data)
+        files[entry.path] = data
+    return VerifiedFiles(manifest=manifest, digest=digest_of(raw), files=files)

@@ -13,7 +13,7 @@ and the equivalent pydantic validators (enforced by the trainer for a config giv
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -23,6 +23,8 @@ URI_MAX = 1024
 NAME_MAX = 253
 COLUMN_MAX = 128
 COLUMNS_MAX = 512
+
+ColumnName = Annotated[str, Field(min_length=1, max_length=COLUMN_MAX)]
 
 DatasetFormat = Literal["csv", "parquet", "jsonl"]
 Architecture = Literal["logistic_regression", "mlp", "lstm", "cnn_text"]
@@ -69,12 +71,12 @@ class DatasetSpec(WireModel):
         description="Column holding free text. Set it for text models (lstm, cnn_text); "
         "leave it unset for tabular data.",
     )
-    feature_columns: list[str] | None = Field(
+    feature_columns: list[ColumnName] | None = Field(
         default=None,
         max_length=COLUMNS_MAX,
         description="Tabular feature columns, in order. Default: every column but the label.",
     )
-    categorical_columns: list[str] = Field(
+    categorical_columns: list[ColumnName] = Field(
         default_factory=list,
         max_length=COLUMNS_MAX,
         description="Feature columns to one-hot encode instead of standardise.",
@@ -97,7 +99,7 @@ class ModelSpec(WireModel):
         description="Model zoo entry: logistic_regression or mlp for tabular data, "
         "lstm or cnn_text for text."
     )
-    hidden_sizes: list[int] = Field(
+    hidden_sizes: list[Annotated[int, Field(ge=1, le=65536)]] = Field(
         default_factory=lambda: [64, 32],
         max_length=16,
         description="Widths of the hidden layers of an mlp.",

@@ -1,1 +1,3 @@
-"""mlops_serving."""
+"""mlops_serving: the model server and traffic router image."""
+
+__version__ = "0.1.0"

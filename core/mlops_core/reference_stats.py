@@ -1,0 +1,219 @@
+"""Reference statistics of the training split, the baseline that serving drift is scored against.
+
+``reference_stats.json`` is ``{"features": [...]}`` with, per raw numeric input column::
+
+    {"name", "kind": "numeric", "binEdges": [k+1 quantile edges], "counts": [k],
+     "mean", "std", "min", "max", "count"}
+
+per categorical column ``{"name", "kind": "categorical", "categories", "counts"}``, and for text
+models two derived numeric features: ``text_length`` (tokens per text, before truncation) and
+``oov_rate`` (share of those tokens outside the vocabulary).
+
+Binning convention (``histogram``): bin ``i`` holds ``edges[i] <= x < edges[i+1]``, the last bin
+also holds ``x == edges[-1]``, and values outside the edges count in the first or last bin.
+Repeated quantiles are merged, so a feature with few distinct values has fewer than
+``DEFAULT_BINS`` bins; a constant one has a single bin ``[v, v]``. Missing values are not counted.
+
+``drift_features`` and ``drift_categories`` extract exactly these features from raw request
+records, so the server scores drift on what the reference describes. The drift math lives in
+``mlops_core.drift``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import Field, ValidationError
+
+from mlops_core.preprocessing import (
+    Columns,
+    PreprocessingError,
+    Records,
+    TabularPreprocessor,
+    TextPreprocessor,
+    category_values,
+    numeric_values,
+    records_to_columns,
+    text_values,
+    tokenize,
+)
+from mlops_core.wire import WireModel
+
+DEFAULT_BINS = 10
+TEXT_LENGTH = "text_length"
+OOV_RATE = "oov_rate"
+
+
+class NumericFeatureStats(WireModel):
+    """Distribution of one numeric feature in the training split."""
+
+    name: str
+    kind: Literal["numeric"] = "numeric"
+    bin_edges: list[float] = Field(min_length=2, description="k+1 increasing quantile edges.")
+    counts: list[int] = Field(min_length=1, description="Training values per bin (k).")
+    mean: float
+    std: float
+    min: float
+    max: float
+    count: int = Field(ge=0, description="Non-missing training values.")
+
+
+class CategoricalFeatureStats(WireModel):
+    """Category frequencies of one categorical feature in the training split."""
+
+    name: str
+    kind: Literal["categorical"] = "categorical"
+    categories: list[str]
+    counts: list[int]
+
+
+FeatureStats = Annotated[NumericFeatureStats | CategoricalFeatureStats, Field(discriminator="kind")]
+
+
+class ReferenceStats(WireModel):
+    """The whole ``reference_stats.json``."""
+
+    features: list[FeatureStats]
+
+    def feature(self, name: str) -> NumericFeatureStats | CategoricalFeatureStats:
+        for item in self.features:
+            if item.name == name:
+                return item
+        raise KeyError(f"reference statistics have no feature {name!r}")
+
+    def numeric(self) -> list[NumericFeatureStats]:
+        return [f for f in self.features if isinstance(f, NumericFeatureStats)]
+
+    def categorical(self) -> list[CategoricalFeatureStats]:
+        return [f for f in self.features if isinstance(f, CategoricalFeatureStats)]
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True, indent=1).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> ReferenceStats:
+        try:
+            return cls.model_validate_json(data)
+        except ValidationError as exc:
+            raise ValueError(f"reference_stats.json is not valid: {exc}") from exc
+
+
+def quantile_edges(values: np.ndarray[Any, Any], bins: int = DEFAULT_BINS) -> list[float]:
+    """At most ``bins + 1`` distinct quantile edges of ``values`` (two equal edges if constant)."""
+    edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)))
+    if edges.size < 2:
+        return [float(edges[0]), float(edges[0])]
+    return [float(e) for e in edges]
+
+
+def histogram(edges: Sequence[float], values: Sequence[float] | np.ndarray[Any, Any]) -> list[int]:
+    """Counts of ``values`` per bin of ``edges`` (see the module docstring); NaNs are skipped."""
+    data = np.asarray(values, dtype=np.float64)
+    data = data[~np.isnan(data)]
+    inner = np.asarray(edges[1:-1], dtype=np.float64)
+    index = np.searchsorted(inner, data, side="right")
+    return [int(c) for c in np.bincount(index, minlength=len(edges) - 1)]
+
+
+def numeric_stats(
+    name: str, values: Sequence[float] | np.ndarray[Any, Any], bins: int = DEFAULT_BINS
+) -> NumericFeatureStats:
+    data = np.asarray(values, dtype=np.float64)
+    data = data[~np.isnan(data)]
+    if data.size == 0:
+        raise ValueError(f"feature {name!r} has no values to describe")
+    edges = quantile_edges(data, bins)
+    return NumericFeatureStats(
+        name=name,
+        bin_edges=edges,
+        counts=histogram(edges, data),
+        mean=float(data.mean()),
+        std=float(data.std()),
+        min=float(data.min()),
+        max=float(data.max()),
+        count=int(data.size),
+    )
+
+
+def categorical_stats(name: str, values: Sequence[str | None]) -> CategoricalFeatureStats:
+    counts = Counter(v for v in values if v is not None)
+    categories = sorted(counts)
+    return CategoricalFeatureStats(
+        name=name, categories=categories, counts=[counts[c] for c in categories]
+    )
+
+
+def text_drift_values(
+    preprocessor: TextPreprocessor, texts: Sequence[str]
+) -> dict[str, list[float]]:
+    """``text_length`` and ``oov_rate`` of each text."""
+    lookup = preprocessor.lookup()
+    lengths: list[float] = []
+    oov: list[float] = []
+    for text in texts:
+        tokens = tokenize(text)
+        lengths.append(float(len(tokens)))
+        unknown = sum(1 for t in tokens if t not in lookup)
+        oov.append(unknown / len(tokens) if tokens else 0.0)
+    return {TEXT_LENGTH: lengths, OOV_RATE: oov}
+
+
+def compute_reference_stats(
+    preprocessor: TabularPreprocessor | TextPreprocessor,
+    columns: Columns,
+    *,
+    bins: int = DEFAULT_BINS,
+) -> ReferenceStats:
+    """Reference statistics of the training split ``columns``, per raw input feature."""
+    if isinstance(preprocessor, TextPreprocessor):
+        texts = text_values(preprocessor.text_column, _get(columns, preprocessor.text_column))
+        derived = text_drift_values(preprocessor, texts)
+        return ReferenceStats(
+            features=[numeric_stats(name, values, bins) for name, values in derived.items()]
+        )
+    numeric = {c.name for c in preprocessor.numeric}
+    features: list[NumericFeatureStats | CategoricalFeatureStats] = []
+    for name in preprocessor.feature_columns:
+        values = _get(columns, name)
+        if name in numeric:
+            features.append(numeric_stats(name, numeric_values(name, values), bins))
+        else:
+            features.append(categorical_stats(name, category_values(values)))
+    return ReferenceStats(features=features)
+
+
+def _get(columns: Columns, name: str) -> Sequence[Any] | np.ndarray[Any, Any]:
+    if name not in columns:
+        raise PreprocessingError(f"missing column {name!r}")
+    return columns[name]
+
+
+def drift_features(
+    preprocessor: TabularPreprocessor | TextPreprocessor, records: Records
+) -> dict[str, list[float]]:
+    """The numeric drift features of raw request ``records``, named as in the reference.
+
+    Tabular: each numeric input column (missing values as NaN, which ``histogram`` skips).
+    Text: ``text_length`` and ``oov_rate``. Raises PreprocessingError on malformed records.
+    """
+    if isinstance(preprocessor, TextPreprocessor):
+        columns = records_to_columns(records, [preprocessor.text_column])
+        texts = text_values(preprocessor.text_column, columns[preprocessor.text_column])
+        return text_drift_values(preprocessor, texts)
+    names = [c.name for c in preprocessor.numeric]
+    columns = records_to_columns(records, names)
+    return {name: [float(v) for v in numeric_values(name, columns[name])] for name in names}
+
+
+def drift_categories(
+    preprocessor: TabularPreprocessor | TextPreprocessor, records: Records
+) -> dict[str, list[str | None]]:
+    """The categorical drift features of raw request ``records`` (``None`` when missing)."""
+    if isinstance(preprocessor, TextPreprocessor):
+        return {}
+    names = [c.name for c in preprocessor.categorical]
+    columns = records_to_columns(records, names)
+    return {name: category_values(columns[name]) for name in names}

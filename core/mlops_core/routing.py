@@ -1,0 +1,157 @@
+"""The traffic router's configuration and its choice of backend version.
+
+The operator writes a ``RouterConfig`` as JSON into the key ``router.json`` of a ConfigMap that
+the router mounts; the router re-reads the file whenever it changes. The choice of version for
+a request is a pure function of the config, an optional sticky key (the value of
+``stickyHeader``) and a uniform random draw, so it is unit-tested without a router.
+
+Sticky assignment hashes ``<model>/<key>`` with sha256, never Python's ``hash()``, so a user
+lands on the same version across router restarts and replicas as long as the weights hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Self
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from mlops_core.wire import WireModel
+
+ROUTER_CONFIG_KEY = "router.json"
+TOTAL_WEIGHT = 100
+VERSION_MAX = 64
+BACKENDS_MAX = 16
+ENDPOINTS_MAX = 256
+
+
+class RoutingError(ValueError):
+    """A router config that cannot be used; the message says what to fix."""
+
+
+class RouteBackend(WireModel):
+    """One served version and where its pods are."""
+
+    version: str = Field(min_length=1, max_length=VERSION_MAX, description="Model version.")
+    weight: int = Field(ge=0, le=TOTAL_WEIGHT, description="Share of traffic in percent.")
+    service: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        description="Per-version Service whose EndpointSlices list the pods.",
+    )
+    endpoints: list[str] = Field(
+        default_factory=list,
+        max_length=ENDPOINTS_MAX,
+        description="Static host:port list (local use); used when no service is given.",
+    )
+
+    @model_validator(mode="after")
+    def _needs_a_target(self) -> Self:
+        if self.service is None and not self.endpoints:
+            raise ValueError(
+                f"backend {self.version!r} names neither a service nor static endpoints: "
+                "set service (in a cluster) or endpoints ['host:port', ...]"
+            )
+        for endpoint in self.endpoints:
+            host, _, port = endpoint.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"endpoint {endpoint!r} of {self.version!r} is not host:port")
+        return self
+
+
+class MirrorSpec(WireModel):
+    """Shadow traffic: a copy of some requests goes to another version, its answer dropped."""
+
+    version: str = Field(min_length=1, max_length=VERSION_MAX, description="Mirrored version.")
+    percent: float = Field(ge=0, le=100, description="Share of requests copied, in percent.")
+
+
+class RouterConfig(WireModel):
+    """Everything a router needs to split one model's traffic across its versions."""
+
+    model: str = Field(min_length=1, max_length=253, description="Registry model name.")
+    backends: list[RouteBackend] = Field(
+        min_length=1, max_length=BACKENDS_MAX, description="Versions and their weights."
+    )
+    sticky_header: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Request header whose value pins a caller to one version (e.g. x-user-id).",
+    )
+    mirror: MirrorSpec | None = Field(default=None, description="Optional shadow traffic.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        versions = [b.version for b in self.backends]
+        if len(set(versions)) != len(versions):
+            raise ValueError(f"backends list a version twice: {versions}")
+        total = sum(b.weight for b in self.backends)
+        if total != TOTAL_WEIGHT:
+            raise ValueError(
+                f"backend weights add up to {total}; they must add up to {TOTAL_WEIGHT}"
+            )
+        if self.mirror is not None and self.mirror.version not in versions:
+            raise ValueError(
+                f"mirror version {self.mirror.version!r} is not among the backends {versions}: "
+                "list it as a backend (weight 0 is fine)"
+            )
+        return self
+
+    def backend(self, version: str) -> RouteBackend:
+        for item in self.backends:
+            if item.version == version:
+                return item
+        raise RoutingError(f"no backend for version {version!r}")
+
+
+def parse_router_config(text: str) -> RouterConfig:
+    """A RouterConfig from JSON or YAML text; errors name the offending field."""
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise RoutingError(f"router config is neither JSON nor YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise RoutingError("router config must be a mapping with model and backends")
+    try:
+        return RouterConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise RoutingError(f"invalid router config: {exc}") from exc
+
+
+def sticky_fraction(model: str, key: str) -> float:
+    """A stable number in [0, 1) for a sticky key: the first 8 bytes of sha256, scaled."""
+    digest = hashlib.sha256(f"{model}/{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def choose_version(config: RouterConfig, *, draw: float, sticky_key: str | None = None) -> str:
+    """The version a request goes to.
+
+    ``draw`` is a uniform random number in [0, 1) used when there is no sticky key; with one,
+    the key's stable hash takes its place. Versions of weight 0 are never chosen.
+    """
+    point = sticky_fraction(config.model, sticky_key) if sticky_key is not None else draw
+    if not 0.0 <= point < 1.0:
+        raise RoutingError(f"draw must lie in [0, 1), got {point}")
+    target = point * TOTAL_WEIGHT
+    cumulative = 0
+    for backend in config.backends:
+        cumulative += backend.weight
+        if backend.weight > 0 and target < cumulative:
+            return backend.version
+    return next(b.version for b in reversed(config.backends) if b.weight > 0)
+
+
+def should_mirror(config: RouterConfig, *, draw: float, chosen: str) -> str | None:
+    """The version to copy this request to, or None. Never mirrors to the chosen version."""
+    mirror = config.mirror
+    if mirror is None or mirror.version == chosen or mirror.percent <= 0:
+        return None
+    return mirror.version if draw * 100.0 < mirror.percent else None

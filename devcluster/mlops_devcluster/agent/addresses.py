@@ -1,0 +1,103 @@
+"""Pod addresses: each pod gets its own IP on the loopback interface.
+
+EndpointSlices may not hold 127.0.0.0/8 addresses (the API server rejects them), so the agent
+adds a /24 of the benchmarking range 198.18.0.0/15 to ``lo`` (``ip addr add``: the kernel then
+treats every address of that /24 as local, like 127/8). Without the privilege to do that it
+falls back to 127.<n>.0.0/16: pods still run and reach each other, but EndpointSlices stay empty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import subprocess
+import threading
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def cluster_octet(state_dir: Path) -> int:
+    """A number in 2..254 derived from the state folder, so that two devclusters on one machine
+    rarely share a pod range."""
+    digest = hashlib.sha256(str(state_dir).encode()).digest()
+    return 2 + digest[0] % 253
+
+
+def pod_network(octet: int) -> ipaddress.IPv4Network:
+    return ipaddress.ip_network(f"198.18.{octet}.0/24")
+
+
+def fallback_network(octet: int) -> ipaddress.IPv4Network:
+    return ipaddress.ip_network(f"127.{octet}.0.0/16")
+
+
+class LoopbackRange:
+    """Adds the pod range to ``lo`` and removes it again (only if it added it)."""
+
+    def __init__(self, network: ipaddress.IPv4Network) -> None:
+        self.network = network
+        self.gateway = f"{next(network.hosts())}/{network.prefixlen}"
+        self.added = False
+
+    def add(self) -> bool:
+        """True when the range is usable (added now or already there)."""
+        shown = subprocess.run(
+            ["ip", "-4", "addr", "show", "dev", "lo"], capture_output=True, text=True, check=False
+        )
+        if self.gateway in shown.stdout:
+            return True
+        result = subprocess.run(
+            ["ip", "addr", "add", self.gateway, "dev", "lo"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            log.warning(
+                "cannot add %s to lo (%s); pods get 127.x addresses, which EndpointSlices "
+                "cannot list; run the devcluster as root (or with CAP_NET_ADMIN) to fix it",
+                self.gateway,
+                result.stderr.strip(),
+            )
+            return False
+        self.added = True
+        return True
+
+    def remove(self) -> None:
+        if self.added:
+            subprocess.run(
+                ["ip", "addr", "del", self.gateway, "dev", "lo"], capture_output=True, check=False
+            )
+            self.added = False
+
+
+class AddressPool:
+    """Hands out addresses of ``network`` round-robin (never its first, the range's own)."""
+
+    def __init__(self, network: ipaddress.IPv4Network) -> None:
+        hosts = [str(h) for h in network.hosts() if int(h) & 0xFF not in (0, 255)]
+        self.network = network
+        self._hosts = hosts[1:]
+        self._next = 0
+        self._in_use: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def allocate(self, owner: str) -> str:
+        with self._lock:
+            for address, holder in self._in_use.items():
+                if holder == owner:
+                    return address
+            for _ in range(len(self._hosts)):
+                address = self._hosts[self._next]
+                self._next = (self._next + 1) % len(self._hosts)
+                if address not in self._in_use:
+                    self._in_use[address] = owner
+                    return address
+        raise RuntimeError(f"no free pod address left in {self.network}")
+
+    def release(self, owner: str) -> None:
+        with self._lock:
+            for address in [a for a, h in self._in_use.items() if h == owner]:
+                del self._in_use[address]

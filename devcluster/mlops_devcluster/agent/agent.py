@@ -1,0 +1,163 @@
+"""The node agent's main loop: nodes, heartbeats, and a worker per pod bound to its nodes."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from mlops_devcluster.agent.addresses import (
+    AddressPool,
+    LoopbackRange,
+    cluster_octet,
+    fallback_network,
+    pod_network,
+)
+from mlops_devcluster.agent.heartbeat import (
+    HEARTBEAT_SECONDS,
+    allocatable,
+    heartbeat,
+    register_node,
+)
+from mlops_devcluster.agent.nodes import NodeSpec, default_nodes, now
+from mlops_devcluster.agent.pod_worker import PodWorker
+from mlops_devcluster.agent.runtime import Runtime
+from mlops_devcluster.cluster import DevCluster
+from mlops_devcluster.kube import ApiError
+from mlops_devcluster.ports import HOST
+
+Object = dict[str, Any]
+PODS_PATH: Final = "/api/v1/pods"
+JOIN_SECONDS: Final = 15.0
+log = logging.getLogger("mlops_devcluster.agent")
+
+
+class Agent:
+    def __init__(self, cluster: DevCluster, nodes: list[NodeSpec]) -> None:
+        self.cluster = cluster
+        self.nodes = nodes
+        self.node_names = {n.name for n in nodes}
+        octet = cluster_octet(cluster.root)
+        self.pod_range = LoopbackRange(pod_network(octet))
+        network = self.pod_range.network if self.pod_range.add() else fallback_network(octet)
+        self.runtime = Runtime(
+            kube=cluster.kube(),
+            layout=cluster.layout,
+            api_host=HOST,
+            api_port=cluster.config.ports.apiserver,
+            addresses=AddressPool(network),
+            allocatable=allocatable(nodes),
+        )
+        self.workers: dict[str, PodWorker] = {}
+        self.uids: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def stopping(self) -> threading.Event:
+        return self.runtime.stopping
+
+    def run(self) -> None:
+        kube = self.runtime.kube
+        while not kube.ready():
+            if self.stopping.wait(0.5):
+                return
+        since = now()
+        for spec in self.nodes:
+            while not self.stopping.is_set():
+                try:
+                    self.uids[spec.name] = register_node(kube, spec, since=since)
+                    break
+                except (ApiError, OSError) as exc:
+                    log.info("registering node %s: %s (retrying)", spec.name, exc)
+                    self.stopping.wait(1.0)
+        log.info("nodes registered: %s", ", ".join(sorted(self.node_names)))
+        threading.Thread(target=self._heartbeats, args=(since,), daemon=True).start()
+        threading.Thread(target=self._watch_pods, daemon=True).start()
+        self.stopping.wait()
+        self._shutdown()
+
+    def _heartbeats(self, since: str) -> None:
+        while not self.stopping.wait(HEARTBEAT_SECONDS):
+            try:
+                heartbeat(self.runtime.kube, self.nodes, self.uids, since=since)
+            except OSError as exc:
+                log.warning("heartbeat: %s", exc)
+
+    def _watch_pods(self) -> None:
+        kube = self.runtime.kube
+        while not self.stopping.is_set():
+            try:
+                listing = kube.get(PODS_PATH, fieldSelector="spec.nodeName!=")
+                seen = set()
+                for pod in listing.get("items", []):
+                    seen.add(pod["metadata"]["uid"])
+                    self._observe(pod)
+                with self._lock:
+                    vanished = [uid for uid in self.workers if uid not in seen]
+                for uid in vanished:
+                    self._forget(uid)
+                version = listing["metadata"]["resourceVersion"]
+                for event in kube.watch(
+                    PODS_PATH, resource_version=version, fieldSelector="spec.nodeName!="
+                ):
+                    if self.stopping.is_set():
+                        return
+                    kind = event.get("type")
+                    obj = event.get("object", {})
+                    if kind == "ERROR":
+                        break
+                    if kind in ("ADDED", "MODIFIED"):
+                        self._observe(obj)
+                    elif kind == "DELETED":
+                        self._forget(obj["metadata"]["uid"])
+            except (ApiError, OSError, ValueError) as exc:
+                log.info("pod watch restarts: %s", exc)
+                self.stopping.wait(1.0)
+            except Exception:
+                log.exception("pod watch failed; restarting")
+                self.stopping.wait(1.0)
+
+    def _observe(self, pod: Object) -> None:
+        if pod.get("spec", {}).get("nodeName") not in self.node_names:
+            return
+        uid = pod["metadata"]["uid"]
+        with self._lock:
+            worker = self.workers.get(uid)
+            if worker is None:
+                worker = PodWorker(self.runtime, pod)
+                self.workers[uid] = worker
+                worker.start()
+                return
+        worker.update(pod)
+
+    def _forget(self, uid: str) -> None:
+        with self._lock:
+            worker = self.workers.pop(uid, None)
+        if worker is not None:
+            worker.gone()
+
+    def _shutdown(self) -> None:
+        log.info("stopping: terminating the pods' processes")
+        with self._lock:
+            workers = list(self.workers.values())
+        deadline = time.monotonic() + JOIN_SECONDS
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        self.pod_range.remove()
+
+
+def main(root: Path) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    agent = Agent(DevCluster.load(root), default_nodes())
+
+    def stop(signum: int, _frame: object) -> None:
+        agent.stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    agent.run()

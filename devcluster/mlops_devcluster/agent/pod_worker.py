@@ -1,0 +1,431 @@
+"""One thread per pod: start its containers, keep its status, stop it when it is deleted."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from mlops_devcluster.agent.container import ContainerRun
+from mlops_devcluster.agent.images import UnknownImageError, image_entrypoint
+from mlops_devcluster.agent.launch import BindMount
+from mlops_devcluster.agent.nodes import HOST_IP, now
+from mlops_devcluster.agent.pod_env import EnvError, container_argv, container_env
+from mlops_devcluster.agent.pod_status import PodView, build_pod_status, pod_phase
+from mlops_devcluster.agent.probes import ProbeTracker, run_probe
+from mlops_devcluster.agent.runtime import Runtime
+from mlops_devcluster.agent.volumes import prepare_volumes
+from mlops_devcluster.kube import ApiError, resource_path
+
+Object = dict[str, Any]
+TICK: Final = 0.2
+MAX_BACKOFF: Final = 20.0
+SHUTDOWN_GRACE: Final = 5.0
+log = logging.getLogger(__name__)
+
+
+class PodWorker(threading.Thread):
+    def __init__(self, runtime: Runtime, pod: Object) -> None:
+        meta = pod["metadata"]
+        super().__init__(name=f"pod-{meta['namespace']}/{meta['name']}", daemon=True)
+        self.runtime = runtime
+        self.uid: str = meta["uid"]
+        self._pod = pod
+        self._lock = threading.Lock()
+        self._gone = threading.Event()
+        self._last_status: Object | None = None
+        self.pod_ip = ""
+        self.start_time = now()
+        self.containers = [self._new_run(c) for c in pod["spec"].get("containers", [])]
+        self.init_containers = [
+            self._new_run(c) for c in pod["spec"].get("initContainers", []) or []
+        ]
+        self.initialized = not self.init_containers
+        self.phase: str = "Pending"
+        self.reason: str | None = None
+        self.message: str | None = None
+        self.mounts: dict[str, Path] = {}
+
+    # -- inputs from the agent -------------------------------------------------------------
+    def update(self, pod: Object) -> None:
+        with self._lock:
+            self._pod = pod
+
+    def gone(self) -> None:
+        """The pod object was removed from the API: stop at once."""
+        self._gone.set()
+
+    @property
+    def pod(self) -> Object:
+        with self._lock:
+            return self._pod
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _new_run(self, spec: Object) -> ContainerRun:
+        return ContainerRun(
+            spec=spec,
+            pod_dir=self.runtime.pod_dir(self._pod),
+            log_dir=self.runtime.log_dir(self._pod),
+            pid_dir=self.runtime.pid_dir,
+            pod_uid=self.uid,
+        )
+
+    @property
+    def _deleting(self) -> bool:
+        return bool(self.pod["metadata"].get("deletionTimestamp"))
+
+    @property
+    def _should_exit(self) -> bool:
+        return self._gone.is_set() or self.runtime.stopping.is_set()
+
+    def _path(self, subresource: str | None = None) -> str:
+        meta = self.pod["metadata"]
+        return resource_path(
+            api_version="v1",
+            plural="pods",
+            namespace=meta["namespace"],
+            name=meta["name"],
+            subresource=subresource,
+        )
+
+    def _report(self) -> None:
+        if self._gone.is_set() or self.runtime.stopping.is_set():
+            return
+        view = PodView(
+            phase=self.phase,  # type: ignore[arg-type]
+            pod_ip=self.pod_ip,
+            host_ip=HOST_IP,
+            start_time=self.start_time,
+            containers=[c.record for c in self.containers],
+            init_containers=[c.record for c in self.init_containers],
+            initialized=self.initialized,
+            reason=self.reason,
+            message=self.message,
+        )
+        status = build_pod_status(self.pod, view, now=now())
+        comparable = {k: v for k, v in status.items() if k != "conditions"}
+        comparable["conditions"] = [
+            {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status["conditions"]
+        ]
+        if comparable == self._last_status:
+            return
+        try:
+            self.runtime.kube.merge_patch(self._path("status"), {"status": status})
+            self._last_status = comparable
+        except ApiError as exc:
+            if exc.status == 404:
+                self._gone.set()
+            else:
+                log.warning("status of pod %s: %s", self.name, exc)
+
+    @property
+    def name(self) -> str:
+        meta = self.pod["metadata"]
+        return f"{meta['namespace']}/{meta['name']}"
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception:
+            log.exception("pod %s: worker failed", self.name)
+            self._stop_all(SHUTDOWN_GRACE)
+        finally:
+            self.runtime.addresses.release(self.uid)
+
+    def _run(self) -> None:
+        observed_phase = (self.pod.get("status") or {}).get("phase")
+        if observed_phase in ("Succeeded", "Failed"):
+            self._wait_for_deletion()
+            return
+        if self._deleting:
+            self._finish_deletion()
+            return
+        for run in [*self.init_containers, *self.containers]:
+            try:
+                run.entrypoint = image_entrypoint(run.spec.get("image", ""))
+            except UnknownImageError as exc:
+                self._fail(reason="UnknownImage", message=str(exc), waiting="ErrImageNeverPull")
+                self._wait_for_deletion()
+                return
+        self.pod_ip = self.runtime.addresses.allocate(self.uid)
+        self._report()
+        if not self._prepare_volumes():
+            return
+        if not self._run_init_containers():
+            self._wait_for_deletion()
+            return
+        self.initialized = True
+        self._supervise()
+        self._wait_for_deletion()
+
+    def _fail(self, *, reason: str, message: str, waiting: str | None = None) -> None:
+        self.phase = "Failed"
+        self.reason = reason
+        self.message = message
+        if waiting:
+            for run in [*self.init_containers, *self.containers]:
+                run.record.state = {"waiting": {"reason": waiting, "message": message}}
+        log.info("pod %s failed: %s", self.name, message)
+        self._report()
+
+    def _prepare_volumes(self) -> bool:
+        """Write the volumes, retrying while a ConfigMap/Secret is missing."""
+        while not self._should_exit:
+            if self._deleting:
+                self._finish_deletion()
+                return False
+            try:
+                self.mounts = prepare_volumes(
+                    self.pod,
+                    self.runtime.pod_dir(self.pod),
+                    lookup=self.runtime.lookup,
+                    issue_token=self.runtime.issue_token,
+                )
+                return True
+            except EnvError as exc:
+                if exc.reason == "UnsupportedVolume":
+                    self._fail(reason=exc.reason, message=str(exc))
+                    self._wait_for_deletion()
+                    return False
+                for run in self.containers:
+                    run.record.state = {
+                        "waiting": {"reason": "ContainerCreating", "message": str(exc)}
+                    }
+                self._report()
+            except ApiError as exc:
+                log.warning("pod %s: volumes: %s", self.name, exc)
+            time.sleep(1.0)
+        self._stop_all(SHUTDOWN_GRACE)
+        return False
+
+    def _bind_mounts(self, spec: Object) -> list[BindMount]:
+        mounts = []
+        for mount in spec.get("volumeMounts", []) or []:
+            source = self.mounts.get(mount["name"])
+            if source is None:
+                continue
+            if mount.get("subPath"):
+                source = source / mount["subPath"]
+                if not source.exists():
+                    source.mkdir(parents=True, exist_ok=True)
+            mounts.append(
+                BindMount(
+                    source=source,
+                    target=mount["mountPath"],
+                    read_only=bool(mount.get("readOnly", False)),
+                    is_file=source.is_file(),
+                )
+            )
+        return mounts
+
+    def _start(self, run: ContainerRun) -> bool:
+        """Start one container; False (and a waiting state) when its env cannot be built."""
+        pod = self.pod
+        pod.setdefault("status", {})["podIP"] = self.pod_ip
+        pod["status"]["podIPs"] = [{"ip": self.pod_ip}]
+        pod["status"]["hostIP"] = HOST_IP
+        pod["status"]["hostIPs"] = [{"ip": HOST_IP}]
+        node = pod["spec"].get("nodeName", "")
+        try:
+            env = container_env(
+                pod,
+                run.spec,
+                base=self.runtime.base_env(pod),
+                lookup=self.runtime.lookup,
+                allocatable=self.runtime.allocatable.get(node, {}),
+            )
+        except EnvError as exc:
+            run.record.state = {"waiting": {"reason": exc.reason, "message": str(exc)}}
+            return False
+        Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
+        argv = container_argv(run.spec, entrypoint=run.entrypoint, env=env)
+        hostname = pod["spec"].get("hostname") or pod["metadata"]["name"][:63]
+        run.start(argv=argv, env=env, hostname=hostname, mounts=self._bind_mounts(run.spec))
+        run.env = env
+        log.info(
+            "pod %s: started container %s (pid %s)",
+            self.name,
+            run.name,
+            run.process.pid if run.process else "?",
+        )
+        return True
+
+    def _restart_policy(self) -> str:
+        return str(self.pod["spec"].get("restartPolicy", "Always"))
+
+    def _wants_restart(self, run: ContainerRun) -> bool:
+        policy = self._restart_policy()
+        code = run.record.exit_code
+        return policy == "Always" or (policy == "OnFailure" and code not in (None, 0))
+
+    def _schedule_restart(self, run: ContainerRun) -> None:
+        run.restart_at = time.monotonic() + run.backoff
+        run.backoff = min(run.backoff * 2, MAX_BACKOFF)
+
+    def _restart(self, run: ContainerRun) -> None:
+        run.record.last_state = run.record.state
+        run.record.restart_count += 1
+        run.record.state = {"waiting": {"reason": "ContainerCreating"}}
+        if not self._start(run):
+            self._schedule_restart(run)
+
+    def _run_init_containers(self) -> bool:
+        for run in self.init_containers:
+            while True:
+                if self._should_exit or self._deleting:
+                    self._stop_all(self._grace())
+                    if self._deleting and not self._should_exit:
+                        self._finish_deletion()
+                    return False
+                if run.process is None and run.record.exit_code is None:
+                    if not self._start(run):
+                        self._report()
+                        time.sleep(1.0)
+                        continue
+                    self.phase = "Pending"
+                    self._report()
+                if run.poll():
+                    self._report()
+                code = run.record.exit_code
+                if code == 0:
+                    break
+                if code is not None:
+                    if self._restart_policy() == "Never":
+                        self._fail(
+                            reason="InitContainerFailed",
+                            message=f"init container {run.name} exited {code}",
+                        )
+                        return False
+                    if run.restart_at is None:
+                        self._schedule_restart(run)
+                    elif time.monotonic() >= run.restart_at:
+                        self._restart(run)
+                        self._report()
+                time.sleep(TICK)
+        return True
+
+    def _probe(self, run: ContainerRun, tracker: ProbeTracker) -> None:
+        ok, message = run_probe(
+            tracker.probe,
+            container=run.spec,
+            pod_ip=self.pod_ip,
+            env=run.env,
+        )
+        tracker.record(ok, message, now=time.monotonic())
+
+    def _check_probes(self, run: ContainerRun) -> None:
+        current = time.monotonic()
+        if run.startup is not None and run.startup.result is not True:
+            if run.startup.due(current):
+                self._probe(run, run.startup)
+            if run.startup.result is False:
+                self._kill_unhealthy(run, "startup")
+                return
+            if run.startup.result is not True:
+                return
+            run.record.started = True
+            if run.readiness is not None:
+                run.readiness.next_at = current
+            if run.liveness is not None:
+                run.liveness.next_at = current + float(
+                    run.liveness.probe.get("initialDelaySeconds", 0)
+                )
+        if run.readiness is not None and run.readiness.due(current):
+            self._probe(run, run.readiness)
+            run.record.ready = run.readiness.result is True
+        elif run.readiness is None:
+            run.record.ready = run.record.started
+        if run.liveness is not None and run.liveness.due(current):
+            self._probe(run, run.liveness)
+            if run.liveness.result is False:
+                self._kill_unhealthy(run, "liveness")
+
+    def _kill_unhealthy(self, run: ContainerRun, which: str) -> None:
+        log.info("pod %s: container %s failed its %s probe; restarting", self.name, run.name, which)
+        run.stop(self._grace())
+
+    def _grace(self) -> float:
+        meta = self.pod["metadata"]
+        value = meta.get("deletionGracePeriodSeconds")
+        if value is None:
+            value = self.pod["spec"].get("terminationGracePeriodSeconds", 30)
+        return float(value)
+
+    def _supervise(self) -> None:
+        for run in self.containers:
+            if not self._start(run):
+                self._schedule_restart(run)
+        self.phase = "Running" if any(r.alive for r in self.containers) else "Pending"
+        self._report()
+        while True:
+            if self._should_exit:
+                self._stop_all(SHUTDOWN_GRACE if self.runtime.stopping.is_set() else 0)
+                return
+            if self._deleting:
+                self._stop_all(self._grace())
+                self.phase = pod_phase(
+                    [r.record for r in self.containers], restart_policy="Never", will_restart=set()
+                )
+                self._report()
+                self._finish_deletion()
+                return
+            will_restart: set[str] = set()
+            for run in self.containers:
+                run.poll()
+                if run.process is None and run.record.exit_code is not None:
+                    if self._wants_restart(run):
+                        will_restart.add(run.name)
+                        if run.restart_at is None:
+                            self._schedule_restart(run)
+                        elif time.monotonic() >= run.restart_at:
+                            self._restart(run)
+                elif run.process is None and run.restart_at is not None:
+                    will_restart.add(run.name)
+                    if time.monotonic() >= run.restart_at:
+                        run.restart_at = None
+                        if not self._start(run):
+                            self._schedule_restart(run)
+                elif run.alive:
+                    self._check_probes(run)
+                    if run.alive and time.monotonic() - run.started_mono > 10 * run.backoff:
+                        run.backoff = 1.0
+            self.phase = pod_phase(
+                [r.record for r in self.containers],
+                restart_policy=self._restart_policy(),
+                will_restart=will_restart,
+            )
+            self._report()
+            if self.phase in ("Succeeded", "Failed"):
+                self.runtime.addresses.release(self.uid)
+                return
+            time.sleep(TICK)
+
+    def _stop_all(self, grace: float) -> None:
+        runs = [r for r in [*self.init_containers, *self.containers] if r.process is not None]
+        for run in runs:
+            run.stop_requested = True
+            run.signal(15)
+        deadline = time.monotonic() + grace
+        for run in runs:
+            run.stop(max(0.0, deadline - time.monotonic()))
+
+    def _wait_for_deletion(self) -> None:
+        """A finished pod stays until someone deletes it; then remove it for good."""
+        while not self._should_exit:
+            if self._deleting:
+                self._finish_deletion()
+                return
+            time.sleep(0.5)
+
+    def _finish_deletion(self) -> None:
+        """Containers are stopped: remove the pod object (grace 0, same uid only)."""
+        body = {"gracePeriodSeconds": 0, "preconditions": {"uid": self.uid}}
+        try:
+            self.runtime.kube.delete(self._path(), body)
+        except ApiError as exc:
+            if exc.status not in (404, 409):
+                log.warning("deleting pod %s: %s", self.name, exc)
+        self._gone.set()

@@ -1,0 +1,368 @@
+"""Experiment: a hyperparameter search whose trials are TrainingJobs.
+
+Optuna drives it ask-and-tell; the study is rebuilt from the trial TrainingJobs on every
+reconcile, so the Experiment's children are its whole state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Final, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from mlops_core.wire import WireModel
+from mlops_operator.api.cel import rule, validations
+from mlops_operator.api.conditions import SUCCEEDED, ResourceStatus
+from mlops_operator.api.meta import (
+    LABEL_NAME_MAX,
+    LABEL_NAME_PATTERN,
+    OBJECT_NAME_MAX,
+    CustomResource,
+    PrinterColumn,
+    ResourceKind,
+    age_column,
+    condition_column,
+)
+from mlops_operator.api.training_job import TrainingRunSpec
+
+ParameterType = Literal["float", "int", "categorical"]
+Direction = Literal["minimize", "maximize"]
+SearchStrategy = Literal["random", "grid", "bayesian", "cmaes", "quasi-random"]
+PrunerType = Literal["median", "successive-halving", "hyperband"]
+WinnerStage = Literal["draft", "staging", "production"]
+
+PARAMETERS_MAX: Final = 32
+CATEGORIES_MAX: Final = 64
+TRIALS_MAX: Final = 1000
+PARALLEL_MAX: Final = 64
+#: a parameter is a dot path into the trial template, e.g. model.optimizer.learningRate
+PARAMETER_PATH_PATTERN: Final = r"^[a-z][A-Za-z0-9]*([.][a-z][A-Za-z0-9]*)*$"
+
+CategoryValue = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class Objective(WireModel):
+    """What the search optimises."""
+
+    metric: str = Field(
+        min_length=1,
+        max_length=64,
+        description="Metric reported by the trials, e.g. val_accuracy or val_loss; the "
+        "per-epoch values feed the pruner, the final value ranks the trial.",
+    )
+    direction: Direction = Field(description="minimize or maximize.")
+    goal: float | None = Field(
+        default=None,
+        description="Stop the search early once a trial reaches this value.",
+    )
+
+
+class SearchParameter(WireModel):
+    """One dimension of the search space."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "self.type == 'categorical' || (has(self.low) && has(self.high))",
+                "float and int parameters need low and high",
+            ),
+            rule(
+                "self.type == 'categorical' || !has(self.low) || !has(self.high) "
+                "|| self.low < self.high",
+                "low must be less than high",
+                field_path=".low",
+            ),
+            rule(
+                "!has(self.log) || !self.log || (has(self.low) && self.low > 0.0)",
+                "a log-scaled range needs low > 0",
+                field_path=".low",
+            ),
+            rule(
+                "self.type != 'categorical' || (has(self.values) && size(self.values) > 0)",
+                "categorical parameters need values",
+                field_path=".values",
+            ),
+            rule(
+                "self.type == 'categorical' || !has(self.values)",
+                "values apply to categorical parameters only; float and int use low and high",
+                field_path=".values",
+            ),
+            rule(
+                "self.type != 'categorical' || (!has(self.low) && !has(self.high) "
+                "&& !has(self.step) && (!has(self.log) || !self.log))",
+                "low, high, step and log apply to float and int parameters only",
+            ),
+            rule(
+                "self.type != 'int' || !has(self.low) || !has(self.high) "
+                "|| (self.low == double(int(self.low)) && self.high == double(int(self.high)))",
+                "int parameters need whole-number low and high",
+                field_path=".low",
+            ),
+            rule(
+                "!has(self.step) || !has(self.log) || !self.log",
+                "step and log cannot be combined",
+                field_path=".step",
+            ),
+        )
+    )
+
+    name: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=PARAMETER_PATH_PATTERN,
+        description="Field of the trial template the value goes to, as a camelCase dot path: "
+        "model.optimizer.learningRate, model.dropout, training.batchSize, model.hiddenDim.",
+    )
+    type: ParameterType = Field(description="float, int or categorical.")
+    low: float | None = Field(default=None, description="Lower bound (float and int).")
+    high: float | None = Field(default=None, description="Upper bound (float and int).")
+    log: bool = Field(
+        default=False,
+        description="Sample on a log scale (log-uniform); needs low > 0.",
+    )
+    step: float | None = Field(
+        default=None,
+        gt=0,
+        description="Discretisation step (float and int); grid search needs it for floats.",
+    )
+    values: list[CategoryValue] | None = Field(
+        default=None,
+        max_length=CATEGORIES_MAX,
+        description="Choices of a categorical parameter, each read as YAML: '64' is a "
+        "number, 'adamw' a string, '[128, 64]' a list.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchParameter:
+        problems = search_parameter_problems(self)
+        if problems:
+            raise ValueError(f"parameter {self.name}: " + "; ".join(problems))
+        return self
+
+
+def search_parameter_problems(parameter: SearchParameter) -> list[str]:
+    """What is wrong with one search dimension (the same checks as its CEL rules)."""
+    problems = []
+    if parameter.type == "categorical":
+        if not parameter.values:
+            problems.append("categorical parameters need values")
+        if (
+            parameter.low is not None
+            or parameter.high is not None
+            or parameter.step is not None
+            or parameter.log
+        ):
+            problems.append("low, high, step and log apply to float and int parameters only")
+        return problems
+    if parameter.values is not None:
+        problems.append(
+            "values apply to categorical parameters only; float and int use low and high"
+        )
+    if parameter.low is None or parameter.high is None:
+        problems.append("float and int parameters need low and high")
+    elif parameter.low >= parameter.high:
+        problems.append("low must be less than high")
+    if parameter.type == "int" and any(
+        bound is not None and not float(bound).is_integer()
+        for bound in (parameter.low, parameter.high)
+    ):
+        problems.append("int parameters need whole-number low and high")
+    if parameter.log and (parameter.low is None or parameter.low <= 0):
+        problems.append("a log-scaled range needs low > 0")
+    if parameter.log and parameter.step is not None:
+        problems.append("step and log cannot be combined")
+    return problems
+
+
+class Pruner(WireModel):
+    """Stop unpromising trials early, from their per-epoch metrics."""
+
+    type: PrunerType = Field(description="median, successive-halving or hyperband.")
+    startup_trials: int = Field(
+        default=5,
+        ge=0,
+        le=TRIALS_MAX,
+        description="Trials that run to the end before pruning starts (median).",
+    )
+    warmup_epochs: int = Field(
+        default=1,
+        ge=0,
+        le=10000,
+        description="Epochs of a trial before it can be pruned.",
+    )
+
+
+class WinnerPolicy(WireModel):
+    """What happens to the best trial when the search ends."""
+
+    register_model: bool = Field(
+        default=True,
+        alias="register",
+        description="Register the best trial's artifact as a ModelVersion.",
+    )
+    stage: WinnerStage = Field(
+        default="draft",
+        description="Stage of that ModelVersion: draft, staging or production (subject to the "
+        "Model's registry policy).",
+    )
+
+
+class ExperimentSpec(WireModel):
+    """A hyperparameter search over a TrainingJob template."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "self.parallelTrials <= self.maxTrials",
+                "parallelTrials must not exceed maxTrials",
+                field_path=".parallelTrials",
+            ),
+            rule(
+                "self.strategy != 'grid' || self.searchSpace.all(p, p.type != 'float' "
+                "|| has(p.step))",
+                "grid search needs a finite space: give every float parameter a step",
+                field_path=".searchSpace",
+            ),
+        )
+    )
+
+    model_name: str = Field(
+        min_length=1,
+        max_length=LABEL_NAME_MAX,
+        pattern=LABEL_NAME_PATTERN,
+        description="Name of the Model (same namespace) the trials train.",
+    )
+    objective: Objective = Field(description="Metric and direction to optimise.")
+    search_space: list[SearchParameter] = Field(
+        min_length=1,
+        max_length=PARAMETERS_MAX,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+        description="The hyperparameters searched, one entry per template field.",
+    )
+    strategy: SearchStrategy = Field(
+        default="bayesian",
+        description="random, grid, bayesian (TPE), cmaes (CMA-ES) or quasi-random (Sobol).",
+    )
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**31 - 1,
+        description="Seed of the sampler, for repeatable searches.",
+    )
+    max_trials: int = Field(default=10, ge=1, le=TRIALS_MAX, description="Trials to run in total.")
+    parallel_trials: int = Field(
+        default=1, ge=1, le=PARALLEL_MAX, description="Trials running at the same time."
+    )
+    max_failed_trials: int = Field(
+        default=3,
+        ge=0,
+        le=TRIALS_MAX,
+        description="Failed trials tolerated; one more fails the Experiment.",
+    )
+    pruner: Pruner | None = Field(
+        default=None, description="Early stopping of bad trials; none when unset."
+    )
+    winner: WinnerPolicy = Field(
+        default_factory=WinnerPolicy, description="What to do with the best trial."
+    )
+    trial_template: TrainingRunSpec = Field(
+        description="The TrainingJob every trial runs, before the searched values are set."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentSpec:
+        if self.parallel_trials > self.max_trials:
+            raise ValueError("parallelTrials must not exceed maxTrials")
+        if self.strategy == "grid" and any(
+            item.type == "float" and item.step is None for item in self.search_space
+        ):
+            raise ValueError("grid search needs a finite space: give every float parameter a step")
+        names = [item.name for item in self.search_space]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(
+                f"searchSpace names a parameter more than once: {', '.join(duplicates)}"
+            )
+        return self
+
+
+ParameterValue = Annotated[str, Field(max_length=256)]
+
+
+class BestTrial(WireModel):
+    """The best finished trial so far."""
+
+    number: int = Field(ge=0, description="Trial number, from 0.")
+    training_job: str = Field(max_length=OBJECT_NAME_MAX, description="The trial's TrainingJob.")
+    value: float = Field(description="Its objective value.")
+    params: dict[str, ParameterValue] = Field(
+        default_factory=dict,
+        max_length=PARAMETERS_MAX,
+        description="Its parameter values, as text, by parameter name.",
+    )
+    model_version: str | None = Field(
+        default=None,
+        max_length=OBJECT_NAME_MAX,
+        description="ModelVersion registered from it, once the search has ended.",
+    )
+
+
+class ExperimentStatus(ResourceStatus):
+    """Trial counts and the best trial."""
+
+    trials_created: int = Field(default=0, ge=0, description="Trials started so far.")
+    trials_running: int = Field(default=0, ge=0, description="Trials running now.")
+    trials_succeeded: int = Field(default=0, ge=0, description="Trials that finished.")
+    trials_failed: int = Field(default=0, ge=0, description="Trials that failed.")
+    trials_pruned: int = Field(default=0, ge=0, description="Trials stopped by the pruner.")
+    best_trial: BestTrial | None = Field(default=None, description="The best trial so far.")
+    start_time: datetime | None = Field(default=None, description="When the search started.")
+    completion_time: datetime | None = Field(default=None, description="When it ended.")
+
+
+class Experiment(CustomResource):
+    """A hyperparameter search."""
+
+    kind: Literal["Experiment"] = "Experiment"
+    spec: ExperimentSpec
+    status: ExperimentStatus = Field(default_factory=ExperimentStatus)
+
+
+EXPERIMENT: Final = ResourceKind(
+    kind="Experiment",
+    plural="experiments",
+    singular="experiment",
+    short_names=("mlexp",),
+    resource=Experiment,
+    spec=ExperimentSpec,
+    status=ExperimentStatus,
+    description="Experiment is a hyperparameter search: an objective, a search space and a "
+    "strategy (random, grid, TPE, CMA-ES, quasi-random) over a TrainingJob template, with "
+    "trial limits, an optional pruner and what to do with the winner. Its trials are "
+    "TrainingJobs it owns.",
+    printer_columns=(
+        PrinterColumn(name="Model", json_path=".spec.modelName", description="The Model."),
+        PrinterColumn(name="Strategy", json_path=".spec.strategy", description="Sampler."),
+        PrinterColumn(
+            name="Trials",
+            json_path=".status.trialsCreated",
+            type="integer",
+            description="Trials started.",
+        ),
+        PrinterColumn(
+            name="Max",
+            json_path=".spec.maxTrials",
+            type="integer",
+            description="Trials asked for.",
+        ),
+        PrinterColumn(
+            name="Best",
+            json_path=".status.bestTrial.value",
+            type="number",
+            description="Best objective value.",
+        ),
+        condition_column(SUCCEEDED),
+        age_column(),
+    ),
+)

@@ -1,0 +1,131 @@
+"""Compute resources and scheduling, shared by TrainingJob, Experiment trials and Deployment."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
+
+from mlops_core.wire import WireModel
+from mlops_operator.api.cel import rule, validations
+from mlops_operator.api.meta import OBJECT_NAME_MAX, OBJECT_NAME_PATTERN
+
+#: a Kubernetes resource quantity, e.g. 500m, 2, 4Gi
+QUANTITY_PATTERN: Final = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+GPU_MAX: Final = 16
+LABEL_KEY_MAX: Final = 317
+LABEL_VALUE_MAX: Final = 63
+
+
+def _quantity_text(value: object) -> object:
+    """``cpu: 2`` in YAML is an integer; Kubernetes accepts it, so do we."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+#: a resource quantity: a string or, as in Kubernetes, a plain number
+Quantity = Annotated[
+    str,
+    BeforeValidator(_quantity_text),
+    Field(
+        max_length=32,
+        pattern=QUANTITY_PATTERN,
+        json_schema_extra={"x-kubernetes-int-or-string": True},
+    ),
+]
+LabelValue = Annotated[str, Field(max_length=LABEL_VALUE_MAX)]
+
+
+class ComputeResources(WireModel):
+    """What each pod (each worker) gets."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "!has(self.gpuProduct) || (has(self.gpu) && self.gpu > 0)",
+                "gpuProduct applies only with gpu > 0",
+                field_path=".gpuProduct",
+            )
+        )
+    )
+
+    cpu: Quantity = Field(default="1", description="CPU request and limit per pod, e.g. 500m or 2.")
+    memory: Quantity = Field(
+        default="2Gi", description="Memory request and limit per pod, e.g. 512Mi or 4Gi."
+    )
+    gpu: int = Field(
+        default=0,
+        ge=0,
+        le=GPU_MAX,
+        json_schema_extra=validations(
+            rule("self >= 0", "gpu must be 0 or more: the number of GPUs per pod")
+        ),
+        description="NVIDIA GPUs per pod (nvidia.com/gpu). A pod asking for one runs only on a "
+        "GPU node (nvidia.com/gpu.present=true) and tolerates its nvidia.com/gpu taint.",
+    )
+    gpu_product: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=LABEL_VALUE_MAX,
+        description="GPU model to run on, matched against the node label nvidia.com/gpu.product, "
+        "e.g. NVIDIA-H100-80GB-HBM3. Only with gpu > 0.",
+    )
+
+    @model_validator(mode="after")
+    def _product_needs_gpu(self) -> ComputeResources:
+        if self.gpu_product is not None and self.gpu == 0:
+            raise ValueError("gpuProduct applies only with gpu > 0")
+        return self
+
+
+TolerationOperator = Literal["Exists", "Equal"]
+TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+
+class Toleration(WireModel):
+    """A taint the pods tolerate (as in a pod spec)."""
+
+    key: str | None = Field(
+        default=None, max_length=LABEL_KEY_MAX, description="Taint key; empty matches all keys."
+    )
+    operator: TolerationOperator = Field(default="Equal", description="Exists or Equal.")
+    value: str | None = Field(
+        default=None, max_length=LABEL_VALUE_MAX, description="Taint value, for Equal."
+    )
+    effect: TaintEffect | None = Field(
+        default=None,
+        description="NoSchedule, PreferNoSchedule or NoExecute; empty matches all effects.",
+    )
+    toleration_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=31_536_000,
+        description="For NoExecute: how long the pod stays bound after the taint appears.",
+    )
+
+
+class Scheduling(WireModel):
+    """Where the pods may run, beyond what the GPU request implies."""
+
+    node_selector: dict[str, LabelValue] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="Node labels the pods require (merged with the GPU node selector).",
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Extra tolerations (the nvidia.com/gpu toleration is added for GPU pods).",
+    )
+    priority_class_name: str | None = Field(
+        default=None,
+        max_length=OBJECT_NAME_MAX,
+        pattern=OBJECT_NAME_PATTERN,
+        description="PriorityClass of the pods.",
+    )

@@ -1,0 +1,1 @@
+"""Pure functions from typed specs to Kubernetes manifests (plain dicts); no I/O here."""

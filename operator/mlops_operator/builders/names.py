@@ -1,0 +1,67 @@
+"""Deterministic object names and labels.
+
+Children are named from their parent alone, so a reconcile that runs twice, or again after
+the operator died half-way, finds and reuses what it created instead of creating it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Final
+
+from mlops_operator.api.meta import API_VERSION, GROUP
+from mlops_operator.registry.semver import version_slug
+
+__all__ = ["API_VERSION", "GROUP"]
+
+FIELD_MANAGER: Final = "mlops-operator"
+
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+LABEL_COMPONENT: Final = "app.kubernetes.io/component"
+LABEL_TRAINING_JOB: Final = f"{GROUP}/trainingjob"
+LABEL_MODEL: Final = f"{GROUP}/model"
+LABEL_VERSION: Final = f"{GROUP}/version"
+MANAGED_BY: Final = "mlops-operator"
+
+# Pods of a Job carry its name in a label, and an Indexed Job's pod hostnames are
+# "<job>-<index>", so a Job name has to stay well inside a 63-character label.
+JOB_NAME_MAX: Final = 52
+LABEL_VALUE_MAX: Final = 63
+
+
+def _short_hash(text: str, length: int = 8) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _fit(name: str, limit: int, *, salt: str) -> str:
+    """``name`` when it fits, else a prefix of it plus a short hash of ``salt``."""
+    if len(name) <= limit:
+        return name
+    head = name[: limit - 9].rstrip("-.")
+    return f"{head}-{_short_hash(salt)}"
+
+
+def training_job_child_name(training_job: str, uid: str) -> str:
+    """Name of the Job (and headless Service) of a TrainingJob: its name, if short enough."""
+    name = training_job.replace(".", "-")
+    name = name if name[0].isalpha() else f"tj-{name}"
+    return _fit(name, JOB_NAME_MAX, salt=uid)
+
+
+def status_reporter_name(training_job: str, uid: str) -> str:
+    """ServiceAccount, Role and RoleBinding that let a trainer patch its TrainingJob status."""
+    return f"{_fit(training_job, 200, salt=uid)}-reporter"
+
+
+def model_version_name(model: str, version: str) -> str:
+    """``threat-classifier`` + ``1.2.0`` → ``threat-classifier-v1-2-0``."""
+    name = f"{model}-v{version_slug(version)}"
+    return _fit(name, 253, salt=f"{model}/{version}")
+
+
+def label_value(text: str) -> str:
+    """``text`` made a valid label value (≤ 63 chars, alphanumeric at both ends)."""
+    value = re.sub(r"[^A-Za-z0-9_.-]", "-", text)
+    value = _fit(value, LABEL_VALUE_MAX, salt=text)
+    return value.strip("-_.")

@@ -1,0 +1,303 @@
+"""A TrainingJob's children as manifests: the batch/v1 Job, its headless Service (workers > 1)
+and the ServiceAccount, Role and RoleBinding that let the trainer report progress.
+
+Pure functions of the typed TrainingJob and the operator's settings; every child has an
+owner reference to the TrainingJob, so deleting it deletes them (and the Job's pods).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Final
+
+from mlops_core.training_spec import OutputSpec, TrainerConfig
+from mlops_operator.api.meta import API_VERSION, GROUP
+from mlops_operator.api.training_job import TrainingJob
+from mlops_operator.builders.names import (
+    LABEL_COMPONENT,
+    LABEL_MANAGED_BY,
+    LABEL_MODEL,
+    LABEL_TRAINING_JOB,
+    LABEL_VERSION,
+    MANAGED_BY,
+    label_value,
+    status_reporter_name,
+    training_job_child_name,
+)
+from mlops_operator.settings import OperatorSettings
+
+Manifest = dict[str, Any]
+
+TRAINER_CONTAINER: Final = "trainer"
+RENDEZVOUS_PORT: Final = 29500
+RUN_AS_USER: Final = 10001
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run was given when it started; recorded in status so retries reuse it."""
+
+    version: str
+    artifact_uri: str
+    checkpoint_uri: str
+
+
+def run_plan(tj: TrainingJob, *, version: str, settings: OperatorSettings) -> RunPlan:
+    """Where a run of ``version`` publishes and checkpoints.
+
+    Artifacts: ``s3://<bucket>/models/<namespace>/<model>/<version>/`` (the namespace keeps
+    two teams' registries apart). Checkpoints are per run (name + uid), so a retry resumes its
+    own run and a new TrainingJob never resumes an old one.
+    """
+    namespace = tj.metadata.namespace or "default"
+    model = tj.spec.model_name
+    uid = (tj.metadata.uid or "")[:8]
+    return RunPlan(
+        version=version,
+        artifact_uri=f"{settings.artifact_root}/{namespace}/{model}/{version}/",
+        checkpoint_uri=f"{settings.checkpoint_root}/{namespace}/{tj.metadata.name}-{uid}/",
+    )
+
+
+def unregistered_version(tj: TrainingJob) -> str:
+    """The version label of a run whose artifact is not registered: ``0.0.0-run-<hash>``."""
+    digest = hashlib.sha256((tj.metadata.uid or tj.metadata.name).encode()).hexdigest()[:8]
+    return f"0.0.0-run-{digest}"
+
+
+def owner_reference(tj: TrainingJob) -> dict[str, Any]:
+    if not tj.metadata.uid:
+        raise ValueError(f"TrainingJob {tj.metadata.name} has no uid: read it from the API first")
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "TrainingJob",
+        "name": tj.metadata.name,
+        "uid": tj.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def child_labels(tj: TrainingJob, *, version: str | None = None) -> dict[str, str]:
+    labels = {
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_COMPONENT: "training",
+        LABEL_TRAINING_JOB: label_value(tj.metadata.name),
+        LABEL_MODEL: label_value(tj.spec.model_name),
+    }
+    if version:
+        labels[LABEL_VERSION] = label_value(version)
+    return labels
+
+
+def _metadata(tj: TrainingJob, name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": tj.metadata.namespace,
+        "labels": labels,
+        "ownerReferences": [owner_reference(tj)],
+    }
+
+
+def trainer_config(tj: TrainingJob, plan: RunPlan) -> TrainerConfig:
+    """The trainer's whole input: the spec's dataset/model/training plus where to publish."""
+    return TrainerConfig(
+        dataset=tj.spec.dataset,
+        model=tj.spec.model,
+        training=tj.spec.training,
+        output=OutputSpec(
+            model_name=tj.spec.model_name,
+            version=plan.version,
+            artifact_uri=plan.artifact_uri,
+            checkpoint_uri=plan.checkpoint_uri,
+        ),
+        mlflow_experiment=tj.spec.mlflow_experiment,
+    )
+
+
+def build_status_reporter(tj: TrainingJob) -> list[Manifest]:
+    """ServiceAccount + Role + RoleBinding: the trainer may read its own TrainingJob and patch
+    its status, and nothing else (the Role names that one object)."""
+    name = status_reporter_name(tj.metadata.name, tj.metadata.uid or "")
+    labels = child_labels(tj)
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _metadata(tj, name, labels),
+            "automountServiceAccountToken": False,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": _metadata(tj, name, labels),
+            "rules": [
+                {
+                    "apiGroups": [GROUP],
+                    "resources": ["trainingjobs"],
+                    "resourceNames": [tj.metadata.name],
+                    "verbs": ["get"],
+                },
+                {
+                    "apiGroups": [GROUP],
+                    "resources": ["trainingjobs/status"],
+                    "resourceNames": [tj.metadata.name],
+                    "verbs": ["get", "patch"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _metadata(tj, name, labels),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [
+                {"kind": "ServiceAccount", "name": name, "namespace": tj.metadata.namespace}
+            ],
+        },
+    ]
+
+
+def build_rendezvous_service(tj: TrainingJob) -> Manifest:
+    """Headless Service giving each worker pod of an Indexed Job a stable DNS name."""
+    name = training_job_child_name(tj.metadata.name, tj.metadata.uid or "")
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(tj, name, child_labels(tj)),
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": {"batch.kubernetes.io/job-name": name},
+            "ports": [{"name": "rendezvous", "port": RENDEZVOUS_PORT, "protocol": "TCP"}],
+        },
+    }
+
+
+def _resources(tj: TrainingJob, settings: OperatorSettings) -> dict[str, Any]:
+    res = tj.spec.resources
+    amounts: dict[str, str] = {"cpu": res.cpu, "memory": res.memory}
+    limits = dict(amounts)
+    requests = dict(amounts)
+    if res.gpu:
+        limits[settings.gpu_resource] = str(res.gpu)
+        requests[settings.gpu_resource] = str(res.gpu)
+    return {"requests": requests, "limits": limits}
+
+
+def _placement(tj: TrainingJob, settings: OperatorSettings) -> dict[str, Any]:
+    node_selector = dict(tj.spec.scheduling.node_selector)
+    tolerations = [t.to_wire() for t in tj.spec.scheduling.tolerations]
+    if tj.spec.resources.gpu:
+        node_selector[settings.gpu_node_label] = "true"
+        if tj.spec.resources.gpu_product:
+            node_selector[settings.gpu_product_label] = tj.spec.resources.gpu_product
+        tolerations.append(
+            {"key": settings.gpu_toleration_key, "operator": "Exists", "effect": "NoSchedule"}
+        )
+    placement: dict[str, Any] = {}
+    if node_selector:
+        placement["nodeSelector"] = node_selector
+    if tolerations:
+        placement["tolerations"] = tolerations
+    if tj.spec.scheduling.priority_class_name:
+        placement["priorityClassName"] = tj.spec.scheduling.priority_class_name
+    return placement
+
+
+def _env(tj: TrainingJob, plan: RunPlan, settings: OperatorSettings) -> list[dict[str, Any]]:
+    config = trainer_config(tj, plan).model_dump_json(by_alias=True, exclude_none=True)
+    env: list[dict[str, Any]] = [
+        {"name": "MLOPS_TRAINER_CONFIG", "value": config},
+        {"name": "MLOPS_TRAININGJOB_NAME", "value": tj.metadata.name},
+        {"name": "MLOPS_TRAININGJOB_NAMESPACE", "value": tj.metadata.namespace},
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "HOME", "value": "/tmp"},
+    ]
+    if settings.mlflow_tracking_uri:
+        env.append({"name": "MLFLOW_TRACKING_URI", "value": settings.mlflow_tracking_uri})
+    if tj.spec.workers > 1:
+        job = training_job_child_name(tj.metadata.name, tj.metadata.uid or "")
+        env += [
+            {"name": "MASTER_ADDR", "value": f"{job}-0.{job}.{tj.metadata.namespace}.svc"},
+            {"name": "MASTER_PORT", "value": str(RENDEZVOUS_PORT)},
+            {"name": "WORLD_SIZE", "value": str(tj.spec.workers)},
+        ]
+    return env
+
+
+def build_job(tj: TrainingJob, plan: RunPlan, settings: OperatorSettings) -> Manifest:
+    """The batch/v1 Job that runs the trainer (Indexed, one pod per worker, when workers > 1)."""
+    name = training_job_child_name(tj.metadata.name, tj.metadata.uid or "")
+    labels = child_labels(tj, version=plan.version)
+    workers = tj.spec.workers
+    storage_secret = tj.spec.storage_secret_name or settings.s3_secret
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "serviceAccountName": status_reporter_name(tj.metadata.name, tj.metadata.uid or ""),
+        "automountServiceAccountToken": True,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "runAsGroup": RUN_AS_USER,
+            "fsGroup": RUN_AS_USER,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": TRAINER_CONTAINER,
+                "image": settings.trainer_image,
+                "imagePullPolicy": settings.image_pull_policy,
+                "env": _env(tj, plan, settings),
+                "envFrom": [{"secretRef": {"name": storage_secret}}],
+                "resources": _resources(tj, settings),
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "runAsNonRoot": True,
+                    "capabilities": {"drop": ["ALL"]},
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "volumeMounts": [
+                    {"name": "tmp", "mountPath": "/tmp"},
+                    {"name": "dshm", "mountPath": "/dev/shm"},
+                ],
+            }
+        ],
+        "volumes": [
+            {"name": "tmp", "emptyDir": {}},
+            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}},
+        ],
+        **_placement(tj, settings),
+    }
+    if workers > 1:
+        pod_spec["subdomain"] = name
+    spec: dict[str, Any] = {
+        "backoffLimit": tj.spec.retries,
+        "ttlSecondsAfterFinished": settings.job_ttl_seconds,
+        "completions": workers,
+        "parallelism": workers,
+        "completionMode": "Indexed" if workers > 1 else "NonIndexed",
+        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+    }
+    if tj.spec.deadline_seconds:
+        spec["activeDeadlineSeconds"] = tj.spec.deadline_seconds
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(tj, name, labels),
+        "spec": spec,
+    }
+
+
+def build_training_children(
+    tj: TrainingJob, plan: RunPlan, settings: OperatorSettings
+) -> list[Manifest]:
+    """Everything a run needs, in the order to apply it (the Job last)."""
+    children = build_status_reporter(tj)
+    if tj.spec.workers > 1:
+        children.append(build_rendezvous_service(tj))
+    children.append(build_job(tj, plan, settings))
+    return children

@@ -1,0 +1,188 @@
+"""The ``mlops`` command line (also installed as ``kubectl-mlops``, so ``kubectl mlops ...``).
+
+mlops models [-A]                         the registry's models
+mlops versions MODEL                      versions of a model, stage, readiness, metrics
+mlops promote MODEL VERSION --stage S     move a version to draft|staging|production|archived
+mlops compare MODEL V1 V2                 metrics side by side, hyperparameter diff
+mlops migrate DIR --model NAME            register an existing artifact folder
+mlops demo                                devcluster + operator + example, end to end
+mlops devcluster up|down|status|env|logs  the local cluster
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from mlops_core.storage import StorageError, open_store
+from mlops_operator.commands.registry import (
+    CommandError,
+    Target,
+    cmd_compare,
+    cmd_models,
+    cmd_promote,
+    cmd_versions,
+)
+from mlops_operator.kube import Kube, KubeError, load_api_client
+from mlops_operator.registry.stages import STAGES, StageTransitionError
+
+DEFAULT_ARTIFACT_ROOT = "s3://mlops/models"
+
+
+def _current_namespace(kubeconfig: str | None, context: str | None) -> str:
+    from kubernetes import config
+
+    try:
+        contexts, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig
+        )
+    except (config.ConfigException, OSError):
+        return "default"
+    chosen = next((c for c in contexts if c["name"] == context), active) if context else active
+    return str((chosen or {}).get("context", {}).get("namespace") or "default")
+
+
+def _target(args: argparse.Namespace) -> Target:
+    kubeconfig = getattr(args, "kubeconfig", None)
+    context = getattr(args, "context", None)
+    namespace = getattr(args, "namespace", None) or _current_namespace(kubeconfig, context)
+    kube = Kube(load_api_client(kubeconfig, context), field_manager="mlops-cli")
+    return Target(kube=kube, namespace=namespace)
+
+
+def _models(args: argparse.Namespace) -> str:
+    return cmd_models(_target(args), all_namespaces=args.all_namespaces)
+
+
+def _versions(args: argparse.Namespace) -> str:
+    return cmd_versions(_target(args), args.model)
+
+
+def _promote(args: argparse.Namespace) -> str:
+    return cmd_promote(_target(args), args.model, args.version, args.stage, wait=args.wait)
+
+
+def _compare(args: argparse.Namespace) -> str:
+    return cmd_compare(_target(args), args.model, args.left, args.right)
+
+
+def _migrate(args: argparse.Namespace) -> str:
+    from mlops_operator.commands.migrate import migrate
+
+    done = migrate(
+        _target(args),
+        directory=Path(args.directory),
+        model=args.model,
+        version=args.version,
+        bump=args.bump,
+        stage=args.stage,
+        artifact_root=args.artifact_root,
+        task=args.task,
+        open_store=open_store,
+    )
+    return (
+        f"modelversion/{done.name} created: {done.model} {done.version} ({done.stage})\n"
+        f"artifact {done.uri}\ndigest {done.digest}"
+    )
+
+
+def _demo(args: argparse.Namespace) -> str:
+    from mlops_operator.commands.demo import run_demo
+
+    return run_demo(state_dir=args.dir, timeout=args.timeout, keep=args.keep)
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--kubeconfig", default=argparse.SUPPRESS, help="kubeconfig file")
+    common.add_argument("--context", default=argparse.SUPPRESS, help="kubeconfig context")
+    common.add_argument(
+        "-n", "--namespace", default=argparse.SUPPRESS, help="namespace (default: the context's)"
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="mlops",
+        description="MLOps on Kubernetes: the model registry and training runs.",
+        parents=[common],
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, run: Callable[[argparse.Namespace], str], text: str) -> Any:
+        cmd = sub.add_parser(name, parents=[common], help=text, description=text)
+        cmd.set_defaults(run=run)
+        return cmd
+
+    models = add("models", _models, "list the registry's models")
+    models.add_argument("-A", "--all-namespaces", action="store_true")
+
+    versions = add("versions", _versions, "list the versions of a model")
+    versions.add_argument("model")
+
+    promote = add("promote", _promote, "move a model version to another stage")
+    promote.add_argument("model")
+    promote.add_argument("version")
+    promote.add_argument("--stage", required=True, choices=STAGES)
+    promote.add_argument(
+        "--wait",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="wait until the Model's status shows the change (0: do not wait)",
+    )
+
+    compare = add("compare", _compare, "compare two versions of a model")
+    compare.add_argument("model")
+    compare.add_argument("left", metavar="V1")
+    compare.add_argument("right", metavar="V2")
+
+    migrate = add("migrate", _migrate, "register an existing artifact folder as a ModelVersion")
+    migrate.add_argument("directory", metavar="DIR")
+    migrate.add_argument("--model", required=True)
+    migrate.add_argument("--version", default=None, help="default: bump the highest version")
+    migrate.add_argument("--bump", choices=("major", "minor", "patch"), default="minor")
+    migrate.add_argument("--stage", choices=STAGES, default="draft")
+    migrate.add_argument(
+        "--task",
+        choices=("text-classification", "tabular-classification"),
+        default=None,
+        help="create the Model with this task if it does not exist",
+    )
+    migrate.add_argument(
+        "--artifact-root",
+        default=DEFAULT_ARTIFACT_ROOT,
+        help="the artifact goes to ROOT/NAMESPACE/MODEL/VERSION/ (S3 credentials: AWS_* env)",
+    )
+
+    demo = add("demo", _demo, "start a devcluster and the operator, train the example, print it")
+    demo.add_argument("--dir", default=None, help="devcluster state folder")
+    demo.add_argument("--timeout", type=float, default=600.0)
+    demo.add_argument("--keep", action="store_true", help="leave the devcluster running")
+
+    sub.add_parser("devcluster", help="a local Kubernetes control plane, node agent and MinIO")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["devcluster"]:
+        from mlops_devcluster.cli import main as devcluster_main
+
+        return devcluster_main(arguments[1:])
+    args = build_parser().parse_args(arguments)
+    try:
+        print(args.run(args))
+    except (CommandError, KubeError, StageTransitionError, StorageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``mlops`` command line's commands, one module per group."""

@@ -1,0 +1,39 @@
+"""Model and ModelVersion handlers: verify and record versions, aggregate models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from mlops_operator.api.meta import GROUP, VERSION
+from mlops_operator.context import OperatorContext
+from mlops_operator.handlers.posting import finish
+from mlops_operator.kopf_config import HANDLER_RETRIES
+from mlops_operator.reconcile.model import reconcile_model
+from mlops_operator.reconcile.model_version import reconcile_model_version
+
+
+def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
+    versions = (GROUP, VERSION, "modelversions")
+    models = (GROUP, VERSION, "models")
+
+    @kopf.on.resume(*versions, registry=registry, retries=HANDLER_RETRIES)
+    @kopf.on.create(*versions, registry=registry, retries=HANDLER_RETRIES)
+    @kopf.on.update(*versions, registry=registry, retries=HANDLER_RETRIES)
+    def model_version(
+        *, body: kopf.Body, namespace: str | None, name: str, retry: int, **_: Any
+    ) -> None:
+        finish(body, reconcile_model_version(ctx, namespace or "", name), retry=retry)
+
+    @kopf.on.event(*versions, registry=registry)
+    def model_version_changed(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
+        model = (body.get("spec") or {}).get("model")
+        if model:
+            reconcile_model(ctx, namespace or "", model)
+
+    @kopf.on.resume(*models, registry=registry, retries=HANDLER_RETRIES)
+    @kopf.on.create(*models, registry=registry, retries=HANDLER_RETRIES)
+    @kopf.on.update(*models, registry=registry, retries=HANDLER_RETRIES)
+    def model(*, namespace: str | None, name: str, **_: Any) -> None:
+        reconcile_model(ctx, namespace or "", name)

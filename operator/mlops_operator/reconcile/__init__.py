@@ -1,0 +1,1 @@
+"""Decisions: from observed objects to what should be true. Pure where it can be."""

@@ -1,0 +1,1 @@
+"""The model registry's rules: semantic versions, stage transitions, Model status."""

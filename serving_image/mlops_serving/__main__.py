@@ -1,0 +1,65 @@
+"""``python -m mlops_serving serve`` (model server) or ``route`` (traffic router)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+from starlette.applications import Starlette
+
+
+def _uvicorn_options() -> dict[str, str]:
+    options = {}
+    if importlib.util.find_spec("uvloop") is not None:
+        options["loop"] = "uvloop"
+    if importlib.util.find_spec("httptools") is not None:
+        options["http"] = "httptools"
+    return options
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mlops_serving")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("serve", "run the model server"), ("route", "run the traffic router")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--host", help="bind address (default: $HOST or 0.0.0.0)")
+        cmd.add_argument("--port", type=int, help="port (default: $PORT or 8080)")
+        cmd.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    app: Starlette
+    if args.command == "serve":
+        from mlops_serving.server_app import build_app
+        from mlops_serving.settings import ServerSettings
+
+        settings = ServerSettings(**overrides)
+        app = build_app(settings)
+        host, port = settings.host, settings.port
+    else:
+        from mlops_serving.router_app import build_router_app
+        from mlops_serving.settings import RouterSettings
+
+        router_settings = RouterSettings(**overrides)
+        app = build_router_app(router_settings)
+        host, port = router_settings.host, router_settings.port
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=args.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        **_uvicorn_options(),  # type: ignore[arg-type]
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

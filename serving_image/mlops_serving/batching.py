@@ -1,0 +1,175 @@
+"""Dynamic batching: concurrent requests for one model version share one forward pass.
+
+Requests (each a group of one or more items) queue up; a collector task takes the first one
+and keeps adding groups until the batch holds ``max_batch_size`` items, ``max_latency_ms`` have
+passed since the first one arrived, or no new request arrived for a quarter of that time (so a
+lone caller does not wait the full window). The batch then runs on the inference executor, off
+the event loop, while the next batch gathers. A batch whose run fails is re-run group by group,
+so one bad request fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+I = TypeVar("I")  # noqa: E741
+O = TypeVar("O")  # noqa: E741
+
+
+class BatcherClosedError(RuntimeError):
+    """The batcher was closed; the model is being unloaded."""
+
+
+@dataclass
+class _Group(Generic[I, O]):
+    items: Sequence[I]
+    arrival: float
+    future: asyncio.Future[list[O]] = field(repr=False)
+
+
+class DynamicBatcher(Generic[I, O]):
+    """Merge concurrent ``submit`` calls into calls of ``run_batch`` on ``executor``."""
+
+    def __init__(
+        self,
+        run_batch: Callable[[list[I]], list[O]],
+        *,
+        executor: Executor,
+        max_batch_size: int,
+        max_latency_ms: float,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        if max_batch_size < 1:
+            raise ValueError("max_batch_size must be at least 1")
+        self._run_batch = run_batch
+        self._executor = executor
+        self._max_items = max_batch_size
+        self._max_wait = max_latency_ms / 1000.0
+        self._idle_gap = self._max_wait / 4.0
+        self._on_batch = on_batch
+        self._pending: deque[_Group[I, O]] = deque()
+        self._pending_items = 0
+        self._arrived = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def submit(self, items: Sequence[I]) -> list[O]:
+        """The outputs for ``items``, in order, computed in some batch."""
+        if self._closed:
+            raise BatcherClosedError("the model is being unloaded; retry the request")
+        if not items:
+            return []
+        loop = asyncio.get_running_loop()
+        if self._task is None:
+            self._task = loop.create_task(self._collect(), name="dynamic-batcher")
+        group: _Group[I, O] = _Group(items, loop.time(), loop.create_future())
+        self._pending.append(group)
+        self._pending_items += len(items)
+        self._arrived.set()
+        return await group.future
+
+    async def close(self) -> None:
+        """Stop taking requests; requests already queued still get their answers."""
+        self._closed = True
+        self._arrived.set()
+        if self._task is not None:
+            await self._task
+
+    async def _collect(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._pending:
+                if self._closed:
+                    return
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            deadline = self._pending[0].arrival + self._max_wait
+            while self._pending_items < self._max_items and not self._closed:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                self._arrived.clear()
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), min(remaining, self._idle_gap))
+                except TimeoutError:
+                    break
+            batch = self._take()
+            await self._dispatch(batch)
+
+    def _take(self) -> list[_Group[I, O]]:
+        batch: list[_Group[I, O]] = []
+        count = 0
+        while self._pending and (
+            not batch or count + len(self._pending[0].items) <= self._max_items
+        ):
+            group = self._pending.popleft()
+            batch.append(group)
+            count += len(group.items)
+        self._pending_items -= count
+        return batch
+
+    async def _dispatch(self, batch: list[_Group[I, O]]) -> None:
+        loop = asyncio.get_running_loop()
+        live = [g for g in batch if not g.future.done()]
+        if not live:
+            return
+        flat = [item for group in live for item in group.items]
+        try:
+            outputs = await loop.run_in_executor(self._executor, self._run_batch, flat)
+        except Exception:  # one bad group must not fail the others: retry them one by one
+            if len(live) == 1:
+                await self._run_alone(live[0])
+                return
+            for group in live:
+                await self._run_alone(group)
+            return
+        if self._on_batch is not None:
+            self._on_batch(len(flat))
+        if len(outputs) != len(flat):
+            error = RuntimeError(f"batch of {len(flat)} items produced {len(outputs)} outputs")
+            for group in live:
+                _settle(group, error=error)
+            return
+        start = 0
+        for group in live:
+            _settle(group, result=outputs[start : start + len(group.items)])
+            start += len(group.items)
+
+    async def _run_alone(self, group: _Group[I, O]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            outputs = await loop.run_in_executor(self._executor, self._run_batch, list(group.items))
+        except Exception as exc:
+            _settle(group, error=exc)
+            return
+        if self._on_batch is not None:
+            self._on_batch(len(group.items))
+        _settle(group, result=outputs)
+
+
+def _settle(
+    group: _Group[I, O], *, result: list[O] | None = None, error: BaseException | None = None
+) -> None:
+    if group.future.done():
+        return
+    if error is not None:
+        group.future.set_exception(error)
+    else:
+        assert result is not None
+        group.future.set_result(result)
+
+
+async def cancel_quietly(task: asyncio.Task[None] | None) -> None:
+    """Cancel ``task`` and wait for it, swallowing its cancellation."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,137 @@
+"""Sliding windows of recent inputs per feature of one served version, scored for drift."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from mlops_core.drift import (
+    CategoricalReference,
+    DriftError,
+    DriftMethod,
+    NumericReference,
+    score_categorical,
+    score_numeric,
+)
+from mlops_core.reference_stats import (
+    CategoricalFeatureStats,
+    NumericFeatureStats,
+    ReferenceStats,
+)
+
+MAX_FEATURES = 256
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """The score of one feature (None until the window holds ``min_samples`` values)."""
+
+    name: str
+    kind: str
+    score: float | None
+    samples: int
+    drifted: bool
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    method: DriftMethod
+    threshold: float
+    window_size: int
+    features: list[FeatureDrift]
+
+    @property
+    def max_score(self) -> float | None:
+        scores = [f.score for f in self.features if f.score is not None]
+        return max(scores) if scores else None
+
+    @property
+    def drifted(self) -> bool:
+        return any(f.drifted for f in self.features)
+
+
+def _numeric_reference(stats: NumericFeatureStats) -> NumericReference:
+    return NumericReference.build(edges=stats.bin_edges, counts=stats.counts, std=stats.std)
+
+
+def _categorical_reference(stats: CategoricalFeatureStats) -> CategoricalReference:
+    return CategoricalReference.build(categories=stats.categories, counts=stats.counts)
+
+
+class DriftMonitor:
+    """Keeps the last ``window_size`` values of every reference feature; thread-safe."""
+
+    def __init__(
+        self,
+        reference: ReferenceStats,
+        *,
+        method: DriftMethod,
+        threshold: float,
+        window_size: int,
+        min_samples: int,
+    ) -> None:
+        self.method: DriftMethod = method
+        self.threshold = threshold
+        self.window_size = window_size
+        self.min_samples = min(min_samples, window_size)
+        self._numeric: dict[str, NumericReference] = {}
+        self._categorical: dict[str, CategoricalReference] = {}
+        for stats in reference.features[:MAX_FEATURES]:
+            try:
+                if isinstance(stats, NumericFeatureStats):
+                    self._numeric[stats.name] = _numeric_reference(stats)
+                else:
+                    self._categorical[stats.name] = _categorical_reference(stats)
+            except DriftError:
+                continue  # a feature without usable statistics is not monitored
+        self._numeric_windows: dict[str, deque[float]] = {
+            name: deque(maxlen=window_size) for name in self._numeric
+        }
+        self._category_windows: dict[str, deque[str]] = {
+            name: deque(maxlen=window_size) for name in self._categorical
+        }
+        self._lock = threading.Lock()
+
+    @property
+    def features(self) -> list[str]:
+        return [*self._numeric, *self._categorical]
+
+    def observe(
+        self,
+        numeric: Mapping[str, Sequence[float]],
+        categorical: Mapping[str, Sequence[str | None]],
+    ) -> None:
+        """Add the drift features of a batch of requests (missing values are skipped)."""
+        with self._lock:
+            for name, values in numeric.items():
+                window = self._numeric_windows.get(name)
+                if window is not None:
+                    window.extend(v for v in values if math.isfinite(v))
+            for name, cats in categorical.items():
+                cat_window = self._category_windows.get(name)
+                if cat_window is not None:
+                    cat_window.extend(c for c in cats if c is not None)
+
+    def report(self) -> DriftReport:
+        with self._lock:
+            numeric = {name: list(w) for name, w in self._numeric_windows.items()}
+            categorical = {name: list(w) for name, w in self._category_windows.items()}
+        features: list[FeatureDrift] = []
+        for name, values in numeric.items():
+            score = None
+            if len(values) >= self.min_samples:
+                score = score_numeric(self._numeric[name], values, self.method)
+            features.append(self._feature(name, "numeric", score, len(values)))
+        for name, cats in categorical.items():
+            score = None
+            if len(cats) >= self.min_samples:
+                score = score_categorical(self._categorical[name], cats, self.method)
+            features.append(self._feature(name, "categorical", score, len(cats)))
+        return DriftReport(self.method, self.threshold, self.window_size, features)
+
+    def _feature(self, name: str, kind: str, score: float | None, samples: int) -> FeatureDrift:
+        drifted = score is not None and score > self.threshold
+        return FeatureDrift(name=name, kind=kind, score=score, samples=samples, drifted=drifted)

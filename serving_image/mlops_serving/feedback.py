@@ -1,0 +1,69 @@
+"""Prediction ids and online accuracy per version, from true labels sent back by callers."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    model: str
+    version: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    model: str
+    version: str
+    correct: int
+    samples: int
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.samples if self.samples else None
+
+
+class UnknownPredictionError(KeyError):
+    """The prediction id was never issued, already got feedback, or aged out."""
+
+
+def new_prediction_id() -> str:
+    return uuid.uuid4().hex
+
+
+class FeedbackBook:
+    """The last ``capacity`` predictions awaiting a true label, and the tallies per version."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._pending: OrderedDict[str, PredictionRecord] = OrderedDict()
+        self._tally: dict[tuple[str, str], tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, prediction_id: str, record: PredictionRecord) -> None:
+        with self._lock:
+            self._pending[prediction_id] = record
+            while len(self._pending) > self._capacity:
+                self._pending.popitem(last=False)
+
+    def feedback(self, prediction_id: str, true_label: str) -> tuple[bool, Accuracy]:
+        """Whether the prediction was right, and the version's accuracy so far."""
+        with self._lock:
+            record = self._pending.pop(prediction_id, None)
+            if record is None:
+                raise UnknownPredictionError(prediction_id)
+            key = (record.model, record.version)
+            correct, samples = self._tally.get(key, (0, 0))
+            hit = record.label == true_label
+            correct, samples = correct + int(hit), samples + 1
+            self._tally[key] = (correct, samples)
+        return hit, Accuracy(record.model, record.version, correct, samples)
+
+    def accuracy(self, model: str) -> list[Accuracy]:
+        with self._lock:
+            items = [(k, v) for k, v in self._tally.items() if k[0] == model]
+        return [Accuracy(m, v, c, n) for (m, v), (c, n) in sorted(items)]

@@ -1,0 +1,77 @@
+"""Prometheus metrics of the model server. Labels are model and version only."""
+
+from __future__ import annotations
+
+import psutil
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+MV = ("model", "version")
+
+
+class ServerMetrics:
+    """The metric families, in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.latency = Histogram(
+            "ml_prediction_latency_seconds",
+            "Time to answer a prediction request.",
+            MV,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "ml_predictions_total", "Predictions made (one per instance).", MV, registry=r
+        )
+        self.errors = Counter(
+            "ml_prediction_errors_total", "Prediction requests that failed.", MV, registry=r
+        )
+        self.memory = Gauge(
+            "ml_model_memory_usage_bytes", "Weight bytes of a loaded model version.", MV, registry=r
+        )
+        self.drift = Gauge(
+            "ml_feature_drift_score",
+            "Highest drift score over the features of a served version.",
+            MV,
+            registry=r,
+        )
+        self.drift_detected = Gauge(
+            "ml_drift_detected",
+            "1 when some feature's score is above the threshold.",
+            MV,
+            registry=r,
+        )
+        self.cpu = Gauge("ml_system_cpu_usage_percent", "CPU use of the host.", registry=r)
+        self.loaded = Gauge("ml_models_loaded", "Model versions in memory.", registry=r)
+        self.batch_size = Histogram(
+            "ml_batch_size", "Instances per forward pass.", MV, buckets=BATCH_BUCKETS, registry=r
+        )
+        self.load_seconds = Histogram(
+            "ml_model_load_seconds",
+            "Time to load, verify and warm up a version.",
+            MV,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=r,
+        )
+        self.load_failures = Counter(
+            "ml_model_load_failures_total", "Loads that failed.", MV, registry=r
+        )
+        self.evictions = Counter("ml_model_evictions_total", "Versions unloaded.", MV, registry=r)
+        self.feedback = Counter("ml_feedback_total", "True labels received.", MV, registry=r)
+        self.online_accuracy = Gauge(
+            "ml_online_accuracy", "Share of correct predictions among feedback.", MV, registry=r
+        )
+
+    def sample_cpu(self) -> None:
+        self.cpu.set(psutil.cpu_percent(interval=None))
+
+    def forget(self, model: str, version: str) -> None:
+        """Drop the gauges of an unloaded version (counters keep their history)."""
+        for gauge in (self.memory, self.drift, self.drift_detected):
+            try:
+                gauge.remove(model, version)
+            except KeyError:
+                continue

@@ -1,0 +1,103 @@
+"""KServe v1 protocol: model status, ``:predict``, and feedback for online accuracy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlops_core.wire import WireModel
+from mlops_serving.errors import ModelNotFoundError
+from mlops_serving.feedback import UnknownPredictionError
+from mlops_serving.inference import Inference
+from mlops_serving.inputs import MAX_INSTANCES, instances_to_records
+
+router = APIRouter(tags=["KServe v1"])
+
+
+class V1PredictRequest(BaseModel):
+    """``{"instances": [...]}``: objects of columns, lists of feature values, or texts."""
+
+    model_config = ConfigDict(extra="allow")
+
+    instances: list[Any] = Field(max_length=MAX_INSTANCES)
+
+
+class FeedbackRequest(WireModel):
+    """The true label of an earlier prediction."""
+
+    prediction_id: str = Field(min_length=1, max_length=64, description="From the response.")
+    true_label: str | int | bool = Field(description="The label the prediction should have had.")
+
+
+def inference_of(request: Request) -> Inference:
+    value = request.app.state.inference
+    assert isinstance(value, Inference)
+    return value
+
+
+@router.get("/v1/models")
+async def list_models(request: Request) -> dict[str, list[str]]:
+    return {"models": await inference_of(request).repository.model_names()}
+
+
+@router.get("/v1/models/{name}")
+async def model_status(name: str, request: Request) -> dict[str, Any]:
+    repo = inference_of(request).repository
+    _, version = await repo.resolve(name, None)
+    return {"name": name, "version": version, "ready": repo.is_loaded(name, version)}
+
+
+async def _predict(
+    name: str, version: str | None, body: V1PredictRequest, request: Request
+) -> JSONResponse:
+    result = await inference_of(request).run(
+        name, version, lambda config: instances_to_records(config, body.instances)
+    )
+    return JSONResponse(
+        {
+            "predictions": [p.label for p in result.predictions],
+            "probabilities": [p.probabilities for p in result.predictions],
+            "predictionIds": result.prediction_ids,
+            "model": result.model,
+            "version": result.version,
+        }
+    )
+
+
+@router.post("/v1/models/{name}:predict")
+async def predict(name: str, body: V1PredictRequest, request: Request) -> JSONResponse:
+    return await _predict(name, None, body, request)
+
+
+@router.post("/v1/models/{name}/versions/{version}:predict")
+async def predict_version(
+    name: str, version: str, body: V1PredictRequest, request: Request
+) -> JSONResponse:
+    return await _predict(name, version, body, request)
+
+
+@router.post("/v1/feedback")
+async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
+    inference = inference_of(request)
+    label = (
+        str(body.true_label).lower() if isinstance(body.true_label, bool) else str(body.true_label)
+    )
+    try:
+        correct, acc = inference.feedback.feedback(body.prediction_id, label)
+    except UnknownPredictionError:
+        raise ModelNotFoundError(
+            f"prediction id {body.prediction_id!r} is unknown, already has feedback, or aged out"
+        ) from None
+    inference.metrics.feedback.labels(acc.model, acc.version).inc()
+    if acc.accuracy is not None:
+        inference.metrics.online_accuracy.labels(acc.model, acc.version).set(acc.accuracy)
+    return {
+        "model": acc.model,
+        "version": acc.version,
+        "correct": correct,
+        "accuracy": acc.accuracy,
+        "samples": acc.samples,
+    }

@@ -1,0 +1,173 @@
+"""Open Inference Protocol (KServe v2): health, model metadata and readiness, typed ``infer``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlops_core.artifact_config import ArtifactConfig
+from mlops_serving import __version__
+from mlops_serving.errors import InvalidInputError
+from mlops_serving.inference import Inference
+from mlops_serving.inputs import v2_inputs_to_records
+from mlops_serving.protocol_v1 import inference_of
+
+router = APIRouter(tags=["Open Inference Protocol v2"])
+
+
+class TensorInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    shape: list[int] = Field(min_length=1, max_length=8)
+    datatype: str = Field(min_length=1, max_length=16)
+    data: list[Any]
+    parameters: dict[str, Any] | None = None
+
+
+class InferRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, max_length=128)
+    parameters: dict[str, Any] | None = None
+    inputs: list[TensorInput] = Field(min_length=1, max_length=512)
+    outputs: list[dict[str, Any]] | None = None
+
+
+def _tensor_meta(config: ArtifactConfig) -> dict[str, list[dict[str, Any]]]:
+    if config.task == "text":
+        inputs = [{"name": config.text_column, "datatype": "BYTES", "shape": [-1]}]
+    else:
+        inputs = [{"name": f, "datatype": "FP32", "shape": [-1]} for f in config.feature_names]
+    outputs = [
+        {"name": "label", "datatype": "BYTES", "shape": [-1]},
+        {"name": "probabilities", "datatype": "FP32", "shape": [-1, config.num_classes]},
+    ]
+    return {"inputs": inputs, "outputs": outputs}
+
+
+@router.get("/v2")
+async def server_metadata() -> dict[str, Any]:
+    return {"name": "mlops-serving", "version": __version__, "extensions": []}
+
+
+@router.get("/v2/health/live")
+async def live() -> dict[str, bool]:
+    return {"live": True}
+
+
+@router.get("/v2/health/ready")
+async def ready(request: Request) -> JSONResponse:
+    repo = inference_of(request).repository
+    if repo.preloaded:
+        return JSONResponse({"ready": True})
+    return JSONResponse({"ready": False, "reasons": repo.preload_errors}, status_code=503)
+
+
+async def _metadata(name: str, version: str | None, request: Request) -> dict[str, Any]:
+    repo = inference_of(request).repository
+    served = await repo.get(name, version)
+    return {
+        "name": served.name,
+        "versions": await repo.versions(served.name),
+        "platform": "pytorch",
+        "parameters": {
+            "version": served.version,
+            "digest": served.artifact.digest,
+            "classLabels": served.class_labels,
+            "architecture": served.artifact.config.architecture,
+        },
+        **_tensor_meta(served.artifact.config),
+    }
+
+
+@router.get("/v2/models/{name}")
+async def model_metadata(name: str, request: Request) -> dict[str, Any]:
+    return await _metadata(name, None, request)
+
+
+@router.get("/v2/models/{name}/versions/{version}")
+async def version_metadata(name: str, version: str, request: Request) -> dict[str, Any]:
+    return await _metadata(name, version, request)
+
+
+async def _ready(name: str, version: str | None, request: Request) -> JSONResponse:
+    repo = inference_of(request).repository
+    key = await repo.resolve(name, version)
+    if repo.is_loaded(*key):
+        return JSONResponse({"name": name, "version": key[1], "ready": True})
+    return JSONResponse({"name": name, "version": key[1], "ready": False}, status_code=503)
+
+
+@router.get("/v2/models/{name}/ready")
+async def model_ready(name: str, request: Request) -> JSONResponse:
+    return await _ready(name, None, request)
+
+
+@router.get("/v2/models/{name}/versions/{version}/ready")
+async def version_ready(name: str, version: str, request: Request) -> JSONResponse:
+    return await _ready(name, version, request)
+
+
+async def _infer(
+    name: str, version: str | None, body: InferRequest, request: Request
+) -> JSONResponse:
+    inference: Inference = inference_of(request)
+    tensors = [(t.name, t.shape, t.datatype.upper(), t.data) for t in body.inputs]
+    result = await inference.run(
+        name, version, lambda config: v2_inputs_to_records(config, tensors)
+    )
+    n = len(result.predictions)
+    k = len(result.class_labels)
+    wanted: set[str] | None = None
+    if body.outputs:
+        wanted = {str(o.get("name")) for o in body.outputs}
+        unknown = wanted - {"label", "probabilities"}
+        if unknown:
+            raise InvalidInputError(
+                f"unknown outputs {sorted(unknown)}: this model outputs label and probabilities"
+            )
+    outputs: list[dict[str, Any]] = []
+    if wanted is None or "label" in wanted:
+        outputs.append(
+            {
+                "name": "label",
+                "datatype": "BYTES",
+                "shape": [n],
+                "data": [p.label for p in result.predictions],
+            }
+        )
+    if wanted is None or "probabilities" in wanted:
+        outputs.append(
+            {
+                "name": "probabilities",
+                "datatype": "FP32",
+                "shape": [n, k],
+                "data": [x for p in result.predictions for x in p.probabilities],
+            }
+        )
+    return JSONResponse(
+        {
+            "model_name": result.model,
+            "model_version": result.version,
+            "id": body.id or uuid.uuid4().hex,
+            "parameters": {"prediction_ids": result.prediction_ids},
+            "outputs": outputs,
+        }
+    )
+
+
+@router.post("/v2/models/{name}/infer")
+async def infer(name: str, body: InferRequest, request: Request) -> JSONResponse:
+    return await _infer(name, None, body, request)
+
+
+@router.post("/v2/models/{name}/versions/{version}/infer")
+async def infer_version(
+    name: str, version: str, body: InferRequest, request: Request
+) -> JSONResponse:
+    return await _infer(name, version, body, request)

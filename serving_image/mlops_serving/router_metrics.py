@@ -1,0 +1,38 @@
+"""Per-version metrics of the router, for canary analysis (labels: version, code)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class RouterMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "mlops_router_requests_total",
+            "Requests answered, by version served and HTTP status code.",
+            ("version", "code"),
+            registry=r,
+        )
+        self.duration = Histogram(
+            "mlops_router_request_duration_seconds",
+            "Time from receiving a request to answering it, by version.",
+            ("version",),
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.retries = Counter(
+            "mlops_router_backend_retries_total",
+            "Requests retried on another endpoint after a connection failure.",
+            ("version",),
+            registry=r,
+        )
+        self.mirrored = Counter(
+            "mlops_router_mirror_requests_total",
+            "Shadow copies sent (outcome: ok, error, dropped).",
+            ("version", "outcome"),
+            registry=r,
+        )

@@ -1,0 +1,172 @@
+"""One loaded model version: its verified artifact, its batcher and its drift monitor.
+
+Follows KServe's model lifecycle: a ``ServedModel`` is built by ``load`` (verify, rebuild,
+warm up) and is ready from then on; ``retire`` stops it once no request is using it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlops_core.artifact_io import LoadedArtifact, load_artifact
+from mlops_core.preprocessing import PreprocessingError, TabularPreprocessor
+from mlops_core.storage import ObjectStore
+from mlops_serving.batching import DynamicBatcher
+from mlops_serving.drift_monitor import DriftMonitor
+from mlops_serving.errors import InvalidInputError
+from mlops_serving.metrics import ServerMetrics
+from mlops_serving.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+Record = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    probabilities: list[float]
+
+    @property
+    def confidence(self) -> float:
+        return max(self.probabilities)
+
+
+def dummy_record(artifact: LoadedArtifact) -> dict[str, Any]:
+    """A plausible input for warm-up: numeric means, first categories, a short text."""
+    pre = artifact.preprocessor
+    if isinstance(pre, TabularPreprocessor):
+        record: dict[str, Any] = {c.name: c.mean for c in pre.numeric}
+        record.update({c.name: c.categories[0] for c in pre.categorical if c.categories})
+        return record
+    return {pre.text_column: " ".join(pre.vocabulary[2:12]) or "warm up"}
+
+
+class ServedModel:
+    """A model version in memory, answering through a dynamic batcher."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: str,
+        artifact: LoadedArtifact,
+        settings: ServerSettings,
+        executor: Executor,
+        metrics: ServerMetrics,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.artifact = artifact
+        self.in_flight = 0
+        self.last_used = time.monotonic()
+        self.drift: DriftMonitor | None = None
+        if settings.drift_detection_enabled:
+            self.drift = DriftMonitor(
+                artifact.reference,
+                method=settings.drift_detection_method,
+                threshold=settings.drift_detection_threshold,
+                window_size=settings.drift_window_size,
+                min_samples=settings.drift_min_samples,
+            )
+        batch_hist = metrics.batch_size.labels(name, version)
+        self._batcher: DynamicBatcher[Record, Prediction] = DynamicBatcher(
+            self._run_batch,
+            executor=executor,
+            max_batch_size=settings.max_batch_size,
+            max_latency_ms=settings.max_latency_ms,
+            on_batch=batch_hist.observe,
+        )
+
+    @property
+    def size_bytes(self) -> int:
+        return self.artifact.size_bytes
+
+    @property
+    def class_labels(self) -> list[str]:
+        return self.artifact.class_labels
+
+    def _run_batch(self, records: list[Record]) -> list[Prediction]:
+        proba = self.artifact.predict_proba(records)
+        labels = self.artifact.class_labels
+        best = np.argmax(proba, axis=1)
+        out = [Prediction(labels[int(i)], row) for i, row in zip(best, proba.tolist(), strict=True)]
+        if self.drift is not None:
+            try:
+                self.drift.observe(
+                    self.artifact.drift_features(records), self.artifact.drift_categories(records)
+                )
+            except (PreprocessingError, ValueError) as exc:
+                log.debug("drift features of %s:%s skipped: %s", self.name, self.version, exc)
+        return out
+
+    async def predict(self, records: Sequence[Record]) -> list[Prediction]:
+        """Predictions for ``records``; InvalidInputError when they do not fit the model."""
+        self.last_used = time.monotonic()
+        try:
+            return await self._batcher.submit(records)
+        except PreprocessingError as exc:
+            raise InvalidInputError(f"input does not fit model {self.name}: {exc}") from exc
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            raise InvalidInputError(
+                f"input does not fit model {self.name} {self.version}: {exc}"
+            ) from exc
+
+    def warm_up(self) -> None:
+        """Run one dummy batch through the model (blocking; called while loading)."""
+        self._run_batch([dummy_record(self.artifact)])
+        if self.drift is not None:  # the dummy input is not traffic
+            self.drift = DriftMonitor(
+                self.artifact.reference,
+                method=self.drift.method,
+                threshold=self.drift.threshold,
+                window_size=self.drift.window_size,
+                min_samples=self.drift.min_samples,
+            )
+
+    async def retire(self) -> None:
+        """Finish the requests already queued, then stop the batcher."""
+        while self.in_flight > 0:
+            await asyncio.sleep(0.01)
+        await self._batcher.close()
+
+
+def load_served_model(
+    store: ObjectStore,
+    *,
+    name: str,
+    version: str,
+    settings: ServerSettings,
+    executor: Executor,
+    metrics: ServerMetrics,
+) -> ServedModel:
+    """Verify and rebuild the version at ``store``, warm it up if asked (blocking)."""
+    artifact = load_artifact(store)
+    if artifact.manifest.model != name or artifact.manifest.version != version:
+        log.warning(
+            "artifact at %s says it is %s:%s, served as %s:%s",
+            store.uri,
+            artifact.manifest.model,
+            artifact.manifest.version,
+            name,
+            version,
+        )
+    served = ServedModel(
+        name=name,
+        version=version,
+        artifact=artifact,
+        settings=settings,
+        executor=executor,
+        metrics=metrics,
+    )
+    if settings.warmup_on_load:
+        served.warm_up()
+    return served

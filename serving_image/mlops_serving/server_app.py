@@ -1,0 +1,99 @@
+"""The model server's FastAPI application: lifecycle, protocols, metrics and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+from fastapi import FastAPI
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from mlops_core.storage import ObjectStore
+from mlops_serving import __version__, protocol_mlops, protocol_v1, protocol_v2
+from mlops_serving.batching import cancel_quietly
+from mlops_serving.body_limit import BodyLimitMiddleware
+from mlops_serving.errors import install_error_handlers
+from mlops_serving.feedback import FeedbackBook
+from mlops_serving.inference import Inference
+from mlops_serving.metrics import ServerMetrics
+from mlops_serving.model_repository import ModelRepository
+from mlops_serving.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+
+def refresh_gauges(repository: ModelRepository, metrics: ServerMetrics) -> None:
+    """Drift scores and CPU, computed when scraped rather than per request."""
+    metrics.sample_cpu()
+    for served in repository.loaded():
+        if served.drift is None:
+            continue
+        report = served.drift.report()
+        if report.max_score is not None:
+            metrics.drift.labels(served.name, served.version).set(report.max_score)
+            metrics.drift_detected.labels(served.name, served.version).set(int(report.drifted))
+
+
+async def _expire_loop(repository: ModelRepository, period: float) -> None:
+    while True:
+        await asyncio.sleep(period)
+        repository.expire_idle()
+
+
+def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> FastAPI:
+    """The server app; models are loaded in its lifespan, never at import."""
+    metrics = ServerMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        torch.set_num_threads(settings.torch_num_threads)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        repository = ModelRepository(settings, executor=executor, metrics=metrics, store=store)
+        app.state.inference = Inference(
+            repository=repository,
+            metrics=metrics,
+            feedback=FeedbackBook(settings.feedback_capacity),
+        )
+        expiry = None
+        if settings.model_cache_ttl > 0:
+            period = max(0.05, min(settings.model_cache_ttl / 4, 30.0))
+            expiry = asyncio.create_task(_expire_loop(repository, period))
+        preload = asyncio.create_task(repository.preload())
+        try:
+            yield
+        finally:
+            await cancel_quietly(expiry)
+            if not preload.done():
+                preload.cancel()
+            await repository.close()
+            executor.shutdown(wait=True)
+
+    app = FastAPI(
+        title="mlops model server",
+        version=__version__,
+        description="KServe v1, Open Inference Protocol v2 and the /mlops API.",
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.include_router(protocol_v1.router)
+    app.include_router(protocol_v2.router)
+    app.include_router(protocol_mlops.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        inference: Inference = app.state.inference
+        await asyncio.to_thread(refresh_gauges, inference.repository, metrics)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, bool]:
+        return {"live": True}
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    return app

@@ -1,0 +1,111 @@
+"""Settings of the model server and the router, from the environment (and the command line).
+
+Every field maps to an upper-case environment variable of the same name, e.g.
+``MODEL_REPOSITORY_URI``, ``MAX_MODELS_IN_MEMORY`` or ``DRIFT_DETECTION_METHOD``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mlops_core.drift import DriftMethod
+
+MIB = 1024 * 1024
+
+
+def _default_threads() -> int:
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+class ModelRef:
+    """``name`` or ``name:version`` from a comma-separated setting."""
+
+    @staticmethod
+    def parse_list(text: str, *, setting: str) -> list[tuple[str, str | None]]:
+        refs: list[tuple[str, str | None]] = []
+        for item in (part.strip() for part in text.split(",")):
+            if not item:
+                continue
+            name, sep, version = item.partition(":")
+            if not name or (sep and not version):
+                raise ValueError(
+                    f"{setting}: {item!r} is not 'name' or 'name:version' "
+                    "(comma-separated, e.g. 'fraud:1.2.0,spam')"
+                )
+            refs.append((name, version or None))
+        return refs
+
+
+class ServerSettings(BaseSettings):
+    """``python -m mlops_serving serve``."""
+
+    model_config = SettingsConfigDict(protected_namespaces=(), extra="ignore")
+
+    host: str = Field(default="0.0.0.0", description="Bind address; pods pass $POD_IP.")  # noqa: S104
+    port: int = Field(default=8080, ge=1, le=65535)
+    model_repository_uri: str = Field(
+        default="/tmp/models",
+        description="s3://bucket/prefix or a local folder; a version is <root>/<model>/<version>/.",
+    )
+    preload_models: str = Field(default="", description="'name:version,name2' loaded at start.")
+    model_versions: str = Field(
+        default="", description="Default version per model, 'name:version,...'; else highest."
+    )
+    max_models_in_memory: int = Field(default=4, ge=1, le=1000)
+    model_memory_budget_bytes: int = Field(default=0, ge=0, description="0 = no byte budget.")
+    model_cache_ttl: float = Field(
+        default=0.0, ge=0, description="Seconds an idle model stays loaded; 0 = until evicted."
+    )
+    warmup_on_load: bool = True
+    max_batch_size: int = Field(default=32, ge=1, le=4096)
+    max_latency_ms: float = Field(default=2.0, ge=0, le=10_000)
+    max_request_bytes: int = Field(default=8 * MIB, ge=1024)
+    drift_detection_enabled: bool = True
+    drift_detection_method: DriftMethod = "psi"
+    drift_detection_threshold: float = Field(default=0.2, gt=0)
+    drift_window_size: int = Field(default=1000, ge=10, le=1_000_000)
+    drift_min_samples: int = Field(default=50, ge=1)
+    feedback_capacity: int = Field(default=100_000, ge=1)
+    torch_num_threads: int = Field(default_factory=_default_threads, ge=1, le=256)
+
+    @field_validator("preload_models", "model_versions")
+    @classmethod
+    def _refs(cls, value: str) -> str:
+        ModelRef.parse_list(value, setting="model list")
+        return value
+
+    def preload(self) -> list[tuple[str, str | None]]:
+        return ModelRef.parse_list(self.preload_models, setting="PRELOAD_MODELS")
+
+    def pinned_versions(self) -> dict[str, str]:
+        refs = ModelRef.parse_list(self.model_versions, setting="MODEL_VERSIONS")
+        pinned: dict[str, str] = {}
+        for name, version in refs:
+            if version is None:
+                raise ValueError(f"MODEL_VERSIONS: {name!r} needs a version: '{name}:1.0.0'")
+            pinned[name] = version
+        return pinned
+
+
+class RouterSettings(BaseSettings):
+    """``python -m mlops_serving route``."""
+
+    model_config = SettingsConfigDict(protected_namespaces=(), extra="ignore")
+
+    host: str = Field(default="0.0.0.0")  # noqa: S104
+    port: int = Field(default=8080, ge=1, le=65535)
+    router_config_file: str = Field(
+        default="/etc/mlops/router/router.json", description="Mounted ConfigMap key."
+    )
+    router_config_poll_seconds: float = Field(default=1.0, gt=0)
+    router_namespace: str | None = Field(
+        default=None, description="Namespace of the per-version Services (EndpointSlice watch)."
+    )
+    backend_port: int = Field(default=8080, ge=1, le=65535)
+    backend_timeout_seconds: float = Field(default=30.0, gt=0)
+    backend_attempts: int = Field(default=3, ge=1, le=10)
+    max_request_bytes: int = Field(default=8 * MIB, ge=1024)
+    max_connections: int = Field(default=512, ge=1)

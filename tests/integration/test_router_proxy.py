@@ -1,0 +1,191 @@
+"""A real router process in front of real model servers on distinct loopback IPs."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from test_serving_models import (
+    ServerProcess,
+    build_repository,
+    free_port,
+    run_process,
+    run_server,
+)
+from test_serving_server import RECORD, metric
+
+pytestmark = pytest.mark.integration
+
+PREDICT = "/v1/models/fraud:predict"
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerProcess]]:
+    root = build_repository(tmp_path_factory.mktemp("models"))
+    logs = tmp_path_factory.mktemp("logs")
+    with (
+        run_server(
+            root,
+            host="127.0.0.11",
+            log_dir=logs,
+            MODEL_VERSIONS="fraud:1.0.0",
+            PRELOAD_MODELS="fraud",
+        ) as stable,
+        run_server(
+            root,
+            host="127.0.0.12",
+            log_dir=logs,
+            MODEL_VERSIONS="fraud:1.1.0",
+            PRELOAD_MODELS="fraud",
+        ) as canary,
+    ):
+        yield {"1.0.0": stable, "1.1.0": canary}
+
+
+def write_config(path: Path, config: dict[str, object]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(config))
+    tmp.replace(path)  # atomic, like a ConfigMap symlink swap
+
+
+def split_config(
+    servers: dict[str, ServerProcess], stable: int, canary: int, **extra: object
+) -> dict[str, object]:
+    dead = f"127.0.0.13:{free_port('127.0.0.13')}"  # nothing listens there
+    return {
+        "model": "fraud",
+        "backends": [
+            {
+                "version": "1.0.0",
+                "weight": stable,
+                "endpoints": [dead, f"{servers['1.0.0'].host}:{servers['1.0.0'].port}"],
+            },
+            {
+                "version": "1.1.0",
+                "weight": canary,
+                "endpoints": [f"{servers['1.1.0'].host}:{servers['1.1.0'].port}"],
+            },
+        ],
+        **extra,
+    }
+
+
+@pytest.fixture
+def router(
+    servers: dict[str, ServerProcess], tmp_path: Path
+) -> Iterator[tuple[ServerProcess, Path]]:
+    config = tmp_path / "router.json"
+    write_config(config, split_config(servers, 90, 10))
+    env = {"ROUTER_CONFIG_FILE": str(config), "ROUTER_CONFIG_POLL_SECONDS": "0.1"}
+    with run_process(
+        "route", host="127.0.0.14", env=env, log_dir=tmp_path, ready_path="/readyz"
+    ) as process:
+        yield process, config
+
+
+def versions_of(client: httpx.Client, n: int, **headers: str) -> Counter[str]:
+    seen: Counter[str] = Counter()
+    for _ in range(n):
+        answer = client.post(PREDICT, json={"instances": [RECORD]}, headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["x-mlops-version"] == answer.json()["version"]
+        seen[answer.json()["version"]] += 1
+    return seen
+
+
+def test_weighted_split_retries_dead_endpoints_and_exports_metrics(
+    router: tuple[ServerProcess, Path],
+) -> None:
+    process, _ = router
+    with httpx.Client(base_url=process.url, timeout=30) as client:
+        seen = versions_of(client, 600)
+        share = seen["1.1.0"] / 600
+        assert 0.05 < share < 0.15, seen
+        text = client.get("/metrics").text
+    assert metric(text, "mlops_router_requests_total", version="1.0.0", code="200") == seen["1.0.0"]
+    assert metric(text, "mlops_router_requests_total", version="1.1.0", code="200") == seen["1.1.0"]
+    assert (
+        metric(text, "mlops_router_request_duration_seconds_count", version="1.1.0")
+        == seen["1.1.0"]
+    )
+    assert metric(text, "mlops_router_backend_retries_total", version="1.0.0") >= 1
+
+
+def test_sticky_header_pins_callers(
+    router: tuple[ServerProcess, Path], servers: dict[str, ServerProcess]
+) -> None:
+    process, config = router
+    write_config(config, split_config(servers, 50, 50, stickyHeader="x-user"))
+    time.sleep(0.5)
+    with httpx.Client(base_url=process.url, timeout=30) as client:
+        per_user = {u: versions_of(client, 5, **{"x-user": f"user-{u}"}) for u in range(12)}
+    assert all(len(seen) == 1 for seen in per_user.values())
+    assert {v for seen in per_user.values() for v in seen} == {"1.0.0", "1.1.0"}
+
+
+def test_config_reload_and_invalid_config_keeps_the_last_good_one(
+    router: tuple[ServerProcess, Path], servers: dict[str, ServerProcess]
+) -> None:
+    process, config = router
+    write_config(config, split_config(servers, 0, 100))
+    time.sleep(0.5)
+    with httpx.Client(base_url=process.url, timeout=30) as client:
+        assert versions_of(client, 20) == Counter({"1.1.0": 20})
+        config.write_text('{"model": "fraud", "backends": []}')
+        time.sleep(0.5)
+        ready = client.get("/readyz").json()
+        assert "at least 1" in ready["configError"]
+        assert versions_of(client, 10) == Counter({"1.1.0": 10})
+
+
+def test_mirror_copies_traffic_and_drops_the_answers(
+    router: tuple[ServerProcess, Path], servers: dict[str, ServerProcess]
+) -> None:
+    process, config = router
+    mirror = {"version": "1.1.0", "percent": 100}
+    write_config(config, split_config(servers, 100, 0, mirror=mirror))
+    time.sleep(0.5)
+    canary = servers["1.1.0"]
+    before = metric(
+        httpx.get(canary.url + "/metrics").text,
+        "ml_predictions_total",
+        model="fraud",
+        version="1.1.0",
+    )
+    with httpx.Client(base_url=process.url, timeout=30) as client:
+        assert versions_of(client, 20) == Counter({"1.0.0": 20})
+        time.sleep(0.5)
+        mirrored = client.get("/metrics").text
+    after = metric(
+        httpx.get(canary.url + "/metrics").text,
+        "ml_predictions_total",
+        model="fraud",
+        version="1.1.0",
+    )
+    assert after - before == 20
+    assert (
+        metric(mirrored, "mlops_router_mirror_requests_total", version="1.1.0", outcome="ok") == 20
+    )
+
+
+def test_paths_and_versioned_requests(router: tuple[ServerProcess, Path]) -> None:
+    process, _ = router
+    with httpx.Client(base_url=process.url, timeout=30) as client:
+        assert client.get("/elsewhere").status_code == 404
+        pinned = client.post(
+            "/v1/models/fraud/versions/1.1.0:predict", json={"instances": [RECORD]}
+        )
+        assert pinned.json()["version"] == "1.1.0"
+        assert (
+            client.post("/mlops/predict", json={"modelId": "fraud", "input": RECORD}).status_code
+            == 200
+        )
+        assert client.get("/v2/models/fraud/ready").status_code == 200
+        bad = client.post(PREDICT, json={"instances": [[1]]})
+        assert bad.status_code == 400  # the server's answer passes through
+        assert "takes 4" in bad.json()["error"]

@@ -1,0 +1,121 @@
+"""Launch scripts, termination messages, exit codes, probe thresholds and pod addresses."""
+
+from __future__ import annotations
+
+import ipaddress
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mlops_devcluster.agent.addresses import AddressPool, cluster_octet, pod_network
+from mlops_devcluster.agent.container import exit_code, termination_message
+from mlops_devcluster.agent.launch import BindMount, launch_argv, launch_script
+from mlops_devcluster.agent.probes import ProbeTracker, resolve_port
+
+pytestmark = pytest.mark.unit
+
+
+def test_launch_script_mounts_then_execs_the_argv_untouched() -> None:
+    script = launch_script(
+        hostname="web-1",
+        mounts=[
+            BindMount(Path("/state/vol"), "/data dir", read_only=True),
+            BindMount(Path("/state/msg"), "/dev/termination-log", is_file=True),
+        ],
+        working_dir="/work",
+    )
+    assert "mount --bind /state/vol '/data dir'" in script
+    assert "mount -o remount,bind,ro '/data dir'" in script
+    assert "[ -e /dev/termination-log ] || : > /dev/termination-log" in script
+    assert script.endswith('exec "$@"')
+    argv = launch_argv(script, ["python", "-c", "print('a b')"])
+    assert argv[:6] == ["unshare", "--mount", "--uts", "--propagation", "private", "--"]
+    assert argv[-3:] == ["python", "-c", "print('a b')"]
+
+
+def test_launch_script_passes_arguments_through_a_real_shell() -> None:
+    script = launch_script(hostname="x", mounts=[], working_dir=None).replace(
+        "hostname x 2>/dev/null || true", ":"
+    )
+    out = subprocess.run(
+        ["/bin/sh", "-c", script, "container", "printf", "%s|", "a b", "$HOME", "'q'"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out == "a b|$HOME|'q'|"
+    assert shlex.split("a") == ["a"]
+
+
+def test_exit_codes_of_signals_are_128_plus_the_signal() -> None:
+    assert exit_code(0) == 0
+    assert exit_code(3) == 3
+    assert exit_code(-9) == 137
+    assert exit_code(-15) == 143
+
+
+def test_termination_message_file_wins_and_is_capped(tmp_path: Path) -> None:
+    message, log = tmp_path / "m", tmp_path / "log"
+    message.write_bytes(b"x" * 5000)
+    log.write_text("line\n")
+    text = termination_message(message_file=message, log_file=log, policy="File", failed=True)
+    assert text == "x" * 4096
+
+
+def test_fallback_to_logs_only_on_failure(tmp_path: Path) -> None:
+    message, log = tmp_path / "m", tmp_path / "log"
+    message.write_bytes(b"")
+    log.write_text("".join(f"line {i}\n" for i in range(100)))
+    policy = "FallbackToLogsOnError"
+    tail = termination_message(message_file=message, log_file=log, policy=policy, failed=True)
+    assert tail.splitlines()[-1] == "line 99"
+    assert len(tail.splitlines()) == 80
+    assert (
+        termination_message(message_file=message, log_file=log, policy=policy, failed=False) == ""
+    )
+
+
+def test_named_probe_ports_resolve_and_unknown_names_fail() -> None:
+    container = {"name": "web", "ports": [{"name": "http", "containerPort": 8080}]}
+    assert resolve_port("http", container) == 8080
+    assert resolve_port(9000, container) == 9000
+    with pytest.raises(ValueError, match="'grpc' is not a named port of container web"):
+        resolve_port("grpc", container)
+
+
+def test_probe_thresholds() -> None:
+    tracker = ProbeTracker(
+        {"initialDelaySeconds": 5, "periodSeconds": 2, "failureThreshold": 2}, started_at=100.0
+    )
+    assert not tracker.due(104.0)
+    assert tracker.due(105.0)
+    tracker.record(False, "refused", now=105.0)
+    assert tracker.result is None
+    assert not tracker.due(106.0)
+    tracker.record(False, "refused", now=107.0)
+    assert tracker.result is False
+    tracker.record(True, "", now=109.0)
+    assert tracker.result is True
+
+
+def test_address_pool_hands_out_distinct_addresses_and_reuses_released_ones() -> None:
+    network = pod_network(7)
+    pool = AddressPool(network)
+    addresses = [pool.allocate(f"pod-{i}") for i in range(253)]
+    assert len(set(addresses)) == 253
+    assert all(ipaddress.ip_address(a) in network for a in addresses)
+    assert "198.18.7.1" not in addresses, "the range's own address is never a pod's"
+    assert pool.allocate("pod-0") == addresses[0], "same owner, same address"
+    with pytest.raises(RuntimeError, match="no free pod address"):
+        pool.allocate("one-too-many")
+    pool.release("pod-5")
+    assert pool.allocate("new") == addresses[5]
+
+
+def test_cluster_octet_is_stable_per_folder() -> None:
+    first = cluster_octet(Path("/tmp/a"))
+    assert first == cluster_octet(Path("/tmp/a"))
+    assert 2 <= first <= 254
+    assert len({cluster_octet(Path(f"/tmp/{i}")) for i in range(50)}) > 20

@@ -1,0 +1,5 @@
+"""``python -m mlops_trainer --config FILE``."""
+
+from mlops_trainer.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""One training run end to end: data → preprocessing → epochs → artifact → result."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import torch
+
+from mlops_core.artifact import MANIFEST_FILE, ArtifactError, digest_of
+from mlops_core.artifact_io import ArtifactMetrics, publish_artifact
+from mlops_core.progress import TrainingResult
+from mlops_core.storage import ObjectNotFoundError, ObjectStore, join_uri, open_store
+from mlops_core.training_spec import TrainerConfig
+from mlops_trainer import checkpoint, distributed
+from mlops_trainer.dataset import load_splits
+from mlops_trainer.distributed import DistributedContext
+from mlops_trainer.errors import TrainerError
+from mlops_trainer.preparation import prepare
+from mlops_trainer.reporting import Reporters
+from mlops_trainer.training_loop import EpochLoop, TrainingOutcome
+
+log = logging.getLogger(__name__)
+PUBLISHED_MARKER = "published.json"
+CHECKPOINTS_FOLDER = "checkpoints"
+
+
+def checkpoint_uri(config: TrainerConfig) -> str | None:
+    """Where this run's checkpoints go: output.checkpointUri, else ``<artifact>/checkpoints``."""
+    if config.training.checkpoint_interval == 0 and config.output.checkpoint_uri is None:
+        return None
+    return config.output.checkpoint_uri or join_uri(config.output.artifact_uri, CHECKPOINTS_FOLDER)
+
+
+def _published_earlier(
+    artifact: ObjectStore, checkpoints: ObjectStore | None, fingerprint: str
+) -> str | None:
+    """The digest when this very run already published (a retry after the publish), else None."""
+    if checkpoints is None:
+        return None
+    try:
+        marker = json.loads(checkpoints.read_bytes(PUBLISHED_MARKER))
+        manifest = artifact.read_bytes(MANIFEST_FILE)
+    except (ObjectNotFoundError, ValueError):
+        return None
+    digest = digest_of(manifest)
+    if marker.get("fingerprint") == fingerprint and marker.get("digest") == digest:
+        return digest
+    return None
+
+
+def _metrics_file(outcome: TrainingOutcome) -> ArtifactMetrics:
+    return ArtifactMetrics(
+        best_epoch=outcome.best_epoch,
+        epochs_run=outcome.epochs_run,
+        validation=outcome.validation,
+        test=outcome.test,
+        history=outcome.history,
+    )
+
+
+def train_and_publish(
+    config: TrainerConfig, *, ctx: DistributedContext, reporters: Reporters
+) -> TrainingResult:
+    """Run the whole training; raise TrainerError (or a storage/artifact error) on failure."""
+    device = distributed.select_device(ctx)
+    distributed.init(ctx, device)
+    try:
+        return _run(config, ctx=ctx, device=device, reporters=reporters)
+    finally:
+        distributed.shutdown(ctx)
+
+
+def _run(
+    config: TrainerConfig, *, ctx: DistributedContext, device: torch.device, reporters: Reporters
+) -> TrainingResult:
+    output = config.output
+    artifact = open_store(output.artifact_uri)
+    ckpt_uri = checkpoint_uri(config)
+    checkpoints = open_store(ckpt_uri) if ckpt_uri else None
+    fingerprint = checkpoint.run_fingerprint(config)
+    if ctx.is_primary and artifact.exists(MANIFEST_FILE):
+        earlier = _published_earlier(artifact, checkpoints, fingerprint)
+        if earlier is None:
+            raise TrainerError(
+                f"{join_uri(artifact.uri, MANIFEST_FILE)} already exists: version "
+                f"{output.version} of {output.model_name!r} is published and is never "
+                "overwritten; train a new version"
+            )
+        log.info("this run already published %s as %s", artifact.uri, earlier)
+        return TrainingResult(succeeded=True, artifact_uri=artifact.uri, digest=earlier)
+    reporters.start(config, rank=ctx.rank, world_size=ctx.world_size)
+    log.info("training %s on %s (rank %d of %d)", config.model.architecture, device, ctx.rank,
+             ctx.world_size)  # fmt: skip
+    splits = load_splits(config.dataset, seed=config.training.seed)
+    data = prepare(config, splits)
+    outcome = EpochLoop(
+        config, data, ctx=ctx, device=device, reporters=reporters, checkpoints=checkpoints
+    ).run()
+    digest: str | None = None
+    failure: Exception | None = None
+    if ctx.is_primary:
+        try:
+            digest = publish_artifact(
+                artifact,
+                model=output.model_name,
+                version=output.version,
+                module=outcome.module,
+                config=data.config,
+                preprocessor=data.preprocessor,
+                reference=data.reference,
+                metrics=_metrics_file(outcome),
+            ).digest
+        except Exception as exc:  # told to the other ranks before it is raised
+            failure = exc
+    digest = distributed.broadcast_digest(ctx, digest, device)
+    if failure is not None:
+        raise failure
+    if digest is None:
+        raise TrainerError("rank 0 failed to publish the artifact; see its log")
+    if ctx.is_primary and checkpoints is not None:
+        checkpoints.write_bytes(
+            PUBLISHED_MARKER, json.dumps({"fingerprint": fingerprint, "digest": digest}).encode()
+        )
+        checkpoint.delete_all(checkpoints)
+    metrics = _metrics_file(outcome).flat()
+    return TrainingResult(
+        succeeded=True,
+        artifact_uri=artifact.uri,
+        digest=digest,
+        metrics=metrics,
+        best_epoch=outcome.best_epoch,
+        epochs_run=outcome.epochs_run,
+    )
+
+
+__all__ = ["ArtifactError", "checkpoint_uri", "train_and_publish"]
