@@ -4,7 +4,8 @@
   temporary state folder on free ports and torn down at the end, or, when
   ``$MLOPS_DEVCLUSTER_DIR`` points at a running devcluster, that one (left running).
 - ``kube_api`` (session): a ``kubernetes.client.ApiClient`` for it.
-- ``namespace`` (function): a fresh namespace (its ``default`` ServiceAccount exists), deleted after.
+- ``namespace`` (function): a fresh namespace whose ``default`` ServiceAccount exists;
+  deleted after the test.
 - ``s3_prefix`` (function): a fresh ``s3://mlops/test-<random>`` URI on its MinIO, emptied after.
 
 Unit tests may not use these: a ``unit`` test asking for one is a collection error.
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from mlops_devcluster import lifecycle
-from mlops_devcluster.binaries import MissingBinaryError
+from mlops_devcluster.binaries import MissingBinaryError, resolve_binaries
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.kube import ApiError
 from mlops_devcluster.layout import DIR_ENV
@@ -53,6 +54,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
     if problems:
         raise pytest.UsageError("\n".join(problems))
+    needs_cluster = any(CLUSTER_FIXTURES & set(getattr(i, "fixturenames", ())) for i in items)
+    if needs_cluster and not config.option.collectonly and not os.environ.get(DIR_ENV):
+        _provide_binaries(config)
+
+
+#: why the binaries could not be had (the ``devcluster`` fixture fails with it)
+_BINARIES_PROBLEM: list[str] = []
+
+
+def _provide_binaries(config: pytest.Config) -> None:
+    """Find, else build, the binaries before any test runs: a first build takes longer than
+    one test's timeout."""
+    try:
+        resolve_binaries(build=False)
+        return
+    except MissingBinaryError:
+        pass
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            "devcluster binaries missing: building them once from the Go module proxy "
+            "(about 12 minutes on 2 cores; cached in ~/.cache/mlops-devcluster)"
+        )
+    try:
+        resolve_binaries(build=True)
+    except MissingBinaryError as exc:
+        _BINARIES_PROBLEM.append(str(exc))
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +97,8 @@ def devcluster(request: pytest.FixtureRequest) -> Iterator[DevCluster]:
             )
         yield state.cluster
         return
+    if _BINARIES_PROBLEM:
+        pytest.fail(f"the devcluster cannot start: {_BINARIES_PROBLEM[0]}", pytrace=False)
     root = Path(tempfile.mkdtemp(prefix="mlops-devcluster-test-"))
     try:
         cluster = lifecycle.up(root, use_free_ports=True, timeout=START_TIMEOUT)

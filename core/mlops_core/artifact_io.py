@@ -85,10 +85,14 @@ class ArtifactMetrics(WireModel):
         return {**self.validation, **self.test}
 
 
-def state_dict_bytes(module: nn.Module, *, metadata: dict[str, str] | None = None) -> bytes:
-    """The module's weights as safetensors bytes (CPU, contiguous)."""
+def state_dict_bytes(module: nn.Module) -> bytes:
+    """The module's weights as safetensors bytes (CPU, contiguous).
+
+    The metadata holds one key only: safetensors orders several keys at random, and equal
+    weights should give equal bytes (a reproducible run gives a reproducible digest).
+    """
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
-    return save_safetensors(tensors, metadata={"format": ARTIFACT_FORMAT, **(metadata or {})})
+    return save_safetensors(tensors, metadata={"format": ARTIFACT_FORMAT})
 
 
 def _json(model: WireModel) -> bytes:
@@ -108,7 +112,7 @@ def publish_artifact(
 ) -> PublishedFiles:
     """Publish a complete version; ArtifactExistsError when it already has a manifest."""
     files = {
-        WEIGHTS_FILE: state_dict_bytes(module, metadata={"architecture": config.architecture}),
+        WEIGHTS_FILE: state_dict_bytes(module),
         CONFIG_FILE: _json(config),
         PREPROCESSING_FILE: preprocessor.to_json(),
         REFERENCE_STATS_FILE: reference.to_json(),

@@ -84,7 +84,17 @@ class LocalStore:
         return sorted(k for k in keys if k.startswith(prefix) and ".tmp-" not in k)
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        """Remove the file, and the folders it leaves empty (up to the root), like S3 keys."""
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        root = self.root.resolve()
+        for parent in path.parents:
+            if parent == root or root not in parent.parents:
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
 
 
 def _retry(action: Callable[[], T], what: str, attempts: int = 5) -> T:

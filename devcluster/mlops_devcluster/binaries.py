@@ -107,7 +107,7 @@ class Binaries:
 def _run_build(script: Path, what: str, minutes: str) -> None:
     if shutil.which("go") is None:
         raise MissingBinaryError(
-            f"{what} not found and Go is not installed to build it. Provide the binaries: "
+            f"{what} not found, and Go is not installed to build them. Provide the binaries: "
             f"set {ASSETS_ENV} to a folder with {', '.join(CONTROL_PLANE)} and kubectl "
             f"(Kubernetes {KUBERNETES_VERSION}), or put them on PATH, or install Go >= 1.26 "
             f"so that {script.name} can build them; MinIO: set {MINIO_ENV} to a minio binary."

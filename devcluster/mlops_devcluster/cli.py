@@ -1,4 +1,4 @@
-"""``mlops devcluster up | down | status | env | logs POD``.
+"""``mlops devcluster up | down | status | env | logs POD | binaries``.
 
 ``register(subparsers)`` adds the ``devcluster`` command to another argparse tree (the ``mlops``
 CLI calls it lazily); ``main(argv)`` runs it on its own (``python -m mlops_devcluster``).
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_devcluster import lifecycle
-from mlops_devcluster.binaries import MissingBinaryError
+from mlops_devcluster.binaries import MissingBinaryError, resolve_binaries
 from mlops_devcluster.cluster import DevCluster, NotRunningError
 from mlops_devcluster.layout import DIR_ENV, state_dir
 from mlops_devcluster.pod_logs import PodLogError, find_log
@@ -34,7 +34,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         root, use_free_ports=args.free_ports, timeout=args.timeout, log=_print_err
     )
     _print_err(f"devcluster up in {time.monotonic() - started:.1f}s: {cluster.server}")
-    _print_err(f'use it with: eval "$({_self_command()} env{_dir_flag(args)})"')
+    _print_err(f'use it with: eval "$({_self_command()}{_dir_flag(args)} env)"')
     return 0
 
 
@@ -60,9 +60,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     for name, pid in state.components.items():
         print(f"  {name:<24} {'running (pid ' + str(pid) + ')' if pid else 'stopped'}")
     if state.cluster is not None:
-        print(
-            f"  {'API server':<24} {state.cluster.server} ({'ready' if state.api_ready else 'not ready'})"
-        )
+        readiness = "ready" if state.api_ready else "not ready"
+        print(f"  {'API server':<24} {state.cluster.server} ({readiness})")
         print(f"  {'MinIO':<24} {state.cluster.s3_endpoint} (bucket {state.cluster.bucket})")
         print(f"  {'kubeconfig':<24} {state.cluster.kubeconfig}")
     print("up" if state.up else "down")
@@ -105,6 +104,13 @@ def _cmd_logs(args: argparse.Namespace) -> int:
                         time.sleep(0.3)
             except KeyboardInterrupt:
                 return 0
+    return 0
+
+
+def _cmd_binaries(args: argparse.Namespace) -> int:
+    found = resolve_binaries(build=not args.no_build)
+    for name, path in found.to_json().items():
+        print(f"{name.replace('_', '-')}: {path}")
     return 0
 
 
@@ -155,6 +161,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     logs.add_argument("-f", "--follow", action="store_true")
     logs.add_argument("--tail", type=int, default=None, metavar="N")
     logs.set_defaults(devcluster_handler=_cmd_logs)
+    found = commands.add_parser(
+        "binaries",
+        help="find (else build, once) etcd, the Kubernetes binaries, kubectl and MinIO",
+    )
+    found.add_argument("--no-build", action="store_true", help="fail instead of building")
+    found.set_defaults(devcluster_handler=_cmd_binaries)
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:

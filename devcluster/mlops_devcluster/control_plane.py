@@ -12,7 +12,14 @@ from typing import Final
 
 from mlops_devcluster.binaries import Binaries
 from mlops_devcluster.layout import Layout
-from mlops_devcluster.pki import CONTROLLER_MANAGER, ETCD_CLIENT, SCHEDULER, SERVICE_CIDR, Pki
+from mlops_devcluster.pki import (
+    CONTROLLER_MANAGER,
+    ETCD_CLIENT,
+    KUBELET_CLIENT,
+    SCHEDULER,
+    SERVICE_CIDR,
+    Pki,
+)
 from mlops_devcluster.ports import HOST, Ports
 
 SERVICE_ACCOUNT_ISSUER: Final = "https://kubernetes.default.svc.cluster.local"
@@ -57,6 +64,10 @@ def apiserver_command(binaries: Binaries, layout: Layout, ports: Ports) -> list[
         f"--tls-private-key-file={pki.apiserver_key}",
         f"--client-ca-file={pki.ca_cert}",
         "--authorization-mode=Node,RBAC",
+        f"--kubelet-client-certificate={pki.client_cert(KUBELET_CLIENT)}",
+        f"--kubelet-client-key={pki.client_key(KUBELET_CLIENT)}",
+        f"--kubelet-certificate-authority={pki.ca_cert}",
+        "--kubelet-preferred-address-types=InternalIP",
         f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
         f"--service-account-key-file={pki.sa_pub}",
         f"--service-account-signing-key-file={pki.sa_key}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import shutil
 import time
@@ -104,6 +105,11 @@ def up(
     running = running_components(layout)
     if layout.config_file.exists():
         config = ClusterConfig.load(layout.config_file)
+        if not any(running.values()) and not layout.etcd_data.exists():
+            # never started (e.g. its ports were taken): choose the ports again
+            ports = free_ports() if use_free_ports else Ports()
+            config = dataclasses.replace(config, ports=ports)
+            config.save(layout.config_file)
         if not all(config.binaries.to_json().values()) or not all(
             Path(p).exists() for p in config.binaries.to_json().values()
         ):
@@ -123,7 +129,9 @@ def up(
         log(f"devcluster in {root} is already up ({cluster.server})")
     else:
         if not any(running.values()):
-            check_ports(config.ports)
+            check_ports(config.ports, can_move=not layout.etcd_data.exists())
+        if running[comp.NODE_AGENT] is None:
+            _stop_stray_pods(layout)
         ensure_pki(Pki(layout.pki))
         _write_kubeconfigs(layout, cluster.server)
         for component in comp.components(layout, config):
@@ -271,6 +279,7 @@ def down(root: Path, *, purge: bool = False, log: Log = _quiet) -> list[str]:
         if processes.stop(layout.pid_file(name), grace=15.0):
             stopped.append(name)
             log(f"stopped {name}")
+    processes.reap_children()
     if purge and root.exists():
         shutil.rmtree(root)
         log(f"removed {root}")

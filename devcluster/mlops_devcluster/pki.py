@@ -43,7 +43,11 @@ ADMIN: Final = ClientIdentity("admin", "devcluster-admin", ("system:masters",))
 CONTROLLER_MANAGER: Final = ClientIdentity("controller-manager", "system:kube-controller-manager")
 SCHEDULER: Final = ClientIdentity("scheduler", "system:kube-scheduler")
 ETCD_CLIENT: Final = ClientIdentity("apiserver-etcd-client", "kube-apiserver-etcd-client")
-CLIENTS: Final = (ADMIN, CONTROLLER_MANAGER, SCHEDULER, ETCD_CLIENT)
+#: the API server's identity towards the node agent's log endpoint (``kubectl logs``)
+KUBELET_CLIENT: Final = ClientIdentity(
+    "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("kube-apiserver",)
+)
+CLIENTS: Final = (ADMIN, CONTROLLER_MANAGER, SCHEDULER, ETCD_CLIENT, KUBELET_CLIENT)
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,15 @@ class Pki:
         return self.root / "etcd-server.key"
 
     @property
+    def kubelet_cert(self) -> Path:
+        """The node agent's serving certificate (its kubelet-style log endpoint)."""
+        return self.root / "node-agent.crt"
+
+    @property
+    def kubelet_key(self) -> Path:
+        return self.root / "node-agent.key"
+
+    @property
     def sa_key(self) -> Path:
         """The service-account token signing key (private)."""
         return self.root / "sa.key"
@@ -94,6 +107,7 @@ class Pki:
     def complete(self) -> bool:
         files = [self.ca_cert, self.ca_key, self.apiserver_cert, self.apiserver_key]
         files += [self.etcd_cert, self.etcd_key, self.sa_key, self.sa_pub]
+        files += [self.kubelet_cert, self.kubelet_key]
         files += [self.client_cert(c) for c in CLIENTS] + [self.client_key(c) for c in CLIENTS]
         return all(f.is_file() for f in files)
 
@@ -173,12 +187,7 @@ def _leaf(
     return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
 
-def ensure_pki(pki: Pki) -> None:
-    """Create the CA, serving certificates, client certificates and service-account keys,
-    unless a complete set is already there."""
-    if pki.complete():
-        return
-    pki.root.mkdir(parents=True, exist_ok=True)
+def _new_ca(pki: Pki) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     ca_key = _new_key()
     ca_subject = _name("mlops-devcluster-ca")
     ca_cert = (
@@ -202,41 +211,86 @@ def ensure_pki(pki: Pki) -> None:
     )
     _write(pki.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM), private=False)
     _write(pki.ca_key, _key_pem(ca_key), private=True)
+    return ca_cert, ca_key
 
-    server = [ExtendedKeyUsageOID.SERVER_AUTH]
-    client = [ExtendedKeyUsageOID.CLIENT_AUTH]
-    cert, key = _leaf(
-        ca_cert=ca_cert,
-        ca_key=ca_key,
-        subject=_name("kube-apiserver"),
-        usages=server,
-        dns_names=APISERVER_DNS_NAMES,
-        ip_addresses=("127.0.0.1", KUBERNETES_SERVICE_IP),
-    )
-    _write(pki.apiserver_cert, cert, private=False)
-    _write(pki.apiserver_key, key, private=True)
-    cert, key = _leaf(
-        ca_cert=ca_cert,
-        ca_key=ca_key,
-        subject=_name("etcd"),
-        usages=server + client,
-        dns_names=("localhost",),
-        ip_addresses=("127.0.0.1",),
-    )
-    _write(pki.etcd_cert, cert, private=False)
-    _write(pki.etcd_key, key, private=True)
-    for identity in CLIENTS:
+
+def _load_ca(pki: Pki) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{pki.ca_key} is not an ECDSA key; delete {pki.root} to start afresh")
+    return cert, key
+
+
+@dataclass(frozen=True)
+class LeafSpec:
+    """One certificate signed by the devcluster CA, and where it goes."""
+
+    cert: Path
+    key: Path
+    subject: x509.Name
+    usages: tuple[x509.ObjectIdentifier, ...]
+    dns_names: tuple[str, ...] = ()
+    ip_addresses: tuple[str, ...] = ()
+
+
+def leaf_specs(pki: Pki) -> list[LeafSpec]:
+    """Every certificate of a devcluster: three serving certificates, then the clients."""
+    server = (ExtendedKeyUsageOID.SERVER_AUTH,)
+    client = (ExtendedKeyUsageOID.CLIENT_AUTH,)
+    loopback = {"dns_names": ("localhost",), "ip_addresses": ("127.0.0.1",)}
+    specs = [
+        LeafSpec(
+            pki.apiserver_cert,
+            pki.apiserver_key,
+            _name("kube-apiserver"),
+            server,
+            dns_names=APISERVER_DNS_NAMES,
+            ip_addresses=("127.0.0.1", KUBERNETES_SERVICE_IP),
+        ),
+        LeafSpec(pki.etcd_cert, pki.etcd_key, _name("etcd"), server + client, **loopback),
+        LeafSpec(
+            pki.kubelet_cert,
+            pki.kubelet_key,
+            _name("mlops-devcluster-node-agent"),
+            server,
+            **loopback,
+        ),
+    ]
+    specs += [
+        LeafSpec(pki.client_cert(c), pki.client_key(c), _name(c.user, c.groups), client)
+        for c in CLIENTS
+    ]
+    return specs
+
+
+def ensure_pki(pki: Pki) -> None:
+    """Create whatever is missing of the CA, serving and client certificates and the
+    service-account keys (an existing CA is kept, so existing kubeconfigs stay valid)."""
+    if pki.complete():
+        return
+    pki.root.mkdir(parents=True, exist_ok=True)
+    if pki.ca_cert.is_file() and pki.ca_key.is_file():
+        ca_cert, ca_key = _load_ca(pki)
+    else:
+        ca_cert, ca_key = _new_ca(pki)
+    for spec in leaf_specs(pki):
+        if spec.cert.is_file() and spec.key.is_file():
+            continue
         cert, key = _leaf(
             ca_cert=ca_cert,
             ca_key=ca_key,
-            subject=_name(identity.user, identity.groups),
-            usages=client,
+            subject=spec.subject,
+            usages=list(spec.usages),
+            dns_names=spec.dns_names,
+            ip_addresses=spec.ip_addresses,
         )
-        _write(pki.client_cert(identity), cert, private=False)
-        _write(pki.client_key(identity), key, private=True)
-    sa_key = _new_key()
-    _write(pki.sa_key, _key_pem(sa_key), private=True)
-    sa_pub = sa_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    _write(pki.sa_pub, sa_pub, private=False)
+        _write(spec.cert, cert, private=False)
+        _write(spec.key, key, private=True)
+    if not (pki.sa_key.is_file() and pki.sa_pub.is_file()):
+        sa_key = _new_key()
+        _write(pki.sa_key, _key_pem(sa_key), private=True)
+        sa_pub = sa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        _write(pki.sa_pub, sa_pub, private=False)

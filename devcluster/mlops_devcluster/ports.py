@@ -66,11 +66,17 @@ def port_free(port: int, *, host: str = HOST) -> bool:
     return True
 
 
-def check_ports(ports: Ports) -> None:
-    """Raise :class:`PortInUseError` naming every port that is taken."""
+def check_ports(ports: Ports, *, can_move: bool = True) -> None:
+    """Raise :class:`PortInUseError` naming every port that is taken; ``can_move`` says whether
+    ``--free-ports`` would help (not once the cluster has data bound to its ports)."""
     taken = [f"{what} port {port}" for what, port in ports.named().items() if not port_free(port)]
     if taken:
+        remedy = (
+            "start this one with `--free-ports`"
+            if can_move
+            else "remove this devcluster (`down --purge`) and start it again with `--free-ports`"
+        )
         raise PortInUseError(
             f"{', '.join(taken)} on {HOST} already in use (another devcluster, or another "
-            f"program: see `ss -ltnp`); stop it, or start this one with `--free-ports`"
+            f"program: see `ss -ltnp`); stop it, or {remedy}"
         )

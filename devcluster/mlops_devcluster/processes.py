@@ -10,6 +10,10 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+#: processes this interpreter started and has not reaped yet (kept so that ``stop`` can collect
+#: their exit status, and so that no Popen is dropped while its process still runs)
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
 
 def start(
     argv: Sequence[str],
@@ -32,6 +36,7 @@ def start(
             cwd=cwd,
             start_new_session=True,
         )
+    _CHILDREN[process.pid] = process
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.write_text(f"{process.pid}\n{argv[0]}\n")
     return process.pid
@@ -60,20 +65,34 @@ def running_pid(pid_file: Path) -> int | None:
         pid = int(pid_text)
     except (OSError, ValueError):
         return None
+    if not Path(f"/proc/{pid}").exists() or _zombie(pid):
+        return None
     cmdline = _cmdline(pid)
-    if not cmdline or _zombie(pid) or cmdline[0] != program:
+    # an empty command line: the process is between exec and setting up its arguments
+    if cmdline and cmdline[0] != program:
         return None
     return pid
 
 
 def alive(pid: int) -> bool:
-    return bool(_cmdline(pid)) and not _zombie(pid)
+    return Path(f"/proc/{pid}").exists() and not _zombie(pid)
 
 
 def _reap(pid: int) -> None:
     """Collect a child's exit status (when it is our child) so it does not stay a zombie."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is not None:
+            del _CHILDREN[pid]
+        return
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def reap_children() -> None:
+    """Collect the exit status of every finished process this interpreter started."""
+    for pid in list(_CHILDREN):
+        _reap(pid)
 
 
 def stop(pid_file: Path, *, grace: float = 10.0) -> bool:

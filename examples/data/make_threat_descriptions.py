@@ -21,20 +21,81 @@ LABEL_NOISE = 0.04
 TYPO_RATE = 0.03
 OUT = Path(__file__).resolve().parent / "threat-classifier"
 
-USERS = ["j.smith", "a.khan", "m.garcia", "finance-bot", "l.chen", "hr-team", "svc_backup",
-         "r.okafor", "it-admin", "p.novak", "s.ito", "k.muller"]  # fmt: skip
-HOSTS = ["WS-0142", "LAPTOP-7731", "srv-db-02", "web-frontend-3", "mail-gw-1", "build-agent-9",
-         "hr-laptop-12", "vpn-edge-01", "fileserver-2", "k8s-node-4", "pos-terminal-8"]  # fmt: skip
-DOMAINS = ["paypa1-secure.com", "micros0ft-login.net", "docusign-review.co", "bank-verify.info",
-           "office365-auth.org", "dropbox-share.io", "apple-id-check.com", "dhl-parcel-track.net"]  # fmt: skip
-GOOD_DOMAINS = ["github.com", "atlassian.net", "google.com", "company.internal", "slack.com",
-                "zoom.us", "salesforce.com"]  # fmt: skip
-FILES = ["invoice_0423.pdf.exe", "payroll.xlsm", "setup_update.msi", "scan_2291.zip",
-         "readme.hta", "report.docm", "chrome_patch.dll", "photo.scr"]  # fmt: skip
-GOOD_FILES = ["q3_budget.xlsx", "meeting_notes.docx", "release-1.4.2.tar.gz", "logo.png",
-              "handbook.pdf", "backup-2024-05-01.tgz"]  # fmt: skip
-MALWARE = ["Emotet", "TrickBot", "a Cobalt Strike beacon", "LockBit ransomware", "AgentTesla",
-           "a cryptominer", "QakBot", "an infostealer", "a remote access trojan"]  # fmt: skip
+USERS = [
+    "j.smith",
+    "a.khan",
+    "m.garcia",
+    "finance-bot",
+    "l.chen",
+    "hr-team",
+    "svc_backup",
+    "r.okafor",
+    "it-admin",
+    "p.novak",
+    "s.ito",
+    "k.muller",
+]
+HOSTS = [
+    "WS-0142",
+    "LAPTOP-7731",
+    "srv-db-02",
+    "web-frontend-3",
+    "mail-gw-1",
+    "build-agent-9",
+    "hr-laptop-12",
+    "vpn-edge-01",
+    "fileserver-2",
+    "k8s-node-4",
+    "pos-terminal-8",
+]
+DOMAINS = [
+    "paypa1-secure.com",
+    "micros0ft-login.net",
+    "docusign-review.co",
+    "bank-verify.info",
+    "office365-auth.org",
+    "dropbox-share.io",
+    "apple-id-check.com",
+    "dhl-parcel-track.net",
+]
+GOOD_DOMAINS = [
+    "github.com",
+    "atlassian.net",
+    "google.com",
+    "company.internal",
+    "slack.com",
+    "zoom.us",
+    "salesforce.com",
+]
+FILES = [
+    "invoice_0423.pdf.exe",
+    "payroll.xlsm",
+    "setup_update.msi",
+    "scan_2291.zip",
+    "readme.hta",
+    "report.docm",
+    "chrome_patch.dll",
+    "photo.scr",
+]
+GOOD_FILES = [
+    "q3_budget.xlsx",
+    "meeting_notes.docx",
+    "release-1.4.2.tar.gz",
+    "logo.png",
+    "handbook.pdf",
+    "backup-2024-05-01.tgz",
+]
+MALWARE = [
+    "Emotet",
+    "TrickBot",
+    "a Cobalt Strike beacon",
+    "LockBit ransomware",
+    "AgentTesla",
+    "a cryptominer",
+    "QakBot",
+    "an infostealer",
+    "a remote access trojan",
+]
 PORTS = ["22", "3389", "445", "5432", "8080", "443", "6379", "9200"]
 
 
@@ -44,11 +105,18 @@ def ip(rng: random.Random) -> str:
 
 def fill(rng: random.Random, template: str) -> str:
     return template.format(
-        user=rng.choice(USERS), host=rng.choice(HOSTS), domain=rng.choice(DOMAINS),
-        good=rng.choice(GOOD_DOMAINS), file=rng.choice(FILES), goodfile=rng.choice(GOOD_FILES),
-        malware=rng.choice(MALWARE), port=rng.choice(PORTS), ip=ip(rng), n=rng.randint(3, 400),
+        user=rng.choice(USERS),
+        host=rng.choice(HOSTS),
+        domain=rng.choice(DOMAINS),
+        good=rng.choice(GOOD_DOMAINS),
+        file=rng.choice(FILES),
+        goodfile=rng.choice(GOOD_FILES),
+        malware=rng.choice(MALWARE),
+        port=rng.choice(PORTS),
+        ip=ip(rng),
+        n=rng.randint(3, 400),
         mins=rng.randint(2, 90),
-    )  # fmt: skip
+    )
 
 
 SENTENCES: dict[str, list[str]] = {
@@ -161,7 +229,7 @@ def rows(rng: random.Random, count: int) -> list[tuple[str, str]]:
 
 
 def main() -> None:
-    rng = random.Random(SEED)
+    rng = random.Random(SEED)  # noqa: S311 (reproducible example data, not security)
     OUT.mkdir(parents=True, exist_ok=True)
     for split, count in SPLITS.items():
         with (OUT / f"{split}.csv").open("w", newline="") as handle:

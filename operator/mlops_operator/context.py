@@ -22,6 +22,12 @@ class OperatorContext:
         default_factory=lambda: defaultdict(threading.Lock)
     )
     _guard: threading.Lock = field(default_factory=threading.Lock)
+    #: namespaces whose trainer ServiceAccount/Role/RoleBinding this process has applied
+    provisioned: set[str] = field(default_factory=set)
+    #: (namespace, model) → versions this process chose for runs (until they are visible)
+    reserved: defaultdict[tuple[str, str], set[str]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
 
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:

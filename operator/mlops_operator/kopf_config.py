@@ -6,6 +6,7 @@
   undeclared ``status`` fields that the API server would prune.
 - Handlers retry with growing delays and give up after a bounded number of attempts
   (``retries``/``backoff`` on each handler); API errors retry with backoff.
+- CRDs are not watched (scanning off): the operator needs no access to apiextensions.
 - Events are posted for the objects the operator acts on (INFO and above).
 - Peering keeps exactly one replica active: two replicas reconciling the same TrainingJob
   could both pick the next version and create two Jobs; with a peering object, a replica with a
@@ -56,6 +57,9 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSetti
     kopf_settings.peering.standalone = settings.standalone
     kopf_settings.peering.clusterwide = not settings.watch_namespaces
 
+    # The CRDs are installed before the operator starts (the chart's crds/); not watching
+    # CustomResourceDefinitions keeps the ClusterRole free of apiextensions access.
+    kopf_settings.scanning.disabled = True
     kopf_settings.execution.max_workers = 8
     kopf_settings.execution.default_backoff = MAX_BACKOFF_SECONDS
     kopf_settings.networking.request_timeout = 60

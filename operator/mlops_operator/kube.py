@@ -51,6 +51,7 @@ KINDS: Final[dict[tuple[str, str], Kind]] = {
         Kind("v1", "Secret", "secrets"),
         Kind("v1", "Namespace", "namespaces", namespaced=False),
         Kind("v1", "Event", "events"),
+        Kind("v1", "ResourceQuota", "resourcequotas"),
         Kind("batch/v1", "Job", "jobs"),
         Kind("rbac.authorization.k8s.io/v1", "Role", "roles"),
         Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
@@ -59,6 +60,21 @@ KINDS: Final[dict[tuple[str, str], Kind]] = {
         Kind(API_VERSION, "TrainingJob", "trainingjobs"),
         Kind(API_VERSION, "Experiment", "experiments"),
         Kind(API_VERSION, "Deployment", "deployments"),
+        Kind(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            namespaced=False,
+        ),
+        Kind("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", namespaced=False),
+        Kind(
+            "rbac.authorization.k8s.io/v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            namespaced=False,
+        ),
+        Kind("kopf.dev/v1", "ClusterKopfPeering", "clusterkopfpeerings", namespaced=False),
+        Kind("kopf.dev/v1", "KopfPeering", "kopfpeerings"),
     )
 }
 
@@ -154,9 +170,8 @@ class Kube:
         _method, full_url, headers, _body, _post = self.api_client.param_serialize(
             method, url, header_params=headers, auth_settings=["BearerToken"]
         )
-        data = None if body is None else json.dumps(body).encode()
         try:
-            response = self.api_client.call_api(method, full_url, header_params=headers, body=data)
+            response = self.api_client.call_api(method, full_url, header_params=headers, body=body)
             raw: bytes = response.read()  # type: ignore[no-untyped-call]
         except ApiException as exc:
             raise _error(what, exc) from None
@@ -166,14 +181,17 @@ class Kube:
             raise _error(what, failure)
         return json.loads(raw) if raw else None
 
-    def apply(self, manifest: Manifest, *, force: bool = True) -> Manifest:
-        """Server-side apply ``manifest`` as this field manager; returns the live object."""
+    def apply(self, manifest: Manifest, *, force: bool = True, dry_run: bool = False) -> Manifest:
+        """Server-side apply ``manifest`` as this field manager; returns the live object
+        (with ``dry_run``, the object as it would be, validated and admitted but not stored)."""
         kind = kind_of(manifest["apiVersion"], manifest["kind"])
         meta = manifest["metadata"]
         what = f"apply {manifest['kind']} {meta.get('namespace', '')}/{meta['name']}"
         query = {"fieldManager": self.field_manager}
         if force:
             query["force"] = "true"
+        if dry_run:
+            query["dryRun"] = "All"
         result: Manifest = self._request(
             "PATCH",
             kind.path(meta.get("namespace"), meta["name"]),
@@ -209,6 +227,21 @@ class Kube:
             body=manifest,
         )
         return result
+
+    def request_token(self, namespace: str, service_account: str, *, seconds: int) -> str:
+        """A token of ``service_account`` from the TokenRequest API."""
+        body = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": seconds},
+        }
+        result = self._request(
+            "POST",
+            kind_of("v1", "ServiceAccount").path(namespace, service_account, "token"),
+            what=f"request a token for ServiceAccount {namespace}/{service_account}",
+            body=body,
+        )
+        return str(result["status"]["token"])
 
     def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None

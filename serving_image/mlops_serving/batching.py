@@ -1,11 +1,15 @@
 """Dynamic batching: concurrent requests for one model version share one forward pass.
 
-Requests (each a group of one or more items) queue up; a collector task takes the first one
-and keeps adding groups until the batch holds ``max_batch_size`` items, ``max_latency_ms`` have
-passed since the first one arrived, or no new request arrived for a quarter of that time (so a
-lone caller does not wait the full window). The batch then runs on the inference executor, off
-the event loop, while the next batch gathers. A batch whose run fails is re-run group by group,
-so one bad request fails alone.
+Requests (each a group of one or more items) queue up. A batch closes when it holds
+``max_batch_size`` items, when ``max_latency_ms`` have passed since its first request, or when
+no new request arrived for a quarter of that window (so a lone caller does not wait the whole
+window). One batch runs at a time on the inference executor, off the event loop; requests that
+arrive meanwhile form the next batch, which starts as soon as the running one ends if it is
+already full or due. A batch whose run fails is re-run request by request, so one bad request
+fails alone.
+
+The collector is driven by timer callbacks on the event loop rather than a task waking up per
+request, which keeps the per-request cost to a queue append and a future.
 """
 
 from __future__ import annotations
@@ -55,8 +59,9 @@ class DynamicBatcher(Generic[I, O]):
         self._on_batch = on_batch
         self._pending: deque[_Group[I, O]] = deque()
         self._pending_items = 0
-        self._arrived = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._last_arrival = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._running: asyncio.Task[None] | None = None
         self._closed = False
 
     async def submit(self, items: Sequence[I]) -> list[O]:
@@ -66,42 +71,54 @@ class DynamicBatcher(Generic[I, O]):
         if not items:
             return []
         loop = asyncio.get_running_loop()
-        if self._task is None:
-            self._task = loop.create_task(self._collect(), name="dynamic-batcher")
-        group: _Group[I, O] = _Group(items, loop.time(), loop.create_future())
+        now = loop.time()
+        group: _Group[I, O] = _Group(items, now, loop.create_future())
         self._pending.append(group)
         self._pending_items += len(items)
-        self._arrived.set()
+        self._last_arrival = now
+        if self._running is None:
+            if self._pending_items >= self._max_items or self._max_wait <= 0:
+                self._start(loop)
+            elif self._timer is None:
+                self._arm(loop)
         return await group.future
 
     async def close(self) -> None:
         """Stop taking requests; requests already queued still get their answers."""
         self._closed = True
-        self._arrived.set()
-        if self._task is not None:
-            await self._task
-
-    async def _collect(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            if not self._pending:
-                if self._closed:
-                    return
-                self._arrived.clear()
-                await self._arrived.wait()
-                continue
-            deadline = self._pending[0].arrival + self._max_wait
-            while self._pending_items < self._max_items and not self._closed:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                self._arrived.clear()
-                try:
-                    await asyncio.wait_for(self._arrived.wait(), min(remaining, self._idle_gap))
-                except TimeoutError:
-                    break
-            batch = self._take()
-            await self._dispatch(batch)
+        while self._running is not None or self._pending:
+            if self._running is None:
+                self._start(loop)
+            running = self._running
+            if running is not None:
+                await running
+
+    # ---- scheduling (event loop callbacks) -------------------------------------------------
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        deadline = self._pending[0].arrival + self._max_wait
+        self._timer = loop.call_at(min(deadline, self._last_arrival + self._idle_gap), self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self._running is not None or not self._pending:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        due = now >= self._pending[0].arrival + self._max_wait
+        quiet = now >= self._last_arrival + self._idle_gap
+        if due or quiet or self._pending_items >= self._max_items:
+            self._start(loop)
+        else:
+            self._arm(loop)
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch = self._take()
+        self._running = loop.create_task(self._run(batch))
 
     def _take(self) -> list[_Group[I, O]]:
         batch: list[_Group[I, O]] = []
@@ -115,6 +132,21 @@ class DynamicBatcher(Generic[I, O]):
         self._pending_items -= count
         return batch
 
+    async def _run(self, batch: list[_Group[I, O]]) -> None:
+        try:
+            await self._dispatch(batch)
+        finally:
+            self._running = None
+            if self._pending and not self._closed:
+                loop = asyncio.get_running_loop()
+                due = loop.time() >= self._pending[0].arrival + self._max_wait
+                if due or self._pending_items >= self._max_items:
+                    self._start(loop)
+                elif self._timer is None:
+                    self._arm(loop)
+
+    # ---- running a batch -----------------------------------------------------------------
+
     async def _dispatch(self, batch: list[_Group[I, O]]) -> None:
         loop = asyncio.get_running_loop()
         live = [g for g in batch if not g.future.done()]
@@ -123,10 +155,7 @@ class DynamicBatcher(Generic[I, O]):
         flat = [item for group in live for item in group.items]
         try:
             outputs = await loop.run_in_executor(self._executor, self._run_batch, flat)
-        except Exception:  # one bad group must not fail the others: retry them one by one
-            if len(live) == 1:
-                await self._run_alone(live[0])
-                return
+        except Exception:  # one bad group must not fail the others: run them one by one
             for group in live:
                 await self._run_alone(group)
             return

@@ -41,19 +41,18 @@ class Inference:
     ) -> InferenceResult:
         started = time.perf_counter()
         async with self.repository.use(name, version) as served:
-            labels = (served.name, served.version)
             try:
                 records = to_records(served.artifact.config)
                 predictions = await served.predict(records)
             except ServingError:
-                self.metrics.errors.labels(*labels).inc()
+                served.errors.inc()
                 raise
             except Exception as exc:
-                self.metrics.errors.labels(*labels).inc()
+                served.errors.inc()
                 raise InvalidInputError(f"prediction failed: {type(exc).__name__}: {exc}") from exc
         elapsed = time.perf_counter() - started
-        self.metrics.latency.labels(*labels).observe(elapsed)
-        self.metrics.predictions.labels(*labels).inc(len(predictions))
+        served.latency.observe(elapsed)
+        served.predictions.inc(len(predictions))
         ids = [new_prediction_id() for _ in predictions]
         for pid, prediction in zip(ids, predictions, strict=True):
             self.feedback.record(

@@ -63,6 +63,7 @@ class ModelRepository:
         self._loading: dict[Key, asyncio.Task[ServedModel]] = {}
         self._failures: dict[Key, _Failure] = {}
         self._listing: dict[str, tuple[float, list[str]]] = {}
+        self._defaults: dict[str, tuple[float, str]] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self.preloaded = False
         self.preload_errors: list[str] = []
@@ -127,6 +128,9 @@ class ModelRepository:
         pinned = self._pinned.get(name)
         if pinned is not None:
             return name, pinned
+        cached = self._defaults.get(name)
+        if cached is not None and time.monotonic() - cached[0] < LISTING_TTL_S:
+            return name, cached[1]
         found = await self.versions(name)
         if not found:
             raise ModelNotFoundError(
@@ -134,7 +138,9 @@ class ModelRepository:
                 f"{MANIFEST_FILE} there"
             )
         best = highest(found)
-        return name, best if best is not None else found[-1]
+        default = best if best is not None else found[-1]
+        self._defaults[name] = (time.monotonic(), default)
+        return name, default
 
     def default_version_of_loaded(self, name: str) -> str | None:
         versions = [v for (n, v) in self._loaded if n == name]

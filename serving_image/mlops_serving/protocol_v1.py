@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -9,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_core.wire import WireModel
-from mlops_serving.errors import ModelNotFoundError
+from mlops_serving.errors import InvalidInputError, ModelNotFoundError
 from mlops_serving.feedback import UnknownPredictionError
 from mlops_serving.inference import Inference
 from mlops_serving.inputs import MAX_INSTANCES, instances_to_records
@@ -50,33 +51,58 @@ async def model_status(name: str, request: Request) -> dict[str, Any]:
     return {"name": name, "version": version, "ready": repo.is_loaded(name, version)}
 
 
-async def _predict(
-    name: str, version: str | None, body: V1PredictRequest, request: Request
-) -> JSONResponse:
-    result = await inference_of(request).run(
-        name, version, lambda config: instances_to_records(config, body.instances)
+V1_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": V1PredictRequest.model_json_schema()}},
+    }
+}
+
+
+def parse_instances(raw: bytes) -> list[Any]:
+    """``instances`` of a v1 body, parsed without a model per request (the hot path)."""
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInputError(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict) or "instances" not in body:
+        raise InvalidInputError('invalid request: send {"instances": [...]}')
+    instances = body["instances"]
+    if not isinstance(instances, list):
+        raise InvalidInputError("invalid request: instances must be a list")
+    return instances
+
+
+async def v1_predict(
+    inference: Inference, name: str, version: str | None, raw: bytes
+) -> dict[str, Any]:
+    """The answer to a v1 ``:predict`` body (ServingError when it cannot be answered)."""
+    instances = parse_instances(raw)
+    result = await inference.run(
+        name, version, lambda config: instances_to_records(config, instances)
     )
-    return JSONResponse(
-        {
-            "predictions": [p.label for p in result.predictions],
-            "probabilities": [p.probabilities for p in result.predictions],
-            "predictionIds": result.prediction_ids,
-            "model": result.model,
-            "version": result.version,
-        }
-    )
+    return {
+        "predictions": [p.label for p in result.predictions],
+        "probabilities": [p.probabilities for p in result.predictions],
+        "predictionIds": result.prediction_ids,
+        "model": result.model,
+        "version": result.version,
+    }
 
 
-@router.post("/v1/models/{name}:predict")
-async def predict(name: str, body: V1PredictRequest, request: Request) -> JSONResponse:
-    return await _predict(name, None, body, request)
+async def _predict(name: str, version: str | None, request: Request) -> JSONResponse:
+    answer = await v1_predict(inference_of(request), name, version, await request.body())
+    return JSONResponse(answer)
 
 
-@router.post("/v1/models/{name}/versions/{version}:predict")
-async def predict_version(
-    name: str, version: str, body: V1PredictRequest, request: Request
-) -> JSONResponse:
-    return await _predict(name, version, body, request)
+@router.post("/v1/models/{name}:predict", openapi_extra=V1_BODY)
+async def predict(name: str, request: Request) -> JSONResponse:
+    return await _predict(name, None, request)
+
+
+@router.post("/v1/models/{name}/versions/{version}:predict", openapi_extra=V1_BODY)
+async def predict_version(name: str, version: str, request: Request) -> JSONResponse:
+    return await _predict(name, version, request)
 
 
 @router.post("/v1/feedback")

@@ -18,7 +18,6 @@ import re
 import time
 from collections.abc import AsyncIterator
 
-import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -29,6 +28,7 @@ from mlops_core.routing import RouterConfig, choose_version, should_mirror
 from mlops_serving.batching import cancel_quietly
 from mlops_serving.body_limit import BodyLimitMiddleware
 from mlops_serving.endpoint_slices import EndpointSliceWatch
+from mlops_serving.http_pool import BackendConnectError, BackendProtocolError, HttpPool
 from mlops_serving.router_backends import BackendPool
 from mlops_serving.router_config_source import ConfigSource
 from mlops_serving.router_metrics import RouterMetrics
@@ -53,7 +53,6 @@ HOP_BY_HOP = frozenset(
     }
 )
 MIRROR_CONCURRENCY = 32
-RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -66,7 +65,7 @@ class Router:
         self.source = source
         self.pool = pool
         self.metrics = RouterMetrics()
-        self.client: httpx.AsyncClient | None = None
+        self.client: HttpPool | None = None
         self._mirror_slots = asyncio.Semaphore(MIRROR_CONCURRENCY)
         self._mirror_tasks: set[asyncio.Task[None]] = set()
         self._random = random.Random()  # noqa: S311 - a traffic split, not a secret
@@ -93,26 +92,27 @@ class Router:
         endpoints = self.pool.order(self.pool.endpoints(config, version))
         if not endpoints:
             return _error(503, f"no ready endpoints for {config.model} version {version}")
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
+        headers = [(k, v) for k, v in request.headers.items() if k not in HOP_BY_HOP]
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         last_error = ""
         for attempt, endpoint in enumerate(endpoints[: self.settings.backend_attempts]):
             if attempt:
                 self.metrics.retries.labels(version).inc()
             try:
-                upstream = await self.client.request(
-                    request.method, f"http://{endpoint}{target}", content=body, headers=headers
+                upstream = await asyncio.wait_for(
+                    self.client.request(endpoint, request.method, target, headers, body),
+                    self.settings.backend_timeout_seconds,
                 )
-            except RETRYABLE as exc:
+            except (BackendConnectError, BackendProtocolError) as exc:
                 self.pool.mark_dead(endpoint)
-                last_error = f"{endpoint}: {type(exc).__name__}"
+                last_error = str(exc)
                 continue
-            except httpx.TimeoutException:
+            except TimeoutError:
                 return _error(504, f"version {version} at {endpoint} did not answer in time")
             self.pool.mark_alive(endpoint)
-            out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
+            out_headers = {k: v for k, v in upstream.headers if k.lower() not in HOP_BY_HOP}
             out_headers["x-mlops-version"] = version
-            return Response(upstream.content, status_code=upstream.status_code, headers=out_headers)
+            return Response(upstream.body, status_code=upstream.status, headers=out_headers)
         return _error(502, f"every endpoint of version {version} failed ({last_error})")
 
     def mirror(self, config: RouterConfig, version: str, request: Request, body: bytes) -> None:
@@ -161,12 +161,8 @@ def build_router_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        limits = httpx.Limits(
-            max_connections=settings.max_connections,
-            max_keepalive_connections=settings.max_connections,
-        )
-        router.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.backend_timeout_seconds, connect=2.0), limits=limits
+        router.client = HttpPool(
+            connect_timeout=2.0, max_idle_per_endpoint=settings.max_connections
         )
         if watch is not None:
             watch.start()
@@ -177,7 +173,7 @@ def build_router_app(
             await cancel_quietly(poller)
             if watch is not None:
                 watch.stop()
-            await router.client.aclose()
+            await router.client.close()
 
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(router.metrics.registry), media_type=CONTENT_TYPE_LATEST)

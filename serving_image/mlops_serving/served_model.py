@@ -69,6 +69,7 @@ class ServedModel:
         self.in_flight = 0
         self.last_used = time.monotonic()
         self.drift: DriftMonitor | None = None
+        self._drift_sample = settings.drift_sample_per_batch
         if settings.drift_detection_enabled:
             self.drift = DriftMonitor(
                 artifact.reference,
@@ -77,6 +78,9 @@ class ServedModel:
                 window_size=settings.drift_window_size,
                 min_samples=settings.drift_min_samples,
             )
+        self.latency = metrics.latency.labels(name, version)
+        self.predictions = metrics.predictions.labels(name, version)
+        self.errors = metrics.errors.labels(name, version)
         batch_hist = metrics.batch_size.labels(name, version)
         self._batcher: DynamicBatcher[Record, Prediction] = DynamicBatcher(
             self._run_batch,
@@ -100,9 +104,11 @@ class ServedModel:
         best = np.argmax(proba, axis=1)
         out = [Prediction(labels[int(i)], row) for i, row in zip(best, proba.tolist(), strict=True)]
         if self.drift is not None:
+            stride = max(1, -(-len(records) // self._drift_sample))
+            sample = records[::stride]
             try:
                 self.drift.observe(
-                    self.artifact.drift_features(records), self.artifact.drift_categories(records)
+                    self.artifact.drift_features(sample), self.artifact.drift_categories(sample)
                 )
             except (PreprocessingError, ValueError) as exc:
                 log.debug("drift features of %s:%s skipped: %s", self.name, self.version, exc)

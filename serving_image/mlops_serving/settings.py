@@ -68,6 +68,9 @@ class ServerSettings(BaseSettings):
     drift_detection_threshold: float = Field(default=0.2, gt=0)
     drift_window_size: int = Field(default=1000, ge=10, le=1_000_000)
     drift_min_samples: int = Field(default=50, ge=1)
+    drift_sample_per_batch: int = Field(
+        default=16, ge=1, le=4096, description="Records of each batch added to the drift window."
+    )
     feedback_capacity: int = Field(default=100_000, ge=1)
     torch_num_threads: int = Field(default_factory=_default_threads, ge=1, le=256)
 
@@ -108,4 +111,6 @@ class RouterSettings(BaseSettings):
     backend_timeout_seconds: float = Field(default=30.0, gt=0)
     backend_attempts: int = Field(default=3, ge=1, le=10)
     max_request_bytes: int = Field(default=8 * MIB, ge=1024)
-    max_connections: int = Field(default=512, ge=1)
+    max_connections: int = Field(
+        default=512, ge=1, description="Idle connections kept per endpoint."
+    )

@@ -104,7 +104,7 @@ def _rejection(call: Any) -> str:
     with pytest.raises(ApiException) as caught:
         call()
     assert caught.value.status == 422, caught.value.body
-    message = json.loads(caught.value.body)["message"]
+    message = json.loads(caught.value.body or "{}").get("message")
     assert isinstance(message, str)
     return message
 
@@ -126,6 +126,14 @@ def test_example_is_accepted(devcluster: DevCluster, namespace: str, path: Path)
     result = devcluster.kubectl("apply", "-n", namespace, "-f", str(path), check=False)
     assert result.returncode == 0, result.stderr
     assert "created" in result.stdout
+
+
+@pytest.mark.usefixtures("crds")
+def test_the_mlops_category_lists_every_kind(devcluster: DevCluster, namespace: str) -> None:
+    arguments = [argument for path in EXAMPLE_FILES for argument in ("-f", str(path))]
+    devcluster.kubectl("apply", "-n", namespace, *arguments)
+    names = devcluster.kubectl("get", "mlops", "-n", namespace, "-o", "name").stdout.split()
+    assert {name.split("/")[0] for name in names} == {f"{kind.singular}.{GROUP}" for kind in KINDS}
 
 
 # (name, example the manifest starts from, merge patch making it invalid, expected message)
@@ -270,6 +278,12 @@ INVALID: list[tuple[str, str, dict[str, Any], str]] = [
             }
         },
         "int parameters need whole-number low and high",
+    ),
+    (
+        "search-parameter-not-in-template",
+        "experiment/experiment.yaml",
+        {"spec": {"searchSpace": [{"name": "model.layers", "type": "int", "low": 1, "high": 4}]}},
+        'Unsupported value: "model.layers"',
     ),
     (
         "grid-over-continuous-float",
@@ -440,7 +454,7 @@ def test_training_job_spec_is_immutable_but_status_is_writable(
     )
     assert "the spec of a TrainingJob cannot change once created" in message
 
-    status = {
+    status: dict[str, Any] = {
         "status": {
             "observedGeneration": 1,
             "phase": "Running",
@@ -483,6 +497,35 @@ def test_training_job_spec_is_immutable_but_status_is_writable(
         )
     )
     assert 'Unsupported value: "Maybe"' in message
+
+
+@pytest.mark.usefixtures("crds")
+def test_kubectl_wait_understands_the_conditions(
+    devcluster: DevCluster, kube_api: ApiClient, namespace: str
+) -> None:
+    manifest = _load("tabular/trainingjob.yaml")
+    name = manifest["metadata"]["name"]
+    _create(kube_api, namespace, manifest, dry_run=False)
+    condition = {
+        "type": "Succeeded",
+        "status": "True",
+        "reason": "Registered",
+        "message": "created breast-cancer-v0-1-0",
+        "observedGeneration": 1,
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+    _custom(kube_api).patch_namespaced_custom_object_status(
+        GROUP,
+        VERSION,
+        namespace,
+        "trainingjobs",
+        name,
+        {"status": {"observedGeneration": 1, "conditions": [condition]}},
+    )
+    result = devcluster.kubectl(
+        "wait", "-n", namespace, "--for=condition=Succeeded", f"tj/{name}", "--timeout=10s"
+    )
+    assert "condition met" in result.stdout
 
 
 @pytest.mark.usefixtures("crds")

@@ -177,6 +177,8 @@ def test_exit_code_and_fallback_termination_message(devcluster: DevCluster, name
     assert terminated["exitCode"] == 3
     assert terminated["reason"] == "Error"
     assert terminated["message"].strip() == "about to fail"
+    through_api = devcluster.kubectl("logs", "-n", namespace, "crash", "--tail=1").stdout
+    assert through_api == "about to fail\n", "kubectl logs reaches the node agent"
 
 
 def test_on_failure_restarts_until_success(devcluster: DevCluster, namespace: str) -> None:
@@ -190,7 +192,11 @@ spec:
   containers:
   - name: main
     image: {TRAINER}
-    command: [sh, -c, "if [ -e /state/tried ]; then echo second; exit 0; fi; touch /state/tried; echo first; exit 1"]
+    command: [sh, -c]
+    args:
+    - |
+      if [ -e /state/tried ]; then echo second; exit 0; fi
+      touch /state/tried; echo first; exit 1
     volumeMounts: [{{name: state, mountPath: /state}}]
 """
     devcluster.kubectl("apply", "-f", "-", input=manifest)
@@ -263,7 +269,13 @@ spec:
   containers:
   - name: main
     image: {TRAINER}
-    command: [python, -c, "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(300)"]
+    command: [python, -c]
+    args:
+    - |
+      import signal, time
+      signal.signal(signal.SIGTERM, signal.SIG_IGN)
+      print("ready", flush=True)
+      time.sleep(300)
 """
     devcluster.kubectl("apply", "-f", "-", input=graceful)
     for name in ("polite", "stubborn"):

@@ -229,3 +229,64 @@ def test_pod_of_an_unknown_image_fails_with_a_reason(
     assert "docker.io/library/nginx:1.27" in pod["status"]["message"]
     waiting = pod["status"]["containerStatuses"][0]["state"]["waiting"]
     assert waiting["reason"] == "ErrImageNeverPull"
+
+
+def test_indexed_job_pods_find_each_other_by_hostname(
+    devcluster: DevCluster, namespace: str
+) -> None:
+    """The rendezvous of distributed training: pod 1 reaches pod 0 at
+    ``<job>-0.<subdomain>.<namespace>.svc``, as cluster DNS would resolve it."""
+    manifests = f"""
+apiVersion: v1
+kind: Service
+metadata: {{name: ring, namespace: {namespace}}}
+spec:
+  clusterIP: None
+  selector: {{job-name: ring}}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {{name: ring, namespace: {namespace}}}
+spec:
+  completionMode: Indexed
+  completions: 2
+  parallelism: 2
+  backoffLimit: 0
+  template:
+    spec:
+      subdomain: ring
+      restartPolicy: Never
+      containers:
+      - name: main
+        image: {TRAINER}
+        env:
+        - {{name: POD_IP, valueFrom: {{fieldRef: {{fieldPath: status.podIP}}}}}}
+        - {{name: MASTER_ADDR, value: ring-0.ring.{namespace}.svc}}
+        command: [python, -c]
+        args:
+        - |
+          import os, socket, time
+          if os.environ["JOB_COMPLETION_INDEX"] == "0":
+              server = socket.create_server((os.environ["POD_IP"], 29500))
+              connection, _ = server.accept()
+              message = connection.recv(100).decode()
+              open("/dev/termination-log", "w").write(message)
+          else:
+              deadline = time.monotonic() + 30
+              while True:
+                  try:
+                      with socket.create_connection((os.environ["MASTER_ADDR"], 29500)) as c:
+                          c.sendall(f"hello from {{socket.gethostname()}}".encode())
+                      break
+                  except OSError:
+                      if time.monotonic() > deadline:
+                          raise
+                      time.sleep(0.2)
+"""
+    devcluster.kubectl("apply", "-f", "-", input=manifests)
+    devcluster.kubectl(
+        "wait", "-n", namespace, "--for=condition=Complete", "job/ring", "--timeout=60s"
+    )
+    (first,) = pods(devcluster, namespace, "batch.kubernetes.io/job-completion-index=0")
+    terminated = first["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["message"] == "hello from ring-1"

@@ -37,6 +37,7 @@ def server(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         PRELOAD_MODELS="fraud:1.0.0",
         DRIFT_WINDOW_SIZE="200",
         DRIFT_MIN_SAMPLES="50",
+        DRIFT_SAMPLE_PER_BATCH="1000",
         MAX_REQUEST_BYTES="65536",
     ) as process:
         yield process
@@ -49,11 +50,15 @@ def client(server: ServerProcess) -> Iterator[httpx.Client]:
 
 
 def metric(text: str, name: str, **labels: str) -> float:
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    pattern = re.compile(rf"^{re.escape(name)}(\{{{re.escape(want)}\}})? (\S+)$", re.M)
-    match = pattern.search(text)
-    assert match, f"{name}{{{want}}} not in metrics"
-    return float(match.group(2))
+    """The value of one sample in Prometheus text format (label order does not matter)."""
+    for line in text.splitlines():
+        match = re.match(rf"^{re.escape(name)}(?:\{{([^}}]*)\}})? (\S+)$", line)
+        if match is None:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
+        if found == labels:
+            return float(match.group(2))
+    raise AssertionError(f"{name} {labels} not in metrics")
 
 
 def records(n: int, *, seed: int, shift: float = 0.0) -> list[dict[str, object]]:
@@ -142,6 +147,7 @@ def test_mlops_api_single_and_batch(client: httpx.Client) -> None:
         ),
         ("post", "/v1/models/fraud:predict", {"instances": [[1, 2]]}, 400, "takes 4"),
         ("post", "/v1/models/fraud:predict", {"instancez": []}, 400, "instances"),
+        ("post", "/v1/models/fraud:predict", {"instances": 3}, 400, "must be a list"),
         ("post", "/v1/models/fraud:predict", {"instances": [{"amount": 1}]}, 400, "no column"),
         (
             "post",

@@ -100,9 +100,14 @@ def test_round_trip_predicts_like_the_trained_module(tmp_path: Path, trained: di
     published = publish_artifact(store, model="m", version="1.0.0", **trained)
     assert store.written[-1] == MANIFEST_FILE
     assert sorted(store.written[:-1]) == sorted(
-        ["model.safetensors", "config.json", "preprocessing.json", "reference_stats.json",
-         "metrics.json"]
-    )  # fmt: skip
+        [
+            "model.safetensors",
+            "config.json",
+            "preprocessing.json",
+            "reference_stats.json",
+            "metrics.json",
+        ]
+    )
     manifest_data = (tmp_path / MANIFEST_FILE).read_bytes()
     assert published.digest == "sha256:" + hashlib.sha256(manifest_data).hexdigest()
 
@@ -184,7 +189,7 @@ def test_weights_are_safetensors_not_pickle(tmp_path: Path, trained: dict) -> No
     _publish(tmp_path, trained)
     header_size = int.from_bytes((tmp_path / WEIGHTS_FILE).read_bytes()[:8], "little")
     header = json.loads((tmp_path / WEIGHTS_FILE).read_bytes()[8 : 8 + header_size])
-    assert header["__metadata__"]["architecture"] == "logistic_regression"
+    assert header["__metadata__"] == {"format": "mlops-safetensors-v1"}
 
 
 def test_text_artifact_round_trip(tmp_path: Path) -> None:

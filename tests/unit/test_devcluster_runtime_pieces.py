@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import shlex
 import subprocess
 from pathlib import Path
 
@@ -11,7 +10,9 @@ import pytest
 
 from mlops_devcluster.agent.addresses import AddressPool, cluster_octet, pod_network
 from mlops_devcluster.agent.container import exit_code, termination_message
+from mlops_devcluster.agent.hosts import HostsFiles, pod_host_names
 from mlops_devcluster.agent.launch import BindMount, launch_argv, launch_script
+from mlops_devcluster.agent.log_server import parse_log_path, tail_lines
 from mlops_devcluster.agent.probes import ProbeTracker, resolve_port
 
 pytestmark = pytest.mark.unit
@@ -46,7 +47,6 @@ def test_launch_script_passes_arguments_through_a_real_shell() -> None:
         check=True,
     ).stdout
     assert out == "a b|$HOME|'q'|"
-    assert shlex.split("a") == ["a"]
 
 
 def test_exit_codes_of_signals_are_128_plus_the_signal() -> None:
@@ -119,3 +119,42 @@ def test_cluster_octet_is_stable_per_folder() -> None:
     assert first == cluster_octet(Path("/tmp/a"))
     assert 2 <= first <= 254
     assert len({cluster_octet(Path(f"/tmp/{i}")) for i in range(50)}) > 20
+
+
+def test_hosts_names_follow_hostname_and_subdomain() -> None:
+    pod = {
+        "metadata": {"name": "train-0-abcde", "namespace": "ml", "uid": "u0"},
+        "spec": {"hostname": "train-0", "subdomain": "train"},
+    }
+    assert pod_host_names(pod) == [
+        "train-0.train.ml.svc.cluster.local",
+        "train-0.train.ml.svc",
+        "train-0.train",
+        "train-0",
+    ]
+    plain = {"metadata": {"name": "web-1", "namespace": "ml", "uid": "u1"}, "spec": {}}
+    assert pod_host_names(plain) == ["web-1"]
+
+
+def test_hosts_file_is_rewritten_in_place(tmp_path: Path) -> None:
+    files = HostsFiles(tmp_path)
+    first = {"metadata": {"name": "a", "namespace": "ml", "uid": "1"}, "spec": {}}
+    second = {"metadata": {"name": "b", "namespace": "ml", "uid": "2"}, "spec": {}}
+    path = files.add(first, "198.18.9.2")
+    inode = path.stat().st_ino
+    files.add(second, "198.18.9.3")
+    assert "198.18.9.2\ta\n198.18.9.3\tb\n" in path.read_text()
+    files.remove(first)
+    assert "\ta\n" not in path.read_text()
+    assert path.read_text().startswith("127.0.0.1\tlocalhost\n")
+    assert path.stat().st_ino == inode, "bind mounts keep seeing the same file"
+
+
+def test_log_endpoint_paths_and_tails() -> None:
+    assert parse_log_path("/containerLogs/ml/web-1/server?follow=true") == ("ml", "web-1", "server")
+    assert parse_log_path("/exec/ml/web-1/server") is None
+    assert parse_log_path("/containerLogs/ml/web-1") is None
+    data = b"a\nb\nc\n"
+    assert tail_lines(data, None) == data
+    assert tail_lines(data, 2) == b"b\nc\n"
+    assert tail_lines(data, 0) == b""

@@ -20,7 +20,7 @@ from mlops_devcluster.kubeconfig import build_kubeconfig
 from mlops_devcluster.layout import Layout, state_dir
 from mlops_devcluster.pki import ADMIN, Pki, ensure_pki
 from mlops_devcluster.pod_logs import PodLogError, find_log
-from mlops_devcluster.ports import Ports, PortInUseError, check_ports, free_ports
+from mlops_devcluster.ports import PortInUseError, Ports, check_ports, free_ports
 
 pytestmark = pytest.mark.unit
 
@@ -194,3 +194,15 @@ def test_cli_registers_under_another_parser_and_reports_a_missing_cluster(
     assert "no devcluster in" in capsys.readouterr().err
     assert cli.main(["--dir", str(tmp_path), "status"]) == 1
     assert "down" in capsys.readouterr().out
+
+
+def test_pki_adds_a_missing_certificate_and_keeps_the_ca(tmp_path: Path) -> None:
+    pki = Pki(tmp_path)
+    ensure_pki(pki)
+    ca_before = pki.ca_cert.read_bytes()
+    admin_before = pki.client_cert(ADMIN).read_bytes()
+    pki.kubelet_cert.unlink()
+    ensure_pki(pki)
+    assert pki.ca_cert.read_bytes() == ca_before
+    assert pki.client_cert(ADMIN).read_bytes() == admin_before
+    load(pki.kubelet_cert).verify_directly_issued_by(load(pki.ca_cert))

@@ -87,8 +87,13 @@ def test_fit_rejects_unknown_columns() -> None:
 
 def test_tokenizer_lowercases_and_keeps_inner_punctuation() -> None:
     assert tokenize("Click HERE: evil-site.com/login, it's URGENT!") == [
-        "click", "here", "evil-site.com", "login", "it's", "urgent",
-    ]  # fmt: skip
+        "click",
+        "here",
+        "evil-site.com",
+        "login",
+        "it's",
+        "urgent",
+    ]
 
 
 def test_text_vocabulary_is_by_frequency_with_pad_and_unk_first() -> None:

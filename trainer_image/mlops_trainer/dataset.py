@@ -41,7 +41,9 @@ def read_uri(uri: str) -> bytes:
 def parse_table(data: bytes, data_format: DatasetFormat) -> pa.Table:
     buffer = pa.BufferReader(data)
     if data_format == "csv":
-        return pa_csv.read_csv(buffer)
+        # an empty cell is a missing value, for text columns too
+        options = pa_csv.ConvertOptions(strings_can_be_null=True)
+        return pa_csv.read_csv(buffer, convert_options=options)
     if data_format == "parquet":
         return pa_parquet.read_table(buffer)
     return pa_json.read_json(buffer)

@@ -90,8 +90,13 @@ def _run(
         log.info("this run already published %s as %s", artifact.uri, earlier)
         return TrainingResult(succeeded=True, artifact_uri=artifact.uri, digest=earlier)
     reporters.start(config, rank=ctx.rank, world_size=ctx.world_size)
-    log.info("training %s on %s (rank %d of %d)", config.model.architecture, device, ctx.rank,
-             ctx.world_size)  # fmt: skip
+    log.info(
+        "training %s on %s (rank %d of %d)",
+        config.model.architecture,
+        device,
+        ctx.rank,
+        ctx.world_size,
+    )
     splits = load_splits(config.dataset, seed=config.training.seed)
     data = prepare(config, splits)
     outcome = EpochLoop(

@@ -195,20 +195,28 @@ class EpochLoop:
         torch.manual_seed(derive_seed(training.seed, epoch, self.ctx.rank))
         model.train()
         total = torch.zeros((), device=self.device)
-        count = 0
-        for rows in shard_batches(
+        batches = shard_batches(
             len(self.data.train), training.batch_size, seed=training.seed, epoch=epoch, ctx=self.ctx
-        ):
-            index = torch.from_numpy(rows).to(self.device)
+        )
+        order = torch.from_numpy(np.concatenate(batches)).to(self.device)
+        count, start = 0, 0
+        for rows in batches:
+            index = order[start : start + len(rows)]
+            start += len(rows)
             inputs = self.train_inputs.index_select(0, index)
             targets = self.train_targets.index_select(0, index)
             self.optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            if self.amp:
+                with torch.autocast(self.device.type, dtype=torch.float16):
+                    loss = self.loss_fn(model(inputs), targets)
+                self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
                 loss = self.loss_fn(model(inputs), targets)
-            self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            total += loss.detach().float() * len(rows)
+                loss.backward()  # type: ignore[no-untyped-call]
+                self.optimizer.step()
+            total.add_(loss.detach().float(), alpha=len(rows))
             count += len(rows)
         summed = distributed.all_reduce_sum(
             self.ctx, torch.stack([total, torch.tensor(float(count), device=self.device)])

@@ -26,11 +26,11 @@ def cluster_octet(state_dir: Path) -> int:
 
 
 def pod_network(octet: int) -> ipaddress.IPv4Network:
-    return ipaddress.ip_network(f"198.18.{octet}.0/24")
+    return ipaddress.IPv4Network(f"198.18.{octet}.0/24")
 
 
 def fallback_network(octet: int) -> ipaddress.IPv4Network:
-    return ipaddress.ip_network(f"127.{octet}.0.0/16")
+    return ipaddress.IPv4Network(f"127.{octet}.0.0/16")
 
 
 class LoopbackRange:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -22,11 +23,14 @@ from mlops_devcluster.agent.heartbeat import (
     heartbeat,
     register_node,
 )
+from mlops_devcluster.agent.hosts import HostsFiles
+from mlops_devcluster.agent.log_server import LogServer
 from mlops_devcluster.agent.nodes import NodeSpec, default_nodes, now
 from mlops_devcluster.agent.pod_worker import PodWorker
 from mlops_devcluster.agent.runtime import Runtime
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.kube import ApiError
+from mlops_devcluster.pki import Pki
 from mlops_devcluster.ports import HOST
 
 Object = dict[str, Any]
@@ -50,6 +54,10 @@ class Agent:
             api_port=cluster.config.ports.apiserver,
             addresses=AddressPool(network),
             allocatable=allocatable(nodes),
+            hosts=HostsFiles(cluster.layout.run / "hosts"),
+        )
+        self.log_server = LogServer(
+            root=cluster.root, pki=Pki(cluster.layout.pki), stopping=self.runtime.stopping
         )
         self.workers: dict[str, PodWorker] = {}
         self.uids: dict[str, str] = {}
@@ -65,10 +73,13 @@ class Agent:
             if self.stopping.wait(0.5):
                 return
         since = now()
+        self.log_server.start()
         for spec in self.nodes:
             while not self.stopping.is_set():
                 try:
-                    self.uids[spec.name] = register_node(kube, spec, since=since)
+                    self.uids[spec.name] = register_node(
+                        kube, spec, since=since, log_port=self.log_server.port
+                    )
                     break
                 except (ApiError, OSError) as exc:
                     log.info("registering node %s: %s (retrying)", spec.name, exc)
@@ -82,7 +93,13 @@ class Agent:
     def _heartbeats(self, since: str) -> None:
         while not self.stopping.wait(HEARTBEAT_SECONDS):
             try:
-                heartbeat(self.runtime.kube, self.nodes, self.uids, since=since)
+                heartbeat(
+                    self.runtime.kube,
+                    self.nodes,
+                    self.uids,
+                    since=since,
+                    log_port=self.log_server.port,
+                )
             except OSError as exc:
                 log.warning("heartbeat: %s", exc)
 
@@ -147,12 +164,39 @@ class Agent:
         for worker in workers:
             worker.join(max(0.0, deadline - time.monotonic()))
         self.pod_range.remove()
+        self.log_server.stop()
+
+
+def check_isolation() -> str | None:
+    """Why pods cannot get their own mount and UTS namespaces here, or None when they can."""
+    try:
+        result = subprocess.run(
+            ["unshare", "--mount", "--uts", "--propagation", "private", "true"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"cannot run unshare: {exc}"
+    if result.returncode != 0:
+        return result.stderr.strip() or f"unshare exited {result.returncode}"
+    return None
 
 
 def main(root: Path) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    problem = check_isolation()
+    if problem is not None:
+        log.error(
+            "the node agent runs each container in its own mount namespace (for its volumes, "
+            "service-account token and termination-message file) and needs root for that "
+            "(util-linux unshare --mount): %s. Run `mlops devcluster up` as root.",
+            problem,
+        )
+        raise SystemExit(1)
     agent = Agent(DevCluster.load(root), default_nodes())
 
     def stop(signum: int, _frame: object) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Final
 from mlops_devcluster.agent.launch import BindMount, launch_argv, launch_script
 from mlops_devcluster.agent.nodes import now
 from mlops_devcluster.agent.pod_status import ContainerRecord
-from mlops_devcluster.agent.probes import ProbeTracker
+from mlops_devcluster.agent.probes import ProbeTracker, run_probe
 
 Object = dict[str, Any]
 MESSAGE_LIMIT: Final = 4096
@@ -157,6 +157,38 @@ class ContainerRun:
         self.process = None
         self.pid_file.unlink(missing_ok=True)
         return True
+
+    def _probe(self, tracker: ProbeTracker, pod_ip: str) -> None:
+        ok, message = run_probe(tracker.probe, container=self.spec, pod_ip=pod_ip, env=self.env)
+        tracker.record(ok, message, now=time.monotonic())
+
+    def check_probes(self, pod_ip: str) -> str | None:
+        """Run the probes that are due and update ``started``/``ready``; returns the kind of
+        probe (startup or liveness) whose failure means the container must be restarted."""
+        current = time.monotonic()
+        if self.startup is not None and self.startup.result is not True:
+            if self.startup.due(current):
+                self._probe(self.startup, pod_ip)
+            if self.startup.result is False:
+                return "startup"
+            if self.startup.result is not True:
+                return None
+            self.record.started = True
+            if self.readiness is not None:
+                self.readiness.next_at = current
+            if self.liveness is not None:
+                delay = float(self.liveness.probe.get("initialDelaySeconds", 0))
+                self.liveness.next_at = current + delay
+        if self.readiness is not None and self.readiness.due(current):
+            self._probe(self.readiness, pod_ip)
+            self.record.ready = self.readiness.result is True
+        elif self.readiness is None:
+            self.record.ready = self.record.started
+        if self.liveness is not None and self.liveness.due(current):
+            self._probe(self.liveness, pod_ip)
+            if self.liveness.result is False:
+                return "liveness"
+        return None
 
     @property
     def alive(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Final
+from typing import Final
 
 from mlops_devcluster.agent.nodes import (
     LEASE_NAMESPACE,
@@ -21,7 +21,7 @@ HEARTBEAT_SECONDS: Final = 10.0
 log = logging.getLogger(__name__)
 
 
-def register_node(kube: Kube, spec: NodeSpec, *, since: str) -> str:
+def register_node(kube: Kube, spec: NodeSpec, *, since: str, log_port: int) -> str:
     """Create the Node (or bring its labels and taints up to date); write a Ready status.
     Returns its uid."""
     body = build_node(spec)
@@ -35,12 +35,12 @@ def register_node(kube: Kube, spec: NodeSpec, *, since: str) -> str:
             resource_path(api_version="v1", plural="nodes", name=spec.name),
             {"metadata": {"labels": body["metadata"]["labels"]}, "spec": body["spec"]},
         )
-    post_status(kube, spec, since=since)
+    post_status(kube, spec, since=since, log_port=log_port)
     return str(node["metadata"]["uid"])
 
 
-def post_status(kube: Kube, spec: NodeSpec, *, since: str) -> None:
-    status = build_node_status(spec, stamp=now(), since=since)
+def post_status(kube: Kube, spec: NodeSpec, *, since: str, log_port: int) -> None:
+    status = build_node_status(spec, stamp=now(), since=since, log_port=log_port)
     kube.merge_patch(
         resource_path(api_version="v1", plural="nodes", name=spec.name, subresource="status"),
         {"status": status},
@@ -64,17 +64,16 @@ def allocatable(specs: list[NodeSpec]) -> dict[str, dict[str, str]]:
     return {spec.name: node_capacity(spec) for spec in specs}
 
 
-def heartbeat(kube: Kube, specs: list[NodeSpec], uids: dict[str, str], *, since: str) -> None:
+def heartbeat(
+    kube: Kube, specs: list[NodeSpec], uids: dict[str, str], *, since: str, log_port: int
+) -> None:
     """One round: renew each Lease and re-post each status (re-registering a deleted Node)."""
     for spec in specs:
         try:
             renew_lease(kube, spec, node_uid=uids[spec.name])
-            post_status(kube, spec, since=since)
+            post_status(kube, spec, since=since, log_port=log_port)
         except ApiError as exc:
             if exc.status == 404:
-                uids[spec.name] = register_node(kube, spec, since=since)
+                uids[spec.name] = register_node(kube, spec, since=since, log_port=log_port)
             else:
                 log.warning("heartbeat of node %s: %s", spec.name, exc)
-
-
-Object = dict[str, Any]

@@ -101,8 +101,11 @@ def _condition(kind: str, status: str, reason: str, message: str, stamp: str) ->
     }
 
 
-def build_node_status(spec: NodeSpec, *, stamp: str, since: str) -> dict[str, Any]:
-    """A Ready node status. ``since`` is when the agent started (the conditions' transition)."""
+def build_node_status(
+    spec: NodeSpec, *, stamp: str, since: str, log_port: int = 0
+) -> dict[str, Any]:
+    """A Ready node status. ``since`` is when the agent started (the conditions' transition);
+    ``log_port`` is where the agent serves container logs (the kubelet endpoint)."""
     conditions = [
         _condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "enough memory", stamp),
         _condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "enough disk", stamp),
@@ -122,7 +125,7 @@ def build_node_status(spec: NodeSpec, *, stamp: str, since: str) -> dict[str, An
             {"type": "InternalIP", "address": HOST_IP},
             {"type": "Hostname", "address": spec.name},
         ],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": log_port}},
         "nodeInfo": {
             "machineID": _machine_id(),
             "systemUUID": spec.name,

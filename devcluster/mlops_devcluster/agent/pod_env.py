@@ -145,9 +145,9 @@ def container_env(
                 )
             keys = list((obj.get("data") or {}).keys())
             for data_key in keys:
-                value = _decoded(obj, data_key)
-                if value is not None:
-                    env[prefix + data_key] = value
+                decoded = _decoded(obj, data_key)
+                if decoded is not None:
+                    env[prefix + data_key] = decoded
     for item in container.get("env", []) or []:
         name = item["name"]
         if "valueFrom" not in item:

@@ -14,7 +14,6 @@ from mlops_devcluster.agent.launch import BindMount
 from mlops_devcluster.agent.nodes import HOST_IP, now
 from mlops_devcluster.agent.pod_env import EnvError, container_argv, container_env
 from mlops_devcluster.agent.pod_status import PodView, build_pod_status, pod_phase
-from mlops_devcluster.agent.probes import ProbeTracker, run_probe
 from mlops_devcluster.agent.runtime import Runtime
 from mlops_devcluster.agent.volumes import prepare_volumes
 from mlops_devcluster.kube import ApiError, resource_path
@@ -47,6 +46,7 @@ class PodWorker(threading.Thread):
         self.reason: str | None = None
         self.message: str | None = None
         self.mounts: dict[str, Path] = {}
+        self.hosts_file: Path | None = None
 
     # -- inputs from the agent -------------------------------------------------------------
     def update(self, pod: Object) -> None:
@@ -118,10 +118,10 @@ class PodWorker(threading.Thread):
             if exc.status == 404:
                 self._gone.set()
             else:
-                log.warning("status of pod %s: %s", self.name, exc)
+                log.warning("status of pod %s: %s", self.pod_name, exc)
 
     @property
-    def name(self) -> str:
+    def pod_name(self) -> str:
         meta = self.pod["metadata"]
         return f"{meta['namespace']}/{meta['name']}"
 
@@ -129,11 +129,15 @@ class PodWorker(threading.Thread):
     def run(self) -> None:
         try:
             self._run()
-        except Exception:
-            log.exception("pod %s: worker failed", self.name)
+        except Exception as exc:
+            log.exception("pod %s: worker failed", self.pod_name)
             self._stop_all(SHUTDOWN_GRACE)
+            try:
+                self._fail(reason="NodeAgentError", message=f"the devcluster node agent: {exc}")
+            except Exception:
+                log.exception("pod %s: cannot report the failure", self.pod_name)
         finally:
-            self.runtime.addresses.release(self.uid)
+            self._release_address()
 
     def _run(self) -> None:
         observed_phase = (self.pod.get("status") or {}).get("phase")
@@ -151,6 +155,7 @@ class PodWorker(threading.Thread):
                 self._wait_for_deletion()
                 return
         self.pod_ip = self.runtime.addresses.allocate(self.uid)
+        self.hosts_file = self.runtime.hosts.add(self.pod, self.pod_ip)
         self._report()
         if not self._prepare_volumes():
             return
@@ -161,6 +166,11 @@ class PodWorker(threading.Thread):
         self._supervise()
         self._wait_for_deletion()
 
+    def _release_address(self) -> None:
+        if self.pod_ip:
+            self.runtime.hosts.remove(self.pod)
+        self.runtime.addresses.release(self.uid)
+
     def _fail(self, *, reason: str, message: str, waiting: str | None = None) -> None:
         self.phase = "Failed"
         self.reason = reason
@@ -168,7 +178,7 @@ class PodWorker(threading.Thread):
         if waiting:
             for run in [*self.init_containers, *self.containers]:
                 run.record.state = {"waiting": {"reason": waiting, "message": message}}
-        log.info("pod %s failed: %s", self.name, message)
+        log.info("pod %s failed: %s", self.pod_name, message)
         self._report()
 
     def _prepare_volumes(self) -> bool:
@@ -196,13 +206,15 @@ class PodWorker(threading.Thread):
                     }
                 self._report()
             except ApiError as exc:
-                log.warning("pod %s: volumes: %s", self.name, exc)
+                log.warning("pod %s: volumes: %s", self.pod_name, exc)
             time.sleep(1.0)
         self._stop_all(SHUTDOWN_GRACE)
         return False
 
     def _bind_mounts(self, spec: Object) -> list[BindMount]:
         mounts = []
+        if self.hosts_file is not None:
+            mounts.append(BindMount(source=self.hosts_file, target="/etc/hosts", is_file=True))
         for mount in spec.get("volumeMounts", []) or []:
             source = self.mounts.get(mount["name"])
             if source is None:
@@ -247,7 +259,7 @@ class PodWorker(threading.Thread):
         run.env = env
         log.info(
             "pod %s: started container %s (pid %s)",
-            self.name,
+            self.pod_name,
             run.name,
             run.process.pid if run.process else "?",
         )
@@ -307,44 +319,15 @@ class PodWorker(threading.Thread):
                 time.sleep(TICK)
         return True
 
-    def _probe(self, run: ContainerRun, tracker: ProbeTracker) -> None:
-        ok, message = run_probe(
-            tracker.probe,
-            container=run.spec,
-            pod_ip=self.pod_ip,
-            env=run.env,
-        )
-        tracker.record(ok, message, now=time.monotonic())
-
     def _check_probes(self, run: ContainerRun) -> None:
-        current = time.monotonic()
-        if run.startup is not None and run.startup.result is not True:
-            if run.startup.due(current):
-                self._probe(run, run.startup)
-            if run.startup.result is False:
-                self._kill_unhealthy(run, "startup")
-                return
-            if run.startup.result is not True:
-                return
-            run.record.started = True
-            if run.readiness is not None:
-                run.readiness.next_at = current
-            if run.liveness is not None:
-                run.liveness.next_at = current + float(
-                    run.liveness.probe.get("initialDelaySeconds", 0)
-                )
-        if run.readiness is not None and run.readiness.due(current):
-            self._probe(run, run.readiness)
-            run.record.ready = run.readiness.result is True
-        elif run.readiness is None:
-            run.record.ready = run.record.started
-        if run.liveness is not None and run.liveness.due(current):
-            self._probe(run, run.liveness)
-            if run.liveness.result is False:
-                self._kill_unhealthy(run, "liveness")
+        failed = run.check_probes(self.pod_ip)
+        if failed is not None:
+            self._kill_unhealthy(run, failed)
 
     def _kill_unhealthy(self, run: ContainerRun, which: str) -> None:
-        log.info("pod %s: container %s failed its %s probe; restarting", self.name, run.name, which)
+        log.info(
+            "pod %s: container %s failed its %s probe; restarting", self.pod_name, run.name, which
+        )
         run.stop(self._grace())
 
     def _grace(self) -> float:
@@ -372,18 +355,15 @@ class PodWorker(threading.Thread):
                 self._report()
                 self._finish_deletion()
                 return
-            will_restart: set[str] = set()
             for run in self.containers:
                 run.poll()
                 if run.process is None and run.record.exit_code is not None:
                     if self._wants_restart(run):
-                        will_restart.add(run.name)
                         if run.restart_at is None:
                             self._schedule_restart(run)
                         elif time.monotonic() >= run.restart_at:
                             self._restart(run)
                 elif run.process is None and run.restart_at is not None:
-                    will_restart.add(run.name)
                     if time.monotonic() >= run.restart_at:
                         run.restart_at = None
                         if not self._start(run):
@@ -392,6 +372,15 @@ class PodWorker(threading.Thread):
                     self._check_probes(run)
                     if run.alive and time.monotonic() - run.started_mono > 10 * run.backoff:
                         run.backoff = 1.0
+            will_restart = {
+                run.name
+                for run in self.containers
+                if run.process is None
+                and (
+                    run.restart_at is not None
+                    or (run.record.exit_code is not None and self._wants_restart(run))
+                )
+            }
             self.phase = pod_phase(
                 [r.record for r in self.containers],
                 restart_policy=self._restart_policy(),
@@ -399,7 +388,7 @@ class PodWorker(threading.Thread):
             )
             self._report()
             if self.phase in ("Succeeded", "Failed"):
-                self.runtime.addresses.release(self.uid)
+                self._release_address()
                 return
             time.sleep(TICK)
 
@@ -427,5 +416,5 @@ class PodWorker(threading.Thread):
             self.runtime.kube.delete(self._path(), body)
         except ApiError as exc:
             if exc.status not in (404, 409):
-                log.warning("deleting pod %s: %s", self.name, exc)
+                log.warning("deleting pod %s: %s", self.pod_name, exc)
         self._gone.set()

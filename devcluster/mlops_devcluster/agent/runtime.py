@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_devcluster.agent.addresses import AddressPool
+from mlops_devcluster.agent.hosts import HostsFiles
 from mlops_devcluster.kube import ApiError, Kube, resource_path
 from mlops_devcluster.layout import Layout
 
@@ -24,6 +25,7 @@ class Runtime:
     api_port: int
     addresses: AddressPool
     allocatable: dict[str, dict[str, str]]
+    hosts: HostsFiles
     stopping: threading.Event = field(default_factory=threading.Event)
     python_bin: Path = field(default_factory=lambda: Path(sys.executable).parent)
 
@@ -80,7 +82,7 @@ class Runtime:
         }
 
     def pod_dir(self, pod: Object) -> Path:
-        return self.layout.pods / pod["metadata"]["uid"]
+        return self.layout.pods / str(pod["metadata"]["uid"])
 
     def log_dir(self, pod: Object) -> Path:
         meta = pod["metadata"]

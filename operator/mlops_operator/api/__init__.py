@@ -5,12 +5,15 @@ the CustomResourceDefinitions in ``crds/`` (and the Helm chart's copy), and the 
 every raw object it receives into one of them once, at the boundary.
 
 One module per kind: :mod:`.model`, :mod:`.model_version`, :mod:`.training_job`,
-:mod:`.experiment`, :mod:`.deployment`; :mod:`.meta` and :mod:`.conditions` hold what they share,
-and :mod:`.kinds` lists them all.
+:mod:`.experiment` (with :mod:`.search_space`) and :mod:`.deployment` (with :mod:`.rollout`,
+:mod:`.monitoring` and :mod:`.deployment_status`). :mod:`.meta`, :mod:`.conditions`,
+:mod:`.resources` and :mod:`.cel` hold what they share, and :mod:`.kinds` lists every kind.
+:mod:`.openapi` and :mod:`.crd` turn the models into CustomResourceDefinitions.
 """
 
 from mlops_operator.api.conditions import Condition, set_condition
-from mlops_operator.api.deployment import Deployment, DeploymentSpec, DeploymentStatus
+from mlops_operator.api.deployment import Deployment, DeploymentSpec
+from mlops_operator.api.deployment_status import DeploymentStatus
 from mlops_operator.api.experiment import Experiment, ExperimentSpec, ExperimentStatus
 from mlops_operator.api.kinds import KINDS
 from mlops_operator.api.meta import API_VERSION, GROUP, VERSION, ObjectMeta, ResourceKind

@@ -108,7 +108,8 @@ def set_condition(
     """``conditions`` with the one of ``condition_type`` set; the input is not modified.
 
     ``lastTransitionTime`` stays as it was when the status does not change (only reason,
-    message or generation do), and becomes ``now`` when it does or the condition is new.
+    message or generation do), and becomes ``now`` (to the second, as Kubernetes writes
+    times) when it does or the condition is new.
     An existing condition keeps its place in the list; a new one is appended. A message longer
     than the schema allows is cut, with an ellipsis, rather than rejected.
     """
@@ -122,7 +123,11 @@ def set_condition(
         reason=reason,
         message=message,
         observed_generation=observed_generation,
-        last_transition_time=now if changed or previous is None else previous.last_transition_time,
+        last_transition_time=(
+            now.replace(microsecond=0)
+            if changed or previous is None
+            else previous.last_transition_time
+        ),
     )
     if previous is None:
         return [*conditions, updated]

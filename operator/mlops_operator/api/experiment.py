@@ -24,22 +24,14 @@ from mlops_operator.api.meta import (
     age_column,
     condition_column,
 )
+from mlops_operator.api.search_space import PARAMETERS_MAX, TRIALS_MAX, Pruner, SearchParameter
 from mlops_operator.api.training_job import TrainingRunSpec
 
-ParameterType = Literal["float", "int", "categorical"]
 Direction = Literal["minimize", "maximize"]
 SearchStrategy = Literal["random", "grid", "bayesian", "cmaes", "quasi-random"]
-PrunerType = Literal["median", "successive-halving", "hyperband"]
 WinnerStage = Literal["draft", "staging", "production"]
 
-PARAMETERS_MAX: Final = 32
-CATEGORIES_MAX: Final = 64
-TRIALS_MAX: Final = 1000
 PARALLEL_MAX: Final = 64
-#: a parameter is a dot path into the trial template, e.g. model.optimizer.learningRate
-PARAMETER_PATH_PATTERN: Final = r"^[a-z][A-Za-z0-9]*([.][a-z][A-Za-z0-9]*)*$"
-
-CategoryValue = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 class Objective(WireModel):
@@ -55,141 +47,6 @@ class Objective(WireModel):
     goal: float | None = Field(
         default=None,
         description="Stop the search early once a trial reaches this value.",
-    )
-
-
-class SearchParameter(WireModel):
-    """One dimension of the search space."""
-
-    model_config = ConfigDict(
-        json_schema_extra=validations(
-            rule(
-                "self.type == 'categorical' || (has(self.low) && has(self.high))",
-                "float and int parameters need low and high",
-            ),
-            rule(
-                "self.type == 'categorical' || !has(self.low) || !has(self.high) "
-                "|| self.low < self.high",
-                "low must be less than high",
-                field_path=".low",
-            ),
-            rule(
-                "!has(self.log) || !self.log || (has(self.low) && self.low > 0.0)",
-                "a log-scaled range needs low > 0",
-                field_path=".low",
-            ),
-            rule(
-                "self.type != 'categorical' || (has(self.values) && size(self.values) > 0)",
-                "categorical parameters need values",
-                field_path=".values",
-            ),
-            rule(
-                "self.type == 'categorical' || !has(self.values)",
-                "values apply to categorical parameters only; float and int use low and high",
-                field_path=".values",
-            ),
-            rule(
-                "self.type != 'categorical' || (!has(self.low) && !has(self.high) "
-                "&& !has(self.step) && (!has(self.log) || !self.log))",
-                "low, high, step and log apply to float and int parameters only",
-            ),
-            rule(
-                "self.type != 'int' || !has(self.low) || !has(self.high) "
-                "|| (self.low == double(int(self.low)) && self.high == double(int(self.high)))",
-                "int parameters need whole-number low and high",
-                field_path=".low",
-            ),
-            rule(
-                "!has(self.step) || !has(self.log) || !self.log",
-                "step and log cannot be combined",
-                field_path=".step",
-            ),
-        )
-    )
-
-    name: str = Field(
-        min_length=1,
-        max_length=128,
-        pattern=PARAMETER_PATH_PATTERN,
-        description="Field of the trial template the value goes to, as a camelCase dot path: "
-        "model.optimizer.learningRate, model.dropout, training.batchSize, model.hiddenDim.",
-    )
-    type: ParameterType = Field(description="float, int or categorical.")
-    low: float | None = Field(default=None, description="Lower bound (float and int).")
-    high: float | None = Field(default=None, description="Upper bound (float and int).")
-    log: bool = Field(
-        default=False,
-        description="Sample on a log scale (log-uniform); needs low > 0.",
-    )
-    step: float | None = Field(
-        default=None,
-        gt=0,
-        description="Discretisation step (float and int); grid search needs it for floats.",
-    )
-    values: list[CategoryValue] | None = Field(
-        default=None,
-        max_length=CATEGORIES_MAX,
-        description="Choices of a categorical parameter, each read as YAML: '64' is a "
-        "number, 'adamw' a string, '[128, 64]' a list.",
-    )
-
-    @model_validator(mode="after")
-    def _consistent(self) -> SearchParameter:
-        problems = search_parameter_problems(self)
-        if problems:
-            raise ValueError(f"parameter {self.name}: " + "; ".join(problems))
-        return self
-
-
-def search_parameter_problems(parameter: SearchParameter) -> list[str]:
-    """What is wrong with one search dimension (the same checks as its CEL rules)."""
-    problems = []
-    if parameter.type == "categorical":
-        if not parameter.values:
-            problems.append("categorical parameters need values")
-        if (
-            parameter.low is not None
-            or parameter.high is not None
-            or parameter.step is not None
-            or parameter.log
-        ):
-            problems.append("low, high, step and log apply to float and int parameters only")
-        return problems
-    if parameter.values is not None:
-        problems.append(
-            "values apply to categorical parameters only; float and int use low and high"
-        )
-    if parameter.low is None or parameter.high is None:
-        problems.append("float and int parameters need low and high")
-    elif parameter.low >= parameter.high:
-        problems.append("low must be less than high")
-    if parameter.type == "int" and any(
-        bound is not None and not float(bound).is_integer()
-        for bound in (parameter.low, parameter.high)
-    ):
-        problems.append("int parameters need whole-number low and high")
-    if parameter.log and (parameter.low is None or parameter.low <= 0):
-        problems.append("a log-scaled range needs low > 0")
-    if parameter.log and parameter.step is not None:
-        problems.append("step and log cannot be combined")
-    return problems
-
-
-class Pruner(WireModel):
-    """Stop unpromising trials early, from their per-epoch metrics."""
-
-    type: PrunerType = Field(description="median, successive-halving or hyperband.")
-    startup_trials: int = Field(
-        default=5,
-        ge=0,
-        le=TRIALS_MAX,
-        description="Trials that run to the end before pruning starts (median).",
-    )
-    warmup_epochs: int = Field(
-        default=1,
-        ge=0,
-        le=10000,
-        description="Epochs of a trial before it can be pruned.",
     )
 
 

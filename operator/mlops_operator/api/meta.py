@@ -36,7 +36,7 @@ DESCRIPTION_MAX: Final = 1024
 
 #: a semantic version as reported in a status (not validated there: the spec was)
 VersionString = Annotated[str, Field(max_length=SEMVER_MAX)]
-#: a metric name → value map
+#: entries of a metrics map (metric name → value)
 METRICS_MAX: Final = 32
 
 

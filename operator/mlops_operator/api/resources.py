@@ -36,7 +36,8 @@ Quantity = Annotated[
     Field(
         max_length=32,
         pattern=QUANTITY_PATTERN,
-        json_schema_extra={"x-kubernetes-int-or-string": True},
+        # pydantic leaves the pattern out of the JSON schema behind a before-validator
+        json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": QUANTITY_PATTERN},
     ),
 ]
 LabelValue = Annotated[str, Field(max_length=LABEL_VALUE_MAX)]

@@ -49,9 +49,8 @@ def training_job_child_name(training_job: str, uid: str) -> str:
     return _fit(name, JOB_NAME_MAX, salt=uid)
 
 
-def status_reporter_name(training_job: str, uid: str) -> str:
-    """ServiceAccount, Role and RoleBinding that let a trainer patch its TrainingJob status."""
-    return f"{_fit(training_job, 200, salt=uid)}-reporter"
+#: ServiceAccount (and Role, RoleBinding) of trainer pods in every namespace with TrainingJobs
+TRAINER_ACCOUNT: Final = "mlops-trainer"
 
 
 def model_version_name(model: str, version: str) -> str:

@@ -1,8 +1,9 @@
-"""A TrainingJob's children as manifests: the batch/v1 Job, its headless Service (workers > 1)
-and the ServiceAccount, Role and RoleBinding that let the trainer report progress.
+"""A TrainingJob's children as manifests: the batch/v1 Job and its headless Service
+(workers > 1), plus the namespace's ServiceAccount, Role and RoleBinding that let trainers
+report progress.
 
-Pure functions of the typed TrainingJob and the operator's settings; every child has an
-owner reference to the TrainingJob, so deleting it deletes them (and the Job's pods).
+Pure functions of the typed TrainingJob and the operator's settings; every child of a run has
+an owner reference to its TrainingJob, so deleting it deletes them (and the Job's pods).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from mlops_operator.builders.names import (
     LABEL_TRAINING_JOB,
     LABEL_VERSION,
     MANAGED_BY,
+    TRAINER_ACCOUNT,
     label_value,
-    status_reporter_name,
     training_job_child_name,
 )
 from mlops_operator.settings import OperatorSettings
@@ -32,6 +33,8 @@ Manifest = dict[str, Any]
 TRAINER_CONTAINER: Final = "trainer"
 RENDEZVOUS_PORT: Final = 29500
 RUN_AS_USER: Final = 10001
+#: the one writable folder of the read-only root filesystem (HOME and TMPDIR point there)
+SCRATCH_DIR: Final = "/var/tmp"
 
 
 @dataclass(frozen=True)
@@ -116,33 +119,33 @@ def trainer_config(tj: TrainingJob, plan: RunPlan) -> TrainerConfig:
     )
 
 
-def build_status_reporter(tj: TrainingJob) -> list[Manifest]:
-    """ServiceAccount + Role + RoleBinding: the trainer may read its own TrainingJob and patch
-    its status, and nothing else (the Role names that one object)."""
-    name = status_reporter_name(tj.metadata.name, tj.metadata.uid or "")
-    labels = child_labels(tj)
+def build_status_reporter(namespace: str) -> list[Manifest]:
+    """ServiceAccount + Role + RoleBinding of the trainer pods in ``namespace``: they may read
+    TrainingJobs and patch their status there, and nothing else.
+
+    One set per namespace (not per run): the namespace is the trust boundary of the people
+    who may create TrainingJobs in it anyway, and three writes per run would triple the
+    operator's load on the API server. Not owned by any TrainingJob, so deleting one run
+    leaves the others able to report.
+    """
+    labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_COMPONENT: "training"}
+    metadata = {"name": TRAINER_ACCOUNT, "namespace": namespace, "labels": labels}
     return [
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": _metadata(tj, name, labels),
+            "metadata": metadata,
             "automountServiceAccountToken": False,
         },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
-            "metadata": _metadata(tj, name, labels),
+            "metadata": metadata,
             "rules": [
-                {
-                    "apiGroups": [GROUP],
-                    "resources": ["trainingjobs"],
-                    "resourceNames": [tj.metadata.name],
-                    "verbs": ["get"],
-                },
+                {"apiGroups": [GROUP], "resources": ["trainingjobs"], "verbs": ["get"]},
                 {
                     "apiGroups": [GROUP],
                     "resources": ["trainingjobs/status"],
-                    "resourceNames": [tj.metadata.name],
                     "verbs": ["get", "patch"],
                 },
             ],
@@ -150,10 +153,14 @@ def build_status_reporter(tj: TrainingJob) -> list[Manifest]:
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
-            "metadata": _metadata(tj, name, labels),
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "metadata": metadata,
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": TRAINER_ACCOUNT,
+            },
             "subjects": [
-                {"kind": "ServiceAccount", "name": name, "namespace": tj.metadata.namespace}
+                {"kind": "ServiceAccount", "name": TRAINER_ACCOUNT, "namespace": namespace}
             ],
         },
     ]
@@ -213,7 +220,8 @@ def _env(tj: TrainingJob, plan: RunPlan, settings: OperatorSettings) -> list[dic
         {"name": "MLOPS_TRAININGJOB_NAME", "value": tj.metadata.name},
         {"name": "MLOPS_TRAININGJOB_NAMESPACE", "value": tj.metadata.namespace},
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-        {"name": "HOME", "value": "/tmp"},
+        {"name": "HOME", "value": SCRATCH_DIR},
+        {"name": "TMPDIR", "value": SCRATCH_DIR},
     ]
     if settings.mlflow_tracking_uri:
         env.append({"name": "MLFLOW_TRACKING_URI", "value": settings.mlflow_tracking_uri})
@@ -235,7 +243,7 @@ def build_job(tj: TrainingJob, plan: RunPlan, settings: OperatorSettings) -> Man
     storage_secret = tj.spec.storage_secret_name or settings.s3_secret
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
-        "serviceAccountName": status_reporter_name(tj.metadata.name, tj.metadata.uid or ""),
+        "serviceAccountName": TRAINER_ACCOUNT,
         "automountServiceAccountToken": True,
         "securityContext": {
             "runAsNonRoot": True,
@@ -260,16 +268,10 @@ def build_job(tj: TrainingJob, plan: RunPlan, settings: OperatorSettings) -> Man
                     "capabilities": {"drop": ["ALL"]},
                     "seccompProfile": {"type": "RuntimeDefault"},
                 },
-                "volumeMounts": [
-                    {"name": "tmp", "mountPath": "/tmp"},
-                    {"name": "dshm", "mountPath": "/dev/shm"},
-                ],
+                "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH_DIR}],
             }
         ],
-        "volumes": [
-            {"name": "tmp", "emptyDir": {}},
-            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}},
-        ],
+        "volumes": [{"name": "scratch", "emptyDir": {}}],
         **_placement(tj, settings),
     }
     if workers > 1:
@@ -295,8 +297,9 @@ def build_job(tj: TrainingJob, plan: RunPlan, settings: OperatorSettings) -> Man
 def build_training_children(
     tj: TrainingJob, plan: RunPlan, settings: OperatorSettings
 ) -> list[Manifest]:
-    """Everything a run needs, in the order to apply it (the Job last)."""
-    children = build_status_reporter(tj)
+    """The run's own children, in the order to apply them (the Job last). The namespace's
+    status reporter (``build_status_reporter``) is applied separately, once."""
+    children = []
     if tj.spec.workers > 1:
         children.append(build_rendezvous_service(tj))
     children.append(build_job(tj, plan, settings))

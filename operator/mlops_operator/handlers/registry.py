@@ -18,22 +18,22 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     versions = (GROUP, VERSION, "modelversions")
     models = (GROUP, VERSION, "models")
 
-    @kopf.on.resume(*versions, registry=registry, retries=HANDLER_RETRIES)
-    @kopf.on.create(*versions, registry=registry, retries=HANDLER_RETRIES)
-    @kopf.on.update(*versions, registry=registry, retries=HANDLER_RETRIES)
+    @kopf.on.resume(*versions, id="reconcile", registry=registry, retries=HANDLER_RETRIES)
+    @kopf.on.create(*versions, id="reconcile", registry=registry, retries=HANDLER_RETRIES)
+    @kopf.on.update(*versions, id="reconcile", registry=registry, retries=HANDLER_RETRIES)
     def model_version(
         *, body: kopf.Body, namespace: str | None, name: str, retry: int, **_: Any
     ) -> None:
         finish(body, reconcile_model_version(ctx, namespace or "", name), retry=retry)
 
-    @kopf.on.event(*versions, registry=registry)
+    @kopf.on.event(*versions, id="model-status", registry=registry)
     def model_version_changed(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
         model = (body.get("spec") or {}).get("model")
         if model:
             reconcile_model(ctx, namespace or "", model)
 
-    @kopf.on.resume(*models, registry=registry, retries=HANDLER_RETRIES)
-    @kopf.on.create(*models, registry=registry, retries=HANDLER_RETRIES)
-    @kopf.on.update(*models, registry=registry, retries=HANDLER_RETRIES)
+    @kopf.on.resume(*models, id="aggregate", registry=registry, retries=HANDLER_RETRIES)
+    @kopf.on.create(*models, id="aggregate", registry=registry, retries=HANDLER_RETRIES)
+    @kopf.on.update(*models, id="aggregate", registry=registry, retries=HANDLER_RETRIES)
     def model(*, namespace: str | None, name: str, **_: Any) -> None:
         reconcile_model(ctx, namespace or "", name)

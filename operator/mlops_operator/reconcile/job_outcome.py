@@ -86,11 +86,19 @@ def _index(pod: dict[str, Any]) -> int:
     return int(value) if str(value).isdigit() else 0
 
 
+def _headline(message: str) -> str:
+    """The line of an unstructured message that says what happened: the last unindented one
+    (a Python traceback's exception line, a tool's error line), at most 300 characters."""
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    unindented = [line for line in lines if not line[:1].isspace()]
+    return (unindented or lines or [""])[-1].strip()[:300]
+
+
 def _failure_text(term: Termination) -> str:
     text = f"exit code {term.exit_code}"
     detail = term.result.reason if term.result and term.result.reason else None
     if detail is None and term.raw_message and term.result is None:
-        detail = term.raw_message.strip().splitlines()[-1][:300]
+        detail = _headline(term.raw_message)
     return f"{text}: {detail}" if detail else text
 
 

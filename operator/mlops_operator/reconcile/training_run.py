@@ -11,6 +11,7 @@ the operator was killed at any point, therefore creates nothing twice.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,9 +21,14 @@ from mlops_operator.api.model_version import ModelVersion
 from mlops_operator.api.training_job import TrainingJob, TrainingPhase
 from mlops_operator.builders.model_version import build_model_version
 from mlops_operator.builders.names import training_job_child_name
-from mlops_operator.builders.training_job import RunPlan, build_training_children, run_plan
+from mlops_operator.builders.training_job import (
+    RunPlan,
+    build_status_reporter,
+    build_training_children,
+    run_plan,
+)
 from mlops_operator.context import OperatorContext
-from mlops_operator.kube import ConflictError
+from mlops_operator.kube import ConflictError, Kube
 from mlops_operator.reconcile.artifact import ArtifactUnavailableError, verify_artifact
 from mlops_operator.reconcile.job_outcome import job_outcome
 from mlops_operator.reconcile.notes import Note, Outcome
@@ -35,7 +41,11 @@ from mlops_operator.reconcile.training_status import (
     started_status,
     succeeded_status,
 )
-from mlops_operator.reconcile.versioning import VersionConflictError, choose_version
+from mlops_operator.reconcile.versioning import (
+    VersionBook,
+    VersionConflictError,
+    choose_version,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,36 +68,39 @@ def _write_status(ctx: OperatorContext, tj: TrainingJob, patch: StatusPatch) -> 
     return TrainingJob.from_body(body)
 
 
-def _model_versions(ctx: OperatorContext, namespace: str, model: str) -> list[ModelVersion]:
-    return [
-        mv
-        for mv in map(ModelVersion.from_body, ctx.kube.list(API_VERSION, "ModelVersion", namespace))
-        if mv.spec.model == model
-    ]
+@dataclass(frozen=True)
+class ApiVersionBook:
+    """Versions taken, read from the API (two lists); the operator uses its watch indexes."""
+
+    kube: Kube
+
+    def taken(self, namespace: str, model: str, *, run: str) -> tuple[list[str], list[str]]:
+        registered = [
+            str((body.get("spec") or {}).get("version"))
+            for body in self.kube.list(API_VERSION, "ModelVersion", namespace)
+            if (body.get("spec") or {}).get("model") == model
+        ]
+        reserved = [
+            str(body["status"]["version"])
+            for body in self.kube.list(API_VERSION, "TrainingJob", namespace)
+            if (body.get("status") or {}).get("version")
+            and (body.get("spec") or {}).get("modelName") == model
+            and body["metadata"]["name"] != run
+        ]
+        return registered, reserved
 
 
-def _reserved_versions(ctx: OperatorContext, tj: TrainingJob) -> list[str]:
-    reserved = []
-    for body in ctx.kube.list(API_VERSION, "TrainingJob", tj.metadata.namespace):
-        version = (body.get("status") or {}).get("version")
-        spec = body.get("spec") or {}
-        if (
-            version
-            and spec.get("modelName") == tj.spec.model_name
-            and body["metadata"]["uid"] != tj.metadata.uid
-        ):
-            reserved.append(str(version))
-    return reserved
-
-
-def _start(ctx: OperatorContext, tj: TrainingJob, outcome: Outcome) -> TrainingJob | None:
+def _start(
+    ctx: OperatorContext, tj: TrainingJob, versions: VersionBook, outcome: Outcome
+) -> TrainingJob | None:
     """Choose and record the run's version; None when the run cannot start."""
     namespace = tj.metadata.namespace or "default"
-    with ctx.lock(f"model/{namespace}/{tj.spec.model_name}"):
-        registered = [mv.spec.version for mv in _model_versions(ctx, namespace, tj.spec.model_name)]
+    model = tj.spec.model_name
+    with ctx.lock(f"model/{namespace}/{model}"):
+        registered, reserved = versions.taken(namespace, model, run=tj.metadata.name)
         try:
             version = choose_version(
-                tj, registered=registered, reserved=_reserved_versions(ctx, tj)
+                tj, registered=registered, reserved=[*reserved, *ctx.reserved[(namespace, model)]]
             )
         except VersionConflictError as exc:
             _write_status(
@@ -101,33 +114,31 @@ def _start(ctx: OperatorContext, tj: TrainingJob, outcome: Outcome) -> TrainingJ
             return None
         plan = run_plan(tj, version=version, settings=ctx.settings)
         job_name = training_job_child_name(tj.metadata.name, tj.metadata.uid or "")
-        tj = _write_status(
+        ctx.reserved[(namespace, model)].add(version)
+        return _write_status(
             ctx,
             tj,
             started_status(
                 tj, version=version, artifact_uri=plan.artifact_uri, job_name=job_name, now=_now()
             ),
         )
-    outcome.notes.append(
-        Note(
-            "Normal",
-            "VersionChosen",
-            f"this run publishes version {version} to {plan.artifact_uri}",
-        )
-    )
-    return tj
 
 
 def _ensure_children(ctx: OperatorContext, tj: TrainingJob, plan: RunPlan) -> dict[str, Any]:
-    """The run's Job, created (with its ServiceAccount, Role, RoleBinding, Service) if absent.
+    """The run's Job, created (with its Service, and the namespace's status reporter) if absent.
 
     An existing Job is left as it is: its pod template is immutable, and a run keeps the
     settings it started with even if the operator's configuration changes meanwhile.
     """
+    namespace = tj.metadata.namespace or "default"
     name = training_job_child_name(tj.metadata.name, tj.metadata.uid or "")
-    job = ctx.kube.get("batch/v1", "Job", name, tj.metadata.namespace)
+    job = ctx.kube.get("batch/v1", "Job", name, namespace)
     if job is not None:
         return job
+    if namespace not in ctx.provisioned:
+        for manifest in build_status_reporter(namespace):
+            ctx.kube.apply(manifest)
+        ctx.provisioned.add(namespace)
     applied: dict[str, Any] = {}
     for manifest in build_training_children(tj, plan, ctx.settings):
         applied = ctx.kube.apply(manifest)
@@ -246,7 +257,9 @@ def _finish_success(
         )
 
 
-def reconcile_training_job(ctx: OperatorContext, namespace: str, name: str) -> Outcome:
+def reconcile_training_job(
+    ctx: OperatorContext, namespace: str, name: str, *, versions: VersionBook | None = None
+) -> Outcome:
     """Move the run of TrainingJob ``namespace/name`` one step further."""
     outcome = Outcome()
     with ctx.lock(f"trainingjob/{namespace}/{name}"):
@@ -257,7 +270,7 @@ def reconcile_training_job(ctx: OperatorContext, namespace: str, name: str) -> O
         if is_finished(tj):
             return outcome
         if not tj.status.version or not tj.status.artifact:
-            started = _start(ctx, tj, outcome)
+            started = _start(ctx, tj, versions or ApiVersionBook(ctx.kube), outcome)
             if started is None:
                 return outcome
             tj = started
@@ -299,6 +312,8 @@ def reconcile_training_job(ctx: OperatorContext, namespace: str, name: str) -> O
                 verdict.attempts,
                 outcome,
             )
+        elif verdict.state == "Pending" and tj.status.phase == "Pending":
+            pass  # still waiting for a pod: the status written at the start says so
         else:
             phase: TrainingPhase = "Running" if verdict.state == "Running" else "Pending"
             _write_status(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from mlops_operator.api.training_job import TrainingJob
 from mlops_operator.builders.training_job import unregistered_version
@@ -11,6 +12,15 @@ from mlops_operator.registry.semver import next_version
 
 class VersionConflictError(ValueError):
     """The version asked for is already registered."""
+
+
+class VersionBook(Protocol):
+    """Where the versions already taken for a model come from (API lists, or the operator's
+    in-memory indexes fed by its watches)."""
+
+    def taken(self, namespace: str, model: str, *, run: str) -> tuple[list[str], list[str]]:
+        """(versions of the model's ModelVersions, versions other runs than ``run`` chose)."""
+        ...
 
 
 def choose_version(tj: TrainingJob, *, registered: Iterable[str], reserved: Iterable[str]) -> str:

@@ -1,0 +1,164 @@
+"""Reconcile throughput: 100 TrainingJobs → 100 Jobs through the operator, against creating
+the same 100 Jobs directly through the API, in the same run on the same cluster.
+
+    python benchmarks/reconcile_throughput.py [--count 100] [--repeats 3] [--dir DEVCLUSTER]
+
+Uses the devcluster in ``--dir`` / ``$MLOPS_DEVCLUSTER_DIR`` if one is up, else starts one in
+a temporary folder (and stops it after). The operator runs as its ServiceAccount, exactly as in
+the end-to-end tests. Each namespace gets a ResourceQuota of zero pods, so the Job controller
+creates no pods and nothing trains: the figure is the operator's own cost of turning a
+TrainingJob into its children. Reported: the median over repeats of the time until all Jobs
+exist, and the ratio operator / direct (target ≤ 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from mlops_devcluster import lifecycle
+from mlops_devcluster.cluster import DevCluster
+from mlops_devcluster.layout import state_dir
+from mlops_operator.api.meta import API_VERSION
+from mlops_operator.api.training_job import TrainingJob
+from mlops_operator.builders.training_job import build_job, run_plan
+from mlops_operator.kube import Kube, load_api_client
+from mlops_operator.local_operator import (
+    OperatorProcess,
+    install,
+    service_account_kubeconfig,
+)
+from mlops_operator.settings import OperatorSettings
+
+
+def training_job(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "TrainingJob",
+        "metadata": {"name": name},
+        "spec": {
+            "modelName": "bench",
+            "dataset": {"train": "s3://mlops/datasets/breast-cancer/train.csv"},
+            "model": {"architecture": "logistic_regression"},
+            "training": {"epochs": 1},
+        },
+    }
+
+
+def equivalent_job(name: str, namespace: str) -> dict[str, Any]:
+    """The Job the operator would build for ``training_job(name)``, without an owner."""
+    body = training_job(name)
+    body["metadata"].update(namespace=namespace, uid=secrets.token_hex(16))
+    tj = TrainingJob.from_body(body)
+    settings = OperatorSettings()
+    job = build_job(tj, run_plan(tj, version="1.0.0", settings=settings), settings)
+    del job["metadata"]["ownerReferences"]
+    job["spec"]["template"]["spec"]["serviceAccountName"] = "default"
+    return job
+
+
+def fresh_namespace(admin: Kube, prefix: str) -> str:
+    name = f"{prefix}-{secrets.token_hex(3)}"
+    admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    admin.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "no-pods", "namespace": name},
+            "spec": {"hard": {"pods": "0"}},
+        }
+    )
+    return name
+
+
+def wait_for_jobs(admin: Kube, namespace: str, count: int, *, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while len(admin.list("batch/v1", "Job", namespace)) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"fewer than {count} Jobs in {namespace} after {timeout}s")
+        time.sleep(0.05)
+
+
+def direct(admin: Kube, count: int) -> float:
+    namespace = fresh_namespace(admin, "bench-direct")
+    jobs = [equivalent_job(f"run-{i}", namespace) for i in range(count)]
+    started = time.perf_counter()
+    for job in jobs:
+        admin.create(job)
+    wait_for_jobs(admin, namespace, count)
+    elapsed = time.perf_counter() - started
+    admin.delete("v1", "Namespace", namespace)
+    return elapsed
+
+
+def through_operator(admin: Kube, count: int) -> float:
+    namespace = fresh_namespace(admin, "bench-operator")
+    bodies = [training_job(f"run-{i}") for i in range(count)]
+    for body in bodies:
+        body["metadata"]["namespace"] = namespace
+    started = time.perf_counter()
+    for body in bodies:
+        admin.create(body)
+    wait_for_jobs(admin, namespace, count)
+    elapsed = time.perf_counter() - started
+    admin.delete("v1", "Namespace", namespace)
+    return elapsed
+
+
+def run(cluster: DevCluster, *, count: int, repeats: int, work: Path) -> None:
+    admin = Kube(load_api_client(str(cluster.kubeconfig)), field_manager="benchmark")
+    install(admin)
+    kubeconfig = service_account_kubeconfig(
+        admin, admin_kubeconfig=Path(cluster.kubeconfig), path=work / "kubeconfig"
+    )
+    operator = OperatorProcess(
+        kubeconfig=kubeconfig, log_path=work / "operator.log", env=cluster.s3_env()
+    ).start()
+    try:
+        direct_times, operator_times = [], []
+        for attempt in range(repeats):
+            direct_times.append(direct(admin, count))
+            operator_times.append(through_operator(admin, count))
+            print(
+                f"run {attempt + 1}: direct {direct_times[-1]:.2f}s, "
+                f"operator {operator_times[-1]:.2f}s",
+                file=sys.stderr,
+            )
+    finally:
+        operator.stop()
+    d, o = statistics.median(direct_times), statistics.median(operator_times)
+    print(f"{count} Jobs created directly through the API: median {d:.2f}s")
+    print(f"{count} TrainingJobs → {count} Jobs through the operator: median {o:.2f}s")
+    print(f"ratio operator/direct: {o / d:.2f} (target ≤ 3), {repeats} repeats")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dir", default=None, help="devcluster state folder")
+    args = parser.parse_args()
+    root = state_dir(args.dir)
+    state = lifecycle.status(root)
+    with tempfile.TemporaryDirectory(prefix="mlops-bench-") as tmp:
+        work = Path(tmp)
+        if state.up and state.cluster is not None:
+            run(state.cluster, count=args.count, repeats=args.repeats, work=work)
+            return 0
+        cluster_root = work / "devcluster"
+        cluster = lifecycle.up(cluster_root, use_free_ports=True)
+        try:
+            run(cluster, count=args.count, repeats=args.repeats, work=work)
+        finally:
+            lifecycle.down(cluster_root, purge=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""What a Deployment reports: traffic split, rollout progress, A/B result, drift."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final, Literal
+
+from pydantic import Field
+
+from mlops_core.wire import WireModel
+from mlops_operator.api.conditions import ResourceStatus
+from mlops_operator.api.meta import (
+    SEMVER_MAX,
+    VersionString,
+)
+from mlops_operator.api.monitoring import DriftMethod
+from mlops_operator.api.rollout import STEPS_MAX, VARIANTS_MAX, AbMetric
+
+DeploymentPhase = Literal["Pending", "Progressing", "Serving", "RolledBack", "Failed"]
+
+SERVED_VERSIONS_MAX: Final = 8
+ANALYSIS_MAX: Final = 20
+
+
+class TrafficWeight(WireModel):
+    """The share of traffic one version gets now."""
+
+    version: str = Field(max_length=SEMVER_MAX, description="Served version.")
+    weight: int = Field(ge=0, le=100, description="Percent of traffic.")
+
+
+class AnalysisRun(WireModel):
+    """The result of one canary step's analysis."""
+
+    step: int = Field(ge=0, le=STEPS_MAX, description="Index of the canary step, from 0.")
+    time: datetime = Field(description="When the analysis ran.")
+    requests: int = Field(ge=0, description="Requests the new version served in the step.")
+    error_rate: float | None = Field(default=None, ge=0, le=1, description="Failed share.")
+    p99_latency_ms: float | None = Field(default=None, ge=0, description="p99 latency, ms.")
+    passed: bool = Field(description="Whether the step passed its gate.")
+    message: str = Field(default="", max_length=512, description="Why it passed or failed.")
+
+
+class AbTestResult(WireModel):
+    """Where an A/B test stands."""
+
+    metric: AbMetric = Field(description="What is compared.")
+    samples: dict[str, int] = Field(
+        default_factory=dict, max_length=VARIANTS_MAX, description="Samples per version."
+    )
+    values: dict[str, float] = Field(
+        default_factory=dict, max_length=VARIANTS_MAX, description="Metric value per version."
+    )
+    p_value: float | None = Field(
+        default=None, ge=0, le=1, description="p-value of the difference."
+    )
+    winner: VersionString | None = Field(
+        default=None, description="The better version, once the test has concluded."
+    )
+    concluded: bool = Field(default=False, description="Whether the test has ended.")
+
+
+class DriftReport(WireModel):
+    """The latest drift score of one served version."""
+
+    version: str = Field(max_length=SEMVER_MAX, description="Served version.")
+    method: DriftMethod = Field(description="psi, kl or wasserstein.")
+    score: float = Field(ge=0, description="Highest score over the features.")
+    feature: str | None = Field(
+        default=None, max_length=128, description="Feature with that score."
+    )
+    drifted: bool = Field(description="Whether the score is above the threshold.")
+    time: datetime = Field(description="When it was measured.")
+
+
+class DeploymentStatus(ResourceStatus):
+    """What is served, how traffic is split, and how the rollout is going."""
+
+    phase: DeploymentPhase | None = Field(
+        default=None, description="Pending, Progressing, Serving, RolledBack or Failed."
+    )
+    stable_version: VersionString | None = Field(
+        default=None, description="Version that takes the traffic the candidate does not."
+    )
+    canary_version: VersionString | None = Field(
+        default=None, description="Version being rolled out, during a canary."
+    )
+    traffic: list[TrafficWeight] = Field(
+        default_factory=list,
+        max_length=SERVED_VERSIONS_MAX,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["version"],
+        },
+        description="Current traffic weights by version.",
+    )
+    traffic_summary: str | None = Field(
+        default=None, max_length=256, description="The weights in one line, e.g. 1.2.0=90,1.3.0=10."
+    )
+    current_step: int | None = Field(
+        default=None, ge=0, le=STEPS_MAX, description="Index of the canary step running now."
+    )
+    analysis: list[AnalysisRun] = Field(
+        default_factory=list,
+        max_length=ANALYSIS_MAX,
+        description="Analyses of the current rollout's steps, oldest first.",
+    )
+    ab_test: AbTestResult | None = Field(default=None, description="The A/B test, if one runs.")
+    endpoint: str | None = Field(
+        default=None,
+        max_length=512,
+        description="URL of the router Service, the stable endpoint for predictions.",
+    )
+    drift: list[DriftReport] = Field(
+        default_factory=list,
+        max_length=SERVED_VERSIONS_MAX,
+        description="Latest drift score per served version.",
+    )
+    replicas: int = Field(default=0, ge=0, description="Model server pods (for kubectl scale).")
+    ready_replicas: int = Field(default=0, ge=0, description="Model server pods ready.")
+    label_selector: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Label selector of the server pods (for kubectl scale and autoscalers).",
+    )

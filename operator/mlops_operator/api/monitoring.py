@@ -1,0 +1,102 @@
+"""Drift monitoring and alert channels of a served model."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from mlops_core.wire import WireModel
+from mlops_operator.api.cel import rule, validations
+from mlops_operator.api.meta import (
+    LABEL_NAME_MAX,
+    LABEL_NAME_PATTERN,
+    OBJECT_NAME_MAX,
+    OBJECT_NAME_PATTERN,
+)
+
+DriftMethod = Literal["psi", "kl", "wasserstein"]
+AlertType = Literal["slack", "email", "webhook"]
+AlertEvent = Literal["drift", "rollback", "promotion", "failure"]
+
+ALERTS_MAX: Final = 8
+
+EmailAddress = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+
+
+class DriftMonitoring(WireModel):
+    """Compare live inputs with the training data's reference statistics."""
+
+    enabled: bool = Field(default=True, description="Whether drift is scored.")
+    method: DriftMethod = Field(
+        default="psi", description="psi, kl (Kullback-Leibler) or wasserstein."
+    )
+    threshold: float = Field(
+        default=0.2, gt=0, le=1000, description="Score above which a feature has drifted."
+    )
+    window_size: int = Field(
+        default=1000, ge=10, le=1_000_000, description="Recent inputs per feature scored."
+    )
+
+
+class AlertChannel(WireModel):
+    """Where alerts go."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "self.type != 'email' || (has(self.to) && size(self.to) > 0)",
+                "an email channel needs to: the addresses to write to",
+            ),
+            rule(
+                "self.type != 'slack' || has(self.secretName)",
+                "a slack channel needs secretName: a Secret with the webhook URL under key url",
+            ),
+            rule(
+                "self.type != 'webhook' || has(self.url) || has(self.secretName)",
+                "a webhook channel needs url or secretName",
+            ),
+        )
+    )
+
+    name: str = Field(
+        min_length=1,
+        max_length=LABEL_NAME_MAX,
+        pattern=LABEL_NAME_PATTERN,
+        description="Name of the channel, unique in the list.",
+    )
+    type: AlertType = Field(description="slack, email or webhook.")
+    url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^https?://",
+        description="Webhook URL (type webhook), when it is not a secret.",
+    )
+    secret_name: str | None = Field(
+        default=None,
+        max_length=OBJECT_NAME_MAX,
+        pattern=OBJECT_NAME_PATTERN,
+        description="Secret (same namespace) with the channel's credentials: key url for "
+        "slack and webhook; host, port, username, password, from for email.",
+    )
+    to: list[EmailAddress] | None = Field(
+        default=None, max_length=16, description="Recipients (type email)."
+    )
+    events: list[AlertEvent] = Field(
+        default_factory=lambda: list[AlertEvent](["drift", "rollback", "promotion", "failure"]),
+        max_length=4,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+        description="What is reported: drift, rollback, promotion, failure.",
+    )
+
+    @model_validator(mode="after")
+    def _has_target(self) -> AlertChannel:
+        if self.type == "email" and not self.to:
+            raise ValueError("an email channel needs to: the addresses to write to")
+        if self.type == "slack" and self.secret_name is None:
+            raise ValueError(
+                "a slack channel needs secretName: a Secret with the webhook URL under key url"
+            )
+        if self.type == "webhook" and self.url is None and self.secret_name is None:
+            raise ValueError("a webhook channel needs url or secretName")
+        return self

@@ -1,0 +1,154 @@
+"""``mlops demo``: the whole flow on a fresh machine.
+
+Starts (or reuses) a devcluster, installs the CRDs and the operator's RBAC, runs the operator
+as its ServiceAccount, uploads the example datasets to the devcluster's MinIO, applies
+``examples/threat-classifier/`` (a Model and a TrainingJob), waits for the run and prints the
+trained ModelVersion with its metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mlops_operator.api.meta import API_VERSION
+from mlops_operator.commands.output import number, table
+from mlops_operator.kube import Kube, load_api_client
+from mlops_operator.local_operator import (
+    OperatorProcess,
+    copy_s3_secret,
+    install,
+    repo_root,
+    service_account_kubeconfig,
+    upload_example_datasets,
+)
+
+DEMO_NAMESPACE = "mlops-demo"
+TRAINING_JOB = "threat-classifier-cnn"
+
+
+def _say(message: str) -> None:
+    print(f"demo: {message}", file=sys.stderr, flush=True)
+
+
+def _s3_client(cluster: Any) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=cluster.s3_endpoint,
+        aws_access_key_id=cluster.s3_access_key,
+        aws_secret_access_key=cluster.s3_secret_key,
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+
+
+def _wait_for_run(admin: Kube, *, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    shown = ""
+    while time.monotonic() < deadline:
+        body = admin.get(API_VERSION, "TrainingJob", TRAINING_JOB, DEMO_NAMESPACE) or {}
+        status = body.get("status") or {}
+        progress = status.get("progress") or {}
+        line = f"{status.get('phase', 'Pending')}"
+        if progress:
+            line += f", epoch {progress.get('epoch')}/{progress.get('totalEpochs')}"
+            latest = progress.get("latestMetrics") or {}
+            line += "".join(f", {k} {number(v)}" for k, v in sorted(latest.items())[:3])
+        if line != shown:
+            _say(f"trainingjob/{TRAINING_JOB}: {line}")
+            shown = line
+        if status.get("phase") in ("Succeeded", "Failed"):
+            return status
+        time.sleep(1)
+    raise TimeoutError(f"the TrainingJob did not finish within {timeout:.0f}s")
+
+
+def _wait_for_version(admin: Kube, name: str, *, timeout: float = 60.0) -> dict[str, Any]:
+    """The ModelVersion once its artifact is verified (Ready or Stalled)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body = admin.get(API_VERSION, "ModelVersion", name, DEMO_NAMESPACE)
+        if body is None:
+            raise RuntimeError(f"ModelVersion {name} is missing")
+        conditions = (body.get("status") or {}).get("conditions") or []
+        settled = any(
+            c["type"] in ("Ready", "Stalled") and c["status"] == "True" for c in conditions
+        )
+        if settled or time.monotonic() > deadline:
+            return body
+        time.sleep(0.5)
+
+
+def render_model_version(body: dict[str, Any]) -> str:
+    spec, status = body["spec"], body.get("status") or {}
+    ready: dict[str, Any] = next(
+        (c for c in status.get("conditions", []) if c["type"] == "Ready"), {}
+    )
+    lines = [
+        f"modelversion/{body['metadata']['name']}",
+        f"  model      {spec['model']}",
+        f"  version    {spec['version']}",
+        f"  stage      {spec['stage']}",
+        f"  ready      {ready.get('status', 'Unknown')} ({ready.get('reason', '-')})",
+        f"  artifact   {spec['artifact']['uri']}",
+        f"  digest     {spec['artifact']['digest']}",
+        f"  lineage    {json.dumps(spec.get('lineage') or {})}",
+        "",
+        table(["metric", "value"], [[k, number(v)] for k, v in sorted(spec["metrics"].items())]),
+    ]
+    return "\n".join(lines)
+
+
+def run_demo(*, state_dir: str | None, timeout: float, keep: bool) -> str:
+    from mlops_devcluster import lifecycle
+    from mlops_devcluster.layout import state_dir as devcluster_dir
+
+    root = devcluster_dir(state_dir)
+    state = lifecycle.status(root)
+    started_here = not state.up
+    if started_here:
+        _say(f"starting a devcluster in {root} (the first start builds nothing if cached)")
+        cluster = lifecycle.up(root, use_free_ports=True, log=_say)
+    elif state.cluster is None:
+        raise RuntimeError(f"{root} holds a devcluster without its configuration")
+    else:
+        cluster = state.cluster
+        _say(f"using the devcluster in {root}")
+    operator: OperatorProcess | None = None
+    try:
+        admin = Kube(load_api_client(str(cluster.kubeconfig)), field_manager="mlops-demo")
+        _say("installing CRDs, kopf peering and the operator's RBAC")
+        install(admin)
+        upload_example_datasets(f"s3://{cluster.bucket}", client=_s3_client(cluster))
+        admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEMO_NAMESPACE}})
+        copy_s3_secret(admin, DEMO_NAMESPACE)
+        work = root / "operator"
+        work.mkdir(exist_ok=True)
+        kubeconfig = service_account_kubeconfig(
+            admin, admin_kubeconfig=Path(cluster.kubeconfig), path=work / "kubeconfig"
+        )
+        operator = OperatorProcess(
+            kubeconfig=kubeconfig, log_path=work / "operator.log", env=cluster.s3_env()
+        ).start()
+        log = work / "operator.log"
+        _say(f"operator running as ServiceAccount mlops-system/mlops-operator (log: {log})")
+        example = repo_root() / "examples" / "threat-classifier"
+        cluster.kubectl("apply", "-n", DEMO_NAMESPACE, "-f", str(example))
+        _say(f"applied {example}")
+        status = _wait_for_run(admin, timeout=timeout)
+        if status.get("phase") != "Succeeded":
+            failed = next(c for c in status["conditions"] if c["type"] == "Succeeded")
+            raise RuntimeError(f"the run failed: {failed['reason']}: {failed['message']}")
+        return render_model_version(_wait_for_version(admin, status["modelVersion"]))
+    finally:
+        if operator is not None:
+            operator.stop()
+        if started_here and not keep:
+            _say("stopping the devcluster (pass --keep to leave it running)")
+            lifecycle.down(root, purge=True)

@@ -1,0 +1,140 @@
+"""The dynamic batcher: merging, limits, latency window and isolation of bad requests."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from mlops_serving.batching import BatcherClosedError, DynamicBatcher
+
+pytestmark = pytest.mark.unit
+
+
+class Recorder:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.batches: list[list[int]] = []
+        self.delay = delay
+        self.lock = threading.Lock()
+
+    def __call__(self, items: list[int]) -> list[int]:
+        if any(i < 0 for i in items):
+            raise ValueError("negative input")
+        time.sleep(self.delay)
+        with self.lock:
+            self.batches.append(list(items))
+        return [i * 10 for i in items]
+
+
+def run(coro_factory):  # type: ignore[no-untyped-def]
+    with ThreadPoolExecutor(1) as pool:
+        return asyncio.run(coro_factory(pool))
+
+
+def test_concurrent_submissions_share_forward_passes_up_to_the_limit() -> None:
+    recorder = Recorder(delay=0.01)
+
+    async def scenario(pool: ThreadPoolExecutor) -> list[list[int]]:
+        batcher = DynamicBatcher(recorder, executor=pool, max_batch_size=8, max_latency_ms=20)
+        results = await asyncio.gather(*(batcher.submit([i]) for i in range(40)))
+        await batcher.close()
+        return results
+
+    results = run(scenario)
+    assert results == [[i * 10] for i in range(40)]
+    assert all(len(b) <= 8 for b in recorder.batches)
+    assert len(recorder.batches) <= 8  # 40 items in batches of up to 8, not 40 passes
+    assert sorted(i for b in recorder.batches for i in b) == list(range(40))
+
+
+def test_a_group_larger_than_the_limit_runs_alone_and_keeps_its_order() -> None:
+    recorder = Recorder()
+
+    async def scenario(pool: ThreadPoolExecutor) -> list[int]:
+        batcher = DynamicBatcher(recorder, executor=pool, max_batch_size=4, max_latency_ms=1)
+        out = await batcher.submit(list(range(10)))
+        await batcher.close()
+        return out
+
+    assert run(scenario) == [i * 10 for i in range(10)]
+    assert recorder.batches == [list(range(10))]
+
+
+def test_a_lone_request_does_not_wait_the_whole_window() -> None:
+    recorder = Recorder()
+
+    async def scenario(pool: ThreadPoolExecutor) -> float:
+        batcher = DynamicBatcher(recorder, executor=pool, max_batch_size=64, max_latency_ms=200)
+        await batcher.submit([1])  # first call starts the collector
+        started = time.perf_counter()
+        await batcher.submit([2])
+        elapsed = time.perf_counter() - started
+        await batcher.close()
+        return elapsed
+
+    assert run(scenario) < 0.15  # the idle gap (window / 4) ends the wait
+
+
+def test_one_bad_request_fails_alone() -> None:
+    recorder = Recorder(delay=0.005)
+
+    async def scenario(pool: ThreadPoolExecutor) -> list[object]:
+        batcher = DynamicBatcher(recorder, executor=pool, max_batch_size=16, max_latency_ms=20)
+        outcomes = await asyncio.gather(
+            batcher.submit([1]),
+            batcher.submit([-1]),
+            batcher.submit([2, 3]),
+            return_exceptions=True,
+        )
+        await batcher.close()
+        return list(outcomes)
+
+    good1, bad, good2 = run(scenario)
+    assert good1 == [10]
+    assert good2 == [20, 30]
+    assert isinstance(bad, ValueError)
+
+
+def test_closing_finishes_queued_requests_then_refuses_new_ones() -> None:
+    recorder = Recorder(delay=0.01)
+
+    async def scenario(pool: ThreadPoolExecutor) -> tuple[list[list[int]], bool]:
+        batcher = DynamicBatcher(recorder, executor=pool, max_batch_size=2, max_latency_ms=5)
+        pending = [asyncio.ensure_future(batcher.submit([i])) for i in range(6)]
+        await asyncio.sleep(0)
+        await batcher.close()
+        done = await asyncio.gather(*pending)
+        try:
+            await batcher.submit([9])
+        except BatcherClosedError:
+            return done, True
+        return done, False
+
+    done, refused = run(scenario)
+    assert done == [[i * 10] for i in range(6)]
+    assert refused
+
+
+def test_batch_size_callback_sees_every_pass() -> None:
+    sizes: list[int] = []
+
+    async def scenario(pool: ThreadPoolExecutor) -> None:
+        batcher = DynamicBatcher(
+            Recorder(), executor=pool, max_batch_size=5, max_latency_ms=10, on_batch=sizes.append
+        )
+        await asyncio.gather(*(batcher.submit([i]) for i in range(12)))
+        await batcher.close()
+
+    run(scenario)
+    assert sum(sizes) == 12
+    assert max(sizes) <= 5
+
+
+def test_invalid_limit() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        DynamicBatcher(
+            Recorder(), executor=ThreadPoolExecutor(1), max_batch_size=0, max_latency_ms=1
+        )

@@ -1,0 +1,106 @@
+"""Settings, version ordering, the feedback book and the drift monitor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from mlops_core.reference_stats import ReferenceStats, categorical_stats, numeric_stats
+from mlops_serving.drift_monitor import DriftMonitor
+from mlops_serving.feedback import FeedbackBook, PredictionRecord, UnknownPredictionError
+from mlops_serving.settings import ServerSettings
+from mlops_serving.versions import highest, semver_key
+
+pytestmark = pytest.mark.unit
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_REPOSITORY_URI", "s3://mlops/models")
+    monkeypatch.setenv("PRELOAD_MODELS", "fraud:1.2.0, spam")
+    monkeypatch.setenv("MODEL_VERSIONS", "fraud:1.2.0")
+    monkeypatch.setenv("MAX_MODELS_IN_MEMORY", "3")
+    monkeypatch.setenv("DRIFT_DETECTION_METHOD", "wasserstein")
+    monkeypatch.setenv("WARMUP_ON_LOAD", "false")
+    settings = ServerSettings()
+    assert settings.model_repository_uri == "s3://mlops/models"
+    assert settings.preload() == [("fraud", "1.2.0"), ("spam", None)]
+    assert settings.pinned_versions() == {"fraud": "1.2.0"}
+    assert settings.max_models_in_memory == 3
+    assert settings.drift_detection_method == "wasserstein"
+    assert settings.warmup_on_load is False
+
+
+def test_bad_settings_name_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRELOAD_MODELS", "fraud:")
+    with pytest.raises(ValidationError, match="'name:version'"):
+        ServerSettings()
+    monkeypatch.setenv("PRELOAD_MODELS", "")
+    monkeypatch.setenv("DRIFT_DETECTION_METHOD", "chi2")
+    with pytest.raises(ValidationError, match="psi"):
+        ServerSettings()
+
+
+def test_semver_ordering() -> None:
+    assert highest(["1.2.0", "1.10.0", "1.9.9", "latest"]) == "1.10.0"
+    assert highest(["2.0.0-rc.1", "1.9.0"]) == "2.0.0-rc.1"
+    assert highest(["2.0.0-rc.1", "2.0.0"]) == "2.0.0"
+    assert highest(["2.0.0-rc.2", "2.0.0-rc.10"]) == "2.0.0-rc.10"
+    assert semver_key("v1.0.0") is not None
+    assert semver_key("01.0.0") is None
+    assert highest(["nightly"]) is None
+
+
+def test_feedback_book_tallies_per_version_and_forgets_old_ids() -> None:
+    book = FeedbackBook(capacity=2)
+    book.record("a", PredictionRecord("m", "1", "cat"))
+    book.record("b", PredictionRecord("m", "1", "dog"))
+    book.record("c", PredictionRecord("m", "2", "cat"))
+    with pytest.raises(UnknownPredictionError):
+        book.feedback("a", "cat")  # aged out
+    hit, acc = book.feedback("b", "dog")
+    assert hit
+    assert (acc.correct, acc.samples, acc.accuracy) == (1, 1, 1.0)
+    hit, acc = book.feedback("c", "dog")
+    assert not hit
+    assert acc.accuracy == 0.0
+    assert [(a.version, a.samples) for a in book.accuracy("m")] == [("1", 1), ("2", 1)]
+    with pytest.raises(UnknownPredictionError):
+        book.feedback("b", "dog")  # only once
+
+
+def _reference() -> ReferenceStats:
+    rng = np.random.default_rng(0)
+    return ReferenceStats(
+        features=[
+            numeric_stats("amount", rng.normal(100, 10, 2000)),
+            categorical_stats("color", list(rng.choice(["red", "blue"], 2000))),
+        ]
+    )
+
+
+def test_drift_monitor_windows_and_scores() -> None:
+    monitor = DriftMonitor(
+        _reference(), method="psi", threshold=0.2, window_size=100, min_samples=20
+    )
+    assert monitor.features == ["amount", "color"]
+    monitor.observe({"amount": [100.0] * 10}, {"color": ["red"] * 10})
+    report = monitor.report()
+    assert all(f.score is None for f in report.features)  # below min_samples
+    assert report.max_score is None
+    rng = np.random.default_rng(1)
+    monitor.observe(
+        {"amount": list(rng.normal(100, 10, 300)), "unknown": [1.0]},
+        {"color": list(rng.choice(["red", "blue"], 300))},
+    )
+    report = monitor.report()
+    amount = next(f for f in report.features if f.name == "amount")
+    assert amount.samples == 100  # a sliding window
+    assert not report.drifted
+    monitor.observe(
+        {"amount": [float("nan"), *rng.normal(160, 10, 100)]}, {"color": ["green"] * 100}
+    )
+    report = monitor.report()
+    assert {f.name for f in report.features if f.drifted} == {"amount", "color"}
+    assert report.max_score is not None
+    assert report.max_score > 1
