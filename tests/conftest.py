@@ -38,6 +38,7 @@ CLUSTER_FIXTURES = {"devcluster", "kube_api", "namespace", "s3_prefix"}
 START_TIMEOUT = 180.0
 
 
+@pytest.hookimpl(trylast=True)  # after -m/-k deselection: build only for tests that will run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     problems = []
     for item in items:

@@ -19,7 +19,7 @@ from mlops_devcluster import lifecycle
 from mlops_devcluster.binaries import MissingBinaryError, resolve_binaries
 from mlops_devcluster.cluster import DevCluster, NotRunningError
 from mlops_devcluster.layout import DIR_ENV, state_dir
-from mlops_devcluster.pod_logs import PodLogError, find_log
+from mlops_devcluster.pod_logs import PodLogError, container_pid_file, find_log
 from mlops_devcluster.ports import PortInUseError
 
 
@@ -92,6 +92,7 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
     if args.follow:
+        pid_file = container_pid_file(root, path)
         with path.open("rb") as handle:
             handle.seek(0, os.SEEK_END)
             try:
@@ -100,6 +101,8 @@ def _cmd_logs(args: argparse.Namespace) -> int:
                     if chunk:
                         sys.stdout.buffer.write(chunk)
                         sys.stdout.flush()
+                    elif not pid_file.exists():
+                        return 0
                     else:
                         time.sleep(0.3)
             except KeyboardInterrupt:

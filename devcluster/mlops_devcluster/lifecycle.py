@@ -15,6 +15,7 @@ from typing import Final
 
 from mlops_devcluster import components as comp
 from mlops_devcluster import processes
+from mlops_devcluster.agent.addresses import pod_range_marker, remove_range
 from mlops_devcluster.binaries import resolve_binaries
 from mlops_devcluster.cluster import (
     BUCKET,
@@ -275,6 +276,7 @@ def down(root: Path, *, purge: bool = False, log: Log = _quiet) -> list[str]:
             stopped.append(name)
             log(f"stopped {name}")
     _stop_stray_pods(layout)
+    remove_range(pod_range_marker(layout))
     for name in (comp.APISERVER, comp.ETCD):
         if processes.stop(layout.pid_file(name), grace=15.0):
             stopped.append(name)

@@ -51,3 +51,11 @@ def find_log(
             raise PodLogError(f"container {container} of {namespace}/{pod} has not restarted")
         return runs[-2]
     return runs[-1]
+
+
+def container_pid_file(root: Path, log_path: Path) -> Path:
+    """The pid file of the container run writing ``log_path`` (gone once the run ended):
+    ``logs/pods/<ns>_<pod>_<uid>/<container>/<n>.log`` → ``run/pods/<uid>_<container>.pid``."""
+    container = log_path.parent.name
+    uid = log_path.parent.parent.name.rsplit("_", 1)[-1]
+    return Layout(root).run / "pods" / f"{uid}_{container}.pid"

@@ -1,8 +1,8 @@
 """Write the tabular example dataset from scikit-learn's bundled breast-cancer data (no download).
 
-569 tumours, 30 numeric measurements, column ``diagnosis``: ``malignant`` or ``benign``; a seeded, stratified
-70/15/15 split into train, validation and test CSV files. scikit-learn (the ``dev`` extra) is
-needed only to run this script, not to train on its output.
+569 tumours, 30 numeric measurements, column ``diagnosis``: ``malignant`` or ``benign``; a
+seeded, stratified 70/15/15 split into train, validation and test CSV files. scikit-learn (the
+``dev`` extra) is needed only to run this script, not to train on its output.
 
     python examples/data/make_breast_cancer.py   # rewrites examples/data/breast-cancer/
 """

@@ -9,7 +9,6 @@ import sys
 from collections.abc import Sequence
 
 import uvicorn
-from starlette.applications import Starlette
 
 
 def _uvicorn_options() -> dict[str, str]:
@@ -34,21 +33,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    app: Starlette
-    if args.command == "serve":
-        from mlops_serving.server_app import build_app
-        from mlops_serving.settings import ServerSettings
-
-        settings = ServerSettings(**overrides)
-        app = build_app(settings)
-        host, port = settings.host, settings.port
-    else:
+    if args.command == "route":
         from mlops_serving.router_app import build_router_app
+        from mlops_serving.router_server import run
         from mlops_serving.settings import RouterSettings
 
         router_settings = RouterSettings(**overrides)
-        app = build_router_app(router_settings)
-        host, port = router_settings.host, router_settings.port
+        run(build_router_app(router_settings), host=router_settings.host, port=router_settings.port)
+        return 0
+    from mlops_serving.server_app import build_app
+    from mlops_serving.settings import ServerSettings
+
+    settings = ServerSettings(**overrides)
+    app = build_app(settings)
+    host, port = settings.host, settings.port
     uvicorn.run(
         app,
         host=host,

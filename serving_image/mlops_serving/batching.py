@@ -3,24 +3,30 @@
 Requests (each a group of one or more items) queue up. A batch closes when it holds
 ``max_batch_size`` items, when ``max_latency_ms`` have passed since its first request, or when
 no new request arrived for a quarter of that window (so a lone caller does not wait the whole
-window). One batch runs at a time on the inference executor, off the event loop; requests that
-arrive meanwhile form the next batch, which starts as soon as the running one ends if it is
-already full or due. A batch whose run fails is re-run request by request, so one bad request
-fails alone.
+window). A request reaching an idle batcher right after a batch of a single request runs at
+once: there is no sign of concurrent traffic to wait for.
 
-The collector is driven by timer callbacks on the event loop rather than a task waking up per
-request, which keeps the per-request cost to a queue append and a future.
+One batch runs at a time on the inference executor, off the event loop; requests that arrive
+meanwhile form the next batch, which starts as soon as the running one ends if it is already
+full or due. A batch whose run fails is re-run request by request, so one bad request fails
+alone. An optional ``after_batch`` step (drift bookkeeping) runs on the executor after the
+answers are out, so it adds no latency. The collector is driven by timer callbacks on the
+event loop rather than a task waking up per request, which keeps the per-request cost to a
+queue append and a future.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
 
 I = TypeVar("I")  # noqa: E741
 O = TypeVar("O")  # noqa: E741
@@ -48,6 +54,7 @@ class DynamicBatcher(Generic[I, O]):
         max_batch_size: int,
         max_latency_ms: float,
         on_batch: Callable[[int], None] | None = None,
+        after_batch: Callable[[list[I]], None] | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
@@ -57,12 +64,14 @@ class DynamicBatcher(Generic[I, O]):
         self._max_wait = max_latency_ms / 1000.0
         self._idle_gap = self._max_wait / 4.0
         self._on_batch = on_batch
+        self._after_batch = after_batch
         self._pending: deque[_Group[I, O]] = deque()
         self._pending_items = 0
         self._last_arrival = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._running: asyncio.Task[None] | None = None
         self._closed = False
+        self._last_groups = 1
 
     async def submit(self, items: Sequence[I]) -> list[O]:
         """The outputs for ``items``, in order, computed in some batch."""
@@ -77,7 +86,8 @@ class DynamicBatcher(Generic[I, O]):
         self._pending_items += len(items)
         self._last_arrival = now
         if self._running is None:
-            if self._pending_items >= self._max_items or self._max_wait <= 0:
+            alone = self._last_groups <= 1 and len(self._pending) == 1
+            if alone or self._pending_items >= self._max_items or self._max_wait <= 0:
                 self._start(loop)
             elif self._timer is None:
                 self._arm(loop)
@@ -118,6 +128,7 @@ class DynamicBatcher(Generic[I, O]):
             self._timer.cancel()
             self._timer = None
         batch = self._take()
+        self._last_groups = len(batch)
         self._running = loop.create_task(self._run(batch))
 
     def _take(self) -> list[_Group[I, O]]:
@@ -170,6 +181,14 @@ class DynamicBatcher(Generic[I, O]):
         for group in live:
             _settle(group, result=outputs[start : start + len(group.items)])
             start += len(group.items)
+        self._follow_up(loop, flat)
+
+    def _follow_up(self, loop: asyncio.AbstractEventLoop, items: list[I]) -> None:
+        """Run ``after_batch`` on the executor once the answers are out (not awaited)."""
+        if self._after_batch is None:
+            return
+        future = loop.run_in_executor(self._executor, self._after_batch, items)
+        future.add_done_callback(_log_failure)
 
     async def _run_alone(self, group: _Group[I, O]) -> None:
         loop = asyncio.get_running_loop()
@@ -181,6 +200,12 @@ class DynamicBatcher(Generic[I, O]):
         if self._on_batch is not None:
             self._on_batch(len(group.items))
         _settle(group, result=outputs)
+        self._follow_up(loop, list(group.items))
+
+
+def _log_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("after-batch step failed: %s", future.exception())
 
 
 def _settle(

@@ -3,7 +3,7 @@
 The router only talks to model servers on the cluster network, so it needs little: one
 request at a time per connection, ``Content-Length`` or chunked responses, and a clear line
 between failures that are safe to retry elsewhere (the request never reached a server) and
-those that are not.
+those that are not. Headers stay bytes end to end.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 
 MAX_HEAD = 64 * 1024
+Headers = list[tuple[bytes, bytes]]
 
 
 class BackendConnectError(Exception):
@@ -24,10 +25,14 @@ class BackendProtocolError(Exception):
     """The endpoint closed the connection or answered something that is not HTTP/1.1."""
 
 
+class _StaleConnectionError(Exception):
+    """A pooled connection closed before answering: retry on a fresh one."""
+
+
 @dataclass
 class HttpResponse:
     status: int
-    headers: list[tuple[str, str]]
+    headers: Headers  # names lower-cased
     body: bytes
 
 
@@ -40,13 +45,25 @@ class _Connection:
         self.writer.close()
 
 
-async def _read_body(
-    reader: asyncio.StreamReader, headers: list[tuple[str, str]]
-) -> tuple[bytes, bool]:
+def parse_head(head: bytes) -> tuple[int, Headers]:
+    """Status and headers (names lower-cased) of a response head without its blank line."""
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        raise BackendProtocolError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
+    headers: Headers = []
+    for line in lines[1:]:
+        if line:
+            key, _, value = line.partition(b":")
+            headers.append((key.strip().lower(), value.strip()))
+    return int(parts[1]), headers
+
+
+async def read_body(reader: asyncio.StreamReader, headers: Headers) -> tuple[bytes, bool]:
     """The body, and whether the connection can be reused."""
-    fields = {k.lower(): v for k, v in headers}
-    reusable = fields.get("connection", "").lower() != "close"
-    if fields.get("transfer-encoding", "").lower() == "chunked":
+    fields = dict(headers)
+    reusable = fields.get(b"connection", b"").lower() != b"close"
+    if fields.get(b"transfer-encoding", b"").lower() == b"chunked":
         chunks: list[bytes] = []
         while True:
             size_line = await reader.readuntil(b"\r\n")
@@ -57,22 +74,9 @@ async def _read_body(
                 return b"".join(chunks), reusable
             chunks.append(await reader.readexactly(size))
             await reader.readexactly(2)
-    if "content-length" in fields:
-        return await reader.readexactly(int(fields["content-length"])), reusable
+    if b"content-length" in fields:
+        return await reader.readexactly(int(fields[b"content-length"])), reusable
     return await reader.read(), False
-
-
-def _parse_head(head: bytes) -> tuple[int, list[tuple[str, str]]]:
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
-        raise BackendProtocolError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
-    headers = []
-    for line in lines[1:]:
-        if line:
-            key, _, value = line.partition(":")
-            headers.append((key.strip(), value.strip()))
-    return int(parts[1]), headers
 
 
 class HttpPool:
@@ -86,22 +90,22 @@ class HttpPool:
     async def _open(self, endpoint: str) -> _Connection:
         host, _, port = endpoint.rpartition(":")
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host.strip("[]"), int(port), limit=MAX_HEAD),
-                self._connect_timeout,
-            )
+            async with asyncio.timeout(self._connect_timeout):
+                reader, writer = await asyncio.open_connection(
+                    host.strip("[]"), int(port), limit=MAX_HEAD
+                )
         except (OSError, TimeoutError) as exc:
             raise BackendConnectError(f"{endpoint}: {exc or type(exc).__name__}") from exc
         return _Connection(reader, writer)
 
     async def request(
-        self, endpoint: str, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+        self, endpoint: str, method: bytes, target: bytes, headers: Headers, body: bytes
     ) -> HttpResponse:
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {endpoint}"]
-        lines += [f"{k}: {v}" for k, v in headers]
-        lines.append(f"Content-Length: {len(body)}")
-        payload = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-        idle = self._idle.setdefault(endpoint, deque())
+        head = [method + b" " + target + b" HTTP/1.1", b"host: " + endpoint.encode()]
+        head += [k + b": " + v for k, v in headers]
+        head.append(b"content-length: " + str(len(body)).encode())
+        payload = b"\r\n".join(head) + b"\r\n\r\n" + body
+        idle = self._idle.get(endpoint)
         while idle:  # a pooled connection may have been closed by the server meanwhile
             conn = idle.pop()
             try:
@@ -117,15 +121,16 @@ class HttpPool:
     async def _exchange(self, endpoint: str, conn: _Connection, payload: bytes) -> HttpResponse:
         try:
             conn.writer.write(payload)
-            await conn.writer.drain()
             try:
                 head = await conn.reader.readuntil(b"\r\n\r\n")
             except asyncio.IncompleteReadError as exc:
                 if not exc.partial:
                     raise _StaleConnectionError from exc
                 raise
-            status, headers = _parse_head(head[:-4])
-            body, reusable = await _read_body(conn.reader, headers)
+            except ConnectionResetError as exc:
+                raise _StaleConnectionError from exc
+            status, headers = parse_head(head[:-4])
+            body, reusable = await read_body(conn.reader, headers)
         except _StaleConnectionError:
             conn.close()
             raise
@@ -149,7 +154,3 @@ class HttpPool:
                 conn.close()
                 with contextlib.suppress(OSError):
                     await conn.writer.wait_closed()
-
-
-class _StaleConnectionError(Exception):
-    """A pooled connection closed before answering: retry on a fresh one."""

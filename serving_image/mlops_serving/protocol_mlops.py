@@ -102,9 +102,9 @@ async def drift(
 ) -> dict[str, Any]:
     repo = inference_of(request).repository
     served = await repo.get(name, version)
-    if served.drift is None:
+    report = await served.drift_report()
+    if report is None:
         raise ModelUnavailableError("drift detection is off (DRIFT_DETECTION_ENABLED=false)")
-    report = await asyncio.to_thread(served.drift.report)
     return {
         "model": served.name,
         "version": served.version,

@@ -6,29 +6,33 @@ version), then to one of its ready endpoints; a connection failure is retried on
 endpoint of the same version. A version with no ready endpoint gives its share to the version
 with the highest weight that has one. Mirror copies are sent in the background and their
 answers dropped.
+
+The router sits on every request's path, so it does as little per request as it can: its own
+HTTP/1.1 front (``router_server``) and its own keep-alive client (``http_pool``), no framework.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from mlops_core.routing import RouterConfig, choose_version, should_mirror
 from mlops_serving.batching import cancel_quietly
-from mlops_serving.body_limit import BodyLimitMiddleware
 from mlops_serving.endpoint_slices import EndpointSliceWatch
-from mlops_serving.http_pool import BackendConnectError, BackendProtocolError, HttpPool
+from mlops_serving.http_pool import (
+    BackendConnectError,
+    BackendProtocolError,
+    Headers,
+    HttpPool,
+)
 from mlops_serving.router_backends import BackendPool
 from mlops_serving.router_config_source import ConfigSource
 from mlops_serving.router_metrics import RouterMetrics
@@ -40,43 +44,63 @@ PASSED_PREFIXES = ("/v1/", "/v2/", "/mlops/")
 VERSION_IN_PATH = re.compile(r"/versions/([^/:]+)")
 HOP_BY_HOP = frozenset(
     {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+        b"content-length",
     }
 )
 MIRROR_CONCURRENCY = 32
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+@dataclass
+class Request:
+    method: bytes
+    path: str
+    target: bytes  # path and query as sent
+    headers: Headers  # names lower-cased
+    body: bytes
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: Headers
+    body: bytes
+
+
+def error(status: int, message: str) -> Answer:
+    body = json.dumps({"error": message}).encode()
+    return Answer(status, [(b"content-type", b"application/json")], body)
 
 
 class Router:
+    """Chooses a version and an endpoint for each request and forwards it."""
+
     def __init__(self, settings: RouterSettings, source: ConfigSource, pool: BackendPool) -> None:
         self.settings = settings
         self.source = source
         self.pool = pool
         self.metrics = RouterMetrics()
-        self.client: HttpPool | None = None
+        self.client = HttpPool(connect_timeout=2.0, max_idle_per_endpoint=settings.max_connections)
         self._mirror_slots = asyncio.Semaphore(MIRROR_CONCURRENCY)
         self._mirror_tasks: set[asyncio.Task[None]] = set()
         self._random = random.Random()  # noqa: S311 - a traffic split, not a secret
 
-    def pick(self, config: RouterConfig, request: Request) -> str:
-        named = VERSION_IN_PATH.search(request.url.path)
+    def pick(self, config: RouterConfig, path: str, headers: dict[bytes, bytes]) -> str:
+        named = VERSION_IN_PATH.search(path)
         if named is not None and any(b.version == named.group(1) for b in config.backends):
             return named.group(1)
         key = None
         if config.sticky_header is not None:
-            key = request.headers.get(config.sticky_header)
+            raw = headers.get(config.sticky_header.lower().encode())
+            key = raw.decode("latin-1") if raw is not None else None
         version = choose_version(config, draw=self._random.random(), sticky_key=key)
         if self.pool.endpoints(config, version):
             return version
@@ -86,119 +110,135 @@ class Router:
         return version
 
     async def forward(
-        self, config: RouterConfig, version: str, request: Request, body: bytes
-    ) -> Response:
-        assert self.client is not None
+        self,
+        config: RouterConfig,
+        version: str,
+        method: bytes,
+        target: bytes,
+        headers: Headers,
+        body: bytes,
+    ) -> Answer:
         endpoints = self.pool.order(self.pool.endpoints(config, version))
         if not endpoints:
-            return _error(503, f"no ready endpoints for {config.model} version {version}")
-        headers = [(k, v) for k, v in request.headers.items() if k not in HOP_BY_HOP]
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return error(503, f"no ready endpoints for {config.model} version {version}")
         last_error = ""
         for attempt, endpoint in enumerate(endpoints[: self.settings.backend_attempts]):
             if attempt:
                 self.metrics.retries.labels(version).inc()
             try:
-                upstream = await asyncio.wait_for(
-                    self.client.request(endpoint, request.method, target, headers, body),
-                    self.settings.backend_timeout_seconds,
-                )
+                async with asyncio.timeout(self.settings.backend_timeout_seconds):
+                    upstream = await self.client.request(endpoint, method, target, headers, body)
             except (BackendConnectError, BackendProtocolError) as exc:
                 self.pool.mark_dead(endpoint)
                 last_error = str(exc)
                 continue
             except TimeoutError:
-                return _error(504, f"version {version} at {endpoint} did not answer in time")
+                return error(504, f"version {version} at {endpoint} did not answer in time")
             self.pool.mark_alive(endpoint)
-            out_headers = {k: v for k, v in upstream.headers if k.lower() not in HOP_BY_HOP}
-            out_headers["x-mlops-version"] = version
-            return Response(upstream.body, status_code=upstream.status, headers=out_headers)
-        return _error(502, f"every endpoint of version {version} failed ({last_error})")
+            kept = [(k, v) for k, v in upstream.headers if k not in HOP_BY_HOP]
+            return Answer(upstream.status, kept, upstream.body)
+        return error(502, f"every endpoint of version {version} failed ({last_error})")
 
-    def mirror(self, config: RouterConfig, version: str, request: Request, body: bytes) -> None:
+    def mirror(
+        self,
+        config: RouterConfig,
+        version: str,
+        method: bytes,
+        target: bytes,
+        headers: Headers,
+        body: bytes,
+    ) -> None:
         if self._mirror_slots.locked():
             self.metrics.mirrored.labels(version, "dropped").inc()
             return
 
         async def send() -> None:
             async with self._mirror_slots:
-                response = await self.forward(config, version, request, body)
-            outcome = "ok" if response.status_code < 500 else "error"
+                answer = await self.forward(config, version, method, target, headers, body)
+            outcome = "ok" if answer.status < 500 else "error"
             self.metrics.mirrored.labels(version, outcome).inc()
 
         task = asyncio.get_running_loop().create_task(send())
         self._mirror_tasks.add(task)
         task.add_done_callback(self._mirror_tasks.discard)
 
-    async def handle(self, request: Request) -> Response:
-        started = time.perf_counter()
+    async def proxy(self, request: Request) -> tuple[str | None, Answer]:
         config = self.source.config
         if config is None:
-            return _error(503, f"router has no valid config yet: {self.source.error}")
-        if not request.url.path.startswith(PASSED_PREFIXES):
-            return _error(
-                404, f"the router passes /v1/, /v2/ and /mlops/ paths, not {request.url.path}"
-            )
-        body = await request.body()
-        version = self.pick(config, request)
+            return None, error(503, f"router has no valid config yet: {self.source.error}")
+        path = request.path
+        if not path.startswith(PASSED_PREFIXES):
+            return None, error(404, f"the router passes /v1/, /v2/ and /mlops/ paths, not {path}")
+        headers = [(k, v) for k, v in request.headers if k not in HOP_BY_HOP]
+        version = self.pick(config, path, dict(request.headers))
+        method, target, body = request.method, request.target, request.body
         mirror_to = should_mirror(config, draw=self._random.random(), chosen=version)
         if mirror_to is not None:
-            self.mirror(config, mirror_to, request, body)
-        response = await self.forward(config, version, request, body)
-        self.metrics.requests.labels(version, str(response.status_code)).inc()
-        self.metrics.duration.labels(version).observe(time.perf_counter() - started)
-        return response
+            self.mirror(config, mirror_to, method, target, headers, body)
+        answer = await self.forward(config, version, method, target, headers, body)
+        answer.headers.append((b"x-mlops-version", version.encode()))
+        return version, answer
+
+
+class RouterApp:
+    """``/metrics``, ``/healthz``, ``/readyz``; everything else is proxied."""
+
+    def __init__(self, settings: RouterSettings, watch: EndpointSliceWatch | None) -> None:
+        self.settings = settings
+        self.source = ConfigSource(settings.router_config_file)
+        self.source.reload()
+        self.watch = watch
+        self.router = Router(settings, self.source, BackendPool(watch))
+        self._poller: asyncio.Task[None] | None = None
+
+    async def answer(self, request: Request) -> Answer:
+        started = time.perf_counter()
+        path = request.path
+        if path == "/metrics":
+            body = generate_latest(self.router.metrics.registry)
+            return Answer(200, [(b"content-type", CONTENT_TYPE_LATEST.encode())], body)
+        if path == "/healthz":
+            return Answer(200, [(b"content-type", b"application/json")], b'{"live":true}')
+        if path == "/readyz":
+            return self._ready()
+        try:
+            version, answer = await self.router.proxy(request)
+        except Exception as exc:  # a bug must cost one request, not the connection
+            log.exception("proxying %s failed", path)
+            return error(500, f"router error: {type(exc).__name__}: {exc}")
+        if version is not None:
+            self.router.metrics.observe(version, answer.status, time.perf_counter() - started)
+        return answer
+
+    def _ready(self) -> Answer:
+        config = self.source.config
+        if config is None:
+            return error(503, f"no valid router config: {self.source.error}")
+        pool = self.router.pool
+        ready = {b.version: len(pool.endpoints(config, b.version)) for b in config.backends}
+        ok = any(ready[b.version] for b in config.backends if b.weight > 0)
+        body: dict[str, Any] = {"ready": ok, "endpoints": ready, "configError": self.source.error}
+        return Answer(
+            200 if ok else 503, [(b"content-type", b"application/json")], json.dumps(body).encode()
+        )
+
+    async def start(self) -> None:
+        if self.watch is not None:
+            self.watch.start()
+        self._poller = asyncio.create_task(
+            self.source.watch(self.settings.router_config_poll_seconds)
+        )
+
+    async def stop(self) -> None:
+        await cancel_quietly(self._poller)
+        if self.watch is not None:
+            self.watch.stop()
+        await self.router.client.close()
 
 
 def build_router_app(
     settings: RouterSettings, *, watch: EndpointSliceWatch | None = None
-) -> Starlette:
-    source = ConfigSource(settings.router_config_file)
-    source.reload()
+) -> RouterApp:
     if watch is None and settings.router_namespace:
         watch = EndpointSliceWatch(settings.router_namespace, default_port=settings.backend_port)
-    router = Router(settings, source, BackendPool(watch))
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        router.client = HttpPool(
-            connect_timeout=2.0, max_idle_per_endpoint=settings.max_connections
-        )
-        if watch is not None:
-            watch.start()
-        poller = asyncio.create_task(source.watch(settings.router_config_poll_seconds))
-        try:
-            yield
-        finally:
-            await cancel_quietly(poller)
-            if watch is not None:
-                watch.stop()
-            await router.client.close()
-
-    async def metrics(_: Request) -> Response:
-        return Response(generate_latest(router.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    async def healthz(_: Request) -> Response:
-        return JSONResponse({"live": True})
-
-    async def readyz(_: Request) -> Response:
-        config = source.config
-        if config is None:
-            return _error(503, f"no valid router config: {source.error}")
-        ready = {b.version: len(router.pool.endpoints(config, b.version)) for b in config.backends}
-        status = 200 if any(ready[b.version] for b in config.backends if b.weight > 0) else 503
-        body = {"ready": status == 200, "endpoints": ready, "configError": source.error}
-        return JSONResponse(body, status_code=status)
-
-    app = Starlette(
-        routes=[
-            Route("/metrics", metrics),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/{path:path}", router.handle, methods=["GET", "POST", "PUT", "DELETE"]),
-        ],
-        lifespan=lifespan,
-    )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.state.router = router
-    return app
+    return RouterApp(settings, watch)

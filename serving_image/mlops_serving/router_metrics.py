@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -9,6 +11,7 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 
 class RouterMetrics:
     def __init__(self) -> None:
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -36,3 +39,13 @@ class RouterMetrics:
             ("version", "outcome"),
             registry=r,
         )
+
+    def observe(self, version: str, status: int, seconds: float) -> None:
+        """Count one answered request (label children cached: this runs per request)."""
+        key = (version, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(version, str(status)), self.duration.labels(version))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)

@@ -19,9 +19,9 @@ import numpy as np
 from mlops_core.artifact_io import LoadedArtifact, load_artifact
 from mlops_core.preprocessing import PreprocessingError, TabularPreprocessor
 from mlops_core.storage import ObjectStore
-from mlops_serving.batching import DynamicBatcher
-from mlops_serving.drift_monitor import DriftMonitor
-from mlops_serving.errors import InvalidInputError
+from mlops_serving.batching import BatcherClosedError, DynamicBatcher
+from mlops_serving.drift_monitor import DriftMonitor, DriftReport
+from mlops_serving.errors import InvalidInputError, ModelUnavailableError
 from mlops_serving.metrics import ServerMetrics
 from mlops_serving.settings import ServerSettings
 
@@ -69,6 +69,7 @@ class ServedModel:
         self.in_flight = 0
         self.last_used = time.monotonic()
         self.drift: DriftMonitor | None = None
+        self._executor = executor
         self._drift_sample = settings.drift_sample_per_batch
         if settings.drift_detection_enabled:
             self.drift = DriftMonitor(
@@ -88,6 +89,7 @@ class ServedModel:
             max_batch_size=settings.max_batch_size,
             max_latency_ms=settings.max_latency_ms,
             on_batch=batch_hist.observe,
+            after_batch=self._observe_drift,
         )
 
     @property
@@ -102,17 +104,22 @@ class ServedModel:
         proba = self.artifact.predict_proba(records)
         labels = self.artifact.class_labels
         best = np.argmax(proba, axis=1)
-        out = [Prediction(labels[int(i)], row) for i, row in zip(best, proba.tolist(), strict=True)]
-        if self.drift is not None:
-            stride = max(1, -(-len(records) // self._drift_sample))
-            sample = records[::stride]
-            try:
-                self.drift.observe(
-                    self.artifact.drift_features(sample), self.artifact.drift_categories(sample)
-                )
-            except (PreprocessingError, ValueError) as exc:
-                log.debug("drift features of %s:%s skipped: %s", self.name, self.version, exc)
-        return out
+        return [
+            Prediction(labels[int(i)], row) for i, row in zip(best, proba.tolist(), strict=True)
+        ]
+
+    def _observe_drift(self, records: list[Record]) -> None:
+        """Add a sample of a batch's records to the drift windows (after the answers)."""
+        if self.drift is None:
+            return
+        stride = max(1, -(-len(records) // self._drift_sample))
+        sample = records[::stride]
+        try:
+            self.drift.observe(
+                self.artifact.drift_features(sample), self.artifact.drift_categories(sample)
+            )
+        except (PreprocessingError, ValueError) as exc:
+            log.debug("drift features of %s:%s skipped: %s", self.name, self.version, exc)
 
     async def predict(self, records: Sequence[Record]) -> list[Prediction]:
         """Predictions for ``records``; InvalidInputError when they do not fit the model."""
@@ -121,6 +128,10 @@ class ServedModel:
             return await self._batcher.submit(records)
         except PreprocessingError as exc:
             raise InvalidInputError(f"input does not fit model {self.name}: {exc}") from exc
+        except BatcherClosedError as exc:
+            raise ModelUnavailableError(
+                f"model {self.name} {self.version} is being unloaded; retry the request"
+            ) from exc
         except (RuntimeError, ValueError, TypeError, IndexError) as exc:
             raise InvalidInputError(
                 f"input does not fit model {self.name} {self.version}: {exc}"
@@ -129,14 +140,13 @@ class ServedModel:
     def warm_up(self) -> None:
         """Run one dummy batch through the model (blocking; called while loading)."""
         self._run_batch([dummy_record(self.artifact)])
-        if self.drift is not None:  # the dummy input is not traffic
-            self.drift = DriftMonitor(
-                self.artifact.reference,
-                method=self.drift.method,
-                threshold=self.drift.threshold,
-                window_size=self.drift.window_size,
-                min_samples=self.drift.min_samples,
-            )
+
+    async def drift_report(self) -> DriftReport | None:
+        """The drift report, computed on the inference thread (after queued observations)."""
+        if self.drift is None:
+            return None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.drift.report)
 
     async def retire(self) -> None:
         """Finish the requests already queued, then stop the batcher."""

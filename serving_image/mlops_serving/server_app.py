@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -54,6 +55,7 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         torch.set_num_threads(settings.torch_num_threads)
+        metrics.sample_cpu()  # the first sample only starts psutil's measurement
         # the event loop and the inference thread share the GIL: hand it over sooner than the
         # default 5 ms so that a long batch does not hold up request parsing
         sys.setswitchinterval(0.0005)
@@ -69,6 +71,7 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
             period = max(0.05, min(settings.model_cache_ttl / 4, 30.0))
             expiry = asyncio.create_task(_expire_loop(repository, period))
         preload = asyncio.create_task(repository.preload())
+        preload.add_done_callback(lambda _: gc.freeze())  # long-lived objects leave the GC's way
         try:
             yield
         finally:

@@ -291,3 +291,76 @@ spec:
     assert elapsed < 15, "polite exits on SIGTERM well before its 20 s grace period"
     assert "got SIGTERM" in log_of(devcluster, namespace, "polite")
     assert elapsed >= 1, "stubborn ignores SIGTERM and is killed after its 1 s grace period"
+
+
+def test_active_deadline_fails_a_running_pod(devcluster: DevCluster, namespace: str) -> None:
+    manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: slow, namespace: {namespace}}}
+spec:
+  activeDeadlineSeconds: 2
+  terminationGracePeriodSeconds: 1
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: {TRAINER}
+    command: [sleep, "60"]
+"""
+    devcluster.kubectl("apply", "-f", "-", input=manifest)
+    pod = finished(devcluster, namespace, "slow", timeout=30)
+    assert pod["status"]["phase"] == "Failed"
+    assert pod["status"]["reason"] == "DeadlineExceeded"
+    assert container_state(pod)["terminated"]["exitCode"] == 143
+
+
+def test_pod_waits_for_a_missing_secret_then_starts(devcluster: DevCluster, namespace: str) -> None:
+    pod = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: patient, namespace: {namespace}}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: {TRAINER}
+    command: [sh, -c, 'echo "token=$TOKEN"']
+    env:
+    - {{name: TOKEN, valueFrom: {{secretKeyRef: {{name: late, key: token}}}}}}
+"""
+    devcluster.kubectl("apply", "-f", "-", input=pod)
+    waiting = wait_for(
+        "the pod to wait for its Secret",
+        lambda: get_pod(devcluster, namespace, "patient"),
+        lambda p: "waiting" in (p["status"].get("containerStatuses") or [{}])[0].get("state", {}),
+    )
+    state = container_state(waiting)["waiting"]
+    assert state["reason"] == "CreateContainerConfigError"
+    assert 'secret "late" not found' in state["message"]
+    devcluster.kubectl(
+        "create", "secret", "generic", "late", "-n", namespace, "--from-literal=token=abc"
+    )
+    done = finished(devcluster, namespace, "patient")
+    assert done["status"]["phase"] == "Succeeded"
+    assert log_of(devcluster, namespace, "patient").strip() == "token=abc"
+
+
+def test_following_logs_ends_with_the_container(devcluster: DevCluster, namespace: str) -> None:
+    devcluster.kubectl(
+        "run",
+        "-n",
+        namespace,
+        "ticker",
+        f"--image={TRAINER}",
+        "--restart=Never",
+        "--command",
+        "--",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo tick $i; sleep 0.5; done",
+    )
+    wait_for("the first line", lambda: log_of(devcluster, namespace, "ticker", check=False))
+    cli_follow = log_of(devcluster, namespace, "ticker", "--follow")
+    assert cli_follow.split("\n")[:3] == ["tick 1", "tick 2", "tick 3"]
+    api_follow = devcluster.kubectl("logs", "-n", namespace, "ticker", "--follow").stdout
+    assert api_follow == "tick 1\ntick 2\ntick 3\n"

@@ -248,7 +248,12 @@ def run_process(
 
 
 def run_server(
-    repository: Path, *, host: str, log_dir: Path, ready_path: str = "/v2/health/ready", **env: str
+    repository: Path | str,
+    *,
+    host: str,
+    log_dir: Path,
+    ready_path: str = "/v2/health/ready",
+    **env: str,
 ) -> contextlib.AbstractContextManager[ServerProcess]:
     settings = {"MODEL_REPOSITORY_URI": str(repository), "MAX_LATENCY_MS": "2", **env}
     return run_process("serve", host=host, env=settings, log_dir=log_dir, ready_path=ready_path)

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
 import pytest
+import yaml
 
 from mlops_core.artifact import MANIFEST_FILE, WEIGHTS_FILE, digest_of
 from mlops_core.artifact_io import load_artifact
@@ -361,3 +362,29 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted
     assert resumed.result is not None
     assert whole.result is not None
     assert resumed.result.metrics == whole.result.metrics
+
+
+@pytest.mark.parametrize(
+    "example", ["trainer-breast-cancer.yaml", "trainer-threat-classifier.yaml"]
+)
+def test_example_trainer_configs_train_from_the_repository_root(
+    tmp_path: Path, example: str
+) -> None:
+    config = yaml.safe_load((EXAMPLES / example).read_text())
+    config["output"]["artifactUri"] = str(tmp_path / "out")
+    config["training"]["epochs"] = 2  # the example, shortened for the test
+    path = tmp_path / example
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlops_trainer", "--config", str(path)],
+        env=trainer_env(tmp_path),
+        cwd=REPO,  # the examples name their data relative to the repository root
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    done = finished(tmp_path, proc)
+    assert done.returncode == 0, done.stderr
+    assert done.result is not None
+    assert done.result.metrics["test_accuracy"] > 0.6

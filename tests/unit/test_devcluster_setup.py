@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import ssl
 import stat
@@ -13,9 +14,10 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from mlops_devcluster import binaries, cli
+from mlops_devcluster import binaries, cli, processes
 from mlops_devcluster.binaries import Binaries, MissingBinaryError, find_binary, resolve_binaries
 from mlops_devcluster.control_plane import apiserver_command, etcd_command
+from mlops_devcluster.kube import resource_path
 from mlops_devcluster.kubeconfig import build_kubeconfig
 from mlops_devcluster.layout import Layout, state_dir
 from mlops_devcluster.pki import ADMIN, Pki, ensure_pki
@@ -206,3 +208,47 @@ def test_pki_adds_a_missing_certificate_and_keeps_the_ca(tmp_path: Path) -> None
     assert pki.ca_cert.read_bytes() == ca_before
     assert pki.client_cert(ADMIN).read_bytes() == admin_before
     load(pki.kubelet_cert).verify_directly_issued_by(load(pki.ca_cert))
+
+
+def test_processes_are_tracked_by_pid_file_and_stopped(tmp_path: Path) -> None:
+    pid_file, log_file = tmp_path / "run" / "sleeper.pid", tmp_path / "sleeper.log"
+    pid = processes.start(["sleep", "30"], pid_file=pid_file, log_file=log_file)
+    assert processes.running_pid(pid_file) == pid
+    assert processes.stop(pid_file, grace=5)
+    assert not processes.alive(pid)
+    assert processes.running_pid(pid_file) is None
+    assert not processes.stop(pid_file), "stopping twice finds nothing to stop"
+
+
+def test_a_pid_file_of_another_program_is_not_trusted(tmp_path: Path) -> None:
+    pid_file = tmp_path / "other.pid"
+    pid_file.write_text(f"{os.getpid()}\n/usr/bin/not-this-program\n")
+    assert processes.running_pid(pid_file) is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "path"),
+    [
+        ({"api_version": "v1", "plural": "nodes"}, "/api/v1/nodes"),
+        (
+            {
+                "api_version": "v1",
+                "plural": "pods",
+                "namespace": "ml",
+                "name": "p",
+                "subresource": "status",
+            },
+            "/api/v1/namespaces/ml/pods/p/status",
+        ),
+        (
+            {
+                "api_version": "coordination.k8s.io/v1",
+                "plural": "leases",
+                "namespace": "kube-node-lease",
+            },
+            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+        ),
+    ],
+)
+def test_resource_paths(kwargs: dict[str, str], path: str) -> None:
+    assert resource_path(**kwargs) == path

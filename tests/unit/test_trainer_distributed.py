@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from mlops_trainer.cpu_threads import cgroup_cpu_limit, thread_count
 from mlops_trainer.distributed import DistributedContext, context_from_env
 from mlops_trainer.errors import TrainerError
 from mlops_trainer.training_loop import derive_seed, shard_batches
@@ -62,3 +66,14 @@ def test_ranks_split_each_global_batch_and_run_equal_steps() -> None:
 def test_derived_seeds_are_stable_and_distinct() -> None:
     assert derive_seed(42, 1, 0) == derive_seed(42, 1, 0)
     assert len({derive_seed(42, e, r) for e in range(5) for r in range(3)}) == 15
+
+
+def test_torch_threads_follow_the_cgroup_cpu_limit(tmp_path: Path) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("150000 100000\n")
+    assert cgroup_cpu_limit(cpu_max) == 1.5
+    assert thread_count({}, cpu_max) == min(2, os.cpu_count() or 1)
+    assert thread_count({"OMP_NUM_THREADS": "3"}, cpu_max) is None
+    cpu_max.write_text("max 100000\n")
+    assert thread_count({}, cpu_max) is None
+    assert thread_count({}, tmp_path / "missing") is None

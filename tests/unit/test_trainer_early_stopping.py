@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_core.training_spec import EarlyStoppingSpec
+from mlops_core.training_spec import EarlyStoppingSpec, TrainerConfig
 from mlops_trainer.early_stopping import EarlyStoppingState, step
 from mlops_trainer.errors import TrainerError
+from mlops_trainer.training_loop import check_monitor
 
 pytestmark = pytest.mark.unit
 
@@ -49,3 +50,24 @@ def test_unknown_monitor_lists_the_metrics() -> None:
     spec = EarlyStoppingSpec(monitor="val_auc")
     with pytest.raises(TrainerError, match=r"not a metric of this run \(available: val_loss\)"):
         step(spec, EarlyStoppingState(), epoch=1, metrics={"val_loss": 1.0})
+
+
+def _config(monitor: str) -> TrainerConfig:
+    return TrainerConfig.model_validate(
+        {
+            "dataset": {"train": "t.csv"},
+            "model": {"architecture": "mlp", "metrics": ["accuracy", "roc_auc"]},
+            "training": {"earlyStopping": {"monitor": monitor, "mode": "max"}},
+            "output": {"modelName": "m", "version": "1.0.0", "artifactUri": "/tmp/m"},
+        }
+    )
+
+
+def test_monitor_is_checked_before_training() -> None:
+    names = ["accuracy", "roc_auc", "loss"]
+    check_monitor(_config("val_roc_auc"), names, num_classes=2)
+    check_monitor(_config("train_loss"), names, num_classes=3)
+    with pytest.raises(TrainerError, match=r"'val_roc_auc' is not a metric .*needs two classes"):
+        check_monitor(_config("val_roc_auc"), names, num_classes=3)
+    with pytest.raises(TrainerError, match=r"use one of train_loss, val_accuracy, val_loss"):
+        check_monitor(_config("val_f1"), names, num_classes=3)

@@ -13,6 +13,7 @@ from mlops_core.progress import TrainingResult
 from mlops_core.storage import ObjectNotFoundError, ObjectStore, join_uri, open_store
 from mlops_core.training_spec import TrainerConfig
 from mlops_trainer import checkpoint, distributed
+from mlops_trainer.cpu_threads import thread_count
 from mlops_trainer.dataset import load_splits
 from mlops_trainer.distributed import DistributedContext
 from mlops_trainer.errors import TrainerError
@@ -63,6 +64,9 @@ def train_and_publish(
     config: TrainerConfig, *, ctx: DistributedContext, reporters: Reporters
 ) -> TrainingResult:
     """Run the whole training; raise TrainerError (or a storage/artifact error) on failure."""
+    threads = thread_count()
+    if threads is not None:
+        torch.set_num_threads(threads)
     device = distributed.select_device(ctx)
     distributed.init(ctx, device)
     try:

@@ -105,6 +105,20 @@ def evaluate(
     )
 
 
+def check_monitor(config: TrainerConfig, metric_names: list[str], *, num_classes: int) -> None:
+    """Fail before training when early stopping watches a metric the run will not have."""
+    available = {"train_loss"} | {
+        f"val_{name}" for name in metric_names if name != "roc_auc" or num_classes == 2
+    }
+    monitor = config.training.early_stopping.monitor
+    if monitor not in available:
+        hint = " (roc_auc needs two classes)" if monitor == "val_roc_auc" else ""
+        raise TrainerError(
+            f"training.earlyStopping.monitor {monitor!r} is not a metric of this run{hint}: "
+            f"use one of {', '.join(sorted(available))}, or add it to model.metrics"
+        )
+
+
 class EpochLoop:
     """Trains one run; ``run()`` returns the best epoch's module and its metrics."""
 
@@ -137,7 +151,9 @@ class EpochLoop:
         self.optimizer = make_optimizer(config.model.optimizer, self.module.parameters())
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.loss_fn = loss_function(config.model.loss)
-        self.metric_names: list[str] = list(config.model.metrics)
+        # val_loss is always measured: it is the default early-stopping monitor
+        self.metric_names: list[str] = list(dict.fromkeys([*config.model.metrics, "loss"]))
+        check_monitor(config, self.metric_names, num_classes=data.config.num_classes)
         self.early = EarlyStoppingState()
         self.history: list[EpochRecord] = []
         self.best_metrics: dict[str, float] = {}

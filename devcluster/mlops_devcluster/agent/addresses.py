@@ -15,6 +15,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+from mlops_devcluster.layout import Layout
+
 log = logging.getLogger(__name__)
 
 
@@ -23,6 +25,10 @@ def cluster_octet(state_dir: Path) -> int:
     rarely share a pod range."""
     digest = hashlib.sha256(str(state_dir).encode()).digest()
     return 2 + digest[0] % 253
+
+
+def pod_range_marker(layout: Layout) -> Path:
+    return layout.run / "pod-range"
 
 
 def pod_network(octet: int) -> ipaddress.IPv4Network:
@@ -34,11 +40,13 @@ def fallback_network(octet: int) -> ipaddress.IPv4Network:
 
 
 class LoopbackRange:
-    """Adds the pod range to ``lo`` and removes it again (only if it added it)."""
+    """Adds the pod range to ``lo`` and removes it again, only if this cluster added it: the
+    ``marker`` file records that (so ``down`` can clean up after an agent that was killed)."""
 
-    def __init__(self, network: ipaddress.IPv4Network) -> None:
+    def __init__(self, network: ipaddress.IPv4Network, *, marker: Path) -> None:
         self.network = network
         self.gateway = f"{next(network.hosts())}/{network.prefixlen}"
+        self.marker = marker
         self.added = False
 
     def add(self) -> bool:
@@ -46,7 +54,8 @@ class LoopbackRange:
         shown = subprocess.run(
             ["ip", "-4", "addr", "show", "dev", "lo"], capture_output=True, text=True, check=False
         )
-        if self.gateway in shown.stdout:
+        if f"inet {self.gateway} " in shown.stdout:
+            self.added = self.marker.exists()
             return True
         result = subprocess.run(
             ["ip", "addr", "add", self.gateway, "dev", "lo"],
@@ -62,15 +71,25 @@ class LoopbackRange:
                 result.stderr.strip(),
             )
             return False
+        self.marker.parent.mkdir(parents=True, exist_ok=True)
+        self.marker.write_text(self.gateway + "\n")
         self.added = True
         return True
 
     def remove(self) -> None:
         if self.added:
-            subprocess.run(
-                ["ip", "addr", "del", self.gateway, "dev", "lo"], capture_output=True, check=False
-            )
+            remove_range(self.marker)
             self.added = False
+
+
+def remove_range(marker: Path) -> None:
+    """Remove the address recorded in ``marker`` from ``lo`` (if any) and the marker."""
+    try:
+        gateway = marker.read_text().strip()
+    except FileNotFoundError:
+        return
+    subprocess.run(["ip", "addr", "del", gateway, "dev", "lo"], capture_output=True, check=False)
+    marker.unlink(missing_ok=True)
 
 
 class AddressPool:

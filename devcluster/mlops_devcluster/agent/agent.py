@@ -16,6 +16,7 @@ from mlops_devcluster.agent.addresses import (
     cluster_octet,
     fallback_network,
     pod_network,
+    pod_range_marker,
 )
 from mlops_devcluster.agent.heartbeat import (
     HEARTBEAT_SECONDS,
@@ -45,7 +46,7 @@ class Agent:
         self.nodes = nodes
         self.node_names = {n.name for n in nodes}
         octet = cluster_octet(cluster.root)
-        self.pod_range = LoopbackRange(pod_network(octet))
+        self.pod_range = LoopbackRange(pod_network(octet), marker=pod_range_marker(cluster.layout))
         network = self.pod_range.network if self.pod_range.add() else fallback_network(octet)
         self.runtime = Runtime(
             kube=cluster.kube(),

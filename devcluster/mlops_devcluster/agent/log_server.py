@@ -14,7 +14,7 @@ from typing import Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mlops_devcluster.pki import KUBELET_CLIENT, Pki
-from mlops_devcluster.pod_logs import PodLogError, find_log
+from mlops_devcluster.pod_logs import PodLogError, container_pid_file, find_log
 
 FOLLOW_POLL: Final = 0.3
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def _handler(root: Path, stopping: threading.Event) -> type[BaseHTTPRequestHandl
         def _follow(self, path: Path, *, offset: int) -> None:
             """Stream what is appended until the container's run ends (a newer run file
             appears or its pid file is gone) or the client goes away."""
-            pid_file = _pid_file(root, path)
+            pid_file = container_pid_file(root, path)
             with path.open("rb") as handle:
                 handle.seek(offset)
                 while not stopping.is_set():
@@ -142,10 +142,3 @@ def _handler(root: Path, stopping: threading.Event) -> type[BaseHTTPRequestHandl
                     time.sleep(FOLLOW_POLL)
 
     return Handler
-
-
-def _pid_file(root: Path, log_path: Path) -> Path:
-    """``logs/pods/<ns>_<pod>_<uid>/<container>/<n>.log`` → ``run/pods/<uid>_<container>.pid``."""
-    container = log_path.parent.name
-    uid = log_path.parent.parent.name.rsplit("_", 1)[-1]
-    return root / "run" / "pods" / f"{uid}_{container}.pid"

@@ -37,6 +37,7 @@ class PodWorker(threading.Thread):
         self._last_status: Object | None = None
         self.pod_ip = ""
         self.start_time = now()
+        self.started_mono = time.monotonic()
         self.containers = [self._new_run(c) for c in pod["spec"].get("containers", [])]
         self.init_containers = [
             self._new_run(c) for c in pod["spec"].get("initContainers", []) or []
@@ -355,6 +356,14 @@ class PodWorker(threading.Thread):
                 self._report()
                 self._finish_deletion()
                 return
+            if self._past_deadline():
+                self._stop_all(self._grace())
+                self._fail(
+                    reason="DeadlineExceeded",
+                    message="Pod was active on the node longer than the specified deadline",
+                )
+                self._release_address()
+                return
             for run in self.containers:
                 run.poll()
                 if run.process is None and run.record.exit_code is not None:
@@ -391,6 +400,10 @@ class PodWorker(threading.Thread):
                 self._release_address()
                 return
             time.sleep(TICK)
+
+    def _past_deadline(self) -> bool:
+        deadline = self.pod["spec"].get("activeDeadlineSeconds")
+        return deadline is not None and time.monotonic() - self.started_mono > float(deadline)
 
     def _stop_all(self, grace: float) -> None:
         runs = [r for r in [*self.init_containers, *self.containers] if r.process is not None]
