@@ -85,6 +85,22 @@ def wait_for_jobs(admin: Kube, namespace: str, count: int, *, timeout: float = 6
         time.sleep(0.05)
 
 
+def settle(admin: Kube, namespace: str, count: int, *, timeout: float = 120) -> None:
+    """Wait until the operator has recorded every run's start, then a little longer, so one
+    measurement's tail does not slow the next one down."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        started = [
+            tj
+            for tj in admin.list(API_VERSION, "TrainingJob", namespace)
+            if (tj.get("status") or {}).get("version")
+        ]
+        if len(started) >= count:
+            break
+        time.sleep(0.2)
+    time.sleep(2)
+
+
 def direct(admin: Kube, count: int) -> float:
     namespace = fresh_namespace(admin, "bench-direct")
     jobs = [equivalent_job(f"run-{i}", namespace) for i in range(count)]
@@ -93,7 +109,7 @@ def direct(admin: Kube, count: int) -> float:
         admin.create(job)
     wait_for_jobs(admin, namespace, count)
     elapsed = time.perf_counter() - started
-    admin.delete("v1", "Namespace", namespace)
+    time.sleep(2)
     return elapsed
 
 
@@ -107,7 +123,7 @@ def through_operator(admin: Kube, count: int) -> float:
         admin.create(body)
     wait_for_jobs(admin, namespace, count)
     elapsed = time.perf_counter() - started
-    admin.delete("v1", "Namespace", namespace)
+    settle(admin, namespace, count)
     return elapsed
 
 
@@ -132,6 +148,9 @@ def run(cluster: DevCluster, *, count: int, repeats: int, work: Path) -> None:
             )
     finally:
         operator.stop()
+        for namespace in admin.list("v1", "Namespace"):
+            if namespace["metadata"]["name"].startswith(("bench-direct-", "bench-operator-")):
+                admin.delete("v1", "Namespace", namespace["metadata"]["name"])
     d, o = statistics.median(direct_times), statistics.median(operator_times)
     print(f"{count} Jobs created directly through the API: median {d:.2f}s")
     print(f"{count} TrainingJobs → {count} Jobs through the operator: median {o:.2f}s")

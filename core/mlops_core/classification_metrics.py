@@ -58,16 +58,11 @@ def roc_auc(y_true: np.ndarray[Any, Any], scores: np.ndarray[Any, Any]) -> float
     negatives = int(y_true.size - positives)
     if positives == 0 or negatives == 0:
         return None
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    ranks = np.empty(scores.size, dtype=np.float64)
-    start = 0
-    while start < scores.size:
-        end = start
-        while end + 1 < scores.size and sorted_scores[end + 1] == sorted_scores[start]:
-            end += 1
-        ranks[order[start : end + 1]] = (start + end) / 2 + 1
-        start = end + 1
+    # average rank of each distinct score (1-based), ties sharing the mean of their positions
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    average = ends - (counts - 1) / 2.0
+    ranks = average[inverse.reshape(-1)]
     rank_sum = float(ranks[y_true == 1].sum())
     return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
 

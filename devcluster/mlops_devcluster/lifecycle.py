@@ -92,6 +92,25 @@ def _write_kubeconfigs(layout: Layout, server: str) -> None:
         write_kubeconfig(path, document)
 
 
+def _config(
+    layout: Layout, *, running: dict[str, int | None], use_free_ports: bool
+) -> ClusterConfig:
+    """The saved configuration, else a new one; ports are chosen again while the cluster has
+    never run (e.g. its ports were taken), binaries again when one has gone missing."""
+    if not layout.config_file.exists():
+        config = _new_config(use_free_ports=use_free_ports)
+        config.save(layout.config_file)
+        return config
+    config = ClusterConfig.load(layout.config_file)
+    if not any(running.values()) and not layout.etcd_data.exists():
+        ports = free_ports() if use_free_ports else Ports()
+        config = dataclasses.replace(config, ports=ports)
+    if not all(Path(p).exists() for p in config.binaries.to_json().values()):
+        config = dataclasses.replace(config, binaries=resolve_binaries())
+    config.save(layout.config_file)
+    return config
+
+
 def up(
     root: Path,
     *,
@@ -104,26 +123,7 @@ def up(
     layout = Layout(root)
     layout.ensure()
     running = running_components(layout)
-    if layout.config_file.exists():
-        config = ClusterConfig.load(layout.config_file)
-        if not any(running.values()) and not layout.etcd_data.exists():
-            # never started (e.g. its ports were taken): choose the ports again
-            ports = free_ports() if use_free_ports else Ports()
-            config = dataclasses.replace(config, ports=ports)
-            config.save(layout.config_file)
-        if not all(config.binaries.to_json().values()) or not all(
-            Path(p).exists() for p in config.binaries.to_json().values()
-        ):
-            config = ClusterConfig(
-                ports=config.ports,
-                binaries=resolve_binaries(),
-                s3_access_key=config.s3_access_key,
-                s3_secret_key=config.s3_secret_key,
-            )
-            config.save(layout.config_file)
-    else:
-        config = _new_config(use_free_ports=use_free_ports)
-        config.save(layout.config_file)
+    config = _config(layout, running=running, use_free_ports=use_free_ports)
     cluster = DevCluster(layout, config)
     started_now = not all(running.values())
     if not started_now:

@@ -30,7 +30,11 @@ def main() -> None:
     settings = OperatorSettings()
     if settings.s3_endpoint:
         os.environ.setdefault("AWS_ENDPOINT_URL_S3", settings.s3_endpoint)
-    kopf.configure(log_format=kopf.LogFormat.PLAIN)
+    kopf.configure(
+        log_format=kopf.LogFormat.FULL,
+        verbose=settings.log_level == "DEBUG",
+        quiet=settings.log_level in ("WARNING", "ERROR"),
+    )
     ctx = OperatorContext(settings=settings, kube=Kube(load_api_client()))
     ctx.open_store = _store_opener()  # type: ignore[assignment]
     namespaces = settings.watch_namespaces

@@ -22,6 +22,8 @@ class OperatorContext:
         default_factory=lambda: defaultdict(threading.Lock)
     )
     _guard: threading.Lock = field(default_factory=threading.Lock)
+    #: uids of the runs this process started (their creation-time bodies are stale)
+    started: set[str] = field(default_factory=set)
     #: namespaces whose trainer ServiceAccount/Role/RoleBinding this process has applied
     provisioned: set[str] = field(default_factory=set)
     #: (namespace, model) → versions this process chose for runs (until they are visible)

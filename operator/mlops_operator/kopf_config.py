@@ -68,4 +68,5 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSetti
     kopf_settings.watching.server_timeout = 300
     kopf_settings.watching.client_timeout = 330
     kopf_settings.watching.reconnect_backoff = 1.0
-    kopf_settings.queueing.worker_limit = 64
+    # No queueing.worker_limit: with in-memory indexes, every object's worker must start to
+    # finish the initial indexing, and a limit below the number of objects deadlocks startup.

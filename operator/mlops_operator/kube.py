@@ -9,7 +9,9 @@ say which object and what the API server answered.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote, urlencode
@@ -21,6 +23,8 @@ from kubernetes.client.exceptions import ApiException
 from mlops_operator.builders.names import API_VERSION, FIELD_MANAGER
 
 Manifest = dict[str, Any]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -170,11 +174,14 @@ class Kube:
         _method, full_url, headers, _body, _post = self.api_client.param_serialize(
             method, url, header_params=headers, auth_settings=["BearerToken"]
         )
+        started = time.perf_counter()
         try:
             response = self.api_client.call_api(method, full_url, header_params=headers, body=body)
             raw: bytes = response.read()  # type: ignore[no-untyped-call]
         except ApiException as exc:
             raise _error(what, exc) from None
+        finally:
+            log.debug("%s %s: %.1f ms", method, path, (time.perf_counter() - started) * 1000)
         if not 200 <= response.status <= 299:
             failure = ApiException(status=response.status, reason=response.reason)
             failure.body = raw.decode(errors="replace")

@@ -107,6 +107,12 @@ class OperatorSettings(BaseSettings):
         validation_alias="MLOPS_LIVENESS_ENDPOINT",
         description="Where kopf serves its liveness probe; empty to disable.",
     )
+    log_level: str = Field(
+        default="INFO",
+        validation_alias="MLOPS_LOG_LEVEL",
+        pattern=r"^(DEBUG|INFO|WARNING|ERROR)$",
+        description="DEBUG also logs every API request with its duration.",
+    )
     use_registry: bool = Field(default=True, validation_alias="USE_MLOPS_REGISTRY")
     use_training: bool = Field(default=True, validation_alias="USE_MLOPS_TRAINING")
     use_serving: bool = Field(default=False, validation_alias="USE_MLOPS_SERVING")

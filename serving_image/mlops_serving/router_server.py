@@ -15,6 +15,7 @@ import logging
 import signal
 from collections import deque
 from http import HTTPStatus
+from typing import cast
 
 import httptools
 
@@ -59,8 +60,7 @@ class RouterProtocol(asyncio.Protocol):
     # ---- connection ------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None

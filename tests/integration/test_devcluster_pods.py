@@ -332,7 +332,13 @@ spec:
     waiting = wait_for(
         "the pod to wait for its Secret",
         lambda: get_pod(devcluster, namespace, "patient"),
-        lambda p: "waiting" in (p["status"].get("containerStatuses") or [{}])[0].get("state", {}),
+        lambda p: (
+            (p["status"].get("containerStatuses") or [{}])[0]
+            .get("state", {})
+            .get("waiting", {})
+            .get("reason")
+            == "CreateContainerConfigError"
+        ),
     )
     state = container_state(waiting)["waiting"]
     assert state["reason"] == "CreateContainerConfigError"

@@ -69,21 +69,8 @@ def _start(config_path: Path, workdir: Path, extra: dict[str, str]) -> subproces
     )
 
 
-def _result(workdir: Path) -> TrainingResult:
-    return TrainingResult.model_validate_json((workdir / "termination").read_bytes())
-
-
-def test_two_workers_on_loopback_reach_the_quality_of_one(tmp_path: Path) -> None:
-    single_dir, ddp_dir = tmp_path / "single", tmp_path / "ddp"
-    for folder in (single_dir, ddp_dir, ddp_dir / "rank0", ddp_dir / "rank1"):
-        folder.mkdir(parents=True)
-    (single_dir / "config.json").write_text(json.dumps(_config(single_dir / "out")))
-    (ddp_dir / "config.json").write_text(json.dumps(_config(ddp_dir / "out")))
-
-    single = _start(single_dir / "config.json", single_dir, {})
-    single_out, single_err = single.communicate(timeout=300)
-    assert single.returncode == 0, single_err
-
+def _run_workers(ddp_dir: Path) -> list[tuple[str, str]]:
+    """Two workers of one run, as the pods of an Indexed Job; both must succeed."""
     port = str(_free_port())
     workers = [
         _start(
@@ -102,7 +89,25 @@ def test_two_workers_on_loopback_reach_the_quality_of_one(tmp_path: Path) -> Non
     outputs = [worker.communicate(timeout=300) for worker in workers]
     for worker, (_, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err
+    return outputs
 
+
+def _result(workdir: Path) -> TrainingResult:
+    return TrainingResult.model_validate_json((workdir / "termination").read_bytes())
+
+
+def test_two_workers_on_loopback_reach_the_quality_of_one(tmp_path: Path) -> None:
+    single_dir, ddp_dir = tmp_path / "single", tmp_path / "ddp"
+    for folder in (single_dir, ddp_dir, ddp_dir / "rank0", ddp_dir / "rank1"):
+        folder.mkdir(parents=True)
+    (single_dir / "config.json").write_text(json.dumps(_config(single_dir / "out")))
+    (ddp_dir / "config.json").write_text(json.dumps(_config(ddp_dir / "out")))
+
+    single = _start(single_dir / "config.json", single_dir, {})
+    single_out, single_err = single.communicate(timeout=300)
+    assert single.returncode == 0, single_err
+
+    outputs = _run_workers(ddp_dir)
     first, second = _result(ddp_dir / "rank0"), _result(ddp_dir / "rank1")
     manifest = (ddp_dir / "out" / MANIFEST_FILE).read_bytes()
     assert first.digest == second.digest == digest_of(manifest)
@@ -118,3 +123,8 @@ def test_two_workers_on_loopback_reach_the_quality_of_one(tmp_path: Path) -> Non
     loaded = load_artifact(LocalStore(ddp_dir / "out"))
     assert loaded.metrics.epochs_run == 5
     assert single_out.count('"event": "epoch"') == 5
+
+    # a retry of both pods after the publish: every rank reports the published digest
+    outputs = _run_workers(ddp_dir)
+    assert _result(ddp_dir / "rank1").digest == first.digest
+    assert '"event": "epoch"' not in outputs[1][0]

@@ -326,7 +326,7 @@ def test_published_version_is_refused_but_the_same_run_may_retry(tmp_path: Path)
 def test_a_killed_run_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted_one(
     tmp_path: Path,
 ) -> None:
-    settings = {"epochs": 8, "earlyStopping": {"enabled": False}, "checkpointInterval": 1}
+    settings = {"epochs": 20, "earlyStopping": {"enabled": False}, "checkpointInterval": 1}
     whole_dir, cut_dir = tmp_path / "whole", tmp_path / "cut"
     whole_dir.mkdir()
     cut_dir.mkdir()
@@ -345,7 +345,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted
     assert proc.stdout is not None
     for line in proc.stdout:
         if json.loads(line).get("epoch") == 2:
-            break  # epoch 1's checkpoint was written before epoch 2 began
+            break  # epoch 1's checkpoint was written before epoch 2 began; 18 epochs remain
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     proc.stdout.close()

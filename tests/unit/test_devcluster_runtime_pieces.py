@@ -14,6 +14,8 @@ from mlops_devcluster.agent.hosts import HostsFiles, pod_host_names
 from mlops_devcluster.agent.launch import BindMount, launch_argv, launch_script
 from mlops_devcluster.agent.log_server import parse_log_path, tail_lines
 from mlops_devcluster.agent.probes import ProbeTracker, resolve_port
+from mlops_devcluster.agent.reporting import build_pod_event
+from mlops_devcluster.agent.volumes import VolumeError, container_mounts
 
 pytestmark = pytest.mark.unit
 
@@ -158,3 +160,56 @@ def test_log_endpoint_paths_and_tails() -> None:
     assert tail_lines(data, None) == data
     assert tail_lines(data, 2) == b"b\nc\n"
     assert tail_lines(data, 0) == b""
+
+
+def test_container_mounts_bind_volumes_subpaths_and_the_hosts_file(tmp_path: Path) -> None:
+    volumes = {"data": tmp_path / "data", "config": tmp_path / "config"}
+    for folder in volumes.values():
+        folder.mkdir()
+    (tmp_path / "config" / "app.yaml").write_text("a: 1")
+    spec = {
+        "name": "main",
+        "volumeMounts": [
+            {"name": "data", "mountPath": "/data"},
+            {"name": "data", "mountPath": "/cache", "subPath": "cache"},
+            {
+                "name": "config",
+                "mountPath": "/etc/app.yaml",
+                "subPath": "app.yaml",
+                "readOnly": True,
+            },
+        ],
+    }
+    mounts = container_mounts(spec, volumes=volumes, hosts_file=tmp_path / "hosts")
+    assert [(m.target, m.read_only, m.is_file) for m in mounts] == [
+        ("/etc/hosts", False, True),
+        ("/data", False, False),
+        ("/cache", False, False),
+        ("/etc/app.yaml", True, True),
+    ]
+    assert (tmp_path / "data" / "cache").is_dir(), "a missing subPath is created"
+    with pytest.raises(VolumeError, match="mounts volume 'nope', which the pod does not declare"):
+        container_mounts(
+            {"name": "main", "volumeMounts": [{"name": "nope", "mountPath": "/x"}]},
+            volumes=volumes,
+            hosts_file=None,
+        )
+
+
+def test_pod_events_name_the_container_and_the_node() -> None:
+    pod = {
+        "metadata": {"name": "web-1", "namespace": "ml", "uid": "u1"},
+        "spec": {"nodeName": "devcluster-cpu"},
+    }
+    event = build_pod_event(
+        pod,
+        reason="Unhealthy",
+        message="x" * 2000,
+        event_type="Warning",
+        container="server",
+        stamp="2026-01-01T00:00:00Z",
+    )
+    assert event["involvedObject"]["fieldPath"] == "spec.containers{server}"
+    assert event["source"] == {"component": "kubelet", "host": "devcluster-cpu"}
+    assert event["metadata"] == {"generateName": "web-1.", "namespace": "ml"}
+    assert len(event["message"]) == 1024

@@ -7,7 +7,7 @@ import logging
 
 import torch
 
-from mlops_core.artifact import MANIFEST_FILE, ArtifactError, digest_of
+from mlops_core.artifact import MANIFEST_FILE, digest_of
 from mlops_core.artifact_io import ArtifactMetrics, publish_artifact
 from mlops_core.progress import TrainingResult
 from mlops_core.storage import ObjectNotFoundError, ObjectStore, join_uri, open_store
@@ -50,6 +50,45 @@ def _published_earlier(
     return None
 
 
+NOT_PUBLISHED, PUBLISHED_BY_THIS_RUN, PUBLISHED_BY_ANOTHER, CHECK_FAILED = 0, 1, 2, 3
+
+
+def _check_not_published(
+    ctx: DistributedContext,
+    device: torch.device,
+    *,
+    artifact: ObjectStore,
+    checkpoints: ObjectStore | None,
+    fingerprint: str,
+    config: TrainerConfig,
+) -> str | None:
+    """None when the version is free; its digest when this very run already published it (a
+    retry after the publish). Rank 0 looks and tells every rank, so all stop or go together."""
+    verdict, earlier, failure = NOT_PUBLISHED, None, None
+    if ctx.is_primary:
+        try:
+            if artifact.exists(MANIFEST_FILE):
+                earlier = _published_earlier(artifact, checkpoints, fingerprint)
+                verdict = PUBLISHED_BY_ANOTHER if earlier is None else PUBLISHED_BY_THIS_RUN
+        except Exception as exc:  # told to the other ranks before it is raised
+            verdict, failure = CHECK_FAILED, exc
+    verdict = distributed.broadcast_int(ctx, verdict, device)
+    if failure is not None:
+        raise failure
+    if verdict == CHECK_FAILED:
+        raise TrainerError("rank 0 could not read the artifact store; see its log")
+    if verdict == PUBLISHED_BY_ANOTHER:
+        output = config.output
+        raise TrainerError(
+            f"{join_uri(artifact.uri, MANIFEST_FILE)} already exists: version "
+            f"{output.version} of {output.model_name!r} is published and is never "
+            "overwritten; train a new version"
+        )
+    if verdict == PUBLISHED_BY_THIS_RUN:
+        return distributed.broadcast_digest(ctx, earlier, device)
+    return None
+
+
 def _metrics_file(outcome: TrainingOutcome) -> ArtifactMetrics:
     return ArtifactMetrics(
         best_epoch=outcome.best_epoch,
@@ -83,14 +122,15 @@ def _run(
     ckpt_uri = checkpoint_uri(config)
     checkpoints = open_store(ckpt_uri) if ckpt_uri else None
     fingerprint = checkpoint.run_fingerprint(config)
-    if ctx.is_primary and artifact.exists(MANIFEST_FILE):
-        earlier = _published_earlier(artifact, checkpoints, fingerprint)
-        if earlier is None:
-            raise TrainerError(
-                f"{join_uri(artifact.uri, MANIFEST_FILE)} already exists: version "
-                f"{output.version} of {output.model_name!r} is published and is never "
-                "overwritten; train a new version"
-            )
+    earlier = _check_not_published(
+        ctx,
+        device,
+        artifact=artifact,
+        checkpoints=checkpoints,
+        fingerprint=fingerprint,
+        config=config,
+    )
+    if earlier is not None:
         log.info("this run already published %s as %s", artifact.uri, earlier)
         return TrainingResult(succeeded=True, artifact_uri=artifact.uri, digest=earlier)
     reporters.start(config, rank=ctx.rank, world_size=ctx.world_size)
@@ -141,6 +181,3 @@ def _run(
         best_epoch=outcome.best_epoch,
         epochs_run=outcome.epochs_run,
     )
-
-
-__all__ = ["ArtifactError", "checkpoint_uri", "train_and_publish"]

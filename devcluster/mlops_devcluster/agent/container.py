@@ -99,21 +99,28 @@ class ContainerRun:
         script = launch_script(
             hostname=hostname, mounts=all_mounts, working_dir=self.spec.get("workingDir")
         )
+        # the pid file exists while the run is live (log followers stop when it is gone), so
+        # it is there before the log file is
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.write_text("0\nstarting\n")
         log_file = self.log_file()
         log_file.parent.mkdir(parents=True, exist_ok=True)
         work_dir = self.pod_dir / "work"
         work_dir.mkdir(parents=True, exist_ok=True)
-        with log_file.open("ab") as log:
-            self.process = subprocess.Popen(
-                launch_argv(script, argv),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=work_dir,
-                start_new_session=True,
-            )
-        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with log_file.open("ab") as log:
+                self.process = subprocess.Popen(
+                    launch_argv(script, argv),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=work_dir,
+                    start_new_session=True,
+                )
+        except OSError:
+            self.pid_file.unlink(missing_ok=True)
+            raise
         self.pid_file.write_text(f"{self.process.pid}\n{argv[0] if argv else ''}\n")
         self.started_mono = time.monotonic()
         self.stop_requested = False

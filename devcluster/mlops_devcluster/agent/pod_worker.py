@@ -14,9 +14,10 @@ from mlops_devcluster.agent.launch import BindMount
 from mlops_devcluster.agent.nodes import HOST_IP, now
 from mlops_devcluster.agent.pod_env import EnvError, container_argv, container_env
 from mlops_devcluster.agent.pod_status import PodView, build_pod_status, pod_phase
+from mlops_devcluster.agent.reporting import EventType, PodReporter
 from mlops_devcluster.agent.runtime import Runtime
-from mlops_devcluster.agent.volumes import prepare_volumes
-from mlops_devcluster.kube import ApiError, resource_path
+from mlops_devcluster.agent.volumes import container_mounts, prepare_volumes
+from mlops_devcluster.kube import ApiError
 
 Object = dict[str, Any]
 TICK: Final = 0.2
@@ -34,7 +35,7 @@ class PodWorker(threading.Thread):
         self._pod = pod
         self._lock = threading.Lock()
         self._gone = threading.Event()
-        self._last_status: Object | None = None
+        self.reporter = PodReporter(runtime.kube)
         self.pod_ip = ""
         self.start_time = now()
         self.started_mono = time.monotonic()
@@ -81,18 +82,8 @@ class PodWorker(threading.Thread):
     def _should_exit(self) -> bool:
         return self._gone.is_set() or self.runtime.stopping.is_set()
 
-    def _path(self, subresource: str | None = None) -> str:
-        meta = self.pod["metadata"]
-        return resource_path(
-            api_version="v1",
-            plural="pods",
-            namespace=meta["namespace"],
-            name=meta["name"],
-            subresource=subresource,
-        )
-
     def _report(self) -> None:
-        if self._gone.is_set() or self.runtime.stopping.is_set():
+        if self._should_exit:
             return
         view = PodView(
             phase=self.phase,  # type: ignore[arg-type]
@@ -105,21 +96,8 @@ class PodWorker(threading.Thread):
             reason=self.reason,
             message=self.message,
         )
-        status = build_pod_status(self.pod, view, now=now())
-        comparable = {k: v for k, v in status.items() if k != "conditions"}
-        comparable["conditions"] = [
-            {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status["conditions"]
-        ]
-        if comparable == self._last_status:
-            return
-        try:
-            self.runtime.kube.merge_patch(self._path("status"), {"status": status})
-            self._last_status = comparable
-        except ApiError as exc:
-            if exc.status == 404:
-                self._gone.set()
-            else:
-                log.warning("status of pod %s: %s", self.pod_name, exc)
+        if not self.reporter.status(self.pod, build_pod_status(self.pod, view, now=now())):
+            self._gone.set()
 
     @property
     def pod_name(self) -> str:
@@ -167,6 +145,19 @@ class PodWorker(threading.Thread):
         self._supervise()
         self._wait_for_deletion()
 
+    def _event(
+        self,
+        reason: str,
+        message: str,
+        *,
+        event_type: EventType = "Normal",
+        container: str | None = None,
+    ) -> None:
+        if not self._should_exit:
+            self.reporter.event(
+                self.pod, reason, message, event_type=event_type, container=container
+            )
+
     def _release_address(self) -> None:
         if self.pod_ip:
             self.runtime.hosts.remove(self.pod)
@@ -180,6 +171,7 @@ class PodWorker(threading.Thread):
             for run in [*self.init_containers, *self.containers]:
                 run.record.state = {"waiting": {"reason": waiting, "message": message}}
         log.info("pod %s failed: %s", self.pod_name, message)
+        self._event(reason, message, event_type="Warning")
         self._report()
 
     def _prepare_volumes(self) -> bool:
@@ -213,26 +205,7 @@ class PodWorker(threading.Thread):
         return False
 
     def _bind_mounts(self, spec: Object) -> list[BindMount]:
-        mounts = []
-        if self.hosts_file is not None:
-            mounts.append(BindMount(source=self.hosts_file, target="/etc/hosts", is_file=True))
-        for mount in spec.get("volumeMounts", []) or []:
-            source = self.mounts.get(mount["name"])
-            if source is None:
-                continue
-            if mount.get("subPath"):
-                source = source / mount["subPath"]
-                if not source.exists():
-                    source.mkdir(parents=True, exist_ok=True)
-            mounts.append(
-                BindMount(
-                    source=source,
-                    target=mount["mountPath"],
-                    read_only=bool(mount.get("readOnly", False)),
-                    is_file=source.is_file(),
-                )
-            )
-        return mounts
+        return container_mounts(spec, volumes=self.mounts, hosts_file=self.hosts_file)
 
     def _start(self, run: ContainerRun) -> bool:
         """Start one container; False (and a waiting state) when its env cannot be built."""
@@ -250,13 +223,16 @@ class PodWorker(threading.Thread):
                 lookup=self.runtime.lookup,
                 allocatable=self.runtime.allocatable.get(node, {}),
             )
+            mounts = self._bind_mounts(run.spec)
         except EnvError as exc:
+            if run.record.state.get("waiting", {}).get("message") != str(exc):
+                self._event("Failed", f"Error: {exc}", event_type="Warning", container=run.name)
             run.record.state = {"waiting": {"reason": exc.reason, "message": str(exc)}}
             return False
         Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
         argv = container_argv(run.spec, entrypoint=run.entrypoint, env=env)
         hostname = pod["spec"].get("hostname") or pod["metadata"]["name"][:63]
-        run.start(argv=argv, env=env, hostname=hostname, mounts=self._bind_mounts(run.spec))
+        run.start(argv=argv, env=env, hostname=hostname, mounts=mounts)
         run.env = env
         log.info(
             "pod %s: started container %s (pid %s)",
@@ -264,6 +240,7 @@ class PodWorker(threading.Thread):
             run.name,
             run.process.pid if run.process else "?",
         )
+        self._event("Started", f"Started container {run.name}", container=run.name)
         return True
 
     def _restart_policy(self) -> str:
@@ -326,6 +303,19 @@ class PodWorker(threading.Thread):
             self._kill_unhealthy(run, failed)
 
     def _kill_unhealthy(self, run: ContainerRun, which: str) -> None:
+        tracker = run.liveness if which == "liveness" else run.startup
+        detail = tracker.message if tracker is not None else ""
+        self._event(
+            "Unhealthy",
+            f"{which.capitalize()} probe failed: {detail}",
+            event_type="Warning",
+            container=run.name,
+        )
+        self._event(
+            "Killing",
+            f"Container {run.name} failed {which} probe, will be restarted",
+            container=run.name,
+        )
         log.info(
             "pod %s: container %s failed its %s probe; restarting", self.pod_name, run.name, which
         )
@@ -349,6 +339,9 @@ class PodWorker(threading.Thread):
                 self._stop_all(SHUTDOWN_GRACE if self.runtime.stopping.is_set() else 0)
                 return
             if self._deleting:
+                for run in self.containers:
+                    if run.alive:
+                        self._event("Killing", f"Stopping container {run.name}", container=run.name)
                 self._stop_all(self._grace())
                 self.phase = pod_phase(
                     [r.record for r in self.containers], restart_policy="Never", will_restart=set()
@@ -423,11 +416,6 @@ class PodWorker(threading.Thread):
             time.sleep(0.5)
 
     def _finish_deletion(self) -> None:
-        """Containers are stopped: remove the pod object (grace 0, same uid only)."""
-        body = {"gracePeriodSeconds": 0, "preconditions": {"uid": self.uid}}
-        try:
-            self.runtime.kube.delete(self._path(), body)
-        except ApiError as exc:
-            if exc.status not in (404, 409):
-                log.warning("deleting pod %s: %s", self.pod_name, exc)
+        """Containers are stopped: remove the pod object."""
+        self.reporter.delete(self.pod)
         self._gone.set()

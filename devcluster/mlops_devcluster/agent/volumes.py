@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlops_devcluster.agent.launch import BindMount
 from mlops_devcluster.agent.pod_env import EnvError, Lookup, field_value
 
 Object = dict[str, Any]
@@ -139,3 +140,36 @@ def prepare_volumes(
         staging.rename(folder)
         paths[name] = folder
     return paths
+
+
+def container_mounts(
+    spec: Object, *, volumes: dict[str, Path], hosts_file: Path | None
+) -> list[BindMount]:
+    """The bind mounts of one container: the namespace's hosts file, then its volumeMounts
+    (a ``subPath`` is created in the volume when missing)."""
+    mounts = []
+    if hosts_file is not None:
+        mounts.append(BindMount(source=hosts_file, target="/etc/hosts", is_file=True))
+    for mount in spec.get("volumeMounts", []) or []:
+        source = volumes.get(mount["name"])
+        if source is None:
+            raise VolumeError(
+                "CreateContainerConfigError",
+                f"container {spec['name']} mounts volume {mount['name']!r}, which the pod "
+                f"does not declare",
+            )
+        if mount.get("subPath"):
+            source = source / mount["subPath"]
+            if ".." in Path(mount["subPath"]).parts:
+                raise VolumeError("CreateContainerConfigError", "subPath may not contain '..'")
+            if not source.exists():
+                source.mkdir(parents=True, exist_ok=True)
+        mounts.append(
+            BindMount(
+                source=source,
+                target=mount["mountPath"],
+                read_only=bool(mount.get("readOnly", False)),
+                is_file=source.is_file(),
+            )
+        )
+    return mounts

@@ -1,5 +1,9 @@
-"""TrainingJob handlers: reconcile on create/resume, on every change of its Job, and on a
-slow timer as a safety net for missed watch events.
+"""TrainingJob handlers: level-triggered. A run is reconciled when it appears (or is seen at
+startup), whenever its Job changes, and on a slow timer that also retries what failed.
+
+These are watch-event handlers, not kopf's create/update handlers: the run's state lives in
+its status and its Job, so kopf has nothing to remember, and the operator writes no
+bookkeeping annotations on TrainingJobs (one write per run fewer).
 
 Two in-memory indexes, fed by the operator's own watches, answer "which versions of this
 model are taken" without listing every TrainingJob and ModelVersion on each new run; kopf
@@ -16,8 +20,7 @@ import kopf
 from mlops_operator.api.meta import GROUP, VERSION
 from mlops_operator.builders.names import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY
 from mlops_operator.context import OperatorContext
-from mlops_operator.handlers.posting import finish, post_notes
-from mlops_operator.kopf_config import HANDLER_RETRIES
+from mlops_operator.handlers.posting import post_notes
 from mlops_operator.reconcile.training_run import reconcile_training_job
 
 TIMER_SECONDS = 30.0
@@ -67,13 +70,26 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     def book(kwargs: dict[str, Any]) -> IndexedVersionBook:
         return IndexedVersionBook(kwargs["run_versions"], kwargs["registered_versions"])
 
-    @kopf.on.resume(*resource, id="reconcile", registry=registry, retries=HANDLER_RETRIES)
-    @kopf.on.create(*resource, id="reconcile", registry=registry, retries=HANDLER_RETRIES)
+    @kopf.on.event(*resource, id="reconcile", registry=registry)
     def training_job(
-        *, body: kopf.Body, namespace: str | None, name: str, retry: int, **kwargs: Any
+        *,
+        body: kopf.Body,
+        namespace: str | None,
+        name: str,
+        type: str | None,
+        **kwargs: Any,
     ) -> None:
-        outcome = reconcile_training_job(ctx, namespace or "", name, versions=book(kwargs))
-        finish(body, outcome, retry=retry)
+        # A new run, or any run seen when the operator (re)starts (type None: the initial
+        # listing). Later changes of a started run come from its Job and the timer.
+        status = body.get("status") or {}
+        if type == "DELETED" or status.get("phase") in ("Succeeded", "Failed"):
+            return
+        if type is not None and status.get("version"):
+            return
+        outcome = reconcile_training_job(
+            ctx, namespace or "", name, versions=book(kwargs), created=body
+        )
+        post_notes(body, outcome)
 
     @kopf.timer(
         *resource,
@@ -96,7 +112,11 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
         id="job-changed",
         registry=registry,
     )
-    def training_job_child(*, body: kopf.Body, namespace: str | None, **kwargs: Any) -> None:
+    def training_job_child(
+        *, body: kopf.Body, namespace: str | None, type: str | None, **kwargs: Any
+    ) -> None:
+        if type == "DELETED" or not (body.get("status") or {}).get("startTime"):
+            return  # a Job the controller has not started yet says nothing about the run
         for owner in body.get("metadata", {}).get("ownerReferences") or []:
             if owner.get("kind") != "TrainingJob" or not owner.get("controller"):
                 continue

@@ -102,6 +102,12 @@ def _failure_text(term: Termination) -> str:
     return f"{text}: {detail}" if detail else text
 
 
+def pods_matter(job: dict[str, Any]) -> bool:
+    """Whether the verdict on ``job`` needs its pods: only once one of them has ended."""
+    status = job.get("status") or {}
+    return bool(status.get("failed") or status.get("succeeded") or status.get("conditions"))
+
+
 def job_outcome(job: dict[str, Any] | None, pods: list[dict[str, Any]]) -> JobOutcome:
     """The verdict on a training Job from its status and its pods."""
     if job is None:

@@ -11,6 +11,7 @@ the operator was killed at any point, therefore creates nothing twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +31,7 @@ from mlops_operator.builders.training_job import (
 from mlops_operator.context import OperatorContext
 from mlops_operator.kube import ConflictError, Kube
 from mlops_operator.reconcile.artifact import ArtifactUnavailableError, verify_artifact
-from mlops_operator.reconcile.job_outcome import job_outcome
+from mlops_operator.reconcile.job_outcome import job_outcome, pods_matter
 from mlops_operator.reconcile.notes import Note, Outcome
 from mlops_operator.reconcile.training_status import (
     StatusPatch,
@@ -124,21 +125,25 @@ def _start(
         )
 
 
-def _ensure_children(ctx: OperatorContext, tj: TrainingJob, plan: RunPlan) -> dict[str, Any]:
+def _ensure_children(
+    ctx: OperatorContext, tj: TrainingJob, plan: RunPlan, *, fresh: bool
+) -> dict[str, Any]:
     """The run's Job, created (with its Service, and the namespace's status reporter) if absent.
 
     An existing Job is left as it is: its pod template is immutable, and a run keeps the
     settings it started with even if the operator's configuration changes meanwhile.
+    ``fresh``: the version was chosen in this very reconcile, so no Job can exist yet.
     """
     namespace = tj.metadata.namespace or "default"
     name = training_job_child_name(tj.metadata.name, tj.metadata.uid or "")
-    job = ctx.kube.get("batch/v1", "Job", name, namespace)
+    job = None if fresh else ctx.kube.get("batch/v1", "Job", name, namespace)
     if job is not None:
         return job
-    if namespace not in ctx.provisioned:
-        for manifest in build_status_reporter(namespace):
-            ctx.kube.apply(manifest)
-        ctx.provisioned.add(namespace)
+    with ctx.lock(f"provision/{namespace}"):
+        if namespace not in ctx.provisioned:
+            for manifest in build_status_reporter(namespace):
+                ctx.kube.apply(manifest)
+            ctx.provisioned.add(namespace)
     applied: dict[str, Any] = {}
     for manifest in build_training_children(tj, plan, ctx.settings):
         applied = ctx.kube.apply(manifest)
@@ -258,22 +263,39 @@ def _finish_success(
 
 
 def reconcile_training_job(
-    ctx: OperatorContext, namespace: str, name: str, *, versions: VersionBook | None = None
+    ctx: OperatorContext,
+    namespace: str,
+    name: str,
+    *,
+    versions: VersionBook | None = None,
+    created: Mapping[str, Any] | None = None,
 ) -> Outcome:
-    """Move the run of TrainingJob ``namespace/name`` one step further."""
+    """Move the run of TrainingJob ``namespace/name`` one step further.
+
+    ``created``: the object as a watch event showed it. A body without status belongs to a run
+    nobody has started, so it spares a read, unless this process started the run since; any
+    other reconcile reads the object afresh under the run's lock.
+    """
     outcome = Outcome()
     with ctx.lock(f"trainingjob/{namespace}/{name}"):
-        body = ctx.kube.get(API_VERSION, "TrainingJob", name, namespace)
+        body = None
+        if created is not None and not created.get("status"):
+            uid = created.get("metadata", {}).get("uid")
+            body = None if uid in ctx.started else created
+        if body is None:
+            body = ctx.kube.get(API_VERSION, "TrainingJob", name, namespace)
         if body is None or body["metadata"].get("deletionTimestamp"):
             return outcome
         tj = TrainingJob.from_body(body)
         if is_finished(tj):
             return outcome
+        fresh = False
         if not tj.status.version or not tj.status.artifact:
             started = _start(ctx, tj, versions or ApiVersionBook(ctx.kube), outcome)
             if started is None:
                 return outcome
-            tj = started
+            tj, fresh = started, True
+            ctx.started.add(tj.metadata.uid or "")
         version = tj.status.version
         if version is None or tj.status.artifact is None:
             return outcome
@@ -282,11 +304,13 @@ def reconcile_training_job(
             artifact_uri=tj.status.artifact.uri,
             checkpoint_uri=run_plan(tj, version=version, settings=ctx.settings).checkpoint_uri,
         )
-        job = _ensure_children(ctx, tj, plan)
+        job = _ensure_children(ctx, tj, plan, fresh=fresh)
         job_name = job["metadata"]["name"]
-        pods = ctx.kube.list(
-            "v1", "Pod", namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}"
-        )
+        pods = []
+        if pods_matter(job):
+            pods = ctx.kube.list(
+                "v1", "Pod", namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}"
+            )
         verdict = job_outcome(job, pods)
         if verdict.state == "Failed":
             _write_status(
