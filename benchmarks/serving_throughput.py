@@ -5,7 +5,8 @@ library) and run in their own processes on loopback with the same uvicorn option
 threads. The baseline is a minimal FastAPI handler that calls the model once per request. The
 load generator is a small keep-alive HTTP/1.1 client on asyncio in this process. For each
 concurrency (1, 16, 64) each server is measured REPEATS times, alternating, and medians are
-reported. Run: ``.venv/bin/python benchmarks/serving_throughput.py``.
+reported. The server runs with its default batching settings (MAX_BATCH_SIZE 32,
+MAX_LATENCY_MS 5). Run: ``.venv/bin/python benchmarks/serving_throughput.py``.
 """
 
 from __future__ import annotations
@@ -177,8 +178,6 @@ def model_server(repository: Path, host: str, port: int, **env: str) -> Iterator
         "MODEL_REPOSITORY_URI": str(repository),
         "PRELOAD_MODELS": "bench:1.0.0",
         "TORCH_NUM_THREADS": THREADS,
-        "MAX_BATCH_SIZE": "32",
-        "MAX_LATENCY_MS": "2",
         **env,
     }
     argv = [

@@ -138,7 +138,7 @@ def resolve_binaries(*, build: bool = True) -> Binaries:
                 f"missing {', '.join(missing)}: set ${ASSETS_ENV} to a folder holding them, put "
                 f"them on PATH, or run {_script('build-binaries.sh')} (needs Go)"
             )
-        _run_build(_script("build-binaries.sh"), ", ".join(missing), "15 minutes")
+        _run_build(_script("build-binaries.sh"), ", ".join(missing), "6 minutes")
         found = {n: find_binary(n, search=kube_dirs) for n in names}
         missing = [n for n, p in found.items() if p is None]
         if missing:
@@ -150,7 +150,7 @@ def resolve_binaries(*, build: bool = True) -> Binaries:
                 f"missing minio: set ${MINIO_ENV} to a minio server binary, put it on PATH, or "
                 f"run {_script('build-minio.sh')} (needs Go)"
             )
-        _run_build(_script("build-minio.sh"), "minio", "10 minutes")
+        _run_build(_script("build-minio.sh"), "minio", "6 minutes")
         minio = _find_minio()
         if minio is None:
             raise MissingBinaryError("the build did not produce minio")

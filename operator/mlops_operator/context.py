@@ -22,6 +22,8 @@ class OperatorContext:
         default_factory=lambda: defaultdict(threading.Lock)
     )
     _guard: threading.Lock = field(default_factory=threading.Lock)
+    #: run uid → the version this process chose for it
+    chosen: dict[str, str] = field(default_factory=dict)
     #: uids of the runs this process started (their creation-time bodies are stale)
     started: set[str] = field(default_factory=set)
     #: namespaces whose trainer ServiceAccount/Role/RoleBinding this process has applied

@@ -60,7 +60,7 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSetti
     # The CRDs are installed before the operator starts (the chart's crds/); not watching
     # CustomResourceDefinitions keeps the ClusterRole free of apiextensions access.
     kopf_settings.scanning.disabled = True
-    kopf_settings.execution.max_workers = 8
+    kopf_settings.execution.max_workers = 16
     kopf_settings.execution.default_backoff = MAX_BACKOFF_SECONDS
     kopf_settings.networking.request_timeout = 60
     kopf_settings.networking.connect_timeout = 10

@@ -40,16 +40,19 @@ class Inference:
         to_records: Callable[[ArtifactConfig], list[Record]],
     ) -> InferenceResult:
         started = time.perf_counter()
-        async with self.repository.use(name, version) as served:
-            try:
-                records = to_records(served.artifact.config)
-                predictions = await served.predict(records)
-            except ServingError:
-                served.errors.inc()
-                raise
-            except Exception as exc:
-                served.errors.inc()
-                raise InvalidInputError(f"prediction failed: {type(exc).__name__}: {exc}") from exc
+        served = await self.repository.get(name, version)
+        served.in_flight += 1  # held: an eviction waits for this request
+        try:
+            records = to_records(served.artifact.config)
+            predictions = await served.predict(records)
+        except ServingError:
+            served.errors.inc()
+            raise
+        except Exception as exc:
+            served.errors.inc()
+            raise InvalidInputError(f"prediction failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            served.in_flight -= 1
         elapsed = time.perf_counter() - started
         served.latency.observe(elapsed)
         served.predictions.inc(len(predictions))

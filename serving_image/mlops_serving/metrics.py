@@ -61,6 +61,12 @@ class ServerMetrics:
         )
         self.evictions = Counter("ml_model_evictions_total", "Versions unloaded.", MV, registry=r)
         self.feedback = Counter("ml_feedback_total", "True labels received.", MV, registry=r)
+        self.feedback_correct = Counter(
+            "ml_feedback_correct_total",
+            "True labels that matched the prediction (sum over pods for A/B tests).",
+            MV,
+            registry=r,
+        )
         self.online_accuracy = Gauge(
             "ml_online_accuracy", "Share of correct predictions among feedback.", MV, registry=r
         )

@@ -118,6 +118,8 @@ async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
             f"prediction id {body.prediction_id!r} is unknown, already has feedback, or aged out"
         ) from None
     inference.metrics.feedback.labels(acc.model, acc.version).inc()
+    if correct:
+        inference.metrics.feedback_correct.labels(acc.model, acc.version).inc()
     if acc.accuracy is not None:
         inference.metrics.online_accuracy.labels(acc.model, acc.version).set(acc.accuracy)
     return {

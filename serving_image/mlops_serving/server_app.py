@@ -103,6 +103,8 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
     async def healthz() -> dict[str, bool]:
         return {"live": True}
 
-    app.add_middleware(V1FastPath, inference=lambda: app.state.inference)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        V1FastPath, inference=lambda: app.state.inference, max_bytes=settings.max_request_bytes
+    )
     return app

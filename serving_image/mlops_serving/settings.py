@@ -61,7 +61,7 @@ class ServerSettings(BaseSettings):
     )
     warmup_on_load: bool = True
     max_batch_size: int = Field(default=32, ge=1, le=4096)
-    max_latency_ms: float = Field(default=2.0, ge=0, le=10_000)
+    max_latency_ms: float = Field(default=5.0, ge=0, le=10_000)
     max_request_bytes: int = Field(default=8 * MIB, ge=1024)
     drift_detection_enabled: bool = True
     drift_detection_method: DriftMethod = "psi"
@@ -69,7 +69,7 @@ class ServerSettings(BaseSettings):
     drift_window_size: int = Field(default=1000, ge=10, le=1_000_000)
     drift_min_samples: int = Field(default=50, ge=1)
     drift_sample_per_batch: int = Field(
-        default=16, ge=1, le=4096, description="Records of each batch added to the drift window."
+        default=8, ge=1, le=4096, description="Records of each batch added to the drift window."
     )
     feedback_capacity: int = Field(default=100_000, ge=1)
     torch_num_threads: int = Field(default_factory=_default_threads, ge=1, le=256)

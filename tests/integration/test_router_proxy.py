@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -189,3 +190,38 @@ def test_paths_and_versioned_requests(router: tuple[ServerProcess, Path]) -> Non
         bad = client.post(PREDICT, json={"instances": [[1]]})
         assert bad.status_code == 400  # the server's answer passes through
         assert "takes 4" in bad.json()["error"]
+
+
+def _raw(process: ServerProcess, payload: bytes) -> bytes:
+    with socket.create_connection((process.host, process.port), timeout=10) as sock:
+        sock.sendall(payload)
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+def test_router_front_handles_bad_and_unusual_requests(router: tuple[ServerProcess, Path]) -> None:
+    process, _ = router
+    assert _raw(process, b"NONSENSE\r\n\r\n").startswith(b"HTTP/1.1 400")
+    big = b"x" * (9 * 1024 * 1024)
+    head = b"POST /v1/models/fraud:predict HTTP/1.1\r\nhost: r\r\ncontent-length: %d\r\n\r\n"
+    assert _raw(process, head % len(big) + big).startswith(b"HTTP/1.1 413")
+    body = json.dumps({"instances": [RECORD]}).encode()
+    request = (
+        b"POST /v1/models/fraud:predict HTTP/1.1\r\nhost: r\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    closing = request.replace(b"HTTP/1.1\r\n", b"HTTP/1.1\r\nconnection: close\r\n", 1)
+    answers = _raw(process, request + closing)  # two pipelined requests, the second closes
+    assert answers.count(b"HTTP/1.1 200 OK") == 2
+    assert b"connection: close" in answers
+    with httpx.Client(base_url=process.url, timeout=30) as client:  # still serving
+        expect = client.post(
+            PREDICT, json={"instances": [RECORD]}, headers={"expect": "100-continue"}
+        )
+        assert expect.status_code == 200
+        assert client.get("/healthz").json() == {"live": True}

@@ -281,6 +281,9 @@ def test_feedback_gives_online_accuracy(client: httpx.Client) -> None:
     assert metric(text, "ml_online_accuracy", model="fraud", version="1.0.0") == pytest.approx(
         wrong["accuracy"]
     )
+    total = metric(text, "ml_feedback_total", model="fraud", version="1.0.0")
+    correct = metric(text, "ml_feedback_correct_total", model="fraud", version="1.0.0")
+    assert correct / total == pytest.approx(wrong["accuracy"])
 
 
 def test_metrics_carry_model_and_version_labels_only(client: httpx.Client) -> None:

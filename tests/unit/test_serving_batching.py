@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 
 from mlops_serving.batching import BatcherClosedError, DynamicBatcher
 
 pytestmark = pytest.mark.unit
+
+T = TypeVar("T")
 
 
 class Recorder:
@@ -29,9 +33,9 @@ class Recorder:
         return [i * 10 for i in items]
 
 
-def run(coro_factory):  # type: ignore[no-untyped-def]
+def run(scenario: Callable[[ThreadPoolExecutor], Coroutine[Any, Any, T]]) -> T:
     with ThreadPoolExecutor(1) as pool:
-        return asyncio.run(coro_factory(pool))
+        return asyncio.run(scenario(pool))
 
 
 def test_concurrent_submissions_share_forward_passes_up_to_the_limit() -> None:

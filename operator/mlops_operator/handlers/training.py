@@ -21,6 +21,7 @@ from mlops_operator.api.meta import GROUP, VERSION
 from mlops_operator.builders.names import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY
 from mlops_operator.context import OperatorContext
 from mlops_operator.handlers.posting import post_notes
+from mlops_operator.reconcile.job_outcome import pods_matter
 from mlops_operator.reconcile.training_run import reconcile_training_job
 
 TIMER_SECONDS = 30.0
@@ -115,8 +116,10 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     def training_job_child(
         *, body: kopf.Body, namespace: str | None, type: str | None, **kwargs: Any
     ) -> None:
-        if type == "DELETED" or not (body.get("status") or {}).get("startTime"):
-            return  # a Job the controller has not started yet says nothing about the run
+        if type == "DELETED" or (
+            not pods_matter(body) and not (body.get("status") or {}).get("active")
+        ):
+            return  # no pod has started or ended: nothing new about the run
         for owner in body.get("metadata", {}).get("ownerReferences") or []:
             if owner.get("kind") != "TrainingJob" or not owner.get("controller"):
                 continue

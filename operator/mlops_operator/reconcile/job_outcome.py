@@ -9,6 +9,7 @@ returns one verdict.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -102,7 +103,7 @@ def _failure_text(term: Termination) -> str:
     return f"{text}: {detail}" if detail else text
 
 
-def pods_matter(job: dict[str, Any]) -> bool:
+def pods_matter(job: Mapping[str, Any]) -> bool:
     """Whether the verdict on ``job`` needs its pods: only once one of them has ended."""
     status = job.get("status") or {}
     return bool(status.get("failed") or status.get("succeeded") or status.get("conditions"))

@@ -94,35 +94,49 @@ class ApiVersionBook:
 def _start(
     ctx: OperatorContext, tj: TrainingJob, versions: VersionBook, outcome: Outcome
 ) -> TrainingJob | None:
-    """Choose and record the run's version; None when the run cannot start."""
+    """Choose and record the run's version; None when the run cannot start.
+
+    The choice is made under the model's lock and reserved in memory at once, so the lock is
+    held for no API call; the status write that persists it follows outside the lock (a crash
+    before it loses nothing: no child exists yet, and the run chooses again).
+    """
     namespace = tj.metadata.namespace or "default"
     model = tj.spec.model_name
+    uid = tj.metadata.uid or ""
+    conflict: VersionConflictError | None = None
     with ctx.lock(f"model/{namespace}/{model}"):
-        registered, reserved = versions.taken(namespace, model, run=tj.metadata.name)
-        try:
-            version = choose_version(
-                tj, registered=registered, reserved=[*reserved, *ctx.reserved[(namespace, model)]]
-            )
-        except VersionConflictError as exc:
-            _write_status(
-                ctx,
-                tj,
-                failed_status(
-                    tj, reason="VersionConflict", message=str(exc), attempts=0, now=_now()
-                ),
-            )
-            outcome.notes.append(Note("Warning", "VersionConflict", str(exc)))
-            return None
-        plan = run_plan(tj, version=version, settings=ctx.settings)
-        job_name = training_job_child_name(tj.metadata.name, tj.metadata.uid or "")
-        ctx.reserved[(namespace, model)].add(version)
-        return _write_status(
+        version = ctx.chosen.get(uid)
+        if version is None:
+            registered, reserved = versions.taken(namespace, model, run=tj.metadata.name)
+            try:
+                version = choose_version(
+                    tj,
+                    registered=registered,
+                    reserved=[*reserved, *ctx.reserved[(namespace, model)]],
+                )
+            except VersionConflictError as exc:
+                conflict = exc
+            else:
+                ctx.reserved[(namespace, model)].add(version)
+                ctx.chosen[uid] = version
+    if version is None or conflict is not None:
+        message = str(conflict)
+        _write_status(
             ctx,
             tj,
-            started_status(
-                tj, version=version, artifact_uri=plan.artifact_uri, job_name=job_name, now=_now()
-            ),
+            failed_status(tj, reason="VersionConflict", message=message, attempts=0, now=_now()),
         )
+        outcome.notes.append(Note("Warning", "VersionConflict", message))
+        return None
+    plan = run_plan(tj, version=version, settings=ctx.settings)
+    job_name = training_job_child_name(tj.metadata.name, uid)
+    return _write_status(
+        ctx,
+        tj,
+        started_status(
+            tj, version=version, artifact_uri=plan.artifact_uri, job_name=job_name, now=_now()
+        ),
+    )
 
 
 def _ensure_children(
