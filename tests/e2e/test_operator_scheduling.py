@@ -103,3 +103,28 @@ def test_a_failing_trainer_sets_the_real_reason(
     stalled = next(c for c in status["conditions"] if c["type"] == "Stalled")
     assert stalled["status"] == "True"
     assert admin.list(API_VERSION, "ModelVersion", ns) == []
+
+
+def test_a_run_without_registration_publishes_a_verified_artifact_only(
+    devcluster: DevCluster, admin: Kube, training_namespace: str, start_operator: StartOperator
+) -> None:
+    ns = training_namespace
+    start_operator()
+    _apply(
+        devcluster,
+        ns,
+        tabular_model(),
+        tabular_training_job("trial", training={"epochs": 2}, registration={"enabled": False}),
+    )
+    devcluster.kubectl(
+        "wait", "-n", ns, "--for=condition=Succeeded", "trainingjob/trial", "--timeout=240s"
+    )
+    body = admin.get(API_VERSION, "TrainingJob", "trial", ns)
+    assert body is not None
+    status = body["status"]
+    assert status["version"].startswith("0.0.0-run-")
+    assert status["artifact"]["digest"].startswith("sha256:")
+    assert status["artifact"]["uri"].endswith(f"/{ns}/breast-cancer/{status['version']}/")
+    assert "modelVersion" not in status
+    assert status["metrics"]
+    assert admin.list(API_VERSION, "ModelVersion", ns) == []

@@ -101,12 +101,17 @@ def test_the_operator_may_create_every_child_it_builds(
     children = build_training_children(
         tj, run_plan(tj, version="1.0.0", settings=settings), settings
     )
+    # The namespace's trainer ServiceAccount, Role (granting what the operator itself holds on
+    # trainingjobs/status: no escalation) and RoleBinding, created for real...
+    for reporter in build_status_reporter(namespace):
+        operator_kube.apply(reporter)
+    # ...and the run's children validated by the API server's schemas and admission, and
+    # authorised for the operator's ServiceAccount; only dry-run, so that no trainer starts.
     for child in children:
-        # Validated by the API server's schemas and admission, and authorised for the
-        # operator's ServiceAccount (a Role granting trainingjobs/status must not escalate).
-        # Only dry-run, so that no trainer starts.
         live = operator_kube.apply(child, dry_run=True)
         assert live["metadata"]["ownerReferences"][0]["uid"] == tj.metadata.uid
+    account = operator_kube.get("v1", "ServiceAccount", "mlops-trainer", namespace)
+    assert account is not None
 
 
 def test_a_started_runs_spec_cannot_change(admin: Kube, namespace: str) -> None:

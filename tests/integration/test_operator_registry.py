@@ -332,3 +332,49 @@ def test_migrate_registers_an_existing_artifact_folder(
     )
     assert again.returncode == 1
     assert "version 1.0.0 already exists" in again.stderr
+
+
+@pytest.mark.parametrize("delete", [False, True], ids=["kept", "deleted"])
+def test_archived_artifacts_are_kept_unless_the_policy_deletes_them(
+    devcluster: DevCluster,
+    admin: Kube,
+    namespace: str,
+    s3_prefix: str,
+    operator: OperatorProcess,
+    delete: bool,
+) -> None:
+    ns = namespace
+    uri, digest = _publish(devcluster, s3_prefix, "1.0.0")
+    _apply(
+        devcluster,
+        ns,
+        {
+            "apiVersion": API_VERSION,
+            "kind": "Model",
+            "metadata": {"name": "m"},
+            "spec": {
+                "task": "tabular-classification",
+                "registry": {"deleteArtifactsOnArchive": delete},
+            },
+        },
+        _version("m-v1-0-0", "1.0.0", uri, digest, "draft"),
+    )
+    wait_until(
+        lambda: _condition(admin, "m-v1-0-0", ns, "Ready") == ("True", "Verified"),
+        timeout=60,
+        what="the version to be verified",
+    )
+    admin.merge_patch(API_VERSION, "ModelVersion", "m-v1-0-0", ns, {"spec": {"stage": "archived"}})
+    expected = ("True", "ArtifactDeleted") if delete else ("True", "Verified")
+    wait_until(
+        lambda: (
+            _condition(admin, "m-v1-0-0", ns, "Ready") == expected
+            and _status(admin, "ModelVersion", "m-v1-0-0", ns)["stageHistory"][-1]["stage"]
+            == "archived"
+        ),
+        timeout=60,
+        what=f"the archived version to be {expected[1]}",
+    )
+    store = open_store(uri, client=_s3(devcluster))
+    assert store.exists("manifest.json") is not delete
+    assert bool(store.list()) is not delete

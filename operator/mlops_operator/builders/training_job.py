@@ -222,6 +222,7 @@ def _env(tj: TrainingJob, plan: RunPlan, settings: OperatorSettings) -> list[dic
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         {"name": "HOME", "value": SCRATCH_DIR},
         {"name": "TMPDIR", "value": SCRATCH_DIR},
+        {"name": "TORCH_HOME", "value": f"{SCRATCH_DIR}/torch"},
     ]
     if settings.mlflow_tracking_uri:
         env.append({"name": "MLFLOW_TRACKING_URI", "value": settings.mlflow_tracking_uri})
