@@ -134,22 +134,28 @@ def _error(what: str, exc: ApiException) -> KubeError:
     return _ERRORS.get(exc.status or 0, KubeError)(what, exc.status or 0, message)
 
 
+#: HTTP connections kept to the API server: more than the operator's handler threads, so
+#: concurrent handlers never open (and TLS-handshake) throwaway connections
+CONNECTION_POOL_SIZE: Final = 32
+
+
 def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> k8s.ApiClient:
     """In-cluster credentials inside a pod, else the kubeconfig (``$KUBECONFIG`` or given)."""
+    configuration = k8s.Configuration()
     if (
         kubeconfig is None
         and os.environ.get("KUBERNETES_SERVICE_HOST")
         and not os.environ.get("KUBECONFIG")
     ):
-        configuration = k8s.Configuration()
         k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
             client_configuration=configuration
         )
-        return k8s.ApiClient(configuration)
-    api_client: k8s.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=kubeconfig, context=context
-    )
-    return api_client
+    else:
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, context=context, client_configuration=configuration
+        )
+    configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
+    return k8s.ApiClient(configuration)
 
 
 class Kube:
