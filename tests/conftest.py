@@ -7,6 +7,8 @@
 - ``namespace`` (function): a fresh namespace whose ``default`` ServiceAccount exists;
   deleted after the test.
 - ``s3_prefix`` (function): a fresh ``s3://mlops/test-<random>`` URI on its MinIO, emptied after.
+- ``helm`` (session): the path of the pinned helm binary (found, else built once before the
+  first test, like the devcluster binaries).
 
 Unit tests may not use these: a ``unit`` test asking for one is a collection error.
 """
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from mlops_devcluster import lifecycle
-from mlops_devcluster.binaries import MissingBinaryError, resolve_binaries
+from mlops_devcluster.binaries import MissingBinaryError, resolve_binaries, resolve_helm
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.kube import ApiError
 from mlops_devcluster.layout import DIR_ENV
@@ -58,6 +60,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     needs_cluster = any(CLUSTER_FIXTURES & set(getattr(i, "fixturenames", ())) for i in items)
     if needs_cluster and not config.option.collectonly and not os.environ.get(DIR_ENV):
         _provide_binaries(config)
+    if not config.option.collectonly and any(
+        "helm" in getattr(i, "fixturenames", ()) for i in items
+    ):
+        _provide_helm(config)
 
 
 #: why the binaries could not be had (the ``devcluster`` fixture fails with it)
@@ -82,6 +88,38 @@ def _provide_binaries(config: pytest.Config) -> None:
         resolve_binaries(build=True)
     except MissingBinaryError as exc:
         _BINARIES_PROBLEM.append(str(exc))
+
+
+#: why helm could not be had (the ``helm`` fixture fails with it)
+_HELM_PROBLEM: list[str] = []
+
+
+def _provide_helm(config: pytest.Config) -> None:
+    try:
+        resolve_helm(build=False)
+        return
+    except MissingBinaryError:
+        pass
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            "helm missing: building it once from the Go module proxy "
+            "(about 4 minutes on 2 cores; cached in ~/.cache/mlops-devcluster)"
+        )
+    try:
+        resolve_helm(build=True)
+    except MissingBinaryError as exc:
+        _HELM_PROBLEM.append(str(exc))
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    if _HELM_PROBLEM:
+        pytest.fail(f"helm is not available: {_HELM_PROBLEM[0]}", pytrace=False)
+    try:
+        return resolve_helm(build=False)
+    except MissingBinaryError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -182,12 +182,24 @@ class S3Store:
         )
 
 
-def s3_client() -> Any:
-    """A boto3 S3 client from the standard AWS environment, configured for MinIO too."""
+def s3_client(
+    *,
+    endpoint: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+) -> Any:
+    """A boto3 S3 client configured for MinIO too.
+
+    Settings not given come from the standard AWS environment (``AWS_ENDPOINT_URL_S3`` or
+    ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+    ``AWS_DEFAULT_REGION``).
+    """
     import boto3
     from botocore.config import Config
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = (
+        endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    )
     config = Config(
         retries={"max_attempts": 5, "mode": "standard"},
         s3={"addressing_style": "path"},
@@ -199,6 +211,8 @@ def s3_client() -> Any:
     return boto3.client(
         "s3",
         endpoint_url=endpoint or None,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
         region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         config=config,
     )

@@ -4,7 +4,9 @@ Order for etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kube
 in ``$KUBEBUILDER_ASSETS`` (the envtest convention), then ``PATH``, then the cache
 (``~/.cache/mlops-devcluster/kubernetes-<version>/bin``), else ``build-binaries.sh`` builds them
 from the ``k8s.io/kubernetes`` Go module through the Go module proxy. MinIO:
-``$MLOPS_DEVCLUSTER_MINIO``, ``PATH``, the cache, else ``build-minio.sh``.
+``$MLOPS_DEVCLUSTER_MINIO``, ``PATH``, the cache, else ``build-minio.sh``. helm (for the chart
+tests, not for running a devcluster): ``PATH`` when it is the pinned version, the cache, else
+``build-helm.sh``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Final
 KUBERNETES_VERSION: Final = "v1.36.3"
 ETCD_VERSION: Final = "v3.6.8"
 MINIO_VERSION: Final = "v0.0.0-20260212201848-7aac2a2c5b7c"
+HELM_VERSION: Final = "v3.22.0"
 CONTROL_PLANE: Final = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 KUBECTL: Final = "kubectl"
 ASSETS_ENV: Final = "KUBEBUILDER_ASSETS"
@@ -42,6 +45,10 @@ def kubernetes_cache_dir() -> Path:
 
 def minio_cache_dir() -> Path:
     return cache_root() / f"minio-{MINIO_VERSION}" / "bin"
+
+
+def helm_cache_dir() -> Path:
+    return cache_root() / f"helm-{HELM_VERSION}" / "bin"
 
 
 def _script(name: str) -> Path:
@@ -104,16 +111,23 @@ class Binaries:
         return cls(**{k: Path(v) for k, v in data.items()})
 
 
-def _run_build(script: Path, what: str, minutes: str) -> None:
+_PROVIDE_KUBERNETES: Final = (
+    f"set {ASSETS_ENV} to a folder with {', '.join(CONTROL_PLANE)} and kubectl "
+    f"(Kubernetes {KUBERNETES_VERSION}), or put them on PATH; MinIO: set {MINIO_ENV} to a "
+    f"minio binary"
+)
+
+
+def _run_build(
+    script: Path, what: str, minutes: str, *, provide: str = _PROVIDE_KUBERNETES
+) -> None:
     if shutil.which("go") is None:
         raise MissingBinaryError(
-            f"{what} not found, and Go is not installed to build them. Provide the binaries: "
-            f"set {ASSETS_ENV} to a folder with {', '.join(CONTROL_PLANE)} and kubectl "
-            f"(Kubernetes {KUBERNETES_VERSION}), or put them on PATH, or install Go >= 1.26 "
-            f"so that {script.name} can build them; MinIO: set {MINIO_ENV} to a minio binary."
+            f"{what} not found, and Go is not installed to build it. Either {provide}, or "
+            f"install Go >= 1.26 so that {script.name} can build it."
         )
     print(
-        f"{what} not found in ${ASSETS_ENV}, PATH or {cache_root()}: building from the Go module "
+        f"{what} not found in PATH or {cache_root()}: building from the Go module "
         f"proxy with {script} (about {minutes} on 2 cores, once; cached afterwards)",
         file=sys.stderr,
         flush=True,
@@ -122,7 +136,7 @@ def _run_build(script: Path, what: str, minutes: str) -> None:
     if result.returncode != 0:
         raise MissingBinaryError(
             f"{script} failed (exit {result.returncode}); see its output above, or provide the "
-            f"binaries through ${ASSETS_ENV} / PATH instead"
+            f"binaries instead: {provide}"
         )
 
 
@@ -176,3 +190,45 @@ def _find_minio() -> Path | None:
         return Path(on_path)
     cached = minio_cache_dir() / "minio"
     return cached if _executable(cached) else None
+
+
+def _helm_version(path: Path) -> str | None:
+    try:
+        result = subprocess.run(
+            [str(path), "version", "--template", "{{.Version}}"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def find_helm() -> Path | None:
+    """``helm`` on PATH when it is exactly the pinned version, else the cached build."""
+    on_path = shutil.which("helm")
+    if on_path and _helm_version(Path(on_path)) == HELM_VERSION:
+        return Path(on_path)
+    cached = helm_cache_dir() / "helm"
+    if _executable(cached) and _helm_version(cached) == HELM_VERSION:
+        return cached
+    return None
+
+
+def resolve_helm(*, build: bool = True) -> Path:
+    """The pinned helm, building it from the Go module proxy when missing and ``build``."""
+    found = find_helm()
+    if found is not None:
+        return found
+    provide = f"put helm {HELM_VERSION} on PATH"
+    if not build:
+        raise MissingBinaryError(
+            f"missing helm {HELM_VERSION}: {provide}, or run {_script('build-helm.sh')} (needs Go)"
+        )
+    _run_build(_script("build-helm.sh"), f"helm {HELM_VERSION}", "4 minutes", provide=provide)
+    found = find_helm()
+    if found is None:
+        raise MissingBinaryError(f"the build did not produce helm {HELM_VERSION}")
+    return found

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_devcluster import lifecycle
-from mlops_devcluster.binaries import MissingBinaryError, resolve_binaries
+from mlops_devcluster.binaries import MissingBinaryError, resolve_binaries, resolve_helm
 from mlops_devcluster.cluster import DevCluster, NotRunningError
 from mlops_devcluster.layout import DIR_ENV, state_dir
 from mlops_devcluster.pod_logs import PodLogError, container_pid_file, find_log
@@ -114,6 +114,7 @@ def _cmd_binaries(args: argparse.Namespace) -> int:
     found = resolve_binaries(build=not args.no_build)
     for name, path in found.to_json().items():
         print(f"{name.replace('_', '-')}: {path}")
+    print(f"helm: {resolve_helm(build=not args.no_build)}")
     return 0
 
 
@@ -166,7 +167,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     logs.set_defaults(devcluster_handler=_cmd_logs)
     found = commands.add_parser(
         "binaries",
-        help="find (else build, once) etcd, the Kubernetes binaries, kubectl and MinIO",
+        help="find (else build, once) etcd, the Kubernetes binaries, kubectl, MinIO and helm",
     )
     found.add_argument("--no-build", action="store_true", help="fail instead of building")
     found.set_defaults(devcluster_handler=_cmd_binaries)

@@ -6,6 +6,11 @@
   undeclared ``status`` fields that the API server would prune.
 - Handlers retry with growing delays and give up after a bounded number of attempts
   (``retries``/``backoff`` on each handler); API errors retry with backoff.
+- kopf builds a diff base ("essence") of every watched object on every event. For the kinds
+  that only have watch-event handlers (Jobs, TrainingJobs) nothing ever reads it, so it is left
+  empty; for the others it is built without first copying the parts kopf throws away
+  (``metadata`` beyond labels and annotations, ``status``). Both spare a deep copy of every
+  body on every event.
 - CRDs are not watched (scanning off): the operator needs no access to apiextensions.
 - Events are posted for the objects the operator acts on (INFO and above).
 - Peering keeps exactly one replica active: two replicas reconciling the same TrainingJob
@@ -17,10 +22,12 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Final
+from collections.abc import Iterable
+from typing import Any, Final, cast
 
 import kopf
 
+from mlops_operator.api.meta import API_VERSION
 from mlops_operator.builders.names import GROUP
 from mlops_operator.settings import OperatorSettings
 
@@ -28,6 +35,42 @@ FINALIZER: Final = f"{GROUP}/finalizer"
 ANNOTATION_PREFIX: Final = GROUP
 HANDLER_RETRIES: Final = 12
 MAX_BACKOFF_SECONDS: Final = 120.0
+
+
+#: (apiVersion, kind) of the objects the operator has only watch-event handlers and indexes
+#: for: no create/update/delete handlers, timers or daemons, so kopf never diffs them
+#: (a unit test checks this against the registered handlers)
+WATCH_ONLY_KINDS: Final = frozenset({("batch/v1", "Job"), (API_VERSION, "TrainingJob")})
+
+
+class LeanDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """kopf's annotation diff base, built from the fields it keeps only.
+
+    kopf's ``build`` deep-copies the whole body and then drops ``status`` and all ``metadata``
+    but labels and annotations; copying just those first gives the same essence (unless a
+    handler asks for extra fields, which may lie in the dropped parts). Objects of the
+    ``WATCH_ONLY_KINDS`` get an empty essence: kopf has no handler that would read it.
+    """
+
+    def build(
+        self,
+        *,
+        body: kopf.Body,
+        extra_fields: Iterable[Any] | None = None,
+    ) -> kopf.BodyEssence:
+        if (body.get("apiVersion"), body.get("kind")) in WATCH_ONLY_KINDS:
+            return cast(kopf.BodyEssence, {})
+        fields = list(extra_fields or [])
+        if fields:
+            return super().build(body=body, extra_fields=fields)
+        metadata = body.get("metadata") or {}
+        lean: dict[str, Any] = {
+            key: value for key, value in body.items() if key not in ("metadata", "status")
+        }
+        lean["metadata"] = {
+            key: metadata[key] for key in ("labels", "annotations") if key in metadata
+        }
+        return super().build(body=kopf.Body(cast(kopf.RawBody, lean)), extra_fields=None)
 
 
 def backoff_seconds(retry: int) -> float:
@@ -40,7 +83,7 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSetti
     persistence = kopf_settings.persistence
     persistence.finalizer = FINALIZER
     persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
-    persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    persistence.diffbase_storage = LeanDiffBaseStorage(
         prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
     )
 

@@ -11,7 +11,7 @@ import pytest
 from mlops_devcluster.agent.addresses import AddressPool, cluster_octet, pod_network
 from mlops_devcluster.agent.container import exit_code, termination_message
 from mlops_devcluster.agent.hosts import HostsFiles, pod_host_names
-from mlops_devcluster.agent.launch import BindMount, launch_argv, launch_script
+from mlops_devcluster.agent.launch import BindMount, launch_argv, launch_script, mount_order
 from mlops_devcluster.agent.log_server import parse_log_path, tail_lines
 from mlops_devcluster.agent.probes import ProbeTracker, resolve_port
 from mlops_devcluster.agent.reporting import build_pod_event
@@ -29,13 +29,53 @@ def test_launch_script_mounts_then_execs_the_argv_untouched() -> None:
         ],
         working_dir="/work",
     )
-    assert "mount --bind /state/vol '/data dir'" in script
+    assert "exec 3</state/vol 4</state/msg" in script
+    assert "mount --no-canonicalize --bind /proc/self/fd/3 '/data dir'" in script
     assert "mount -o remount,bind,ro '/data dir'" in script
     assert "[ -e /dev/termination-log ] || : > /dev/termination-log" in script
+    assert "mount --no-canonicalize --bind /proc/self/fd/4 /dev/termination-log" in script
+    assert "exec 3<&- 4<&-" in script
     assert script.endswith('exec "$@"')
     argv = launch_argv(script, ["python", "-c", "print('a b')"])
-    assert argv[:6] == ["unshare", "--mount", "--uts", "--propagation", "private", "--"]
+    assert argv[:7] == [
+        "unshare",
+        "--mount",
+        "--uts",
+        "--propagation",
+        "private",
+        "--",
+        "/bin/bash",
+    ]
     assert argv[-3:] == ["python", "-c", "print('a b')"]
+
+
+def test_sources_are_opened_before_any_mount_can_cover_them() -> None:
+    """The state folder under /tmp: mounting an emptyDir at /tmp must not hide later sources."""
+    script = launch_script(
+        hostname="p",
+        mounts=[
+            BindMount(Path("/tmp/state/pods/u/volumes/tmp"), "/tmp"),
+            BindMount(Path("/tmp/state/pods/u/volumes/config"), "/etc/config", read_only=True),
+        ],
+        working_dir=None,
+    )
+    lines = script.splitlines()
+    opens = lines.index("exec 3</tmp/state/pods/u/volumes/tmp 4</tmp/state/pods/u/volumes/config")
+    first_mount = next(i for i, line in enumerate(lines) if line.startswith("mount "))
+    assert opens < first_mount
+    assert "/tmp/state" not in "\n".join(lines[opens + 1 :])
+
+
+def test_mounts_go_parents_first_keeping_the_order_of_equals() -> None:
+    mounts = [
+        BindMount(Path("/s/a"), "/tmp/cache/models"),
+        BindMount(Path("/s/b"), "/tmp/"),
+        BindMount(Path("/s/c"), "/dev/shm"),
+        BindMount(Path("/s/d"), "/tmp/cache"),
+        BindMount(Path("/s/e"), "/etc/hosts", is_file=True),
+    ]
+    targets = [m.target for m in mount_order(mounts)]
+    assert targets == ["/tmp/", "/dev/shm", "/tmp/cache", "/etc/hosts", "/tmp/cache/models"]
 
 
 def test_launch_script_passes_arguments_through_a_real_shell() -> None:
@@ -43,7 +83,7 @@ def test_launch_script_passes_arguments_through_a_real_shell() -> None:
         "hostname x 2>/dev/null || true", ":"
     )
     out = subprocess.run(
-        ["/bin/sh", "-c", script, "container", "printf", "%s|", "a b", "$HOME", "'q'"],
+        ["/bin/bash", "-c", script, "container", "printf", "%s|", "a b", "$HOME", "'q'"],
         capture_output=True,
         text=True,
         check=True,

@@ -120,6 +120,39 @@ def test_missing_go_says_how_to_provide_the_binaries(
         resolve_binaries(build=True)
 
 
+def fake_helm(path: Path, version: str) -> Path:
+    """A script that answers ``helm version --template '{{.Version}}'`` like helm does."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/bin/sh\nprintf %s {version}\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_helm_on_path_counts_only_at_the_pinned_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "path"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert binaries.find_helm() is None
+    fake_helm(tmp_path / "path" / "helm", "v3.10.0")
+    assert binaries.find_helm() is None
+    cached = fake_helm(binaries.helm_cache_dir() / "helm", binaries.HELM_VERSION)
+    assert binaries.find_helm() == cached
+    on_path = fake_helm(tmp_path / "path" / "helm", binaries.HELM_VERSION)
+    assert binaries.find_helm() == on_path
+
+
+def test_missing_helm_says_how_to_provide_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(MissingBinaryError, match=r"helm v3\.\d+\.\d+ on PATH.*build-helm\.sh"):
+        binaries.resolve_helm(build=False)
+    with pytest.raises(MissingBinaryError, match=r"Go is not installed.*put helm v3"):
+        binaries.resolve_helm(build=True)
+
+
 def test_bad_minio_setting_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"):
         make_executable(tmp_path / "assets" / name)

@@ -1,10 +1,21 @@
 from pathlib import Path
+from typing import Any
 
 import kopf
+import kubernetes.client as k8s
 import pytest
 import yaml
 
-from mlops_operator.kopf_config import FINALIZER, backoff_seconds, configure_kopf
+from mlops_operator.context import OperatorContext
+from mlops_operator.handlers import build_registry
+from mlops_operator.kopf_config import (
+    FINALIZER,
+    WATCH_ONLY_KINDS,
+    LeanDiffBaseStorage,
+    backoff_seconds,
+    configure_kopf,
+)
+from mlops_operator.kube import Kube
 from mlops_operator.local_operator import operator_rules
 from mlops_operator.settings import OperatorSettings
 
@@ -72,4 +83,92 @@ def test_chart_renders_the_rules_file_and_runs_one_replica() -> None:
         "training": True,
         "serving": False,
         "monitoring": False,
+    }
+
+
+def _bodies_with_history() -> list[dict[str, Any]]:
+    """A ModelVersion (with kopf's own annotations and a user's) and a Job, as watched."""
+    version: dict[str, Any] = {
+        "apiVersion": "mlops.dev/v1alpha1",
+        "kind": "ModelVersion",
+        "metadata": {
+            "name": "m-v1-0-0",
+            "namespace": "team-a",
+            "uid": "0b7c",
+            "resourceVersion": "42",
+            "generation": 3,
+            "labels": {"app": "m"},
+            "annotations": {
+                "team": "search",
+                "mlops.dev/last-handled-configuration": '{"spec": {"stage": "draft"}}',
+                "mlops.dev/reconcile": '{"started": "2026-01-01T00:00:00"}',
+                "kubectl.kubernetes.io/last-applied-configuration": "{}",
+            },
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+            "finalizers": ["mlops.dev/finalizer"],
+        },
+        "spec": {"model": "m", "version": "1.0.0", "stage": "production"},
+        "status": {"stageHistory": [{"stage": "draft"}], "artifactVerified": True},
+    }
+    job: dict[str, Any] = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "run", "namespace": "team-a", "ownerReferences": [{"uid": "1"}]},
+        "spec": {"template": {"spec": {"containers": [{"name": "trainer", "env": []}]}}},
+        "status": {"active": 1},
+    }
+    return [version, job]
+
+
+def test_the_lean_diff_base_is_kopfs_own() -> None:
+    index = 0
+    raw = _bodies_with_history()[index]
+    ours = LeanDiffBaseStorage(prefix="mlops.dev", key="last-handled-configuration")
+    kopfs = kopf.AnnotationsDiffBaseStorage(prefix="mlops.dev", key="last-handled-configuration")
+    body = kopf.Body(raw)  # type: ignore[arg-type]
+    assert ours.build(body=body) == kopfs.build(body=body)
+    assert ours.build(body=body, extra_fields=["status.artifactVerified"]) == kopfs.build(
+        body=body, extra_fields=["status.artifactVerified"]
+    )
+    assert "status" not in ours.build(body=body)
+    assert raw == _bodies_with_history()[index], "building the essence changed the body"
+
+
+def test_kopf_uses_the_lean_diff_base() -> None:
+    kopf_settings = kopf.OperatorSettings()
+    configure_kopf(kopf_settings, OperatorSettings())
+    assert isinstance(kopf_settings.persistence.diffbase_storage, LeanDiffBaseStorage)
+
+
+def test_watch_only_kinds_have_no_handler_that_reads_kopfs_diff() -> None:
+    """An empty essence is only safe while nothing but watch-event handlers and indexes
+    serve these kinds."""
+    settings = OperatorSettings(USE_MLOPS_SERVING="true", USE_MLOPS_MONITORING="true")
+    registry = build_registry(OperatorContext(settings=settings, kube=Kube(k8s.ApiClient())))
+    plurals = {"Job": "jobs", "TrainingJob": "trainingjobs"}
+    resources = [
+        kopf.Resource(api_version.split("/")[0], api_version.split("/")[1], plurals[kind], kind)
+        for api_version, kind in sorted(WATCH_ONLY_KINDS)
+    ]
+    assert {(r.group, r.plural) for r in resources} == {
+        ("batch", "jobs"),
+        ("mlops.dev", "trainingjobs"),
+    }
+    model_versions = kopf.Resource("mlops.dev", "v1alpha1", "modelversions", "ModelVersion")
+    assert registry._changing.has_handlers(resource=model_versions), "the check can fail"
+    for resource in resources:
+        assert registry._watching.has_handlers(resource=resource), resource
+        assert not registry._changing.has_handlers(resource=resource), resource
+        assert not registry._spawning.has_handlers(resource=resource), resource
+
+
+def test_watch_only_kinds_get_an_empty_essence() -> None:
+    storage = LeanDiffBaseStorage(prefix="mlops.dev", key="last-handled-configuration")
+    job = kopf.Body(_bodies_with_history()[1])  # type: ignore[arg-type]
+    assert storage.build(body=job) == {}
+    version = kopf.Body(_bodies_with_history()[0])  # type: ignore[arg-type]
+    assert storage.build(body=version)["spec"] == {
+        "model": "m",
+        "version": "1.0.0",
+        "stage": "production",
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -117,6 +118,14 @@ class PodWorker(threading.Thread):
                 log.exception("pod %s: cannot report the failure", self.pod_name)
         finally:
             self._release_address()
+            if self._gone.is_set():  # also a finished pod, which the API server drops at once
+                self._stop_all(0)
+                self._remove_folder()
+
+    def _remove_folder(self) -> None:
+        """The pod's folder (emptyDir data and the secrets written for it) goes with the pod,
+        as on a kubelet; its logs stay."""
+        shutil.rmtree(self.runtime.pod_dir(self.pod), ignore_errors=True)
 
     def _run(self) -> None:
         observed_phase = (self.pod.get("status") or {}).get("phase")
@@ -416,6 +425,7 @@ class PodWorker(threading.Thread):
             time.sleep(0.5)
 
     def _finish_deletion(self) -> None:
-        """Containers are stopped: remove the pod object."""
+        """Containers are stopped: remove the pod's folder, then the pod object."""
+        self._remove_folder()
         self.reporter.delete(self.pod)
         self._gone.set()

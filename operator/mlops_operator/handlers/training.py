@@ -1,9 +1,11 @@
 """TrainingJob handlers: level-triggered. A run is reconciled when it appears (or is seen at
-startup), whenever its Job changes, and on a slow timer that also retries what failed.
+startup), whenever its Job changes, and by a slow operator-wide resync that also retries what
+failed (``resync.py``).
 
-These are watch-event handlers, not kopf's create/update handlers: the run's state lives in
-its status and its Job, so kopf has nothing to remember, and the operator writes no
-bookkeeping annotations on TrainingJobs (one write per run fewer).
+These are watch-event handlers, not kopf's create/update handlers or timers: the run's state
+lives in its status and its Job, so kopf has nothing to remember, and the operator writes
+neither bookkeeping annotations nor finalizers on TrainingJobs. Per new run that leaves two
+writes: the status that records its version, and its Job.
 
 Two in-memory indexes, fed by the operator's own watches, answer "which versions of this
 model are taken" without listing every TrainingJob and ModelVersion on each new run; kopf
@@ -17,14 +19,15 @@ from typing import Any
 
 import kopf
 
-from mlops_operator.api.meta import GROUP, VERSION
+from mlops_operator.api.meta import API_VERSION, GROUP, VERSION
 from mlops_operator.builders.names import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY
 from mlops_operator.context import OperatorContext
 from mlops_operator.handlers.posting import post_notes
+from mlops_operator.handlers.resync import Resync, UnfinishedRuns
 from mlops_operator.reconcile.job_outcome import pods_matter
 from mlops_operator.reconcile.training_run import reconcile_training_job
 
-TIMER_SECONDS = 30.0
+RESYNC_SECONDS = 30.0
 
 ModelKey = tuple[str, str]
 
@@ -43,8 +46,17 @@ class IndexedVersionBook:
         return registered, reserved
 
 
-def _running(status: Any, **_: Any) -> bool:
+def _unfinished(status: Any) -> bool:
     return (status or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+def _reference(namespace: str, name: str, uid: str) -> dict[str, Any]:
+    """Enough of a TrainingJob to post an Event about it."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "TrainingJob",
+        "metadata": {"name": name, "namespace": namespace, "uid": uid},
+    }
 
 
 def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
@@ -71,6 +83,15 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     def book(kwargs: dict[str, Any]) -> IndexedVersionBook:
         return IndexedVersionBook(kwargs["run_versions"], kwargs["registered_versions"])
 
+    indexes: list[IndexedVersionBook] = []
+    unfinished_runs = UnfinishedRuns()
+
+    def resync_run(namespace: str, name: str, uid: str) -> None:
+        outcome = reconcile_training_job(ctx, namespace, name, versions=indexes[0])
+        post_notes(_reference(namespace, name, uid), outcome)
+
+    resync = Resync(interval=RESYNC_SECONDS, runs=unfinished_runs, reconcile=resync_run)
+
     @kopf.on.event(*resource, id="reconcile", registry=registry)
     def training_job(
         *,
@@ -81,29 +102,26 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
         **kwargs: Any,
     ) -> None:
         # A new run, or any run seen when the operator (re)starts (type None: the initial
-        # listing). Later changes of a started run come from its Job and the timer.
+        # listing). Later changes of a started run come from its Job and the resync.
         status = body.get("status") or {}
-        if type == "DELETED" or status.get("phase") in ("Succeeded", "Failed"):
-            return
-        if type is not None and status.get("version"):
+        unfinished = type != "DELETED" and _unfinished(status)
+        uid = str(body.get("metadata", {}).get("uid") or "")
+        unfinished_runs.observe((namespace or "", name), uid=uid, unfinished=unfinished)
+        if not indexes:
+            # The indexes are live views; the resync thread reads the versions taken from
+            # them as the handlers do, and posts Events from this handler's context.
+            indexes.append(book(kwargs))
+            resync.ensure_started()
+        if not unfinished or (type is not None and status.get("version")):
             return
         outcome = reconcile_training_job(
             ctx, namespace or "", name, versions=book(kwargs), created=body
         )
         post_notes(body, outcome)
 
-    @kopf.timer(
-        *resource,
-        interval=TIMER_SECONDS,
-        initial_delay=TIMER_SECONDS,
-        when=_running,
-        id="resync",
-        registry=registry,
-    )
-    def training_job_timer(
-        *, body: kopf.Body, namespace: str | None, name: str, **kwargs: Any
-    ) -> None:
-        post_notes(body, reconcile_training_job(ctx, namespace or "", name, versions=book(kwargs)))
+    @kopf.on.cleanup(id="trainingjob-resync-stop", registry=registry)
+    def stop_resync(**_: Any) -> None:
+        resync.stop()
 
     @kopf.on.event(
         "batch",

@@ -55,6 +55,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _parse(body: Mapping[str, Any]) -> TrainingJob:
+    """The typed run. ``metadata.managedFields`` (the bulk of a body, of no use here) is left
+    out before parsing rather than copied and validated on every event."""
+    metadata = {
+        key: value for key, value in (body.get("metadata") or {}).items() if key != "managedFields"
+    }
+    return TrainingJob.from_body({**body, "metadata": metadata})
+
+
 def _write_status(ctx: OperatorContext, tj: TrainingJob, patch: StatusPatch) -> TrainingJob:
     if not differs(tj, patch):
         return tj
@@ -66,7 +75,7 @@ def _write_status(ctx: OperatorContext, tj: TrainingJob, patch: StatusPatch) -> 
         {"status": patch},
         subresource="status",
     )
-    return TrainingJob.from_body(body)
+    return _parse(body)
 
 
 @dataclass(frozen=True)
@@ -300,7 +309,7 @@ def reconcile_training_job(
             body = ctx.kube.get(API_VERSION, "TrainingJob", name, namespace)
         if body is None or body["metadata"].get("deletionTimestamp"):
             return outcome
-        tj = TrainingJob.from_body(body)
+        tj = _parse(body)
         if is_finished(tj):
             return outcome
         fresh = False
