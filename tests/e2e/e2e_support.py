@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mlops_core.storage import s3_client
 from mlops_devcluster.cluster import DevCluster
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.local_operator import OperatorProcess
@@ -48,14 +49,8 @@ StartOperator = Callable[..., OperatorProcess]
 
 
 def s3_client_of(devcluster: DevCluster) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=devcluster.s3_endpoint,
-        aws_access_key_id=devcluster.s3_access_key,
-        aws_secret_access_key=devcluster.s3_secret_key,
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}),
+    return s3_client(
+        endpoint=devcluster.s3_endpoint,
+        access_key=devcluster.s3_access_key,
+        secret_key=devcluster.s3_secret_key,
     )

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from mlops_core.artifact import ARTIFACT_FILES, CONFIG_FILE, METRICS_FILE, publish_files
-from mlops_core.storage import open_store
+from mlops_core.storage import open_store, s3_client
 from mlops_devcluster.cluster import DevCluster
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.kube import InvalidError, Kube, load_api_client
@@ -49,16 +49,10 @@ def operator(devcluster: DevCluster, admin: Kube, tmp_path: Path) -> Iterator[Op
 
 
 def _s3(devcluster: DevCluster) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=devcluster.s3_endpoint,
-        aws_access_key_id=devcluster.s3_access_key,
-        aws_secret_access_key=devcluster.s3_secret_key,
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}),
+    return s3_client(
+        endpoint=devcluster.s3_endpoint,
+        access_key=devcluster.s3_access_key,
+        secret_key=devcluster.s3_secret_key,
     )
 
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlops_core.storage import s3_client
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.commands.output import number, table
 from mlops_operator.kube import Kube, load_api_client
@@ -35,16 +36,10 @@ def _say(message: str) -> None:
 
 
 def _s3_client(cluster: Any) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=cluster.s3_endpoint,
-        aws_access_key_id=cluster.s3_access_key,
-        aws_secret_access_key=cluster.s3_secret_key,
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}),
+    return s3_client(
+        endpoint=cluster.s3_endpoint,
+        access_key=cluster.s3_access_key,
+        secret_key=cluster.s3_secret_key,
     )
 
 

@@ -5,6 +5,11 @@ more, one after the other; this also retries what failed (an API error, an artif
 its way). One operator-wide loop rather than a kopf timer per object: a kopf timer puts a
 finalizer on every TrainingJob (one more write per run, and a run could not be deleted while
 the operator is down) and posts an Event on every tick.
+
+Unlike kopf's timers, this thread does not pause while kopf peering pauses the operator for
+another replica: a paused replica keeps resyncing the runs it last saw (each reconcile reads
+the run afresh, so a started run is only followed, never started again). The chart runs one
+replica with the Recreate strategy, so there is no second replica to pause for.
 """
 
 from __future__ import annotations
