@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from mlops_devcluster.agent.addresses import AddressPool, cluster_octet, pod_network
+from mlops_devcluster.agent.addresses import (
+    AddressPool,
+    cluster_octet,
+    pod_addresses_on_lo,
+    pod_network,
+)
 from mlops_devcluster.agent.container import exit_code, termination_message
 from mlops_devcluster.agent.hosts import HostsFiles, pod_host_names
 from mlops_devcluster.agent.launch import BindMount, launch_argv, launch_script, mount_order
@@ -154,6 +159,19 @@ def test_address_pool_hands_out_distinct_addresses_and_reuses_released_ones() ->
         pool.allocate("one-too-many")
     pool.release("pod-5")
     assert pool.allocate("new") == addresses[5]
+
+
+def test_pod_addresses_on_lo_are_the_range_s_32s_only() -> None:
+    shown = (
+        "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN\n"
+        "    inet 127.0.0.1/8 scope host lo\n"
+        "    inet 198.18.7.1/24 scope global lo\n"
+        "    inet 198.18.7.4/32 scope global lo\n"
+        "    inet 198.18.8.4/32 scope global lo\n"
+        "    inet 198.18.7.9/32 scope global lo\n"
+    )
+    assert pod_addresses_on_lo(shown, pod_network(7)) == ["198.18.7.4", "198.18.7.9"]
+    assert pod_addresses_on_lo("", pod_network(7)) == []
 
 
 def test_cluster_octet_is_stable_per_folder() -> None:

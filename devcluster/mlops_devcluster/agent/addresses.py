@@ -2,8 +2,11 @@
 
 EndpointSlices may not hold 127.0.0.0/8 addresses (the API server rejects them), so the agent
 adds a /24 of the benchmarking range 198.18.0.0/15 to ``lo`` (``ip addr add``: the kernel then
-treats every address of that /24 as local, like 127/8). Without the privilege to do that it
-falls back to 127.<n>.0.0/16: pods still run and reach each other, but EndpointSlices stay empty.
+treats every address of that /24 as local, like 127/8). Each pod's address is also added to
+``lo`` as a /32 while the pod runs, so that it is an interface address, as on a real pod network:
+gloo (torch.distributed) looks its own address up among the interfaces' addresses. Without the
+privilege to do that it falls back to 127.<n>.0.0/16: pods still run and reach each other, but
+EndpointSlices stay empty.
 """
 
 from __future__ import annotations
@@ -81,29 +84,80 @@ class LoopbackRange:
             remove_range(self.marker)
             self.added = False
 
+    def assign(self, address: str) -> None:
+        """Add one pod's address to ``lo`` (a /32 inside the range)."""
+        result = subprocess.run(
+            ["ip", "addr", "add", f"{address}/32", "dev", "lo"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0 and "File exists" not in result.stderr:
+            log.warning(
+                "cannot add pod address %s to lo (%s); gloo rendezvous in that pod will fail",
+                address,
+                result.stderr.strip(),
+            )
+
+    def unassign(self, address: str) -> None:
+        subprocess.run(
+            ["ip", "addr", "del", f"{address}/32", "dev", "lo"], capture_output=True, check=False
+        )
+
+
+def pod_addresses_on_lo(ip_addr_output: str, network: ipaddress.IPv4Network) -> list[str]:
+    """The /32 pod addresses of ``network`` in ``ip -4 addr show dev lo`` output (pure)."""
+    found = []
+    for line in ip_addr_output.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "inet" and fields[1].endswith("/32"):
+            address = fields[1].removesuffix("/32")
+            if ipaddress.IPv4Address(address) in network:
+                found.append(address)
+    return found
+
 
 def remove_range(marker: Path) -> None:
-    """Remove the address recorded in ``marker`` from ``lo`` (if any) and the marker."""
+    """Remove the address recorded in ``marker`` from ``lo`` (if any), the pod addresses of
+    its range that are left (from an agent that was killed) and the marker."""
     try:
         gateway = marker.read_text().strip()
     except FileNotFoundError:
         return
+    shown = subprocess.run(
+        ["ip", "-4", "addr", "show", "dev", "lo"], capture_output=True, text=True, check=False
+    )
+    network = ipaddress.IPv4Interface(gateway).network
+    for address in pod_addresses_on_lo(shown.stdout, network):
+        subprocess.run(
+            ["ip", "addr", "del", f"{address}/32", "dev", "lo"], capture_output=True, check=False
+        )
     subprocess.run(["ip", "addr", "del", gateway, "dev", "lo"], capture_output=True, check=False)
     marker.unlink(missing_ok=True)
 
 
 class AddressPool:
-    """Hands out addresses of ``network`` round-robin (never its first, the range's own)."""
+    """Hands out addresses of ``network`` round-robin (never its first, the range's own); with
+    ``loopback``, each address is on ``lo`` from allocation to release."""
 
-    def __init__(self, network: ipaddress.IPv4Network) -> None:
+    def __init__(
+        self, network: ipaddress.IPv4Network, *, loopback: LoopbackRange | None = None
+    ) -> None:
         hosts = [str(h) for h in network.hosts() if int(h) & 0xFF not in (0, 255)]
         self.network = network
+        self.loopback = loopback
         self._hosts = hosts[1:]
         self._next = 0
         self._in_use: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def allocate(self, owner: str) -> str:
+        address = self._take(owner)
+        if self.loopback is not None:
+            self.loopback.assign(address)
+        return address
+
+    def _take(self, owner: str) -> str:
         with self._lock:
             for address, holder in self._in_use.items():
                 if holder == owner:
@@ -118,5 +172,9 @@ class AddressPool:
 
     def release(self, owner: str) -> None:
         with self._lock:
-            for address in [a for a, h in self._in_use.items() if h == owner]:
+            released = [a for a, h in self._in_use.items() if h == owner]
+            for address in released:
                 del self._in_use[address]
+        if self.loopback is not None:
+            for address in released:
+                self.loopback.unassign(address)

@@ -47,13 +47,14 @@ class Agent:
         self.node_names = {n.name for n in nodes}
         octet = cluster_octet(cluster.root)
         self.pod_range = LoopbackRange(pod_network(octet), marker=pod_range_marker(cluster.layout))
-        network = self.pod_range.network if self.pod_range.add() else fallback_network(octet)
+        on_lo = self.pod_range.add()
+        network = self.pod_range.network if on_lo else fallback_network(octet)
         self.runtime = Runtime(
             kube=cluster.kube(),
             layout=cluster.layout,
             api_host=HOST,
             api_port=cluster.config.ports.apiserver,
-            addresses=AddressPool(network),
+            addresses=AddressPool(network, loopback=self.pod_range if on_lo else None),
             allocatable=allocatable(nodes),
             hosts=HostsFiles(cluster.layout.run / "hosts"),
         )
