@@ -10,6 +10,7 @@ import pytest
 from mlops_operator.api.conditions import (
     MESSAGE_MAX,
     READY,
+    RECONCILING,
     STALLED,
     Condition,
     ResourceStatus,
@@ -17,6 +18,7 @@ from mlops_operator.api.conditions import (
     is_true,
     remove_condition,
     set_condition,
+    set_conditions,
 )
 
 pytestmark = pytest.mark.unit
@@ -120,3 +122,29 @@ def test_wire_form_is_camel_case() -> None:
         "message": "checking",
         "lastTransitionTime": "2026-01-01T00:00:00Z",
     }
+
+
+def test_set_conditions_gives_the_message_to_the_primary_and_true_conditions_only() -> None:
+    before = set_condition(
+        [], condition_type=STALLED, status="True", reason="Broken", message="old", now=T0
+    )
+    after = set_conditions(
+        before,
+        [
+            (READY, "False", "Verifying"),
+            (STALLED, "False", "Verifying"),
+            (RECONCILING, "True", "Verifying"),
+        ],
+        message="checking the artifact",
+        primary=READY,
+        observed_generation=4,
+        now=T1,
+    )
+    by_type = {c.type: c for c in after}
+    assert [c.type for c in after] == [STALLED, READY, RECONCILING]
+    assert by_type[READY].message == "checking the artifact"
+    assert by_type[RECONCILING].message == "checking the artifact"
+    assert by_type[STALLED].message == ""
+    assert by_type[STALLED].last_transition_time == T1
+    assert {c.observed_generation for c in after} == {4}
+    assert before[0].message == "old"

@@ -134,6 +134,35 @@ def set_condition(
     return [updated if item.type == condition_type else item for item in conditions]
 
 
+def set_conditions(
+    conditions: Sequence[Condition],
+    wanted: Sequence[tuple[str, ConditionStatus, str]],
+    *,
+    message: str,
+    primary: str,
+    observed_generation: int | None,
+    now: datetime,
+) -> list[Condition]:
+    """``conditions`` with each ``(type, status, reason)`` of ``wanted`` set, in that order.
+
+    The human ``message`` goes to the ``primary`` condition (the one a person reads first) and to
+    every condition that is True; the others carry no message, so a stale explanation never
+    lingers on a condition that no longer holds.
+    """
+    updated = list(conditions)
+    for condition_type, status, reason in wanted:
+        updated = set_condition(
+            updated,
+            condition_type=condition_type,
+            status=status,
+            reason=reason,
+            message=message if status == "True" or condition_type == primary else "",
+            observed_generation=observed_generation,
+            now=now,
+        )
+    return updated
+
+
 def remove_condition(conditions: Sequence[Condition], condition_type: str) -> list[Condition]:
     """``conditions`` without the one of ``condition_type``."""
     return [item for item in conditions if item.type != condition_type]

@@ -23,7 +23,7 @@ from mlops_operator.api.conditions import (
     STALLED,
     Condition,
     ConditionStatus,
-    set_condition,
+    set_conditions,
 )
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.api.model import Model, RegistryPolicy
@@ -50,22 +50,18 @@ def _conditions(
     message: str,
     now: datetime,
 ) -> list[Condition]:
-    conditions = list(mv.status.conditions)
-    for kind, (status, reason) in (
-        (READY, ready),
-        (STALLED, stalled),
-        (RECONCILING, ("False", ready[1])),
-    ):
-        conditions = set_condition(
-            conditions,
-            condition_type=kind,
-            status=status,
-            reason=reason,
-            message=message if status == "True" or kind == READY else "",
-            observed_generation=mv.metadata.generation,
-            now=now,
-        )
-    return conditions
+    return set_conditions(
+        mv.status.conditions,
+        [
+            (READY, *ready),
+            (STALLED, *stalled),
+            (RECONCILING, "False", ready[1]),
+        ],
+        message=message,
+        primary=READY,
+        observed_generation=mv.metadata.generation,
+        now=now,
+    )
 
 
 def stage_reason_annotation(stage: str, reason: str) -> str:

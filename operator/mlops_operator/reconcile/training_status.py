@@ -19,7 +19,7 @@ from mlops_operator.api.conditions import (
     SUCCEEDED,
     Condition,
     ConditionStatus,
-    set_condition,
+    set_conditions,
 )
 from mlops_operator.api.training_job import TrainingJob, TrainingPhase
 
@@ -37,23 +37,19 @@ class ConditionSet:
 def _conditions(
     tj: TrainingJob, wanted: ConditionSet, *, message: str, now: datetime
 ) -> list[Condition]:
-    conditions = list(tj.status.conditions)
-    for kind, (status, reason) in (
-        (READY, wanted.ready),
-        (RECONCILING, wanted.reconciling),
-        (STALLED, wanted.stalled),
-        (SUCCEEDED, wanted.succeeded),
-    ):
-        conditions = set_condition(
-            conditions,
-            condition_type=kind,
-            status=status,
-            reason=reason,
-            message=message if status == "True" or kind == SUCCEEDED else "",
-            observed_generation=tj.metadata.generation,
-            now=now,
-        )
-    return conditions
+    return set_conditions(
+        tj.status.conditions,
+        [
+            (READY, *wanted.ready),
+            (RECONCILING, *wanted.reconciling),
+            (STALLED, *wanted.stalled),
+            (SUCCEEDED, *wanted.succeeded),
+        ],
+        message=message,
+        primary=SUCCEEDED,
+        observed_generation=tj.metadata.generation,
+        now=now,
+    )
 
 
 def _patch(tj: TrainingJob, phase: TrainingPhase, conditions: list[Condition]) -> StatusPatch:
