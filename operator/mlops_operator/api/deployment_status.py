@@ -14,9 +14,10 @@ from mlops_operator.api.meta import (
     VersionString,
 )
 from mlops_operator.api.monitoring import DriftMethod
-from mlops_operator.api.rollout import STEPS_MAX, VARIANTS_MAX, AbMetric
+from mlops_operator.api.rollout import STEPS_MAX, VARIANTS_MAX, AbMetric, AbTestMethod
 
 DeploymentPhase = Literal["Pending", "Progressing", "Serving", "RolledBack", "Failed"]
+AbDecision = Literal["Running", "Winner", "NoDifference", "SampleRatioMismatch"]
 
 SERVED_VERSIONS_MAX: Final = 8
 ANALYSIS_MAX: Final = 20
@@ -41,23 +42,78 @@ class AnalysisRun(WireModel):
     message: str = Field(default="", max_length=512, description="Why it passed or failed.")
 
 
+class AbArmResult(WireModel):
+    """One arm of an A/B test: its samples and its metric with a confidence interval."""
+
+    version: VersionString = Field(description="Version served by the arm.")
+    weight: int = Field(ge=0, le=100, description="Configured percent of traffic.")
+    control: bool = Field(default=False, description="Whether this arm is the control.")
+    samples: int = Field(ge=0, description="Samples (labelled predictions or requests).")
+    successes: int = Field(
+        ge=0, description="Correct predictions (accuracy) or failed requests (error-rate)."
+    )
+    value: float | None = Field(default=None, ge=0, le=1, description="The metric, 0..1.")
+    ci_lower: float | None = Field(
+        default=None, ge=0, le=1, description="Lower end of the metric's confidence interval."
+    )
+    ci_upper: float | None = Field(
+        default=None, ge=0, le=1, description="Upper end of the metric's confidence interval."
+    )
+    p_value: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="p-value of the difference from the control (always-valid for msprt, "
+        "corrected for the number of comparisons); unset for the control.",
+    )
+
+
 class AbTestResult(WireModel):
     """Where an A/B test stands."""
 
     metric: AbMetric = Field(description="What is compared.")
+    method: AbTestMethod = Field(default="msprt", description="msprt or z-test.")
     samples: dict[str, int] = Field(
         default_factory=dict, max_length=VARIANTS_MAX, description="Samples per version."
     )
     values: dict[str, float] = Field(
         default_factory=dict, max_length=VARIANTS_MAX, description="Metric value per version."
     )
-    p_value: float | None = Field(
-        default=None, ge=0, le=1, description="p-value of the difference."
+    arms: list[AbArmResult] = Field(
+        default_factory=list,
+        max_length=VARIANTS_MAX,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["version"],
+        },
+        description="Per arm: samples, metric and confidence interval; the control first.",
     )
+    p_value: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Smallest corrected p-value over the comparisons with the control "
+        "(always-valid for msprt: it only ever falls).",
+    )
+    sample_ratio_p_value: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="p-value of the chi-square test of the observed split against the weights.",
+    )
+    decision: AbDecision = Field(
+        default="Running",
+        description="Running, Winner, NoDifference (horizon reached) or SampleRatioMismatch "
+        "(the split does not match the weights; the test stopped).",
+    )
+    reason: str = Field(default="", max_length=512, description="Why, with the figures.")
     winner: VersionString | None = Field(
         default=None, description="The better version, once the test has concluded."
     )
     concluded: bool = Field(default=False, description="Whether the test has ended.")
+    promoted: bool = Field(
+        default=False, description="Whether the winner has been promoted to production."
+    )
 
 
 class DriftReport(WireModel):

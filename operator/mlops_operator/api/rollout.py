@@ -16,6 +16,7 @@ from mlops_operator.api.model_version import check_semver, semver_rule
 
 StrategyType = Literal["direct", "canary", "ab-test"]
 AbMetric = Literal["accuracy", "error-rate"]
+AbTestMethod = Literal["msprt", "z-test"]
 
 STEPS_MAX: Final = 20
 VARIANTS_MAX: Final = 4
@@ -24,6 +25,7 @@ HEADER_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9-]*$"
 CANARY_WEIGHTS_RANGE: Final = "canary step weights must be between 1 and 100"
 CANARY_WEIGHTS_INCREASE: Final = "canary step weights must strictly increase, e.g. [10, 25, 50]"
 AB_WEIGHTS_SUM: Final = "A/B variant weights must add up to 100"
+AB_HORIZON: Final = "abTest.maxSamples must be at least abTest.minSamples"
 
 StepWeight = Annotated[int, Field(ge=1, le=100)]
 
@@ -96,7 +98,20 @@ class AbVariant(WireModel):
 
 
 class AbTestStrategy(WireModel):
-    """Split traffic between versions and decide, with a significance test, which is better."""
+    """Split traffic between versions and decide, with a significance test, which is better.
+
+    The first variant is the control; every other variant is compared with it.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "!has(self.maxSamples) || !has(self.minSamples) || "
+                "self.maxSamples >= self.minSamples",
+                AB_HORIZON,
+            ),
+        )
+    )
 
     variants: list[AbVariant] = Field(
         min_length=2,
@@ -106,7 +121,8 @@ class AbTestStrategy(WireModel):
             "x-kubernetes-list-map-keys": ["version"],
             **validations(rule("self.map(v, v.weight).sum() == 100", AB_WEIGHTS_SUM)),
         },
-        description="The versions compared and their traffic weights (adding up to 100).",
+        description="The versions compared and their traffic weights (adding up to 100). The "
+        "first is the control that the others are compared with.",
     )
     sticky_header: str | None = Field(
         default=None,
@@ -120,17 +136,33 @@ class AbTestStrategy(WireModel):
         description="What is compared: accuracy (from labels sent to /v1/feedback) or "
         "error-rate (failed requests).",
     )
+    method: AbTestMethod = Field(
+        default="msprt",
+        description="msprt: a mixture sequential probability ratio test, valid however often "
+        "the result is looked at; it can stop as soon as the evidence is there, and ends "
+        "without a winner at maxSamples. z-test: a fixed-horizon two-proportion z-test, "
+        "evaluated once, when every arm has minSamples.",
+    )
     significance_level: float = Field(
         default=0.05,
         gt=0,
         lt=0.5,
-        description="Largest p-value at which a difference counts (two-proportion z-test).",
+        description="Largest p-value at which a difference counts, for all comparisons with "
+        "the control together (Bonferroni-corrected with three or four arms).",
     )
     min_samples: int = Field(
         default=500,
         ge=10,
         le=10_000_000,
-        description="Samples each arm needs before the test is evaluated.",
+        description="Samples each arm needs before the test is evaluated (the horizon of the "
+        "z-test).",
+    )
+    max_samples: int = Field(
+        default=20_000,
+        ge=10,
+        le=100_000_000,
+        description="Samples per arm at which an msprt test without a significant difference "
+        "ends with no difference.",
     )
     promote_winner: bool = Field(
         default=False,
@@ -144,6 +176,8 @@ class AbTestStrategy(WireModel):
         versions = [item.version for item in self.variants]
         if len(set(versions)) != len(versions):
             raise ValueError(f"A/B variants list a version twice: {versions}")
+        if self.max_samples < self.min_samples:
+            raise ValueError(AB_HORIZON)
         return self
 
 
