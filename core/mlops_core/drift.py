@@ -11,10 +11,20 @@ raw values seen by a model server. Three methods:
 - ``kl``: ``KL(current ‖ reference) = Σ p_cur · ln(p_cur / p_ref)`` over the same bins.
 - ``wasserstein``: the 1-Wasserstein (earth mover's) distance between the two distributions,
   divided by the reference standard deviation so that one threshold fits every feature.
-  In-range values are placed at the midpoint of their reference bin (so an unchanged
-  distribution scores about 0); values outside the training range count at their real value.
+  The reference side is the quantile sketch of the training values (``quantile_sketch``: the
+  quantile function at a few hundred probabilities, joined linearly, with the knots placed
+  where joining linearly would err most — in the tails and at jumps); the current side is the
+  window's raw values. The distance is exact for that pair, ``∫₀¹ |Q_ref(u) − Q_cur(u)| du``
+  integrated piece by piece (see ``quantile_sketch_wasserstein``), and within a fraction of a
+  percent of scipy's ``wasserstein_distance`` on the raw training values.
+  Reference statistics written before the sketch existed have only the 10 bins: for them
+  in-range values are placed at the midpoint of their reference bin, which overstates small
+  shifts (28% on N(0, 1) against N(0.1, 1.1)).
   For a categorical feature it is the total variation distance, which is the 1-Wasserstein
   distance under the discrete metric.
+
+Every numeric score sorts the window once; bin counts then come from binary searches of the
+bin edges in the sorted values, which is what makes scoring 200,000 values cheap.
 
 Empty bins are smoothed: proportions below ``EPSILON`` are raised to it and renormalised, so
 scores stay finite when a bin is empty on one side. A feature that was constant in training
@@ -23,6 +33,7 @@ scores stay finite when a bin is empty on one side. A feature that was constant 
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -43,15 +54,24 @@ class DriftError(ValueError):
 
 @dataclass(frozen=True)
 class NumericReference:
-    """A numeric feature's training distribution: ``len(edges) == len(counts) + 1``."""
+    """A numeric feature's training distribution: ``len(edges) == len(counts) + 1``, and
+    optionally its quantile sketch: ``quantiles`` at ``probabilities`` (from 0 to 1)."""
 
     edges: FloatArray
     counts: FloatArray
     std: float
+    probabilities: FloatArray | None = None
+    quantiles: FloatArray | None = None
 
     @classmethod
     def build(
-        cls, *, edges: Sequence[float], counts: Sequence[float], std: float
+        cls,
+        *,
+        edges: Sequence[float],
+        counts: Sequence[float],
+        std: float,
+        probabilities: Sequence[float] | None = None,
+        quantiles: Sequence[float] | None = None,
     ) -> NumericReference:
         e = np.asarray(edges, dtype=np.float64)
         c = np.asarray(counts, dtype=np.float64)
@@ -66,7 +86,19 @@ class NumericReference:
             raise DriftError("bin counts must be non-negative with a positive total")
         if not np.isfinite(std) or std < 0:
             raise DriftError(f"std must be a finite non-negative number, got {std}")
-        return cls(edges=e, counts=c, std=float(std))
+        if (probabilities is None) != (quantiles is None):
+            raise DriftError("a quantile sketch needs both probabilities and quantiles")
+        if probabilities is None or quantiles is None:
+            return cls(edges=e, counts=c, std=float(std))
+        p = np.asarray(probabilities, dtype=np.float64)
+        q = np.asarray(quantiles, dtype=np.float64)
+        if p.ndim != 1 or p.shape != q.shape or len(p) < 2:
+            raise DriftError("a quantile sketch needs two or more probabilities, one per quantile")
+        if p[0] != 0.0 or p[-1] != 1.0 or np.any(np.diff(p) <= 0):
+            raise DriftError("sketch probabilities must increase from 0 to 1")
+        if not np.all(np.isfinite(q)) or np.any(np.diff(q) < 0):
+            raise DriftError("sketch quantiles must be finite and non-decreasing")
+        return cls(edges=e, counts=c, std=float(std), probabilities=p, quantiles=q)
 
 
 @dataclass(frozen=True)
@@ -159,29 +191,124 @@ def wasserstein_distance(
     return float(np.sum(np.abs(u_cdf - v_cdf) * deltas))
 
 
+def sorted_quantiles(sorted_values: FloatArray, probabilities: npt.ArrayLike) -> FloatArray:
+    """``numpy.quantile`` (its default, linear method) of values that are already sorted."""
+    x = sorted_values
+    h = (len(x) - 1) * np.asarray(probabilities, dtype=np.float64)
+    low = np.floor(h).astype(np.int64)
+    high = np.minimum(low + 1, len(x) - 1)
+    return np.asarray(x[low] + (h - low) * (x[high] - x[low]), dtype=np.float64)
+
+
+def sorted_bin_counts(sorted_values: FloatArray, edges: FloatArray) -> FloatArray:
+    """``bin_counts`` of values that are already sorted, by binary search of the edges."""
+    below = np.searchsorted(sorted_values, edges[1:-1], side="left")
+    bounds = np.concatenate([[0], below, [len(sorted_values)]])
+    return np.diff(bounds).astype(np.float64)
+
+
+def sorted_range_counts(sorted_values: FloatArray, edges: FloatArray) -> FloatArray:
+    """``range_counts`` of values that are already sorted."""
+    first = int(np.searchsorted(sorted_values, edges[0], side="left"))
+    last = int(np.searchsorted(sorted_values, edges[-1], side="right"))
+    inside = sorted_bin_counts(sorted_values[first:last], edges)
+    return np.concatenate([[float(first)], inside, [float(len(sorted_values) - last)]])
+
+
 def bin_counts(values: npt.ArrayLike, edges: npt.ArrayLike) -> FloatArray:
     """Counts of ``values`` in the bins of ``edges``, as ``numpy.histogram`` counts them.
 
     Bins are ``[e_i, e_{i+1})`` with the last one closed; values below the first edge go to
     the first bin and values above the last edge to the last bin.
     """
-    x = np.asarray(values, dtype=np.float64)
-    e = np.asarray(edges, dtype=np.float64)
-    k = len(e) - 1
-    index = np.searchsorted(e, x, side="right") - 1
-    index = np.where(x == e[-1], k - 1, index)
-    index = np.clip(index, 0, k - 1)
-    return np.bincount(index, minlength=k).astype(np.float64)
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    return sorted_bin_counts(x, np.asarray(edges, dtype=np.float64))
 
 
 def range_counts(values: npt.ArrayLike, edges: npt.ArrayLike) -> FloatArray:
     """``[below the first edge, *in-range bin counts, above the last edge]`` (k + 2 slots)."""
-    x = np.asarray(values, dtype=np.float64)
-    e = np.asarray(edges, dtype=np.float64)
-    inside = (x >= e[0]) & (x <= e[-1])
-    below = float(np.sum(x < e[0]))
-    above = float(np.sum(x > e[-1]))
-    return np.concatenate([[below], bin_counts(x[inside], e), [above]])
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    return sorted_range_counts(x, np.asarray(edges, dtype=np.float64))
+
+
+def quantile_sketch(sorted_values: FloatArray, size: int) -> tuple[FloatArray, FloatArray]:
+    """``size + 1`` knots ``(probabilities, quantiles)`` of the quantile function of sorted values.
+
+    Joining the knots linearly errs on a piece by at most ``Δp · Δq / 2``, so the sketch starts
+    from ``size / 2`` even pieces and then halves the piece with the largest ``Δp · Δq`` until
+    it has ``size`` pieces: the knots gather in long tails and at jumps (discrete values),
+    where even spacing would miss most (27% on a lognormal with 500 even knots; under 0.3% so).
+    Pieces narrower than one value are not split.
+    """
+    n = len(sorted_values)
+    start = max(1, size // 2)
+    p = np.linspace(0.0, 1.0, start + 1)
+    q = sorted_quantiles(sorted_values, p)
+    knots = dict(zip(p.tolist(), q.tolist(), strict=True))
+    pieces = [
+        (-(p[i + 1] - p[i]) * (q[i + 1] - q[i]), p[i], p[i + 1], q[i], q[i + 1])
+        for i in range(start)
+    ]
+    heapq.heapify(pieces)
+    splits = size - start
+    while splits > 0 and pieces:
+        key, a, b, qa, qb = heapq.heappop(pieces)
+        if key == 0:
+            break
+        if (b - a) * n < 2.0:
+            continue
+        middle = (a + b) / 2.0
+        qm = float(sorted_quantiles(sorted_values, np.array([middle]))[0])
+        knots[middle] = qm
+        splits -= 1
+        heapq.heappush(pieces, (-(middle - a) * (qm - qa), a, middle, qa, qm))
+        heapq.heappush(pieces, (-(b - middle) * (qb - qm), middle, b, qm, qb))
+    ordered = sorted(knots)
+    return np.asarray(ordered), np.asarray([knots[k] for k in ordered])
+
+
+def quantile_sketch_wasserstein(
+    probabilities: FloatArray, quantiles: FloatArray, sorted_values: FloatArray
+) -> float:
+    """``∫₀¹ |Q_ref(u) − Q_cur(u)| du``: the 1-Wasserstein distance between the distribution
+    whose quantile function joins ``(probabilities, quantiles)`` linearly and the empirical
+    distribution of ``sorted_values``.
+
+    On each step [i/n, (i+1)/n] of the window, Q_cur is the constant ``sorted_values[i]``, and
+    Q_ref is linear unless a knot falls inside the step; a linear piece against a constant
+    integrates in closed form (a trapezoid, or two triangles where the two cross). Steps that
+    hold a knot are split at their knots. Exact for that pair; O(n + m) after the sort.
+    """
+    n = len(sorted_values)
+    steps = np.arange(n + 1, dtype=np.float64) / n
+    q_ref = np.interp(steps, probabilities, quantiles)
+    pieces = _pieces(q_ref[:-1] - sorted_values, q_ref[1:] - sorted_values) / n
+    position = probabilities * n
+    step = np.floor(position).astype(np.int64)
+    inside = (position > step) & (step < n)
+    if not inside.any():
+        return float(pieces.sum())
+    split = np.unique(step[inside])
+    ids = np.concatenate([step[inside], split, split])
+    points = np.concatenate([probabilities[inside], split / n, (split + 1) / n])
+    order = np.lexsort((points, ids))
+    ids, points = ids[order], points[order]
+    same = ids[:-1] == ids[1:]
+    low, high, owner = points[:-1][same], points[1:][same], ids[:-1][same]
+    level = sorted_values[owner]
+    exact = _pieces(
+        np.interp(low, probabilities, quantiles) - level,
+        np.interp(high, probabilities, quantiles) - level,
+    )
+    return float(pieces.sum() - pieces[split].sum() + np.sum(exact * (high - low)))
+
+
+def _pieces(a: FloatArray, b: FloatArray) -> FloatArray:
+    """``∫₀¹ |a + (b − a)t| dt`` for each pair: the mean absolute value of a linear piece."""
+    same_side = a * b >= 0
+    spread = np.abs(a - b)
+    crossing = (a * a + b * b) / (2.0 * np.where(spread > 0, spread, 1.0))
+    return np.asarray(np.where(same_side, np.abs(a + b) / 2.0, crossing), dtype=np.float64)
 
 
 def category_counts(values: Sequence[str], categories: Sequence[str]) -> FloatArray:
@@ -196,7 +323,8 @@ def category_counts(values: Sequence[str], categories: Sequence[str]) -> FloatAr
 def numeric_wasserstein_inputs(
     reference: NumericReference, values: npt.ArrayLike
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """The two weighted samples the numeric Wasserstein score compares.
+    """The two weighted samples the numeric Wasserstein score compares when the reference has
+    no quantile sketch (statistics of format 1).
 
     Reference: bin midpoints weighted by training counts. Current: in-range values quantised to
     their bin's midpoint, out-of-range values as they are.
@@ -222,13 +350,17 @@ def wasserstein_scale(reference: NumericReference) -> float:
 def score_numeric(reference: NumericReference, values: npt.ArrayLike, method: DriftMethod) -> float:
     """Drift of a window of numeric values against a numeric reference."""
     x = np.asarray(values, dtype=np.float64)
-    x = x[np.isfinite(x)]
+    x = np.sort(x[np.isfinite(x)])
     if len(x) == 0:
         raise DriftError("the window holds no finite values")
     if method == "wasserstein":
-        u, uw, v, vw = numeric_wasserstein_inputs(reference, x)
-        return wasserstein_distance(u, v, uw, vw) / wasserstein_scale(reference)
-    current = range_counts(x, reference.edges)
+        if reference.probabilities is not None and reference.quantiles is not None:
+            distance = quantile_sketch_wasserstein(reference.probabilities, reference.quantiles, x)
+        else:
+            u, uw, v, vw = numeric_wasserstein_inputs(reference, x)
+            distance = wasserstein_distance(u, v, uw, vw)
+        return distance / wasserstein_scale(reference)
+    current = sorted_range_counts(x, reference.edges)
     return _histogram_score(np.concatenate([[0.0], reference.counts, [0.0]]), current, method)
 
 

@@ -1,13 +1,21 @@
 """Reference statistics of the training split, the baseline that serving drift is scored against.
 
-``reference_stats.json`` is ``{"features": [...]}`` with, per raw numeric input column::
+``reference_stats.json`` is ``{"formatVersion": 2, "features": [...]}`` with, per raw numeric
+input column::
 
     {"name", "kind": "numeric", "binEdges": [k+1 quantile edges], "counts": [k],
-     "mean", "std", "min", "max", "count"}
+     "mean", "std", "min", "max", "count",
+     "quantileProbabilities": [m+1 from 0 to 1], "quantiles": [m+1 values]}
 
 per categorical column ``{"name", "kind": "categorical", "categories", "counts"}``, and for text
 models two derived numeric features: ``text_length`` (tokens per text, before truncation) and
 ``oov_rate`` (share of those tokens outside the vocabulary).
+
+``quantileProbabilities`` and ``quantiles`` are the quantile sketch that the exact Wasserstein
+score reads: the quantile function (numpy's linear quantiles) at up to
+``QUANTILE_SKETCH_SIZE + 1`` probabilities, denser where the distribution has long tails or
+jumps (``mlops_core.drift.quantile_sketch``). Format 1 (files without ``formatVersion``) had
+no sketch; such files still load and score, with the Wasserstein score on the bins.
 
 Binning convention (``histogram``): bin ``i`` holds ``edges[i] <= x < edges[i+1]``, the last bin
 also holds ``x == edges[-1]``, and values outside the edges count in the first or last bin.
@@ -26,8 +34,9 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
+from mlops_core.drift import quantile_sketch, sorted_bin_counts, sorted_quantiles
 from mlops_core.preprocessing import (
     Columns,
     PreprocessingError,
@@ -43,6 +52,9 @@ from mlops_core.preprocessing import (
 from mlops_core.wire import WireModel
 
 DEFAULT_BINS = 10
+QUANTILE_SKETCH_SIZE = 500
+#: 1: bins only; 2: bins and the quantile sketch of every numeric feature
+FORMAT_VERSION = 2
 TEXT_LENGTH = "text_length"
 OOV_RATE = "oov_rate"
 
@@ -59,6 +71,12 @@ class NumericFeatureStats(WireModel):
     min: float
     max: float
     count: int = Field(ge=0, description="Non-missing training values.")
+    quantile_probabilities: list[float] | None = Field(
+        default=None, min_length=2, description="Knots of the quantile sketch, 0 to 1 (format 2)."
+    )
+    quantiles: list[float] | None = Field(
+        default=None, min_length=2, description="Quantiles at those probabilities (format 2)."
+    )
 
 
 class CategoricalFeatureStats(WireModel):
@@ -76,7 +94,18 @@ FeatureStats = Annotated[NumericFeatureStats | CategoricalFeatureStats, Field(di
 class ReferenceStats(WireModel):
     """The whole ``reference_stats.json``."""
 
+    format_version: int = Field(default=1, ge=1, description="1 when absent (bins only).")
     features: list[FeatureStats]
+
+    @field_validator("format_version")
+    @classmethod
+    def _known_format(cls, value: int) -> int:
+        if value > FORMAT_VERSION:
+            raise ValueError(
+                f"format version {value} is newer than this code reads ({FORMAT_VERSION}): "
+                "upgrade the serving image, or write the statistics with an older trainer"
+            )
+        return value
 
     def feature(self, name: str) -> NumericFeatureStats | CategoricalFeatureStats:
         for item in self.features:
@@ -103,7 +132,11 @@ class ReferenceStats(WireModel):
 
 def quantile_edges(values: np.ndarray[Any, Any], bins: int = DEFAULT_BINS) -> list[float]:
     """At most ``bins + 1`` distinct quantile edges of ``values`` (two equal edges if constant)."""
-    edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)))
+    return _edges(np.sort(np.asarray(values, dtype=np.float64)), bins)
+
+
+def _edges(ordered: np.ndarray[Any, Any], bins: int) -> list[float]:
+    edges = np.unique(sorted_quantiles(ordered, np.linspace(0.0, 1.0, bins + 1)))
     if edges.size < 2:
         return [float(edges[0]), float(edges[0])]
     return [float(e) for e in edges]
@@ -112,29 +145,35 @@ def quantile_edges(values: np.ndarray[Any, Any], bins: int = DEFAULT_BINS) -> li
 def histogram(edges: Sequence[float], values: Sequence[float] | np.ndarray[Any, Any]) -> list[int]:
     """Counts of ``values`` per bin of ``edges`` (see the module docstring); NaNs are skipped."""
     data = np.asarray(values, dtype=np.float64)
-    data = data[~np.isnan(data)]
-    inner = np.asarray(edges[1:-1], dtype=np.float64)
-    index = np.searchsorted(inner, data, side="right")
-    return [int(c) for c in np.bincount(index, minlength=len(edges) - 1)]
+    data = np.sort(data[~np.isnan(data)])
+    return [int(c) for c in sorted_bin_counts(data, np.asarray(edges, dtype=np.float64))]
 
 
 def numeric_stats(
-    name: str, values: Sequence[float] | np.ndarray[Any, Any], bins: int = DEFAULT_BINS
+    name: str,
+    values: Sequence[float] | np.ndarray[Any, Any],
+    bins: int = DEFAULT_BINS,
+    *,
+    sketch_size: int = QUANTILE_SKETCH_SIZE,
 ) -> NumericFeatureStats:
+    """Bins, moments and the quantile sketch of one numeric feature, from one sort."""
     data = np.asarray(values, dtype=np.float64)
-    data = data[~np.isnan(data)]
+    data = np.sort(data[~np.isnan(data)])
     if data.size == 0:
         raise ValueError(f"feature {name!r} has no values to describe")
-    edges = quantile_edges(data, bins)
+    edges = _edges(data, bins)
+    probabilities, quantiles = quantile_sketch(data, sketch_size)
     return NumericFeatureStats(
         name=name,
         bin_edges=edges,
-        counts=histogram(edges, data),
+        counts=[int(c) for c in sorted_bin_counts(data, np.asarray(edges))],
         mean=float(data.mean()),
         std=float(data.std()),
-        min=float(data.min()),
-        max=float(data.max()),
+        min=float(data[0]),
+        max=float(data[-1]),
         count=int(data.size),
+        quantile_probabilities=probabilities.tolist(),
+        quantiles=quantiles.tolist(),
     )
 
 
@@ -172,7 +211,8 @@ def compute_reference_stats(
         texts = text_values(preprocessor.text_column, _get(columns, preprocessor.text_column))
         derived = text_drift_values(preprocessor, texts)
         return ReferenceStats(
-            features=[numeric_stats(name, values, bins) for name, values in derived.items()]
+            format_version=FORMAT_VERSION,
+            features=[numeric_stats(name, values, bins) for name, values in derived.items()],
         )
     numeric = {c.name for c in preprocessor.numeric}
     features: list[NumericFeatureStats | CategoricalFeatureStats] = []
@@ -182,7 +222,7 @@ def compute_reference_stats(
             features.append(numeric_stats(name, numeric_values(name, values), bins))
         else:
             features.append(categorical_stats(name, category_values(values)))
-    return ReferenceStats(features=features)
+    return ReferenceStats(format_version=FORMAT_VERSION, features=features)
 
 
 def _get(columns: Columns, name: str) -> Sequence[Any] | np.ndarray[Any, Any]:

@@ -54,7 +54,14 @@ class DriftReport:
 
 
 def _numeric_reference(stats: NumericFeatureStats) -> NumericReference:
-    return NumericReference.build(edges=stats.bin_edges, counts=stats.counts, std=stats.std)
+    """The bins, and the quantile sketch when the statistics have one (format 2)."""
+    return NumericReference.build(
+        edges=stats.bin_edges,
+        counts=stats.counts,
+        std=stats.std,
+        probabilities=stats.quantile_probabilities,
+        quantiles=stats.quantiles,
+    )
 
 
 def _categorical_reference(stats: CategoricalFeatureStats) -> CategoricalReference:

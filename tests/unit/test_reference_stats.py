@@ -75,7 +75,10 @@ def test_tabular_reference_describes_raw_columns() -> None:
         "min",
         "max",
         "count",
+        "quantileProbabilities",
+        "quantiles",
     }
+    assert wire["formatVersion"] == 2
     assert ReferenceStats.from_json(ref.to_json()) == ref
 
 
