@@ -48,6 +48,8 @@ def test_builders_and_registry_rules_are_pure() -> None:
     )
     assert _offenders("builders", forbidden) == []
     assert _offenders("registry", forbidden) == []
+    for pure in ("abtest", "alerting"):
+        assert _offenders(pure, (*forbidden, "urllib", "smtplib", "http", "socket")) == []
 
 
 def test_only_handlers_know_kopf() -> None:

@@ -20,6 +20,9 @@ AlertType = Literal["slack", "email", "webhook"]
 AlertEvent = Literal["drift", "rollback", "promotion", "failure"]
 
 ALERTS_MAX: Final = 8
+EMAIL_SERVER_MISSING: Final = (
+    "an email channel needs secretName: a Secret with host, port, username, password and from"
+)
 
 EmailAddress = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
 
@@ -56,6 +59,10 @@ class AlertChannel(WireModel):
                 "self.type != 'webhook' || has(self.url) || has(self.secretName)",
                 "a webhook channel needs url or secretName",
             ),
+            rule(
+                "self.type != 'email' || has(self.secretName)",
+                EMAIL_SERVER_MISSING,
+            ),
         )
     )
 
@@ -76,11 +83,20 @@ class AlertChannel(WireModel):
         default=None,
         max_length=OBJECT_NAME_MAX,
         pattern=OBJECT_NAME_PATTERN,
-        description="Secret (same namespace) with the channel's credentials: key url for "
-        "slack and webhook; host, port, username, password, from for email.",
+        description="Secret (same namespace) with the channel's credentials, read when an "
+        "alert is sent: key url for slack and webhook (and optionally signingKey, to sign "
+        "webhook bodies with HMAC-SHA256); host, port, username, password, from (and "
+        "optionally caCert, a PEM bundle to verify the server) for email.",
     )
     to: list[EmailAddress] | None = Field(
         default=None, max_length=16, description="Recipients (type email)."
+    )
+    repeat_interval_seconds: int = Field(
+        default=3600,
+        ge=0,
+        le=604_800,
+        description="How often an alert that is still firing (drift, failure) is sent again; "
+        "0 sends it once.",
     )
     events: list[AlertEvent] = Field(
         default_factory=lambda: list[AlertEvent](["drift", "rollback", "promotion", "failure"]),
@@ -99,4 +115,6 @@ class AlertChannel(WireModel):
             )
         if self.type == "webhook" and self.url is None and self.secret_name is None:
             raise ValueError("a webhook channel needs url or secretName")
+        if self.type == "email" and self.secret_name is None:
+            raise ValueError(EMAIL_SERVER_MISSING)
         return self
