@@ -36,7 +36,13 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, ValidationError, field_validator
 
-from mlops_core.drift import quantile_sketch, sorted_bin_counts, sorted_quantiles
+from mlops_core.drift import (
+    DriftError,
+    NumericReference,
+    quantile_sketch,
+    sorted_bin_counts,
+    sorted_quantiles,
+)
 from mlops_core.preprocessing import (
     Columns,
     PreprocessingError,
@@ -49,14 +55,20 @@ from mlops_core.preprocessing import (
     text_values,
     tokenize,
 )
+from mlops_core.storage import StorageError, open_store
 from mlops_core.wire import WireModel
 
+MAX_REFERENCE_BYTES = 32 * 1024 * 1024
 DEFAULT_BINS = 10
 QUANTILE_SKETCH_SIZE = 500
 #: 1: bins only; 2: bins and the quantile sketch of every numeric feature
 FORMAT_VERSION = 2
 TEXT_LENGTH = "text_length"
 OOV_RATE = "oov_rate"
+
+
+class ReferenceStatsError(ValueError):
+    """Reference statistics that cannot be read or do not fit the model; the message says why."""
 
 
 class NumericFeatureStats(WireModel):
@@ -127,7 +139,52 @@ class ReferenceStats(WireModel):
         try:
             return cls.model_validate_json(data)
         except ValidationError as exc:
-            raise ValueError(f"reference_stats.json is not valid: {exc}") from exc
+            raise ReferenceStatsError(f"reference_stats.json is not valid: {exc}") from exc
+
+
+def read_reference(uri: str, *, client: Any | None = None) -> ReferenceStats:
+    """Reference statistics from a JSON object at ``uri`` (``s3://bucket/key.json`` or a path)."""
+    parent, _, name = uri.rstrip("/").rpartition("/")
+    if not parent or not name:
+        raise ReferenceStatsError(f"{uri!r} does not name a file: use s3://bucket/path/stats.json")
+    try:
+        data = open_store(parent, client).read_bytes(name)
+    except StorageError as exc:
+        raise ReferenceStatsError(f"cannot read reference statistics {uri}: {exc}") from exc
+    if len(data) > MAX_REFERENCE_BYTES:
+        raise ReferenceStatsError(
+            f"{uri} is {len(data)} bytes; reference statistics may be {MAX_REFERENCE_BYTES}"
+        )
+    return ReferenceStats.from_json(data)
+
+
+def check_replacement(candidate: ReferenceStats, training: ReferenceStats) -> None:
+    """Raise ReferenceStatsError unless ``candidate`` describes the same features as the
+    model's ``training`` statistics, with the same kinds, and every one of them is usable."""
+    expected = {f.name: f.kind for f in training.features}
+    found = {f.name: f.kind for f in candidate.features}
+    problems = [f"missing feature {name!r}" for name in expected if name not in found]
+    problems += [
+        f"feature {name!r} is {found[name]} here but {kind} in the model"
+        for name, kind in expected.items()
+        if name in found and found[name] != kind
+    ]
+    problems += [f"{name!r} is not an input of the model" for name in found if name not in expected]
+    for item in candidate.numeric():
+        try:
+            NumericReference.build(
+                edges=item.bin_edges,
+                counts=item.counts,
+                std=item.std,
+                probabilities=item.quantile_probabilities,
+                quantiles=item.quantiles,
+            )
+        except DriftError as exc:
+            problems.append(f"feature {item.name!r}: {exc}")
+    if problems:
+        raise ReferenceStatsError(
+            "the reference statistics do not fit the model: " + "; ".join(problems[:10])
+        )
 
 
 def quantile_edges(values: np.ndarray[Any, Any], bins: int = DEFAULT_BINS) -> list[float]:

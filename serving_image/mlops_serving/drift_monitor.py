@@ -1,7 +1,15 @@
-"""Sliding windows of recent inputs per feature of one served version, scored for drift."""
+"""Sliding windows of recent inputs per feature of one served version, scored for drift.
+
+The reference is the training data's statistics from the artifact, unless the pod is given
+other reference statistics (``DRIFT_REFERENCE_URI``, set by the operator from a Deployment's
+``monitoring.reference``): those are read once when the model loads and checked against the
+artifact's (same features, same kinds); statistics that do not fit are refused with a logged
+reason and the training reference stays in use.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections import deque
@@ -16,11 +24,19 @@ from mlops_core.drift import (
     score_categorical,
     score_numeric,
 )
+from mlops_core.drift_report import FeatureKind
 from mlops_core.reference_stats import (
     CategoricalFeatureStats,
     NumericFeatureStats,
     ReferenceStats,
+    ReferenceStatsError,
+    check_replacement,
+    read_reference,
 )
+
+log = logging.getLogger(__name__)
+
+TRAINING_REFERENCE = "training"
 
 MAX_FEATURES = 256
 
@@ -30,7 +46,7 @@ class FeatureDrift:
     """The score of one feature (None until the window holds ``min_samples`` values)."""
 
     name: str
-    kind: str
+    kind: FeatureKind
     score: float | None
     samples: int
     drifted: bool
@@ -42,6 +58,7 @@ class DriftReport:
     threshold: float
     window_size: int
     features: list[FeatureDrift]
+    reference: str = TRAINING_REFERENCE
 
     @property
     def max_score(self) -> float | None:
@@ -79,7 +96,9 @@ class DriftMonitor:
         threshold: float,
         window_size: int,
         min_samples: int,
+        reference_source: str = TRAINING_REFERENCE,
     ) -> None:
+        self.reference_source = reference_source
         self.method: DriftMethod = method
         self.threshold = threshold
         self.window_size = window_size
@@ -137,8 +156,26 @@ class DriftMonitor:
             if len(cats) >= self.min_samples:
                 score = score_categorical(self._categorical[name], cats, self.method)
             features.append(self._feature(name, "categorical", score, len(cats)))
-        return DriftReport(self.method, self.threshold, self.window_size, features)
+        return DriftReport(
+            self.method, self.threshold, self.window_size, features, self.reference_source
+        )
 
-    def _feature(self, name: str, kind: str, score: float | None, samples: int) -> FeatureDrift:
+    def _feature(
+        self, name: str, kind: FeatureKind, score: float | None, samples: int
+    ) -> FeatureDrift:
         drifted = score is not None and score > self.threshold
         return FeatureDrift(name=name, kind=kind, score=score, samples=samples, drifted=drifted)
+
+
+def drift_reference(training: ReferenceStats, uri: str) -> tuple[ReferenceStats, str]:
+    """The reference to score against, and where it came from: the statistics at ``uri`` when
+    one is given and they fit the model's features, else the training data's."""
+    if not uri:
+        return training, TRAINING_REFERENCE
+    try:
+        replacement = read_reference(uri)
+        check_replacement(replacement, training)
+    except ReferenceStatsError as exc:
+        log.error("drift reference %s not used, scoring against the training data: %s", uri, exc)
+        return training, TRAINING_REFERENCE
+    return replacement, uri

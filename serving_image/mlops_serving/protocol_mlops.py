@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from mlops_core.artifact_config import ArtifactConfig
+from mlops_core.drift_report import FeatureDriftScore, ModelDriftReport
 from mlops_core.wire import WireModel
 from mlops_serving.errors import ModelUnavailableError, ServingError
 from mlops_serving.inference import InferenceResult
@@ -105,25 +106,22 @@ async def drift(
     report = await served.drift_report()
     if report is None:
         raise ModelUnavailableError("drift detection is off (DRIFT_DETECTION_ENABLED=false)")
-    return {
-        "model": served.name,
-        "version": served.version,
-        "method": report.method,
-        "threshold": report.threshold,
-        "windowSize": report.window_size,
-        "driftDetected": report.drifted,
-        "maxScore": report.max_score,
-        "features": [
-            {
-                "name": f.name,
-                "kind": f.kind,
-                "score": f.score,
-                "samples": f.samples,
-                "drifted": f.drifted,
-            }
+    return ModelDriftReport(
+        model=served.name,
+        version=served.version,
+        method=report.method,
+        threshold=report.threshold,
+        window_size=report.window_size,
+        drift_detected=report.drifted,
+        max_score=report.max_score,
+        reference=report.reference,
+        features=[
+            FeatureDriftScore(
+                name=f.name, kind=f.kind, score=f.score, samples=f.samples, drifted=f.drifted
+            )
             for f in report.features
         ],
-    }
+    ).to_json_dict()
 
 
 @router.get("/mlops/models/{name}/accuracy")

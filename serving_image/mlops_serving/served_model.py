@@ -20,7 +20,7 @@ from mlops_core.artifact_io import LoadedArtifact, load_artifact
 from mlops_core.preprocessing import PreprocessingError, TabularPreprocessor
 from mlops_core.storage import ObjectStore
 from mlops_serving.batching import BatcherClosedError, DynamicBatcher
-from mlops_serving.drift_monitor import DriftMonitor, DriftReport
+from mlops_serving.drift_monitor import DriftMonitor, DriftReport, drift_reference
 from mlops_serving.errors import InvalidInputError, ModelUnavailableError
 from mlops_serving.metrics import ServerMetrics
 from mlops_serving.settings import ServerSettings
@@ -72,12 +72,14 @@ class ServedModel:
         self._executor = executor
         self._drift_sample = settings.drift_sample_per_batch
         if settings.drift_detection_enabled:
+            reference, source = drift_reference(artifact.reference, settings.drift_reference_uri)
             self.drift = DriftMonitor(
-                artifact.reference,
+                reference,
                 method=settings.drift_detection_method,
                 threshold=settings.drift_detection_threshold,
                 window_size=settings.drift_window_size,
                 min_samples=settings.drift_min_samples,
+                reference_source=source,
             )
         self.latency = metrics.latency.labels(name, version)
         self.predictions = metrics.predictions.labels(name, version)

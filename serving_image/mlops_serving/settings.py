@@ -68,6 +68,12 @@ class ServerSettings(BaseSettings):
     drift_detection_threshold: float = Field(default=0.2, gt=0)
     drift_window_size: int = Field(default=1000, ge=10, le=1_000_000)
     drift_min_samples: int = Field(default=50, ge=1)
+    drift_reference_uri: str = Field(
+        default="",
+        max_length=2048,
+        description="Reference statistics JSON to score drift against instead of the "
+        "training data's (s3://... or a path); empty: the artifact's.",
+    )
     drift_sample_per_batch: int = Field(
         default=8, ge=1, le=4096, description="Records of each batch added to the drift window."
     )

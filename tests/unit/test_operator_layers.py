@@ -48,7 +48,7 @@ def test_builders_and_registry_rules_are_pure() -> None:
     )
     assert _offenders("builders", forbidden) == []
     assert _offenders("registry", forbidden) == []
-    for pure in ("abtest", "alerting"):
+    for pure in ("abtest", "alerting", "monitoring"):
         assert _offenders(pure, (*forbidden, "urllib", "smtplib", "http", "socket")) == []
 
 

@@ -116,17 +116,39 @@ class AbTestResult(WireModel):
     )
 
 
+class FeatureDrift(WireModel):
+    """The combined score of one feature."""
+
+    name: str = Field(max_length=256, description="Feature.")
+    score: float = Field(ge=0, description="Score, combined over the pods.")
+    samples: int = Field(ge=0, description="Window values behind it, over all pods.")
+
+
 class DriftReport(WireModel):
-    """The latest drift score of one served version."""
+    """The latest drift score of one served version, combined over its server pods: per
+    feature, the sample-weighted mean of the pods' scores."""
 
     version: str = Field(max_length=SEMVER_MAX, description="Served version.")
     method: DriftMethod = Field(description="psi, kl or wasserstein.")
-    score: float = Field(ge=0, description="Highest score over the features.")
+    threshold: float | None = Field(default=None, gt=0, description="Score that counts as drift.")
+    score: float | None = Field(
+        default=None, ge=0, description="Highest score over the features (unset: too few samples)."
+    )
     feature: str | None = Field(
         default=None, max_length=128, description="Feature with that score."
     )
     drifted: bool = Field(description="Whether the score is above the threshold.")
     time: datetime = Field(description="When it was measured.")
+    samples: int = Field(default=0, ge=0, description="Window values of that feature, all pods.")
+    pods: int = Field(default=0, ge=0, description="Server pods whose scores were read.")
+    reference: str = Field(
+        default="training",
+        max_length=1024,
+        description="The reference scored against: training, or the URI of monitoring.reference.",
+    )
+    top_features: list[FeatureDrift] = Field(
+        default_factory=list, max_length=5, description="The highest-scoring features."
+    )
 
 
 class DeploymentStatus(ResourceStatus):

@@ -1,0 +1,103 @@
+"""Read drift from the model server pods, and check a replacement drift reference.
+
+``read_version_drift`` asks every pod of a served version for its report
+(``GET /mlops/models/{model}/drift?version=...``, the shape of
+``mlops_core.drift_report.ModelDriftReport``); a pod that does not answer, or answers for
+another version, is listed with the reason instead. ``check_drift_reference`` reads the
+statistics a Deployment's ``monitoring.reference`` points at and checks them against the
+served version's own, before any pod is told to use them.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import quote, urlencode
+
+from pydantic import ValidationError
+
+from mlops_core.artifact import REFERENCE_STATS_FILE
+from mlops_core.drift_report import ModelDriftReport
+from mlops_core.reference_stats import (
+    MAX_REFERENCE_BYTES,
+    ReferenceStats,
+    ReferenceStatsError,
+    check_replacement,
+)
+from mlops_core.storage import ObjectStore, StorageError
+from mlops_operator.monitoring.drift_status import VersionDrift
+
+REPORT_BYTES_MAX: Final = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PodEndpoint:
+    """A server pod and the address (``host:port``) its model server listens on."""
+
+    name: str
+    address: str
+
+
+def read_version_drift(
+    pods: Sequence[PodEndpoint], *, model: str, version: str, timeout: float = 5.0
+) -> VersionDrift:
+    """The drift reports of ``version`` from every pod that answers."""
+    reports: list[ModelDriftReport] = []
+    unreadable: list[str] = []
+    query = urlencode({"version": version})
+    for pod in pods:
+        url = f"http://{pod.address}/mlops/models/{quote(model)}/drift?{query}"
+        try:
+            report = _get_report(url, timeout)
+        except (OSError, ValueError) as exc:
+            unreadable.append(f"{pod.name}: {exc}"[:256])
+            continue
+        if report.version != version:
+            unreadable.append(f"{pod.name}: serves {report.version}, not {version}")
+            continue
+        reports.append(report)
+    return VersionDrift(version=version, reports=reports, unreadable=unreadable)
+
+
+def _get_report(url: str, timeout: float) -> ModelDriftReport:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http://)
+            body = response.read(REPORT_BYTES_MAX + 1)
+    except urllib.error.HTTPError as exc:
+        raise ValueError(f"HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise ValueError(f"unreachable: {exc.reason}") from None
+    if len(body) > REPORT_BYTES_MAX:
+        raise ValueError(f"drift report larger than {REPORT_BYTES_MAX} bytes")
+    try:
+        return ModelDriftReport.model_validate_json(body)
+    except ValidationError as exc:
+        raise ValueError(f"not a drift report: {exc.error_count()} errors") from None
+
+
+def check_drift_reference(
+    open_store: Callable[[str], ObjectStore], *, reference_uri: str, artifact_uri: str
+) -> str | None:
+    """Why the statistics at ``reference_uri`` cannot replace those of the artifact at
+    ``artifact_uri``, or None when they can."""
+    try:
+        candidate = _read(open_store, reference_uri)
+        training = _read(open_store, artifact_uri.rstrip("/") + "/" + REFERENCE_STATS_FILE)
+        check_replacement(candidate, training)
+    except ReferenceStatsError as exc:
+        return str(exc)[:512]
+    return None
+
+
+def _read(open_store: Callable[[str], ObjectStore], uri: str) -> ReferenceStats:
+    parent, _, name = uri.rpartition("/")
+    try:
+        data = open_store(parent).read_bytes(name)
+    except StorageError as exc:
+        raise ReferenceStatsError(f"cannot read {uri}: {exc}") from exc
+    if len(data) > MAX_REFERENCE_BYTES:
+        raise ReferenceStatsError(f"{uri} is larger than {MAX_REFERENCE_BYTES} bytes")
+    return ReferenceStats.from_json(data)
