@@ -8,6 +8,7 @@ from typing import Final, Literal
 from pydantic import Field
 
 from mlops_core.wire import WireModel
+from mlops_operator.api.alert_status import ALERT_RECORDS_MAX, AlertRecord
 from mlops_operator.api.conditions import ResourceStatus
 from mlops_operator.api.meta import (
     SEMVER_MAX,
@@ -193,6 +194,12 @@ class DeploymentStatus(ResourceStatus):
         default_factory=list,
         max_length=SERVED_VERSIONS_MAX,
         description="Latest drift score per served version.",
+    )
+    alerts: list[AlertRecord] = Field(
+        default_factory=list,
+        max_length=ALERT_RECORDS_MAX,
+        description="Alerts sent or being sent, with the last delivery per channel (the "
+        "operator's memory, so a restart neither loses nor repeats one).",
     )
     replicas: int = Field(default=0, ge=0, description="Model server pods (for kubectl scale).")
     ready_replicas: int = Field(default=0, ge=0, description="Model server pods ready.")

@@ -164,6 +164,9 @@ class AbTestStrategy(WireModel):
         description="Samples per arm at which an msprt test without a significant difference "
         "ends with no difference.",
     )
+    interval_seconds: int = Field(
+        default=30, ge=5, le=86_400, description="How often the operator evaluates the test."
+    )
     promote_winner: bool = Field(
         default=False,
         description="Promote the winning version to production when the test concludes.",
