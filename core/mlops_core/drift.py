@@ -33,7 +33,6 @@ scores stay finite when a bin is empty on one side. A feature that was constant 
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -235,36 +234,30 @@ def quantile_sketch(sorted_values: FloatArray, size: int) -> tuple[FloatArray, F
     """``size + 1`` knots ``(probabilities, quantiles)`` of the quantile function of sorted values.
 
     Joining the knots linearly errs on a piece by at most ``Δp · Δq / 2``, so the sketch starts
-    from ``size / 2`` even pieces and then halves the piece with the largest ``Δp · Δq`` until
-    it has ``size`` pieces: the knots gather in long tails and at jumps (discrete values),
-    where even spacing would miss most (27% on a lognormal with 500 even knots; under 0.3% so).
-    Pieces narrower than one value are not split.
+    from ``size / 2`` even pieces and then, in rounds, halves the pieces with the largest
+    ``Δp · Δq`` (a sixteenth of them per round) until it has ``size`` pieces: the knots gather in
+    long tails and at jumps (discrete values), where even spacing would miss most (27% on a
+    lognormal with 500 even knots; under 0.3% so). Pieces narrower than two values are not
+    split.
     """
     n = len(sorted_values)
     start = max(1, size // 2)
     p = np.linspace(0.0, 1.0, start + 1)
     q = sorted_quantiles(sorted_values, p)
-    knots = dict(zip(p.tolist(), q.tolist(), strict=True))
-    pieces = [
-        (-(p[i + 1] - p[i]) * (q[i + 1] - q[i]), p[i], p[i + 1], q[i], q[i + 1])
-        for i in range(start)
-    ]
-    heapq.heapify(pieces)
     splits = size - start
-    while splits > 0 and pieces:
-        key, a, b, qa, qb = heapq.heappop(pieces)
-        if key == 0:
+    while splits > 0:
+        width = np.diff(p)
+        error = width * np.diff(q)
+        candidates = np.flatnonzero((width * n >= 2.0) & (error > 0))
+        if len(candidates) == 0:
             break
-        if (b - a) * n < 2.0:
-            continue
-        middle = (a + b) / 2.0
-        qm = float(sorted_quantiles(sorted_values, np.array([middle]))[0])
-        knots[middle] = qm
-        splits -= 1
-        heapq.heappush(pieces, (-(middle - a) * (qm - qa), a, middle, qa, qm))
-        heapq.heappush(pieces, (-(b - middle) * (qb - qm), middle, b, qm, qb))
-    ordered = sorted(knots)
-    return np.asarray(ordered), np.asarray([knots[k] for k in ordered])
+        k = min(splits, max(1, len(candidates) // 16))
+        chosen = np.sort(candidates[np.argpartition(-error[candidates], k - 1)[:k]])
+        middle = (p[chosen] + p[chosen + 1]) / 2.0
+        p = np.insert(p, chosen + 1, middle)
+        q = np.insert(q, chosen + 1, sorted_quantiles(sorted_values, middle))
+        splits -= k
+    return p, q
 
 
 def quantile_sketch_wasserstein(
@@ -282,12 +275,19 @@ def quantile_sketch_wasserstein(
     n = len(sorted_values)
     steps = np.arange(n + 1, dtype=np.float64) / n
     q_ref = np.interp(steps, probabilities, quantiles)
-    pieces = _pieces(q_ref[:-1] - sorted_values, q_ref[1:] - sorted_values) / n
+    a = q_ref[:-1] - sorted_values
+    b = q_ref[1:] - sorted_values
+    total = float(np.abs(a + b).sum()) / 2.0  # every step as if the two did not cross in it
+    crossing = np.flatnonzero(np.signbit(a) != np.signbit(b))
+    total += float(
+        np.sum(_pieces(a[crossing], b[crossing]) - np.abs(a[crossing] + b[crossing]) / 2)
+    )
+    total /= n
     position = probabilities * n
     step = np.floor(position).astype(np.int64)
     inside = (position > step) & (step < n)
     if not inside.any():
-        return float(pieces.sum())
+        return total
     split = np.unique(step[inside])
     ids = np.concatenate([step[inside], split, split])
     points = np.concatenate([probabilities[inside], split / n, (split + 1) / n])
@@ -300,7 +300,8 @@ def quantile_sketch_wasserstein(
         np.interp(low, probabilities, quantiles) - level,
         np.interp(high, probabilities, quantiles) - level,
     )
-    return float(pieces.sum() - pieces[split].sum() + np.sum(exact * (high - low)))
+    replaced = _pieces(a[split], b[split]).sum() / n
+    return float(total - replaced + np.sum(exact * (high - low)))
 
 
 def _pieces(a: FloatArray, b: FloatArray) -> FloatArray:
