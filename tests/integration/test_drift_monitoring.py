@@ -20,6 +20,8 @@ from mlops_core.reference_stats import (
     numeric_stats,
 )
 from mlops_core.storage import open_store
+from mlops_operator.abtest.verdict import ArmCounts
+from mlops_operator.adapters.ab_counts import read_accuracy
 from mlops_operator.adapters.alert_senders import AlertSender
 from mlops_operator.adapters.drift_reader import (
     PodEndpoint,
@@ -157,9 +159,35 @@ def test_a_replacement_reference_is_checked_and_then_scored_against(
 
     with _servers(repository, tmp_path, "127.0.0.4", DRIFT_REFERENCE_URI=good) as (server,):
         _send(server, 200, shift=SHIFT, seed=50)
-        (report,) = read_version_drift(
-            [PodEndpoint("pod", f"{server.host}:{server.port}")], model="fraud", version="1.0.0"
-        ).reports
+        pod = PodEndpoint("pod", f"{server.host}:{server.port}")
+        (report,) = read_version_drift([pod], model="fraud", version="1.0.0").reports
+        correct = _predict_with_feedback(server, 60, seed=60)
+        tallies = read_accuracy([pod, PodEndpoint("gone", "127.0.0.9:9")], model="fraud")
     assert report.reference == good
     assert report.max_score is not None
     assert report.max_score < 0.2  # shifted inputs match the shifted reference
+    assert tallies.counts == [ArmCounts("1.0.0", 60, correct)]
+    assert [u.split(":")[0] for u in tallies.unreadable] == ["gone"]
+
+
+def _predict_with_feedback(server: ServerProcess, n: int, *, seed: int) -> int:
+    """Predict ``n`` records, post their true labels; the number predicted right."""
+    data = tabular_data(n, seed=seed)
+    instances = [{f: data[f][i] for f in FEATURES} for i in range(n)]
+    answer = httpx.post(
+        f"{server.url}/v1/models/fraud/versions/1.0.0:predict",
+        json={"instances": instances},
+        timeout=30,
+    ).json()
+    correct = 0
+    for prediction_id, predicted, truth in zip(
+        answer["predictionIds"], answer["predictions"], data["label"], strict=True
+    ):
+        posted = httpx.post(
+            f"{server.url}/v1/feedback",
+            json={"predictionId": prediction_id, "trueLabel": truth},
+            timeout=10,
+        )
+        posted.raise_for_status()
+        correct += int(predicted == truth)
+    return correct
