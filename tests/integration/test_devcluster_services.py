@@ -48,8 +48,12 @@ main.serve_forever()
 """
 
 CLIENT = """
-import json, socket, sys, urllib.request
+import json, socket, ssl, sys, urllib.request
 out = {}
+ca = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+version = urllib.request.urlopen("https://kubernetes.default.svc/version", timeout=5,
+                                 context=ssl.create_default_context(cafile=ca))
+out["api"] = json.load(version)["gitVersion"]
 for url in sys.argv[1:]:
     try:
         out[url] = urllib.request.urlopen(url, timeout=5).read().decode()
@@ -169,6 +173,7 @@ def test_a_pod_calls_a_service_by_name_until_the_service_is_deleted(
     address = cluster_ip(devcluster, namespace, "echo")
     for url in urls:
         assert out[url] in pods, out
+    assert out["api"] == "v1.36.3"  # default/kubernetes goes to the API server
     assert out[f"echo.{namespace}.svc"] == [address]
     assert out[f"echo-headless.{namespace}.svc"] == sorted(pods.values())
 

@@ -29,6 +29,7 @@ from mlops_devcluster.agent.heartbeat import (
 from mlops_devcluster.agent.hosts import HostsFiles
 from mlops_devcluster.agent.log_server import LogServer
 from mlops_devcluster.agent.nodes import NodeSpec, default_nodes, now
+from mlops_devcluster.agent.pod_runtime import HostPython, PodRuntime
 from mlops_devcluster.agent.pod_worker import PodWorker
 from mlops_devcluster.agent.runtime import Runtime
 from mlops_devcluster.agent.service_proxy import ServiceProxy
@@ -65,6 +66,9 @@ class Agent:
             addresses=AddressPool(network, loopback=self.pod_range if on_lo else None),
             allocatable=allocatable(nodes),
             hosts=HostsFiles(cluster.layout.run / "hosts"),
+            runtime_mounts=PodRuntime(HostPython.current(), cluster.layout.run / "runtime")
+            .prepare()
+            .mounts,
         )
         self.service_range = LoopbackRange(
             ipaddress.IPv4Network(cluster.config.service_cidr),
