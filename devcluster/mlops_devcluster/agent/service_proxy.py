@@ -79,6 +79,8 @@ class _Listener:
                 return
             upstream_reader, upstream_writer = upstream
             await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        except asyncio.CancelledError:
+            pass  # the listener stopped (its Service went); ending quietly is the point
         finally:
             for stream in (writer, upstream_writer):
                 if stream is not None:
