@@ -10,6 +10,8 @@ arms split 50/50, looked at every ``STEP`` samples per arm from ``minSamples`` u
   looked at once at ``minSamples`` (its intended use).
 - A/B tests (0.80 against 0.85): power (share of tests that name the better arm before the
   horizon) and the median samples per arm to the decision.
+- Sample ratio: how often the chi-square check (p < 0.001, at every look) stops a test whose
+  split is right (50/50), and how soon it stops one whose split is off (52/48).
 
 Run: ``.venv/bin/python benchmarks/ab_statistics.py``. The last line is the JSON summary.
 """
@@ -20,9 +22,11 @@ import json
 import time
 
 import numpy as np
+from scipy.special import chdtrc
 from scipy.stats import norm
 
 from mlops_operator.abtest import sequential
+from mlops_operator.abtest.sample_ratio import SAMPLE_RATIO_LEVEL
 
 SEED = 20261201
 ALPHA = 0.05
@@ -76,6 +80,24 @@ def first_look(reject: np.ndarray) -> np.ndarray:
     return np.where(hit, reject.argmax(axis=1), -1)
 
 
+def chi2sf(x: np.ndarray) -> np.ndarray:
+    """Survival function of the chi-square distribution with 1 degree of freedom."""
+    return np.asarray(chdtrc(1, x))
+
+
+def srm_stops(rng: np.random.Generator, share: float, tests: int) -> tuple[float, float]:
+    """Share of tests stopped by the sample ratio check, and the median total samples then."""
+    looks = np.arange(2 * STEP, 2 * MAX_SAMPLES + 1, 2 * STEP)
+    first = np.cumsum(rng.binomial(2 * STEP, share, size=(tests, len(looks))), axis=1)
+    keep = looks >= MIN_SAMPLES
+    n, a = looks[keep], first[:, keep]
+    chi2 = (a - n / 2) ** 2 / (n / 2) * 2  # two arms, expected n/2 each
+    stop = chi2sf(chi2) < SAMPLE_RATIO_LEVEL
+    hit = stop.any(axis=1)
+    when = n[stop.argmax(axis=1)][hit]
+    return float(hit.mean()), float(np.median(when)) if hit.any() else float("nan")
+
+
 def main() -> None:
     started = time.perf_counter()
     rng = np.random.default_rng(SEED)
@@ -95,6 +117,8 @@ def main() -> None:
     power = float(right.mean())
     median_samples = float(np.median(alt["n"][look[decided]])) if decided.any() else float("nan")
     z_once_power = float((z_test_p(alt)[:, 0] <= ALPHA).mean())
+    srm_false, _ = srm_stops(rng, 0.5, NULL_TESTS)
+    srm_caught, srm_when = srm_stops(rng, 0.52, POWER_TESTS)
     elapsed = time.perf_counter() - started
 
     looks = len(null["n"])
@@ -108,6 +132,8 @@ def main() -> None:
     print(f"power on {BASE} vs {EFFECT}, msprt (right winner by {MAX_SAMPLES}/arm): {power:.4f}")
     print(f"median samples per arm to that decision:             {median_samples:.0f}")
     print(f"power of the z-test looked at once at {MIN_SAMPLES}/arm:       {z_once_power:.4f}")
+    print(f"sample ratio check stops a right split (50/50):        {srm_false:.4f}")
+    print(f"... stops a 52/48 split: {srm_caught:.4f}, at a median of {srm_when:.0f} samples")
     print(f"simulated in {elapsed:.1f} s")
     met = msprt_false <= FALSE_WINNER_TARGET and NULL_TESTS >= 2000
     print(
@@ -121,6 +147,9 @@ def main() -> None:
                     "power_msprt": round(power, 4),
                     "median_samples_per_arm_to_decision": median_samples,
                     "power_z_test_once": round(z_once_power, 4),
+                    "sample_ratio_false_stop_rate": round(srm_false, 4),
+                    "sample_ratio_52_48_caught": round(srm_caught, 4),
+                    "sample_ratio_52_48_median_samples": srm_when,
                     "aa_tests": NULL_TESTS,
                     "seconds": round(elapsed, 2),
                 },
