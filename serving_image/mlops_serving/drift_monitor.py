@@ -5,6 +5,12 @@ other reference statistics (``DRIFT_REFERENCE_URI``, set by the operator from a 
 ``monitoring.reference``): those are read once when the model loads and checked against the
 artifact's (same features, same kinds); statistics that do not fit are refused with a logged
 reason and the training reference stays in use.
+
+Serving a request costs the monitor almost nothing: ``observe_records`` keeps references to a
+sample of each batch's raw records (at most ``window_size``); their drift features are
+extracted only when a report is asked for (a metrics scrape, a drift read), so the cost
+follows the reads, not the traffic. Extracting features per batch on the inference thread
+took about a fifth of its time at full batches.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ import logging
 import math
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mlops_core.drift import (
     CategoricalReference,
@@ -25,6 +32,7 @@ from mlops_core.drift import (
     score_numeric,
 )
 from mlops_core.drift_report import FeatureKind
+from mlops_core.preprocessing import PreprocessingError
 from mlops_core.reference_stats import (
     CategoricalFeatureStats,
     NumericFeatureStats,
@@ -85,6 +93,13 @@ def _categorical_reference(stats: CategoricalFeatureStats) -> CategoricalReferen
     return CategoricalReference.build(categories=stats.categories, counts=stats.counts)
 
 
+#: raw records → (numeric drift features, categorical drift features), named as the reference's
+Extract = Callable[
+    [list[Mapping[str, Any]]],
+    tuple[Mapping[str, Sequence[float]], Mapping[str, Sequence[str | None]]],
+]
+
+
 class DriftMonitor:
     """Keeps the last ``window_size`` values of every reference feature; thread-safe."""
 
@@ -97,8 +112,11 @@ class DriftMonitor:
         window_size: int,
         min_samples: int,
         reference_source: str = TRAINING_REFERENCE,
+        extract: Extract | None = None,
     ) -> None:
         self.reference_source = reference_source
+        self._extract = extract
+        self._pending: deque[Mapping[str, Any]] = deque(maxlen=window_size)
         self.method: DriftMethod = method
         self.threshold = threshold
         self.window_size = window_size
@@ -141,7 +159,31 @@ class DriftMonitor:
                 if cat_window is not None:
                     cat_window.extend(c for c in cats if c is not None)
 
+    def observe_records(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Keep raw records for the next report (their features are extracted then)."""
+        with self._lock:
+            self._pending.extend(records)
+
+    def _flush(self) -> None:
+        """Extract the features of the records kept since the last report into the windows."""
+        if self._extract is None:
+            return
+        with self._lock:
+            pending = list(self._pending)
+            self._pending.clear()
+        if not pending:
+            return
+        try:
+            self.observe(*self._extract(pending))
+        except (PreprocessingError, ValueError):
+            for record in pending:  # one malformed record must not cost the others
+                try:
+                    self.observe(*self._extract([record]))
+                except (PreprocessingError, ValueError) as exc:
+                    log.debug("drift features of a record skipped: %s", exc)
+
     def report(self) -> DriftReport:
+        self._flush()
         with self._lock:
             numeric = {name: list(w) for name, w in self._numeric_windows.items()}
             categorical = {name: list(w) for name, w in self._category_windows.items()}

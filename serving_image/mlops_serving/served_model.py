@@ -80,6 +80,10 @@ class ServedModel:
                 window_size=settings.drift_window_size,
                 min_samples=settings.drift_min_samples,
                 reference_source=source,
+                extract=lambda records: (
+                    artifact.drift_features(records),
+                    artifact.drift_categories(records),
+                ),
             )
         self.latency = metrics.latency.labels(name, version)
         self.predictions = metrics.predictions.labels(name, version)
@@ -111,17 +115,11 @@ class ServedModel:
         ]
 
     def _observe_drift(self, records: list[Record]) -> None:
-        """Add a sample of a batch's records to the drift windows (after the answers)."""
+        """Keep a sample of a batch's records for the drift windows (after the answers)."""
         if self.drift is None:
             return
         stride = max(1, -(-len(records) // self._drift_sample))
-        sample = records[::stride]
-        try:
-            self.drift.observe(
-                self.artifact.drift_features(sample), self.artifact.drift_categories(sample)
-            )
-        except (PreprocessingError, ValueError) as exc:
-            log.debug("drift features of %s:%s skipped: %s", self.name, self.version, exc)
+        self.drift.observe_records(records[::stride])
 
     async def predict(self, records: Sequence[Record]) -> list[Prediction]:
         """Predictions for ``records``; InvalidInputError when they do not fit the model."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -104,3 +106,28 @@ def test_drift_monitor_windows_and_scores() -> None:
     assert {f.name for f in report.features if f.drifted} == {"amount", "color"}
     assert report.max_score is not None
     assert report.max_score > 1
+
+
+def test_drift_monitor_extracts_kept_records_only_when_reporting() -> None:
+    calls: list[int] = []
+
+    def extract(records: list[Any]) -> tuple[dict[str, list[float]], dict[str, list[str | None]]]:
+        calls.append(len(records))
+        if any("amount" not in r for r in records):
+            raise ValueError("a record without amount")
+        return (
+            {"amount": [float(r["amount"]) for r in records]},
+            {"color": [r.get("color") for r in records]},
+        )
+
+    monitor = DriftMonitor(
+        _reference(), method="psi", threshold=0.2, window_size=50, min_samples=20, extract=extract
+    )
+    for i in range(40):
+        monitor.observe_records([{"amount": 100.0 + i % 7, "color": "red"}, {"color": "blue"}])
+    assert calls == []  # nothing extracted on the serving path
+    report = monitor.report()
+    amount = next(f for f in report.features if f.name == "amount")
+    assert amount.samples == 25  # the last 50 records kept, 25 of them with amount
+    assert calls[0] == 50  # one extraction of all, then record by record after the error
+    assert monitor.report().features == report.features  # nothing new to extract
