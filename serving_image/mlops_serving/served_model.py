@@ -102,6 +102,14 @@ class ServedModel:
 
     def _run_batch(self, records: list[Record]) -> list[Prediction]:
         proba = self.artifact.predict_proba(records)
+        finite = np.isfinite(proba).all(axis=1)
+        if not finite.all():
+            # a batch that fails is re-run request by request, so this names the caller's row
+            row = int(np.argmin(finite))
+            raise ValueError(
+                f"instance {row} gives non-finite probabilities: its values are too large for "
+                "the model; send values nearer the training range"
+            )
         labels = self.artifact.class_labels
         best = np.argmax(proba, axis=1)
         return [
