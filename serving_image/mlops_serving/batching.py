@@ -11,7 +11,8 @@ One batch runs at a time on the inference executor, off the event loop; requests
 meanwhile form the next batch, which starts as soon as the running one ends if it is already
 full or due. A batch whose run fails is re-run request by request, so one bad request fails
 alone. An optional ``after_batch`` step (drift bookkeeping) runs on the executor after the
-answers are out, so it adds no latency. The collector is driven by callbacks on the event loop
+answers are out, so it adds no latency; for requests run inline it runs on the event loop once
+``after_inline_every`` items have gathered, after their answers are written. The collector is driven by callbacks on the event loop
 rather than a task waking up per request, which keeps the per-request cost to a queue append
 and a future.
 """
@@ -56,6 +57,7 @@ class DynamicBatcher(Generic[I, O]):
         max_latency_ms: float,
         on_batch: Callable[[int], None] | None = None,
         after_batch: Callable[[list[I]], None] | None = None,
+        after_inline_every: int = 1,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
@@ -66,6 +68,8 @@ class DynamicBatcher(Generic[I, O]):
         self._idle_gap = self._max_wait / 4.0
         self._on_batch = on_batch
         self._after_batch = after_batch
+        self._after_inline_every = after_inline_every
+        self._deferred: list[I] = []
         self._pending: deque[_Group[I, O]] = deque()
         self._pending_items = 0
         self._last_arrival = 0.0
@@ -202,6 +206,8 @@ class DynamicBatcher(Generic[I, O]):
         """Run ``after_batch`` on the executor once the answers are out (not awaited)."""
         if self._after_batch is None:
             return
+        if self._deferred:
+            items, self._deferred = self._deferred + items, []
         future = loop.run_in_executor(self._executor, self._after_batch, items)
         future.add_done_callback(_log_failure)
 
@@ -222,7 +228,26 @@ class DynamicBatcher(Generic[I, O]):
             _settle(group, error=error)
             return
         _settle(group, result=outputs)
-        self._follow_up(loop, items)
+        if self._after_batch is not None:
+            # a hand-off to the executor costs a lone caller as much as the model: gather a few
+            # requests' items, then run the step on the loop once the answers are written
+            self._deferred.extend(items)
+            if len(self._deferred) >= self._after_inline_every:
+                loop.call_soon(self._after_inline, self._deferred)
+                self._deferred = []
+
+    def _after_inline(self, items: list[I]) -> None:
+        assert self._after_batch is not None
+        try:
+            self._after_batch(items)
+        except Exception as exc:  # bookkeeping must never fail a request
+            log.warning("after-batch step failed: %s", exc)
+
+    def flush_after_batch(self) -> None:
+        """Hand the ``after_batch`` step of inline runs to the executor now (e.g. before a
+        report that runs on the executor and must see them)."""
+        if self._deferred:
+            self._follow_up(asyncio.get_running_loop(), [])
 
     async def _run_alone(self, group: _Group[I, O]) -> None:
         loop = asyncio.get_running_loop()

@@ -90,6 +90,7 @@ class ServedModel:
             max_latency_ms=settings.max_latency_ms,
             on_batch=batch_hist.observe,
             after_batch=self._observe_drift,
+            after_inline_every=settings.drift_sample_per_batch,
         )
 
     @property
@@ -153,6 +154,7 @@ class ServedModel:
         """The drift report, computed on the inference thread (after queued observations)."""
         if self.drift is None:
             return None
+        self._batcher.flush_after_batch()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.drift.report)
 

@@ -14,6 +14,7 @@ import torch
 from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp
 
 from mlops_core.storage import ObjectStore
 from mlops_serving import __version__, protocol_mlops, protocol_v1, protocol_v2
@@ -109,7 +110,13 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
         return {"live": True}
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.add_middleware(
-        PredictFastPath, inference=lambda: app.state.inference, max_bytes=settings.max_request_bytes
-    )
     return app
+
+
+def build_server(settings: ServerSettings, *, store: ObjectStore | None = None) -> ASGIApp:
+    """The app as served: the direct v1 and v2 prediction routes in front of the FastAPI app
+    (which answers them the same way, and everything else)."""
+    app = build_app(settings, store=store)
+    return PredictFastPath(
+        app, inference=lambda: app.state.inference, max_bytes=settings.max_request_bytes
+    )
