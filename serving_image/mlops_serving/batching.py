@@ -12,9 +12,9 @@ meanwhile form the next batch, which starts as soon as the running one ends if i
 full or due. A batch whose run fails is re-run request by request, so one bad request fails
 alone. An optional ``after_batch`` step (drift bookkeeping) runs on the executor after the
 answers are out, so it adds no latency; for requests run inline it runs on the event loop once
-``after_inline_every`` items have gathered, after their answers are written. The collector is driven by callbacks on the event loop
-rather than a task waking up per request, which keeps the per-request cost to a queue append
-and a future.
+``after_inline_every`` items have gathered, after their answers are written. The collector is
+driven by callbacks on the event loop rather than a task waking up per request, which keeps the
+per-request cost to a queue append and a future.
 """
 
 from __future__ import annotations
