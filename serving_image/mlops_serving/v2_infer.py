@@ -8,12 +8,12 @@ tensor data (see ``binary_tensors``). Outputs are answered in binary when the re
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from mlops_serving.binary_tensors import decode_tensor, encode_float32, encode_strings
 from mlops_serving.errors import InvalidInputError
+from mlops_serving.feedback import new_prediction_id
 from mlops_serving.inference import Inference, InferenceResult
 from mlops_serving.inputs import v2_inputs_to_records
 from mlops_serving.json_body import JSON_CONTENT_TYPE, decode_json, encode_json
@@ -150,7 +150,7 @@ def encode_answer(call: InferCall, result: InferenceResult) -> tuple[bytes, Head
         {
             "model_name": result.model,
             "model_version": result.version,
-            "id": call.id or uuid.uuid4().hex,
+            "id": call.id or new_prediction_id(),
             "parameters": {"prediction_ids": result.prediction_ids},
             "outputs": outputs,
         }

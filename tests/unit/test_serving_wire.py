@@ -164,3 +164,11 @@ ONE_INPUT = b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data"
 def test_malformed_v2_requests(raw: bytes, length: int | None, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         parse_infer(raw, length)
+
+
+def test_prediction_ids_are_random_hex_and_unique_across_refills() -> None:
+    from mlops_serving.feedback import new_prediction_id
+
+    ids = [new_prediction_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
