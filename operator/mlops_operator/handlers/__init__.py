@@ -9,12 +9,13 @@ from __future__ import annotations
 import kopf
 
 from mlops_operator.context import OperatorContext
-from mlops_operator.handlers import lifecycle, registry, training
+from mlops_operator.handlers import lifecycle, metrics, registry, training
 
 
 def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
     operator_registry = kopf.OperatorRegistry()
     lifecycle.register(operator_registry, ctx)
+    metrics.register(operator_registry, ctx)
     if ctx.settings.use_registry:
         registry.register(operator_registry, ctx)
     if ctx.settings.use_training:
