@@ -173,9 +173,9 @@ class OperatorMetrics:
                 failures.inc()
         return before
 
-    def serve(self, port: int) -> None:
-        """Serve ``/metrics`` on ``port`` (a daemon thread) and count kopf's handler errors."""
-        start_http_server(port, registry=self.registry)
+    def serve(self, port: int, *, host: str = "0.0.0.0") -> None:  # noqa: S104
+        """Serve ``/metrics`` on ``host:port`` (a daemon thread); count kopf's handler errors."""
+        start_http_server(port, addr=host, registry=self.registry)
         logger = logging.getLogger(KOPF_OBJECT_LOGGER)
         if self._error_counter not in logger.handlers:
             logger.addHandler(self._error_counter)

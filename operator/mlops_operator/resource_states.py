@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from pydantic import ValidationError
 
@@ -26,13 +26,8 @@ TRIAL_STATES: Final[tuple[TrialState, ...]] = (
     "failed",
     "pruned",
 )
-DEPLOYMENT_PHASES: Final[tuple[DeploymentPhase, ...]] = (
-    "Pending",
-    "Progressing",
-    "Serving",
-    "RolledBack",
-    "Failed",
-)
+#: every phase a Deployment (mlops.dev) can be in, as its status type declares them
+DEPLOYMENT_PHASES: Final[tuple[DeploymentPhase, ...]] = get_args(DeploymentPhase)
 UNKNOWN: Final = "Unknown"
 
 

@@ -114,6 +114,11 @@ class OperatorSettings(BaseSettings):
         validation_alias="MLOPS_METRICS_PORT",
         description="Port of the operator's Prometheus metrics (/metrics); unset: not served.",
     )
+    metrics_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 (a pod's metrics are scraped from outside it)
+        validation_alias="MLOPS_METRICS_HOST",
+        description="Address the metrics endpoint binds (the chart passes the pod IP).",
+    )
     log_level: str = Field(
         default="INFO",
         validation_alias="MLOPS_LOG_LEVEL",

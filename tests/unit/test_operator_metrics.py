@@ -97,7 +97,7 @@ def test_experiment_trials_and_deployment_rollout() -> None:
     metrics.observe("Deployment", deployment_state(deployment), namespace="team-a", name="churn")
     d = {"namespace": "team-a", "deployment": "churn"}
     assert value(metrics, "mlops_deployment_rollout_phase", **d, phase="RolledBack") == 1
-    assert value(metrics, "mlops_deployment_rollout_phase", **d, phase="Serving") == 0
+    assert value(metrics, "mlops_deployment_rollout_phase", **d, phase="Progressing") == 0
     assert value(metrics, "mlops_deployment_traffic_weight", **d, version="1.0.0") == 100
     assert value(metrics, "mlops_deployment_canary_step", **d) == 1
     drift = value(

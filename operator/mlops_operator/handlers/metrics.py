@@ -46,14 +46,14 @@ def register(
     *,
     metrics: OperatorMetrics = OPERATOR_METRICS,
 ) -> None:
-    port = ctx.settings.metrics_port
+    port, host = ctx.settings.metrics_port, ctx.settings.metrics_host
     if port is None:
         return
 
     @kopf.on.startup(id="metrics-endpoint", registry=registry)
     def serve_metrics(logger: Any, **_: Any) -> None:
-        metrics.serve(port)
-        logger.info(f"metrics on :{port}/metrics")
+        metrics.serve(port, host=host)
+        logger.info(f"metrics on {host}:{port}/metrics")
 
     if ctx.settings.use_training:
         _watch(registry, metrics, kind="TrainingJob", plural="trainingjobs", read=training_state)
