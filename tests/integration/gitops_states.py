@@ -14,6 +14,7 @@ the Argo CD ``testdata/`` from those objects.
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -371,7 +372,7 @@ def make_real(case: Case, kubectl: Kubectl, namespace: str) -> Object:
     """Create the object, write its status, change its spec if the case says so; return it."""
     obj = example(case)
     name = obj["metadata"]["name"]
-    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(obj))
+    kubectl("apply", "--server-side", "-n", namespace, "-f", "-", input=yaml.safe_dump(obj))
     ref = (f"{case.kind.lower()}s.mlops.dev/{name}",)
     kubectl(
         "patch",
@@ -412,7 +413,7 @@ def main() -> int:
             ["kubectl", *args], input=input, capture_output=True, text=True, check=True
         )
 
-    namespace = "gitops-testdata"
+    namespace = f"gitops-testdata-{secrets.token_hex(3)}"
     kubectl("create", "namespace", namespace)
     try:
         for case in CASES:
