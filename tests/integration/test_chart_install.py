@@ -28,8 +28,8 @@ from test_serving_server import RECORD
 from mlops_core.images import SERVING_IMAGE
 from mlops_core.storage import join_uri, open_store
 from mlops_devcluster.cluster import DevCluster
+from mlops_devcluster.local_operator import upload_example_datasets
 from mlops_operator import __version__
-from mlops_operator.local_operator import upload_example_datasets
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
