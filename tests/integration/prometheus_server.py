@@ -1,8 +1,10 @@
-"""A real Prometheus (Debian's ``prometheus`` package) that finds its targets through
-Kubernetes service discovery against the devcluster's API server.
+"""A real Prometheus that finds its targets through Kubernetes service discovery against the
+devcluster's API server.
 
-The devcluster gives each pod a local address, so Prometheus scrapes pods directly
-(``role: pod``), as it does on a cluster with a flat pod network.
+Debian's ``prometheus`` package is built without Kubernetes discovery, so the test builds
+Prometheus from the Go module proxy once (``scripts/build-prometheus.sh``, cached under
+``~/.cache/mlops-observability``). The devcluster gives each pod a local address, so Prometheus
+scrapes pods directly (``role: pod``), as it does on a cluster with a flat pod network.
 """
 
 from __future__ import annotations
@@ -135,10 +137,23 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def prometheus_binary() -> Path:
+    """Prometheus with Kubernetes discovery (built once from the Go module proxy)."""
+    assert shutil.which("go"), "go is needed to build Prometheus (scripts/build-prometheus.sh)"
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "build-prometheus.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+    assert result.returncode == 0, f"building Prometheus failed:\n{result.stderr[-4000:]}"
+    return Path(result.stdout.strip().splitlines()[-1]) / "prometheus"
+
+
 @contextmanager
 def running_prometheus(config: dict[str, Any], folder: Path) -> Iterator[Prometheus]:
-    binary = shutil.which("prometheus")
-    assert binary, "prometheus is missing: install Debian's prometheus package"
+    binary = str(prometheus_binary())
     (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = _free_port()
     log = folder / "prometheus.log"
@@ -149,7 +164,6 @@ def running_prometheus(config: dict[str, Any], folder: Path) -> Iterator[Prometh
                 f"--config.file={folder / 'prometheus.yml'}",
                 f"--storage.tsdb.path={folder / 'data'}",
                 f"--web.listen-address=127.0.0.1:{port}",
-                "--web.enable-lifecycle",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -71,8 +71,15 @@ def test_the_operator_runs_from_the_chart_and_trains_an_example(
     pod = release.wait_ready("operator")
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
     ip = pod["status"]["podIP"]
-    with urllib.request.urlopen(f"http://{ip}:8081/metrics", timeout=5) as response:
-        assert b"mlops_operator_build_info" in response.read()
+
+    def metrics() -> bytes:
+        try:
+            with urllib.request.urlopen(f"http://{ip}:8081/metrics", timeout=5) as response:
+                return bytes(response.read())
+        except OSError:
+            return b""
+
+    assert b"mlops_operator_build_info" in wait_for("the operator's metrics", metrics, timeout=60)
     if REST_API:
         rest = release.wait_ready("rest-api")
         health = httpx.get(f"http://{rest['status']['podIP']}:8080/mlops/health", timeout=5)
@@ -298,6 +305,8 @@ def test_upgrade_rolls_the_operator_and_uninstall_leaves_no_orphans(
     env = {e["name"]: e.get("value") for e in after["spec"]["containers"][0]["env"]}
     assert env["MLOPS_LOG_LEVEL"] == "DEBUG"
 
+    model = str(ROOT / "examples" / "tabular" / "model.yaml")
+    devcluster.kubectl("apply", "-n", release.workload, "-f", model)  # a user's resource
     release.run("uninstall", release.name, "-n", release.namespace, "--wait")
     selector = f"app.kubernetes.io/instance={release.name}"
     namespaced = "deployments,services,serviceaccounts,roles,rolebindings,configmaps,kopfpeerings"
