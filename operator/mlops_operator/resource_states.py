@@ -119,7 +119,9 @@ def deployment_state(body: Mapping[str, Any]) -> DeploymentState:
         canary_step=status.current_step,
         traffic=tuple((t.version, t.weight) for t in status.traffic),
         drift=tuple(
-            DriftScore(d.version, d.feature or "", d.method, d.score) for d in status.drift
+            DriftScore(d.version, d.feature or "", d.method, d.score)
+            for d in status.drift
+            if d.score is not None  # no score yet: too few inputs scored
         ),
     )
 
