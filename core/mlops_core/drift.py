@@ -190,6 +190,15 @@ def wasserstein_distance(
     return float(np.sum(np.abs(u_cdf - v_cdf) * deltas))
 
 
+def sorted_finite(values: npt.ArrayLike) -> FloatArray:
+    """The finite values, sorted, in one copy (the input is left as it is)."""
+    x = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(x)
+    x = x[finite] if not finite.all() else x.copy()
+    x.sort()
+    return x
+
+
 def sorted_quantiles(sorted_values: FloatArray, probabilities: npt.ArrayLike) -> FloatArray:
     """``numpy.quantile`` (its default, linear method) of values that are already sorted."""
     x = sorted_values
@@ -350,8 +359,7 @@ def wasserstein_scale(reference: NumericReference) -> float:
 
 def score_numeric(reference: NumericReference, values: npt.ArrayLike, method: DriftMethod) -> float:
     """Drift of a window of numeric values against a numeric reference."""
-    x = np.asarray(values, dtype=np.float64)
-    x = np.sort(x[np.isfinite(x)])
+    x = sorted_finite(values)
     if len(x) == 0:
         raise DriftError("the window holds no finite values")
     if method == "wasserstein":

@@ -41,6 +41,7 @@ from mlops_core.drift import (
     NumericReference,
     quantile_sketch,
     sorted_bin_counts,
+    sorted_finite,
     sorted_quantiles,
 )
 from mlops_core.preprocessing import (
@@ -214,8 +215,7 @@ def numeric_stats(
     sketch_size: int = QUANTILE_SKETCH_SIZE,
 ) -> NumericFeatureStats:
     """Bins, moments and the quantile sketch of one numeric feature, from one sort."""
-    data = np.asarray(values, dtype=np.float64)
-    data = np.sort(data[~np.isnan(data)])
+    data = sorted_finite(values)
     if data.size == 0:
         raise ValueError(f"feature {name!r} has no values to describe")
     edges = _edges(data, bins)
