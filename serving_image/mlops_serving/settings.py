@@ -150,6 +150,11 @@ class RouterSettings(BaseSettings):
         default="/etc/mlops/router/router.json", description="Mounted ConfigMap key."
     )
     router_config_poll_seconds: float = Field(default=1.0, gt=0)
+    router_config_map: str | None = Field(
+        default=None,
+        description="ConfigMap (in router_namespace) whose router.json is followed through the "
+        "API and written to router_config_file; unset: the file alone (e.g. a mounted key).",
+    )
     router_namespace: str | None = Field(
         default=None, description="Namespace of the per-version Services (EndpointSlice watch)."
     )
