@@ -100,7 +100,7 @@ def test_the_storage_secret_of_the_spec_wins() -> None:
 
 def test_an_artifact_outside_the_layout_is_an_error_that_says_so() -> None:
     assert repository_root("/data/fraud/1.0.0", model="fraud", version="1.0.0") == "/data"
-    with pytest.raises(ArtifactLayoutError, match="<root>/fraud/1.2.0/"):
+    with pytest.raises(ArtifactLayoutError, match=r"<root>/fraud/1\.2\.0/"):
         repository_root("s3://b/elsewhere/", model="fraud", version="1.2.0")
 
 
