@@ -23,7 +23,12 @@ from mlops_core.routing import MirrorSpec
 from mlops_operator.api.deployment import ROLLOUT_REQUEST_ANNOTATION, Deployment
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.builders.model_server import ArtifactLayoutError, all_servers_selector
-from mlops_operator.builders.names import SERVICE_NAME_MAX, SERVICE_NAME_PATTERN, label_value
+from mlops_operator.builders.names import (
+    SERVICE_NAME_MAX,
+    SERVICE_NAME_PATTERN,
+    label_value,
+    server_name,
+)
 from mlops_operator.builders.router import endpoint_url
 from mlops_operator.context import OperatorContext
 from mlops_operator.reconcile.deployment_children import (
@@ -31,6 +36,7 @@ from mlops_operator.reconcile.deployment_children import (
     apply_servers,
     delete_server,
     observe_servers,
+    ready_endpoints,
     router_addresses,
 )
 from mlops_operator.reconcile.deployment_report import deployment_status
@@ -100,8 +106,13 @@ def _stalled_plan(dep: Deployment, message: str, reason: str) -> Plan:
 def _observe(ctx: OperatorContext, dep: Deployment, now: datetime) -> tuple[Observed, Any, Any]:
     sources = read_sources(ctx.kube, dep)
     servers = observe_servers(ctx, dep)
+    endpoints = ready_endpoints(ctx, dep)
     ready = frozenset(
-        v for v in sources.ready if (s := servers.get(label_value(v))) is not None and s.ready
+        v
+        for v in sources.ready
+        if (s := servers.get(label_value(v))) is not None
+        and s.ready
+        and endpoints.get(server_name(dep.metadata.name, v), 0) >= min(1, dep.spec.replicas)
     )
     stable = dep.status.stable_version
     totals, metrics_error = None, None
@@ -136,7 +147,8 @@ def _apply(
     due = [d for d in plan.state.draining if (now - d.since).total_seconds() >= drain]
     plan.state.draining = [d for d in plan.state.draining if d not in due]
     leaving = [d.version for d in plan.state.draining if d.version not in plan.weights]
-    running = [*plan.weights, *([sources.mirror] if sources.mirror else []), *leaving]
+    extra = [v for v in (plan.canary, sources.mirror) if v]
+    running = [*plan.weights, *extra, *leaving]
     apply_servers(ctx, dep, dict.fromkeys(running), sources.ready)
     if plan.weights:
         weights = {**plan.weights, **dict.fromkeys(leaving, 0)}

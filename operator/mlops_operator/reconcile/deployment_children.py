@@ -71,6 +71,28 @@ def observe_servers(ctx: OperatorContext, dep: Deployment) -> dict[str, ServerSt
     return found
 
 
+def ready_endpoints(ctx: OperatorContext, dep: Deployment) -> dict[str, int]:
+    """Ready endpoints per version Service, as the routers see them (EndpointSlices carry
+    their Service's labels): a version gets traffic only once they are listed there too."""
+    counts: dict[str, int] = {}
+    slices = ctx.kube.list(
+        "discovery.k8s.io/v1",
+        "EndpointSlice",
+        dep.metadata.namespace,
+        label_selector=all_servers_selector(dep),
+    )
+    for item in slices:
+        service = (item["metadata"].get("labels") or {}).get("kubernetes.io/service-name", "")
+        ready = [
+            e
+            for e in item.get("endpoints") or []
+            if (e.get("conditions") or {}).get("ready") is not False
+            and not (e.get("conditions") or {}).get("terminating")
+        ]
+        counts[service] = counts.get(service, 0) + len(ready)
+    return counts
+
+
 def router_addresses(ctx: OperatorContext, dep: Deployment) -> list[str]:
     """``ip:port`` of every ready router pod (whose counters the canary is judged on)."""
     pods = ctx.kube.list(

@@ -27,7 +27,7 @@ RolloutAction = Literal["promote", "abort", "retry"]
 ConditionState = Literal["Ready", "Progressing", "Waiting", "Stalled"]
 
 #: how often a rollout waiting on pods or on traffic looks again (watch events come sooner)
-POLL_SECONDS: Final = 2.0
+POLL_SECONDS: Final = 1.0
 
 
 @dataclass(frozen=True)
