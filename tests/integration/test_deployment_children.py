@@ -77,8 +77,9 @@ def test_children_are_admitted_under_the_restricted_profile(
     )
     server = build_server_deployment(dep, served, replicas=2, settings=settings)
     router = build_router_deployment(dep, settings)
+    for manifest in build_router_account(namespace):
+        admin.apply(manifest)  # the router pods' ServiceAccount must exist for their admission
     manifests = [
-        *build_router_account(namespace),
         build_server_service(dep, "1.2.0"),
         server,
         build_router_config_map(
