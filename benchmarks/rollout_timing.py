@@ -269,7 +269,6 @@ def run(cluster: DevCluster, *, repeats: int, interval: int, work: Path) -> dict
         "USE_MLOPS_SERVING": "true",
         "MLOPS_ROUTER_REPLICAS": "1",
         "MLOPS_DRAIN_SECONDS": "2",
-        "MLOPS_WATCH_NAMESPACE": namespace,
     }
     operator = OperatorProcess(kubeconfig=kubeconfig, log_path=work / "operator.log", env=env)
     operator.start()

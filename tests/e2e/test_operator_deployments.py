@@ -101,7 +101,6 @@ def operator(
         "USE_MLOPS_SERVING": "true",
         "MLOPS_ROUTER_REPLICAS": "1",
         "MLOPS_DRAIN_SECONDS": "2",
-        "MLOPS_WATCH_NAMESPACE": ns,
     }
     started = Operator(operator_kubeconfig, tmp_path_factory.mktemp("op") / "operator.log", env)
     started.start()
