@@ -65,12 +65,17 @@ def condition(admin: Kube, namespace: str, name: str, kind: str) -> dict[str, An
 def wait_status(
     admin: Kube, namespace: str, name: str, check: Any, *, timeout: float, what: str
 ) -> dict[str, Any]:
-    return wait_until(
-        lambda: (s := status(admin, namespace, name)) and check(s) and s,
-        timeout=timeout,
-        what=what,
-        interval=0.2,
-    )
+    """The status once ``check`` holds; on a timeout the error shows the last status."""
+    try:
+        return wait_until(
+            lambda: (s := status(admin, namespace, name)) and check(s) and s,
+            timeout=timeout,
+            what=what,
+            interval=0.2,
+        )
+    except TimeoutError as exc:
+        last = json.dumps(status(admin, namespace, name), indent=1)[:3000]
+        raise TimeoutError(f"{exc}; the last status of {name}:\n{last}") from None
 
 
 def router_address(admin: Kube, namespace: str, name: str) -> str:

@@ -217,13 +217,13 @@ def test_healthy_canary_moves_10_25_50_100_with_step_measurements(
         body["spec"]["version"] = "1.1.0"
         apply(devcluster, ns, body)
 
-        def done() -> bool:
-            summary = status(admin, ns, "canary").get("trafficSummary") or ""
+        def done(current: dict[str, Any]) -> bool:
+            summary = current.get("trafficSummary") or ""
             if summary and (not seen or seen[-1] != summary):
                 seen.append(summary)
             return summary == "1.1.0=100"
 
-        wait_until(done, timeout=120, what="the canary to reach 100%", interval=0.2)
+        wait_status(admin, ns, "canary", done, timeout=120, what="the canary to reach 100%")
     assert [s for s in seen if "," in s] == [
         "1.0.0=90,1.1.0=10",
         "1.0.0=75,1.1.0=25",
@@ -257,12 +257,7 @@ def test_faulty_canary_is_rolled_back_to_stable(
     s3.delete_objects(Bucket=devcluster.bucket, Delete={"Objects": [{"Key": k} for k in keys]})
     strategy = {"type": "canary", "canary": {**CANARY, "analysis": GATES}}
     body = example(
-        "canary.yaml",
-        deployment="faulty",
-        version="1.0.0",
-        followStage=None,
-        strategy=strategy,
-        progressDeadlineSeconds=10,
+        "canary.yaml", deployment="faulty", version="1.0.0", followStage=None, strategy=strategy
     )
     apply(devcluster, ns, body)
     wait_status(
@@ -270,7 +265,7 @@ def test_faulty_canary_is_rolled_back_to_stable(
     )
     address = router_address(admin, ns, "faulty")
     with Load(address) as load:
-        body["spec"]["version"] = "1.2.0"
+        body["spec"].update(version="1.2.0", progressDeadlineSeconds=10)
         apply(devcluster, ns, body)
         final = wait_status(
             admin,
