@@ -48,7 +48,7 @@ def test_builders_and_registry_rules_are_pure() -> None:
     )
     assert _offenders("builders", forbidden) == []
     assert _offenders("registry", forbidden) == []
-    assert _offenders("rollout", forbidden + ("urllib", "http", "socket")) == []
+    assert _offenders("rollout", (*forbidden, "urllib", "http", "socket")) == []
     assert _offenders("rollout", ("mlops_operator.builders",)) == []
 
 
