@@ -96,6 +96,19 @@ def router_address(admin: Kube, namespace: str, name: str) -> str:
     return wait_until(ready, timeout=90, what=f"a ready router pod of {name}")
 
 
+def router_requests(admin: Kube, namespace: str, name: str) -> int:
+    """Requests the router pod has answered (its own counters)."""
+    with urllib.request.urlopen(
+        f"http://{router_address(admin, namespace, name)}/metrics", timeout=5
+    ) as answer:
+        lines = answer.read().decode().splitlines()
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in lines
+        if line.startswith("mlops_router_requests_total{")
+    )
+
+
 def predict(address: str, *, timeout: float = 10) -> tuple[int, str]:
     request = urllib.request.Request(
         f"http://{address}/v1/models/{MODEL}:predict",
@@ -144,3 +157,81 @@ class Load:
     @property
     def sent(self) -> int:
         return sum(self.versions.values()) + len(self.failures)
+
+
+#: a client in a pod: predictions by Service name, one after another, until the new version has
+#: answered alone for ``settle`` seconds (or ``limit`` seconds passed); a summary in its
+#: termination message
+POD_CLIENT = """
+import json, sys, time, urllib.error, urllib.request
+url, new, settle, limit = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+body = json.dumps({"instances": [%(row)s]}).encode()
+versions, failures, since, start = {}, [], None, time.monotonic()
+while time.monotonic() - start < limit:
+    request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            version = answer.headers.get("x-mlops-version", "")
+            versions[version] = versions.get(version, 0) + 1
+    except Exception as exc:
+        failures.append(repr(exc)[:200])
+        version = None
+    if version == new:
+        since = since or time.monotonic()
+        if time.monotonic() - since >= settle:
+            break
+    else:
+        since = None
+    time.sleep(0.01)
+out = {"versions": versions, "failed": len(failures), "failures": failures[:5]}
+open("/dev/termination-log", "w").write(json.dumps(out))
+"""
+
+
+def client_pod(namespace: str, name: str, url: str, *, new: str, settle: float) -> dict[str, Any]:
+    """A pod (restricted profile) that sends predictions to ``url`` until ``new`` answers."""
+    script = POD_CLIENT % {"row": json.dumps(FEATURES)}
+    restricted = {
+        "allowPrivilegeEscalation": False,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+            "containers": [
+                {
+                    "name": "client",
+                    "image": "ghcr.io/mlops-dev/mlops-trainer:e2e",
+                    "command": ["python", "-c", script, url, new, str(settle), "120"],
+                    "securityContext": restricted,
+                }
+            ],
+        },
+    }
+
+
+def pod_result(admin: Kube, namespace: str, name: str, *, timeout: float) -> dict[str, Any]:
+    """The client pod's summary once it has finished."""
+
+    def done() -> dict[str, Any] | None:
+        pod = admin.get("v1", "Pod", name, namespace) or {}
+        if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+            return None
+        return pod
+
+    pod = wait_until(done, timeout=timeout, what=f"pod {name} to finish", interval=0.5)
+    state = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert pod["status"]["phase"] == "Succeeded", state
+    result: dict[str, Any] = json.loads(state["message"])
+    return result
+
+
+def pod_running(admin: Kube, namespace: str, name: str) -> bool:
+    pod = admin.get("v1", "Pod", name, namespace) or {}
+    return (pod.get("status") or {}).get("phase") == "Running"

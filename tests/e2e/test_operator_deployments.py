@@ -20,10 +20,14 @@ from deployment_support import (
     MODEL,
     Load,
     apply,
+    client_pod,
     condition,
     example,
+    pod_result,
+    pod_running,
     predict,
     router_address,
+    router_requests,
     status,
     wait_status,
 )
@@ -151,7 +155,7 @@ def _servers(admin: Kube, ns: str, deployment: str) -> list[str]:
     )
 
 
-def test_direct_switch_fails_no_request(
+def test_direct_switch_by_service_name_from_a_pod_fails_no_request(
     devcluster: DevCluster, admin: Kube, ns: str, versions: tuple[str, ...]
 ) -> None:
     apply(
@@ -167,36 +171,32 @@ def test_direct_switch_fails_no_request(
         timeout=120,
         what="1.0.0 served",
     )
-    address = router_address(admin, ns, "direct")
-    assert predict(address) == (200, "1.0.0")
-    assert status(admin, ns, "direct")["endpoint"] == f"http://direct.{ns}.svc"
-    with Load(address) as load:
-        wait_until(lambda: load.sent > 20, timeout=30, what="some requests")
-        devcluster.kubectl(
-            "patch",
-            "-n",
-            ns,
-            "mldeploy/direct",
-            "--type=merge",
-            "-p",
-            '{"spec":{"version":"1.1.0"}}',
-        )
-        wait_status(
-            admin,
-            ns,
-            "direct",
-            lambda s: s.get("stableVersion") == "1.1.0" and not s["rollout"].get("draining"),
-            timeout=120,
-            what="1.1.0 stable and 1.0.0 drained",
-        )
-        wait_until(
-            lambda: _servers(admin, ns, "direct") == ["direct-v1-1-0"],
-            timeout=30,
-            what="1.0.0 gone",
-        )
-        wait_until(lambda: load.versions["1.1.0"] > 20, timeout=30, what="requests to 1.1.0")
-    assert load.failures == [], load.failures[:5]
-    assert set(load.versions) == {"1.0.0", "1.1.0"}
+    endpoint = status(admin, ns, "direct")["endpoint"]
+    assert endpoint == f"http://direct.{ns}.svc"
+    assert predict(router_address(admin, ns, "direct")) == (200, "1.0.0")
+    url = f"{endpoint}/v1/models/{MODEL}:predict"
+    admin.apply(client_pod(ns, "client", url, new="1.1.0", settle=6.0))
+    wait_until(lambda: pod_running(admin, ns, "client"), timeout=60, what="the client pod")
+    wait_until(
+        lambda: router_requests(admin, ns, "direct") >= 20, timeout=60, what="the client's requests"
+    )
+    devcluster.kubectl(
+        "patch", "-n", ns, "mldeploy/direct", "--type=merge", "-p", '{"spec":{"version":"1.1.0"}}'
+    )
+    wait_status(
+        admin,
+        ns,
+        "direct",
+        lambda s: s.get("stableVersion") == "1.1.0" and not s["rollout"].get("draining"),
+        timeout=120,
+        what="1.1.0 stable and 1.0.0 drained",
+    )
+    wait_until(
+        lambda: _servers(admin, ns, "direct") == ["direct-v1-1-0"], timeout=30, what="1.0.0 gone"
+    )
+    result = pod_result(admin, ns, "client", timeout=150)
+    assert result["failed"] == 0, result
+    assert set(result["versions"]) == {"1.0.0", "1.1.0"}, result
     assert status(admin, ns, "direct")["trafficSummary"] == "1.1.0=100"
 
 
