@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlops_core.storage import s3_client
 from mlops_devcluster import lifecycle
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.layout import state_dir
@@ -254,7 +255,12 @@ def direct_run(admin: Kube, namespace: str) -> tuple[int, int]:
 def run(cluster: DevCluster, *, repeats: int, interval: int, work: Path) -> dict[str, Any]:
     admin = Kube(load_api_client(str(cluster.kubeconfig)), field_manager="benchmark")
     install(admin)
-    upload_example_datasets(f"s3://{cluster.bucket}")
+    client = s3_client(
+        endpoint=cluster.s3_endpoint,
+        access_key=cluster.s3_access_key,
+        secret_key=cluster.s3_secret_key,
+    )
+    upload_example_datasets(f"s3://{cluster.bucket}", client=client)
     kubeconfig = service_account_kubeconfig(
         admin, admin_kubeconfig=Path(cluster.kubeconfig), path=work / "kubeconfig"
     )

@@ -198,6 +198,15 @@ def test_direct_switch_by_service_name_from_a_pod_fails_no_request(
     assert result["failed"] == 0, result
     assert set(result["versions"]) == {"1.0.0", "1.1.0"}, result
     assert status(admin, ns, "direct")["trafficSummary"] == "1.1.0=100"
+    # the scale subresource scales the server pods of every served version
+    devcluster.kubectl("scale", "-n", ns, "mldeploy/direct", "--replicas=2")
+    wait_until(
+        lambda: (
+            (admin.get("apps/v1", "Deployment", "direct-v1-1-0", ns) or {})["spec"]["replicas"] == 2
+        ),
+        timeout=30,
+        what="two server pods asked for",
+    )
 
 
 def test_healthy_canary_moves_10_25_50_100_with_step_measurements(
