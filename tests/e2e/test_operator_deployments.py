@@ -359,3 +359,36 @@ def test_follow_stage_abort_retry_and_a_sigkilled_operator(
     pods = admin.list("v1", "Pod", ns)
     assert pods
     assert all(p["spec"]["securityContext"].get("runAsNonRoot") for p in pods)
+
+
+def test_a_version_nobody_registered_stalls_without_children(
+    devcluster: DevCluster, admin: Kube, ns: str, versions: tuple[str, ...]
+) -> None:
+    apply(
+        devcluster,
+        ns,
+        example("direct.yaml", deployment="missing", version="9.9.9", followStage=None),
+    )
+    stalled = wait_status(
+        admin,
+        ns,
+        "missing",
+        lambda s: any(
+            c["type"] == "Stalled" and c["status"] == "True" for c in s.get("conditions", [])
+        ),
+        timeout=30,
+        what="Stalled",
+    )
+    ready = next(c for c in stalled["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "VersionUnavailable"
+    assert "version 9.9.9 of breast-cancer is not registered" in ready["message"]
+    selector = "mlops.dev/deployment=missing"
+    assert admin.list("apps/v1", "Deployment", ns, label_selector=selector) == []
+    assert admin.list("v1", "ConfigMap", ns, label_selector=selector) == []
+    # the spec fixed: it serves
+    devcluster.kubectl(
+        "patch", "-n", ns, "mldeploy/missing", "--type=merge", "-p", '{"spec":{"version":"1.0.0"}}'
+    )
+    wait_status(
+        admin, ns, "missing", lambda s: s.get("phase") == "Succeeded", timeout=90, what="1.0.0"
+    )

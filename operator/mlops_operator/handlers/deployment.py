@@ -6,7 +6,7 @@ is tried again with a growing delay.
 
 Events that count: the Deployment's spec or rollout-request annotation changing (not its own
 status writes), its version servers' readiness (their apps/v1 Deployments), and the registry
-(a ModelVersion of its model appearing, becoming Ready or changing stage).
+(its Model appearing, a ModelVersion of it appearing, becoming Ready or changing stage).
 """
 
 from __future__ import annotations
@@ -92,6 +92,12 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
             return
         for name in owners(namespace or "", str(model)):
             requeue.schedule(KIND, namespace or "", name, after=0)
+
+    @kopf.on.event(GROUP, VERSION, "models", id="deployment-model", registry=registry)
+    def model(*, namespace: str | None, name: str, type: str | None, **_: Any) -> None:
+        if type in (None, "ADDED", "DELETED"):  # a Model that appears (or goes) changes sources
+            for deployment_name in owners(namespace or "", name):
+                requeue.schedule(KIND, namespace or "", deployment_name, after=0)
 
     @kopf.on.event(
         "apps",
