@@ -35,9 +35,7 @@ from mlops_core.storage import s3_client
 from mlops_devcluster import lifecycle
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.layout import state_dir
-from mlops_operator.api.meta import API_VERSION
-from mlops_operator.kube import Kube, load_api_client
-from mlops_operator.local_operator import (
+from mlops_devcluster.local_operator import (
     OperatorProcess,
     copy_s3_secret,
     install,
@@ -45,6 +43,8 @@ from mlops_operator.local_operator import (
     upload_example_datasets,
     wait_until,
 )
+from mlops_operator.api.meta import API_VERSION
+from mlops_operator.kube import Kube, load_api_client
 
 MODEL = "breast-cancer"
 DATA = "s3://mlops/datasets/breast-cancer"

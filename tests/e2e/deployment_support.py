@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 
 from mlops_devcluster.cluster import DevCluster
+from mlops_devcluster.local_operator import wait_until
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.kube import Kube
-from mlops_operator.local_operator import wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MODEL = "breast-cancer"

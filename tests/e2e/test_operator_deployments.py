@@ -34,10 +34,10 @@ from deployment_support import (
 from e2e_support import s3_client_of, tabular_model, tabular_training_job
 
 from mlops_devcluster.cluster import DevCluster
+from mlops_devcluster.local_operator import OperatorProcess, copy_s3_secret, wait_until
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.cli import main as mlops
 from mlops_operator.kube import Kube
-from mlops_operator.local_operator import OperatorProcess, copy_s3_secret, wait_until
 
 pytestmark = pytest.mark.e2e
 
