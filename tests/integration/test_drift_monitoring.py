@@ -19,6 +19,7 @@ from mlops_core.reference_stats import (
     categorical_stats,
     numeric_stats,
 )
+from mlops_core.serving_spec import DriftSpec
 from mlops_core.storage import open_store
 from mlops_operator.abtest.verdict import ArmCounts
 from mlops_operator.adapters.ab_counts import read_accuracy
@@ -33,13 +34,13 @@ from mlops_operator.alerting.decisions import plan, record
 from mlops_operator.alerting.messages import build_message
 from mlops_operator.api.alert_status import AlertRecord
 from mlops_operator.api.conditions import Condition
-from mlops_operator.api.monitoring import AlertChannel, DriftMonitoring
+from mlops_operator.api.monitoring import AlertChannel
 from mlops_operator.monitoring.drift_status import combine, drift_alerts, drift_condition
 
 pytestmark = pytest.mark.integration
 
 SHIFT = 90.0  # amount moves 3 standard deviations
-MONITORING = DriftMonitoring(method="psi", threshold=0.2, window_size=200)
+MONITORING = DriftSpec(method="psi", threshold=0.2, window_size=200)
 REF = ObjectRef(kind="Deployment", namespace="fraud", name="scorer")
 DRIFT_ENV = {
     "PRELOAD_MODELS": "fraud:1.0.0",

@@ -10,8 +10,8 @@ import pytest
 from mlops_core.drift import NumericReference, score_numeric
 from mlops_core.drift_report import FeatureDriftScore, ModelDriftReport
 from mlops_core.reference_stats import numeric_stats
+from mlops_core.serving_spec import DriftSpec
 from mlops_operator.alerting.alerts import ObjectRef
-from mlops_operator.api.monitoring import DriftMonitoring
 from mlops_operator.monitoring.drift_status import (
     VersionDrift,
     combine,
@@ -22,7 +22,7 @@ from mlops_operator.monitoring.drift_status import (
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-MONITORING = DriftMonitoring(method="psi", threshold=0.2)
+MONITORING = DriftSpec(method="psi", threshold=0.2)
 
 
 def _pod(version: str, **scores: tuple[float | None, int]) -> ModelDriftReport:

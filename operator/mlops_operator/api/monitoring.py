@@ -1,4 +1,4 @@
-"""Drift monitoring and alert channels of a served model."""
+"""Alert channels of a served model (drift monitoring is ``mlops_core.serving_spec.DriftSpec``)."""
 
 from __future__ import annotations
 
@@ -15,44 +15,15 @@ from mlops_operator.api.meta import (
     OBJECT_NAME_PATTERN,
 )
 
-DriftMethod = Literal["psi", "kl", "wasserstein"]
 AlertType = Literal["slack", "email", "webhook"]
 AlertEvent = Literal["drift", "rollback", "promotion", "failure"]
 
 ALERTS_MAX: Final = 8
-REFERENCE_PATTERN: Final = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+[.]json$"
 EMAIL_SERVER_MISSING: Final = (
     "an email channel needs secretName: a Secret with host, port, username, password and from"
 )
 
 EmailAddress = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
-
-
-class DriftMonitoring(WireModel):
-    """Compare live inputs with the training data's reference statistics."""
-
-    enabled: bool = Field(default=True, description="Whether drift is scored.")
-    method: DriftMethod = Field(
-        default="psi", description="psi, kl (Kullback-Leibler) or wasserstein."
-    )
-    threshold: float = Field(
-        default=0.2, gt=0, le=1000, description="Score above which a feature has drifted."
-    )
-    window_size: int = Field(
-        default=1000, ge=10, le=1_000_000, description="Recent inputs per feature scored."
-    )
-    interval_seconds: int = Field(
-        default=60, ge=5, le=86_400, description="How often the operator reads the scores."
-    )
-    reference: str | None = Field(
-        default=None,
-        max_length=1024,
-        pattern=REFERENCE_PATTERN,
-        description="Reference statistics to score against instead of the training data's: "
-        "the URI of a reference_stats.json (e.g. written by the trainer for another dataset). "
-        "Checked before use: it must describe the model's input features with their kinds; "
-        "until it does, scoring stays on the training data and the Deployment says why.",
-    )
 
 
 class AlertChannel(WireModel):

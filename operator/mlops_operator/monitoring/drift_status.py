@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Final
 
 from mlops_core.drift_report import ModelDriftReport
+from mlops_core.serving_spec import DriftSpec
 from mlops_operator.alerting.alerts import Alert, ObjectRef, figures
 from mlops_operator.api.conditions import Condition, ConditionStatus, set_condition
 from mlops_operator.api.deployment_status import DriftReport, FeatureDrift
-from mlops_operator.api.monitoring import DriftMonitoring
 
 DRIFT_DETECTED: Final = "DriftDetected"
 TOP_FEATURES: Final = 5
@@ -36,7 +36,7 @@ class VersionDrift:
     unreadable: Sequence[str] = ()  # "pod: why"
 
 
-def combine(observed: VersionDrift, *, monitoring: DriftMonitoring, now: datetime) -> DriftReport:
+def combine(observed: VersionDrift, *, monitoring: DriftSpec, now: datetime) -> DriftReport:
     """The version's combined report (score unset while no pod has scored a feature)."""
     totals: dict[str, tuple[float, int]] = {}
     for report in observed.reports:
