@@ -88,7 +88,13 @@ def router_config(
             weight=0,
             service=server_name(dep.metadata.name, mirror.version),
         )
-    return RouterConfig(model=dep.spec.model, backends=list(backends.values()), mirror=mirror)
+    ab_test = dep.spec.strategy.ab_test
+    return RouterConfig(
+        model=dep.spec.model,
+        backends=list(backends.values()),
+        mirror=mirror,
+        sticky_header=ab_test.sticky_header if ab_test is not None else None,
+    )
 
 
 def build_router_config_map(dep: Deployment, config: RouterConfig) -> Manifest:

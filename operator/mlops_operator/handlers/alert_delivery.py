@@ -14,12 +14,13 @@ from datetime import datetime
 
 from mlops_operator.adapters.alert_senders import AlertSender, DeliveryError, SecretReader
 from mlops_operator.alerting.alerts import ObjectRef
-from mlops_operator.alerting.decisions import Dispatch, record
+from mlops_operator.alerting.decisions import Dispatch, next_due, record
 from mlops_operator.alerting.messages import build_message
 from mlops_operator.api.alert_status import AlertRecord
+from mlops_operator.api.meta import API_VERSION
 from mlops_operator.api.monitoring import AlertChannel
 from mlops_operator.kube import Kube
-from mlops_operator.reconcile.notes import Note
+from mlops_operator.reconcile.notes import AlertBatch, Note
 
 
 def kube_secret_reader(kube: Kube) -> SecretReader:
@@ -59,3 +60,30 @@ def deliver(
         if not o.ok
     ]
     return record(records, outcomes, channels, now=now), notes
+
+
+def send_batch(
+    kube: Kube, sender: AlertSender, batch: AlertBatch | None, *, kind: str, now: datetime
+) -> tuple[list[Note], float | None]:
+    """Send a reconcile's due deliveries, write the records with their outcomes into the
+    object's ``status.alerts``; the Warnings to post and the seconds until a retry or repeat."""
+    if batch is None or not batch.dispatches:
+        return [], None
+    ref = ObjectRef(kind=kind, namespace=batch.namespace, name=batch.name)
+    records, notes = deliver(
+        sender,
+        ref=ref,
+        records=batch.records,
+        dispatches=batch.dispatches,
+        channels=batch.channels,
+        now=now,
+    )
+    kube.merge_patch(
+        API_VERSION,
+        kind,
+        batch.name,
+        batch.namespace,
+        {"status": {"alerts": [r.model_dump(mode="json", by_alias=True) for r in records]}},
+        subresource="status",
+    )
+    return notes, next_due(records, batch.channels, now=now)

@@ -12,15 +12,18 @@ status writes), its version servers' readiness (their apps/v1 Deployments), and 
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import kopf
 
+from mlops_operator.adapters.alert_senders import AlertSender
 from mlops_operator.api.deployment import ROLLOUT_REQUEST_ANNOTATION
 from mlops_operator.api.meta import API_VERSION, GROUP, VERSION
 from mlops_operator.builders.model_server import SERVING_COMPONENT
 from mlops_operator.builders.names import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY
 from mlops_operator.context import OperatorContext
+from mlops_operator.handlers.alert_delivery import kube_secret_reader, send_batch
 from mlops_operator.handlers.posting import post_notes
 from mlops_operator.handlers.requeue import Requeue
 from mlops_operator.reconcile.deployment import reconcile_deployment
@@ -42,12 +45,20 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
     uids: dict[tuple[str, str], str] = {}
     guard = threading.Lock()
 
+    sender = AlertSender(kube_secret_reader(ctx.kube))
+
     def timed(namespace: str, name: str) -> float | None:
         with guard:
             uid = uids.get((namespace, name))
         if uid is None:
             return None  # deleted since it was scheduled
         outcome = reconcile_deployment(ctx, namespace, name)
+        warnings, retry = send_batch(
+            ctx.kube, sender, outcome.alerts, kind=KIND, now=datetime.now(UTC)
+        )
+        outcome.notes += warnings
+        if retry is not None:
+            outcome.requeue(max(retry, 1.0))
         reference = {
             "apiVersion": API_VERSION,
             "kind": KIND,

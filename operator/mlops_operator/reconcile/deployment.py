@@ -41,7 +41,9 @@ from mlops_operator.reconcile.deployment_children import (
 )
 from mlops_operator.reconcile.deployment_report import deployment_status
 from mlops_operator.reconcile.deployment_sources import read_sources
+from mlops_operator.reconcile.deployment_watch import monitor
 from mlops_operator.reconcile.notes import Note, Outcome
+from mlops_operator.rollout.ab_test import ab_test_plan
 from mlops_operator.rollout.decide import Observed, Plan, RolloutRequest, decide
 from mlops_operator.router_scrape import read_router_totals
 
@@ -196,7 +198,17 @@ def reconcile_deployment(ctx: OperatorContext, namespace: str, name: str) -> Out
             sources = servers = None
         else:
             observed, sources, servers = _observe(ctx, dep, now)
-            plan = decide(observed)
+            ab_test = dep.spec.strategy.ab_test
+            if ab_test is not None and sources.problem is None:
+                plan = ab_test_plan(
+                    ab_test,
+                    dep.status.ab_test,
+                    state=dep.status.rollout,
+                    ready=observed.ready,
+                    now=now,
+                )
+            else:
+                plan = decide(observed)
         drain_due = None
         if sources is not None:
             try:
@@ -218,9 +230,16 @@ def reconcile_deployment(ctx: OperatorContext, namespace: str, name: str) -> Out
             label_selector=all_servers_selector(dep),
             now=now,
         )
+        watched = None
+        if sources is not None:
+            artifacts = {v: served.artifact_uri for v, served in sources.ready.items()}
+            status, notes, outcome.alerts, watched = monitor(
+                ctx, dep, plan, status, artifacts=artifacts, now=now
+            )
+            outcome.notes += notes
         _write_status(ctx, dep, status)
         outcome.notes += [Note(kind, reason, message) for kind, reason, message in plan.events]
-        for after in (plan.requeue_after, drain_due):
+        for after in (plan.requeue_after, drain_due, watched):
             if after is not None:
                 outcome.requeue(after)
     return outcome

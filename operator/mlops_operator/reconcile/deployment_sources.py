@@ -2,8 +2,8 @@
 version in the followed stage, and the mirror's. A version is served only once its
 ModelVersion is Ready (artifact verified); otherwise the answer says what is missing.
 
-The A/B arms of the next step are another source of the same kind: ``Sources.wanted`` lists
-every version the spec asks to serve.
+The A/B arms are another source of the same kind: every variant must be a Ready version before
+the test starts; ``Sources.wanted`` lists every version the spec asks to serve.
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ class Sources:
     #: the mirror's version, when it can be served
     mirror: str | None = None
     mirror_problem: str | None = None
+    #: an A/B test's arms and their weights, once every one of them is Ready
+    variants: dict[str, int] = field(default_factory=dict)
 
     def wanted(self) -> list[str]:
-        return [v for v in (self.desired, self.mirror) if v]
+        return list(dict.fromkeys([*(v for v in (self.desired, self.mirror) if v), *self.variants]))
 
 
 def _served(mv: ModelVersion) -> ServedVersion:
@@ -78,6 +80,15 @@ def read_sources(kube: Kube, dep: Deployment) -> Sources:
             sources.stalled = True
         else:
             _pick(sources, holders[-1], f"the {stage} version {holders[-1].spec.version}", model)
+    elif dep.spec.strategy.ab_test is not None:
+        variants = dep.spec.strategy.ab_test.variants
+        for variant in variants:
+            _pick(sources, by_version.get(variant.version), f"A/B arm {variant.version}", model)
+            if sources.problem is not None:
+                break
+        if sources.problem is None:
+            sources.desired = variants[0].version  # the control
+            sources.variants = {v.version: v.weight for v in variants}
     else:
         sources.problem = "this strategy's versions are not served by this operator version"
         sources.stalled = True

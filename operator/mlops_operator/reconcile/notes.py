@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mlops_operator.alerting.decisions import Dispatch
+from mlops_operator.api.alert_status import AlertRecord
+from mlops_operator.api.monitoring import AlertChannel
+
 EventType = Literal["Normal", "Warning"]
 
 
@@ -17,6 +21,18 @@ class Note:
     message: str
 
 
+@dataclass(frozen=True)
+class AlertBatch:
+    """Alert deliveries a reconcile found due, for the handler to send (reconcilers never talk
+    to Slack, webhooks or SMTP), with the records and channels to write the outcomes into."""
+
+    namespace: str
+    name: str
+    records: list[AlertRecord]
+    dispatches: list[Dispatch]
+    channels: list[AlertChannel]
+
+
 @dataclass
 class Outcome:
     notes: list[Note] = field(default_factory=list)
@@ -26,6 +42,8 @@ class Outcome:
     #: look again after this many seconds (timed work: a canary interval, trials to poll),
     #: through the operator-wide requeue rather than kopf's backoff
     requeue_after: float | None = None
+    #: alert deliveries due, sent by the handler
+    alerts: AlertBatch | None = None
 
     def retry(self, seconds: float, reason: str) -> None:
         self.retry_after = seconds
