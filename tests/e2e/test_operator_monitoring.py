@@ -1,0 +1,347 @@
+"""A/B tests, drift and alerts end to end: two trained versions of the breast-cancer example
+behind the router, a client sending sticky requests and posting the true labels until the
+test names the better version and promotes it; a client that only ever sends one header value
+stopping a test on its sample ratio; shifted inputs raising DriftDetected and one alert, which
+an operator restart does not send again, and normal inputs resolving it.
+
+The alerts go to a real HTTP receiver on the test machine's loopback (the operator runs there).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from deployment_support import (
+    EXAMPLES,
+    MODEL,
+    apply,
+    condition,
+    router_address,
+    wait_status,
+)
+from deployment_support import status as deployment_status
+from e2e_support import tabular_model, tabular_training_job
+
+from alert_receivers import HttpReceiver, http_receiver
+from mlops_devcluster.cluster import DevCluster
+from mlops_devcluster.local_operator import OperatorProcess, copy_s3_secret, wait_until
+from mlops_operator.api.meta import API_VERSION
+from mlops_operator.kube import Kube
+
+pytestmark = pytest.mark.e2e
+
+WORSE, BETTER = "1.0.0", "1.1.0"
+#: (learning rate, epochs, seed): ~0.55 and ~0.98 test accuracy
+TRAINING = {WORSE: (1e-6, 1, 7), BETTER: (0.05, 5, 42)}
+
+
+def _rows() -> list[tuple[list[float], str]]:
+    with (EXAMPLES / "data" / "breast-cancer" / "test.csv").open() as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        return [([float(v) for v in row[:-1]], row[-1]) for row in reader]
+
+
+ROWS = _rows()
+
+
+def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json", **headers},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, {}
+    except OSError:
+        return 0, {}
+
+
+def labelled_requests(
+    address: str, n: int, *, users: int, start: int = 0, scale: float = 1.0
+) -> int:
+    """``n`` predictions through the router, each followed by its true label posted with the same
+    sticky header (so it reaches the pod that predicted); returns the labels accepted."""
+    accepted = 0
+    for i in range(start, start + n):
+        features, label = ROWS[i % len(ROWS)]
+        header = {"x-user-id": f"user-{i % users}"}
+        code, answer = _post(
+            f"http://{address}/v1/models/{MODEL}:predict",
+            {"instances": [[v * scale for v in features]]},
+            header,
+        )
+        if code != 200:
+            continue
+        feedback = {"predictionId": answer["predictionIds"][0], "trueLabel": label}
+        code, _ = _post(f"http://{address}/v1/feedback", feedback, header)
+        accepted += int(code == 200)
+    return accepted
+
+
+@pytest.fixture(scope="module")
+def ns(devcluster: DevCluster, admin: Kube, operator_kubeconfig: Path) -> Iterator[str]:
+    name = f"ab-{secrets.token_hex(3)}"
+    admin.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": name,
+                "labels": {
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                },
+            },
+        }
+    )
+    wait_until(
+        lambda: admin.get("v1", "ServiceAccount", "default", name),
+        timeout=30,
+        what="the namespace's default ServiceAccount",
+    )
+    copy_s3_secret(admin, name)
+    yield name
+    admin.delete("v1", "Namespace", name)
+
+
+class Operator:
+    """The module's operator, restartable after a SIGKILL."""
+
+    def __init__(self, kubeconfig: Path, log: Path, env: dict[str, str]) -> None:
+        self.kubeconfig, self.log, self.env = kubeconfig, log, env
+        self.process: OperatorProcess | None = None
+
+    def start(self) -> None:
+        self.process = OperatorProcess(kubeconfig=self.kubeconfig, log_path=self.log, env=self.env)
+        self.process.start()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+@pytest.fixture(scope="module")
+def operator(
+    devcluster: DevCluster,
+    operator_kubeconfig: Path,
+    ns: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Operator]:
+    env = {
+        **devcluster.s3_env(),
+        "MLOPS_PEERING_LIFETIME_SECONDS": "5",
+        "USE_MLOPS_SERVING": "true",
+        "MLOPS_ROUTER_REPLICAS": "1",
+        "MLOPS_DRAIN_SECONDS": "2",
+    }
+    started = Operator(operator_kubeconfig, tmp_path_factory.mktemp("op") / "operator.log", env)
+    started.start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def versions(devcluster: DevCluster, admin: Kube, ns: str, operator: Operator) -> None:
+    """A clearly worse and a clearly better version of the breast-cancer model, Ready."""
+    manifests: list[dict[str, Any]] = [tabular_model()]
+    for version, (rate, epochs, seed) in TRAINING.items():
+        manifests.append(
+            tabular_training_job(
+                f"bc-{version.replace('.', '-')}",
+                model={"architecture": "logistic_regression", "optimizer": {"learningRate": rate}},
+                training={"epochs": epochs, "batchSize": 64, "seed": seed},
+                registration={"version": version},
+            )
+        )
+    devcluster.kubectl(
+        "apply", "-n", ns, "-f", "-", input="\n---\n".join(map(json.dumps, manifests))
+    )
+
+    def ready() -> bool:
+        found = 0
+        for mv in admin.list(API_VERSION, "ModelVersion", ns):
+            conditions = (mv.get("status") or {}).get("conditions") or []
+            if mv["spec"]["version"] in TRAINING and any(
+                c["type"] == "Ready" and c["status"] == "True" for c in conditions
+            ):
+                found += 1
+        return found == len(TRAINING)
+
+    wait_until(ready, timeout=300, what="two Ready ModelVersions", interval=1)
+
+
+@pytest.fixture
+def receiver() -> Iterator[HttpReceiver]:
+    with http_receiver() as started:
+        yield started
+
+
+def ab_deployment(name: str, *, alerts: list[dict[str, Any]], **ab: Any) -> dict[str, Any]:
+    """examples/deployments/ab-test.yaml for the two versions, with small samples."""
+    body: dict[str, Any] = yaml.safe_load((EXAMPLES / "deployments" / "ab-test.yaml").read_text())
+    body["metadata"]["name"] = name
+    spec = body["spec"]
+    spec["model"] = MODEL
+    spec["resources"] = {"cpu": "250m", "memory": "1Gi"}
+    spec["strategy"]["abTest"].update(
+        {
+            "variants": [{"version": WORSE, "weight": 50}, {"version": BETTER, "weight": 50}],
+            "minSamples": 30,
+            "maxSamples": 2000,
+            "intervalSeconds": 5,
+            **ab,
+        }
+    )
+    spec["monitoring"] = {
+        "method": "wasserstein",
+        "threshold": 1.0,
+        "windowSize": 30,
+        "intervalSeconds": 5,
+    }
+    spec["alerts"] = alerts
+    return body
+
+
+def _model_version_stage(admin: Kube, ns: str, version: str) -> str:
+    for mv in admin.list(API_VERSION, "ModelVersion", ns):
+        if mv["spec"]["version"] == version:
+            return str(mv["spec"]["stage"])
+    return ""
+
+
+def _bodies(receiver: HttpReceiver, event: str) -> list[dict[str, Any]]:
+    return [b for b in receiver.bodies() if b["commonLabels"]["event"] == event]
+
+
+def test_ab_test_names_and_promotes_the_winner_then_drift_alerts_once_across_a_restart(
+    devcluster: DevCluster,
+    admin: Kube,
+    ns: str,
+    versions: None,
+    operator: Operator,
+    receiver: HttpReceiver,
+) -> None:
+    name = "bc-ab"
+    hook = {
+        "name": "hook",
+        "type": "webhook",
+        "url": receiver.url,
+        "events": ["drift", "promotion"],
+    }
+    apply(devcluster, ns, ab_deployment(name, alerts=[hook]))
+    address = router_address(admin, ns, name)
+    for sent in range(0, 1200, 40):
+        labelled_requests(address, 40, users=997, start=sent)
+        if (deployment_status(admin, ns, name).get("abTest") or {}).get("concluded"):
+            break
+    status = wait_status(
+        admin,
+        ns,
+        name,
+        lambda s: (s.get("abTest") or {}).get("concluded"),
+        timeout=30,
+        what="the A/B verdict",
+    )
+    ab = status["abTest"]
+    assert ab["decision"] == "Winner", ab
+    assert ab["winner"] == BETTER
+    assert [arm["version"] for arm in ab["arms"]] == [WORSE, BETTER]
+    assert all(arm["samples"] >= 30 for arm in ab["arms"])
+    assert ab["pValue"] <= 0.05
+    wait_status(
+        admin,
+        ns,
+        name,
+        lambda s: s["abTest"].get("promoted") and s.get("trafficSummary") == f"{BETTER}=100",
+        timeout=60,
+        what="the winner promoted and serving all traffic",
+    )
+    assert _model_version_stage(admin, ns, BETTER) == "production"
+    wait_until(lambda: _bodies(receiver, "promotion"), timeout=60, what="the promotion alert")
+
+    # shifted inputs: every feature three times its value
+    labelled_requests(address, 40, users=997, scale=3.0)
+    wait_status(
+        admin,
+        ns,
+        name,
+        lambda s: any(
+            c["type"] == "DriftDetected" and c["status"] == "True" for c in s["conditions"]
+        ),
+        timeout=60,
+        what="DriftDetected",
+    )
+    firing = wait_until(lambda: _bodies(receiver, "drift"), timeout=30, what="the drift alert")
+    assert firing[0]["status"] == "firing"
+    assert firing[0]["alerts"][0]["labels"]["version"] == BETTER
+
+    operator.kill()
+    operator.start()
+    labelled_requests(address, 5, users=997, scale=3.0)  # still drifting after the restart
+    time.sleep(12)  # two drift intervals of the restarted operator
+    assert len(_bodies(receiver, "drift")) == 1
+    assert len(_bodies(receiver, "promotion")) == 1
+
+    labelled_requests(address, 40, users=997)  # normal inputs fill the windows again
+    wait_status(
+        admin,
+        ns,
+        name,
+        lambda s: any(
+            c["type"] == "DriftDetected" and c["status"] == "False" for c in s["conditions"]
+        ),
+        timeout=60,
+        what="DriftDetected=False",
+    )
+    drift = wait_until(
+        lambda: (found := _bodies(receiver, "drift")) and len(found) == 2 and found,
+        timeout=30,
+        what="the resolved notice",
+    )
+    assert [b["status"] for b in drift] == ["firing", "resolved"]
+    assert len(_bodies(receiver, "promotion")) == 1
+    assert condition(admin, ns, name, "DriftDetected")["reason"] == "NoDrift"
+
+
+def test_a_split_that_does_not_match_the_weights_stops_the_test(
+    devcluster: DevCluster, admin: Kube, ns: str, versions: None, operator: Operator
+) -> None:
+    name = "bc-ab-broken"
+    apply(devcluster, ns, ab_deployment(name, alerts=[], promoteWinner=False))
+    address = router_address(admin, ns, name)
+    for sent in range(0, 200, 20):
+        labelled_requests(address, 20, users=1, start=sent)  # one caller: one arm only
+        if (deployment_status(admin, ns, name).get("abTest") or {}).get("concluded"):
+            break
+    status = wait_status(
+        admin,
+        ns,
+        name,
+        lambda s: (s.get("abTest") or {}).get("concluded"),
+        timeout=30,
+        what="the test stopped",
+    )
+    ab = status["abTest"]
+    assert ab["decision"] == "SampleRatioMismatch", ab
+    assert ab.get("winner") is None
+    assert "do not match the weights 50/50" in ab["reason"]
+    stalled = condition(admin, ns, name, "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "SampleRatioMismatch")
