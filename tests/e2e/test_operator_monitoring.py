@@ -163,14 +163,16 @@ def versions(devcluster: DevCluster, admin: Kube, ns: str, operator: Operator) -
     """A clearly worse and a clearly better version of the breast-cancer model, Ready."""
     manifests: list[dict[str, Any]] = [tabular_model()]
     for version, (rate, epochs, seed) in TRAINING.items():
-        manifests.append(
-            tabular_training_job(
-                f"bc-{version.replace('.', '-')}",
-                model={"architecture": "logistic_regression", "optimizer": {"learningRate": rate}},
-                training={"epochs": epochs, "batchSize": 64, "seed": seed},
-                registration={"version": version},
-            )
+        job = tabular_training_job(
+            f"bc-{version.replace('.', '-')}",
+            training={"epochs": epochs, "batchSize": 64, "seed": seed},
+            registration={"version": version},
         )
+        job["spec"]["model"] = {
+            "architecture": "logistic_regression",
+            "optimizer": {"learningRate": rate},
+        }
+        manifests.append(job)
     devcluster.kubectl(
         "apply", "-n", ns, "-f", "-", input="\n---\n".join(map(json.dumps, manifests))
     )

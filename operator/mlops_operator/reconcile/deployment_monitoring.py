@@ -73,7 +73,8 @@ def observe_monitoring(
     ab_test = status.ab_test
     strategy = spec.strategy.ab_test
     if strategy is not None:
-        waits.append(float(strategy.interval_seconds))
+        if ab_test is None or not ab_test.concluded:
+            waits.append(float(strategy.interval_seconds))
         if observed.arms is not None:
             ab_test = evaluate(strategy, observed.arms, previous=status.ab_test)
             notes += _ab_notes(status.ab_test, ab_test)
