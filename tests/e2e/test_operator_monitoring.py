@@ -1,8 +1,8 @@
 """A/B tests, drift and alerts end to end: two trained versions of the breast-cancer example
-behind the router, a client sending sticky requests and posting the true labels until the
-test names the better version and promotes it; a client that only ever sends one header value
-stopping a test on its sample ratio; shifted inputs raising DriftDetected and one alert, which
-an operator restart does not send again, and normal inputs resolving it.
+behind the router; a client that only ever sends one header value stopping a test on its
+sample ratio; a client sending sticky requests and posting the true labels until the test
+names the better version and promotes it; shifted inputs raising DriftDetected and one alert,
+which an operator restart does not send again, and normal inputs resolving it.
 
 The alerts go to a real HTTP receiver on the test machine's loopback (the operator runs there).
 """
@@ -222,6 +222,33 @@ def ab_deployment(name: str, *, alerts: list[dict[str, Any]], **ab: Any) -> dict
     return body
 
 
+def _router(admin: Kube, ns: str, name: str) -> str:
+    """The router's address once it and both arms' servers are ready (pods start slowly on a
+    busy machine); a timeout lists the pods and their phases."""
+    try:
+        wait_status(
+            admin,
+            ns,
+            name,
+            lambda s: any(
+                c["type"] == "Ready" and c["status"] == "True" for c in s.get("conditions", [])
+            ),
+            timeout=240,
+            what="the A/B Deployment Ready",
+        )
+    except TimeoutError as exc:
+        pods = [
+            (p["metadata"]["name"], (p.get("status") or {}).get("phase"))
+            for p in admin.list("v1", "Pod", ns)
+        ]
+        raise TimeoutError(f"{exc}\npods: {pods}") from None
+    return router_address(admin, ns, name)
+
+
+def delete_deployment(devcluster: DevCluster, ns: str, name: str) -> None:
+    devcluster.kubectl("delete", "-n", ns, "deployments.mlops.dev", name, "--wait=false")
+
+
 def _model_version_stage(admin: Kube, ns: str, version: str) -> str:
     for mv in admin.list(API_VERSION, "ModelVersion", ns):
         if mv["spec"]["version"] == version:
@@ -231,6 +258,33 @@ def _model_version_stage(admin: Kube, ns: str, version: str) -> str:
 
 def _bodies(receiver: HttpReceiver, event: str) -> list[dict[str, Any]]:
     return [b for b in receiver.bodies() if b["commonLabels"]["event"] == event]
+
+
+def test_a_split_that_does_not_match_the_weights_stops_the_test(
+    devcluster: DevCluster, admin: Kube, ns: str, versions: None, operator: Operator
+) -> None:
+    name = "bc-ab-broken"
+    apply(devcluster, ns, ab_deployment(name, alerts=[], promoteWinner=False))
+    address = _router(admin, ns, name)
+    for sent in range(0, 200, 20):
+        labelled_requests(address, 20, users=1, start=sent)  # one caller: one arm only
+        if (deployment_status(admin, ns, name).get("abTest") or {}).get("concluded"):
+            break
+    status = wait_status(
+        admin,
+        ns,
+        name,
+        lambda s: (s.get("abTest") or {}).get("concluded"),
+        timeout=30,
+        what="the test stopped",
+    )
+    ab = status["abTest"]
+    assert ab["decision"] == "SampleRatioMismatch", ab
+    assert ab.get("winner") is None
+    assert "do not match the weights 50/50" in ab["reason"]
+    stalled = condition(admin, ns, name, "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "SampleRatioMismatch")
+    delete_deployment(devcluster, ns, name)  # its pods go: the next test's start sooner
 
 
 def test_ab_test_names_and_promotes_the_winner_then_drift_alerts_once_across_a_restart(
@@ -249,7 +303,7 @@ def test_ab_test_names_and_promotes_the_winner_then_drift_alerts_once_across_a_r
         "events": ["drift", "promotion"],
     }
     apply(devcluster, ns, ab_deployment(name, alerts=[hook]))
-    address = router_address(admin, ns, name)
+    address = _router(admin, ns, name)
     for sent in range(0, 1200, 40):
         labelled_requests(address, 40, users=997, start=sent)
         if (deployment_status(admin, ns, name).get("abTest") or {}).get("concluded"):
@@ -321,29 +375,3 @@ def test_ab_test_names_and_promotes_the_winner_then_drift_alerts_once_across_a_r
     assert [b["status"] for b in drift] == ["firing", "resolved"]
     assert len(_bodies(receiver, "promotion")) == 1
     assert condition(admin, ns, name, "DriftDetected")["reason"] == "NoDrift"
-
-
-def test_a_split_that_does_not_match_the_weights_stops_the_test(
-    devcluster: DevCluster, admin: Kube, ns: str, versions: None, operator: Operator
-) -> None:
-    name = "bc-ab-broken"
-    apply(devcluster, ns, ab_deployment(name, alerts=[], promoteWinner=False))
-    address = router_address(admin, ns, name)
-    for sent in range(0, 200, 20):
-        labelled_requests(address, 20, users=1, start=sent)  # one caller: one arm only
-        if (deployment_status(admin, ns, name).get("abTest") or {}).get("concluded"):
-            break
-    status = wait_status(
-        admin,
-        ns,
-        name,
-        lambda s: (s.get("abTest") or {}).get("concluded"),
-        timeout=30,
-        what="the test stopped",
-    )
-    ab = status["abTest"]
-    assert ab["decision"] == "SampleRatioMismatch", ab
-    assert ab.get("winner") is None
-    assert "do not match the weights 50/50" in ab["reason"]
-    stalled = condition(admin, ns, name, "Stalled")
-    assert (stalled["status"], stalled["reason"]) == ("True", "SampleRatioMismatch")

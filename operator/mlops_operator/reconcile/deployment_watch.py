@@ -103,12 +103,12 @@ def watch(
     problem = None
     if _drift_due(dep, now):
         served = [v for v, w in plan.weights.items() if w > 0]
-        drift = [
-            read_version_drift(
-                server_pods(ctx, dep, v), model=dep.spec.model, version=v, timeout=READ_TIMEOUT
-            )
+        reads = [
+            read_version_drift(pods, model=dep.spec.model, version=v, timeout=READ_TIMEOUT)
             for v in served
+            if (pods := server_pods(ctx, dep, v))
         ]
+        drift = reads or None  # no server pod ready yet: nothing read, nothing to write
         reference = dep.spec.monitoring.reference
         if reference:
             for version in served:
