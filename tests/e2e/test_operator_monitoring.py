@@ -282,8 +282,17 @@ def test_a_split_that_does_not_match_the_weights_stops_the_test(
     assert ab["decision"] == "SampleRatioMismatch", ab
     assert ab.get("winner") is None
     assert "do not match the weights 50/50" in ab["reason"]
-    stalled = condition(admin, ns, name, "Stalled")
-    assert (stalled["status"], stalled["reason"]) == ("True", "SampleRatioMismatch")
+    wait_status(
+        admin,
+        ns,
+        name,
+        lambda s: any(
+            (c["type"], c["status"], c["reason"]) == ("Stalled", "True", "SampleRatioMismatch")
+            for c in s["conditions"]
+        ),
+        timeout=30,
+        what="Stalled with the sample ratio reason",
+    )
     delete_deployment(devcluster, ns, name)  # its pods go: the next test's start sooner
 
 

@@ -237,6 +237,9 @@ def reconcile_deployment(ctx: OperatorContext, namespace: str, name: str) -> Out
                 ctx, dep, plan, status, artifacts=artifacts, now=now
             )
             outcome.notes += notes
+            was, verdict = dep.status.ab_test, status.ab_test
+            if verdict is not None and verdict.concluded and not (was and was.concluded):
+                outcome.requeue(0.1)  # the verdict changes the traffic: plan it right away
         _write_status(ctx, dep, status)
         outcome.notes += [Note(kind, reason, message) for kind, reason, message in plan.events]
         for after in (plan.requeue_after, drain_due, watched):
