@@ -19,14 +19,14 @@ from typing import Any
 
 from mlops_core.storage import StorageError, open_store
 from mlops_operator.commands.registry import (
-    CommandError,
-    Target,
     cmd_compare,
     cmd_models,
     cmd_promote,
     cmd_versions,
 )
 from mlops_operator.kube import Kube, KubeError, load_api_client
+from mlops_operator.operations.errors import OperationError
+from mlops_operator.operations.target import Target
 from mlops_operator.registry.stages import STAGES, StageTransitionError
 
 DEFAULT_ARTIFACT_ROOT = "s3://mlops/models"
@@ -178,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(arguments)
     try:
         print(args.run(args))
-    except (CommandError, KubeError, StageTransitionError, StorageError) as exc:
+    except (OperationError, KubeError, StageTransitionError, StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
