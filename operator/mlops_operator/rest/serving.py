@@ -1,0 +1,154 @@
+"""``POST /mlops/deploy`` (a Deployment, created or updated) and ``POST /mlops/predict[/batch]``
+(forwarded to the endpoint of the Deployment that serves the model)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+from mlops_core.wire import WireModel
+from mlops_operator.api.deployment import Deployment
+from mlops_operator.api.meta import LABEL_NAME_MAX, LABEL_NAME_PATTERN, SEMVER_MAX
+from mlops_operator.operations.serving import apply_deployment, serving_deployment
+from mlops_operator.rest.access import Access, Scope
+from mlops_operator.rest.auth import Permission
+from mlops_operator.rest.deploy_request import DeployRequest, deployment_name, deployment_spec
+from mlops_operator.rest.errors import BadGatewayError
+
+router = APIRouter(tags=["serving"])
+
+MAX_BATCH_REQUESTS = 1000
+READ_DEPLOYMENTS = Access(Permission("get", "deployments"), Permission("list", "deployments"))
+DeploymentQuery = Annotated[
+    str | None,
+    Query(
+        max_length=LABEL_NAME_MAX,
+        pattern=LABEL_NAME_PATTERN,
+        description="The Deployment to use when several serve the model.",
+    ),
+]
+
+
+def deployment_view(deployment: Deployment) -> dict[str, Any]:
+    status = deployment.status
+    return {
+        "deploymentId": deployment.metadata.name,
+        "namespace": deployment.metadata.namespace,
+        "modelId": deployment.spec.model,
+        "version": deployment.spec.version,
+        "followStage": deployment.spec.follow_stage,
+        "status": status.phase or "Pending",
+        "endpoint": status.endpoint,
+        "traffic": [t.to_wire() for t in status.traffic],
+        "conditions": [c.model_dump(mode="json", by_alias=True) for c in status.conditions],
+        "deployment": deployment.to_wire(),
+    }
+
+
+@router.post("/mlops/deploy", summary="Serve a model: create or update a Deployment")
+def deploy(
+    body: DeployRequest,
+    scope: Annotated[
+        Scope,
+        Depends(Access(Permission("create", "deployments"), Permission("patch", "deployments"))),
+    ],
+) -> dict[str, Any]:
+    spec = deployment_spec(body)
+    return deployment_view(apply_deployment(scope.target, deployment_name(body), spec))
+
+
+class PredictRequest(WireModel):
+    """One prediction, as the model server takes it."""
+
+    model_id: str = Field(min_length=1, max_length=300, description="'name' or 'name:version'.")
+    version: str | None = Field(default=None, max_length=SEMVER_MAX)
+    input: dict[str, Any] = Field(
+        description="Feature columns, or the text column(s) for a text model."
+    )
+
+    @property
+    def model(self) -> str:
+        return self.model_id.partition(":")[0]
+
+
+class BatchPredictRequest(WireModel):
+    requests: list[PredictRequest] = Field(min_length=1, max_length=MAX_BATCH_REQUESTS)
+
+
+async def _endpoint(scope: Scope, model: str, deployment: str | None) -> str:
+    found = await run_in_threadpool(serving_deployment, scope.target, model, name=deployment)
+    return str(found.status.endpoint).rstrip("/")
+
+
+async def _forward(scope: Scope, url: str, payload: dict[str, Any]) -> httpx.Response:
+    http = scope.services.http
+    assert http is not None, "the lifespan opens the HTTP client"
+    try:
+        return await http.post(url, json=payload)
+    except httpx.HTTPError as exc:
+        raise BadGatewayError(
+            f"the model endpoint {url} did not answer ({type(exc).__name__}: {exc}); check the "
+            "Deployment's status and its router pods"
+        ) from exc
+
+
+def _answer(response: httpx.Response) -> JSONResponse:
+    try:
+        content = response.json()
+    except ValueError:
+        content = {
+            "status": response.status_code,
+            "reason": "BadGateway",
+            "message": f"the model endpoint answered {response.status_code} without JSON: "
+            f"{response.text[:200]}",
+        }
+    return JSONResponse(content, status_code=response.status_code)
+
+
+@router.post("/mlops/predict", summary="A prediction from the model's Deployment")
+async def predict(
+    body: PredictRequest,
+    scope: Annotated[Scope, Depends(READ_DEPLOYMENTS)],
+    deployment: DeploymentQuery = None,
+) -> JSONResponse:
+    endpoint = await _endpoint(scope, body.model, deployment)
+    payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return _answer(await _forward(scope, f"{endpoint}/mlops/predict", payload))
+
+
+@router.post("/mlops/predict/batch", summary="Several predictions, each from its model")
+async def predict_batch(
+    body: BatchPredictRequest,
+    scope: Annotated[Scope, Depends(READ_DEPLOYMENTS)],
+    deployment: DeploymentQuery = None,
+) -> JSONResponse:
+    """Requests are grouped by model, each group sent as one batch to that model's endpoint,
+    and the answers put back in the order asked."""
+    groups: dict[str, list[int]] = {}
+    for index, item in enumerate(body.requests):
+        groups.setdefault(item.model, []).append(index)
+
+    async def one(model: str, indexes: list[int]) -> httpx.Response:
+        endpoint = await _endpoint(scope, model, deployment)
+        payload = {
+            "requests": [
+                body.requests[i].model_dump(mode="json", by_alias=True, exclude_none=True)
+                for i in indexes
+            ]
+        }
+        return await _forward(scope, f"{endpoint}/mlops/predict/batch", payload)
+
+    answers = await asyncio.gather(*(one(m, ix) for m, ix in groups.items()))
+    responses: list[Any] = [None] * len(body.requests)
+    for (_, indexes), answer in zip(groups.items(), answers, strict=True):
+        if answer.status_code != 200:
+            return _answer(answer)
+        for index, item in zip(indexes, answer.json().get("responses", []), strict=False):
+            responses[index] = item
+    return JSONResponse({"responses": responses})
