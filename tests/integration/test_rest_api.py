@@ -5,143 +5,26 @@ ServiceAccounts (one may only read), results checked with kubectl."""
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import yaml
 
 from mlops_core.artifact import ARTIFACT_FILES, CONFIG_FILE, METRICS_FILE, publish_files
 from mlops_core.storage import open_store
 from mlops_devcluster.cluster import DevCluster
-from mlops_operator.api.meta import API_VERSION, GROUP
-from mlops_operator.kube import InvalidError, Kube, load_api_client
-from mlops_operator.local_operator import install, repo_root
+from mlops_operator.api.meta import API_VERSION
+from mlops_operator.kube import InvalidError
 from mlops_operator.rest.errors import to_response
-from rest_support import rest_server, token_kubeconfig
+from rest_support import Api, cluster_rest_api, s3_client_of
 
 pytestmark = pytest.mark.integration
-
-RESOURCES = ["models", "modelversions", "trainingjobs", "experiments", "deployments"]
-
-
-@dataclass
-class Api:
-    url: str
-    namespace: str
-    writer: str
-    reader: str
-    admin: Kube
-    devcluster: DevCluster
-    s3_root: str
-
-    def call(
-        self, method: str, path: str, *, token: str | None, body: Any = None
-    ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.request(method, f"{self.url}{path}", json=body, headers=headers, timeout=60)
-
-    def kubectl_json(self, *args: str) -> dict[str, Any]:
-        out = self.devcluster.kubectl(*args, "-n", self.namespace, "-o", "json").stdout
-        result: dict[str, Any] = json.loads(out)
-        return result
-
-
-def _role(name: str, namespace: str, verbs: list[str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": {"name": name, "namespace": namespace},
-        "rules": [{"apiGroups": [GROUP], "resources": RESOURCES, "verbs": verbs}],
-    }
-
-
-def _binding(kind: str, name: str, namespace: str | None, account: str, ns: str) -> Any:
-    meta = {"name": name, **({"namespace": namespace} if namespace else {})}
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": f"{kind}Binding",
-        "metadata": meta,
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
-        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": ns}],
-    }
-
-
-def _account(admin: Kube, namespace: str, name: str) -> str:
-    admin.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {"name": name, "namespace": namespace},
-        }
-    )
-    return admin.request_token(namespace, name, seconds=3600)
 
 
 @pytest.fixture(scope="module")
 def api(devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    admin = Kube(load_api_client(str(devcluster.kubeconfig)), field_manager="integration-tests")
-    install(admin)
-    ns = f"rest-{secrets.token_hex(4)}"
-    admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    rules = yaml.safe_load(
-        (repo_root() / "helm" / "mlops-operator" / "files" / "rest-rbac-rules.yaml").read_text()
-    )
-    cluster_role = f"mlops-rest-api-{ns}"
-    admin.apply(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": cluster_role},
-            "rules": rules,
-        }
-    )
-    admin.apply(_binding("ClusterRole", cluster_role, None, "mlops-rest-api", ns))
-    own_token = _account(admin, ns, "mlops-rest-api")
-    admin.apply(_role("writer", ns, ["get", "list", "create", "patch"]))
-    admin.apply(_binding("Role", "writer", ns, "writer", ns))
-    admin.apply(_role("reader", ns, ["get", "list"]))
-    admin.apply(_binding("Role", "reader", ns, "reader", ns))
-    writer, reader = _account(admin, ns, "writer"), _account(admin, ns, "reader")
-    kubeconfig = token_kubeconfig(
-        Path(devcluster.kubeconfig), own_token, tmp_path_factory.mktemp("rest") / "kubeconfig"
-    )
-    s3 = devcluster.s3_env()
-    client = _s3_client(devcluster)
-    with rest_server(
-        Kube(load_api_client(str(kubeconfig)), field_manager="mlops-rest-api"),
-        namespace=ns,
-        open_store=lambda uri: open_store(uri, client=client if uri.startswith("s3://") else None),
-        promote_wait_seconds=0,
-        bucket=devcluster.bucket,
-    ) as url:
-        yield Api(
-            url=url,
-            namespace=ns,
-            writer=writer,
-            reader=reader,
-            admin=admin,
-            devcluster=devcluster,
-            s3_root=f"s3://{devcluster.bucket}/rest-{secrets.token_hex(4)}",
-        )
-    del s3
-    admin.delete("v1", "Namespace", ns)
-    admin.delete("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", cluster_role)
-    admin.delete("rbac.authorization.k8s.io/v1", "ClusterRole", cluster_role)
-
-
-def _s3_client(devcluster: DevCluster) -> Any:
-    from mlops_core.storage import s3_client
-
-    return s3_client(
-        endpoint=devcluster.s3_endpoint,
-        access_key=devcluster.s3_access_key,
-        secret_key=devcluster.s3_secret_key,
-    )
+    with cluster_rest_api(devcluster, tmp_path_factory.mktemp("rest")) as served:
+        yield served
 
 
 SEED_TRAIN = {
@@ -260,7 +143,7 @@ def _register(api: Api, model: str, version: str, metrics: dict[str, float]) -> 
     files[CONFIG_FILE] = json.dumps({"architecture": "mlp"}).encode()
     uri = f"{api.s3_root}/{model}/{version}"
     published = publish_files(
-        open_store(uri, client=_s3_client(api.devcluster)),
+        open_store(uri, client=s3_client_of(api.devcluster)),
         model=model,
         version=version,
         files=files,

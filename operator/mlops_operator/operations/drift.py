@@ -32,7 +32,6 @@ from mlops_operator.api.deployment import Deployment
 from mlops_operator.api.deployment_status import DriftReport
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.api.model_version import ModelVersion
-from mlops_operator.api.monitoring import DriftMonitoring
 from mlops_operator.operations.errors import InvalidRequestError, NotFoundError, UnavailableError
 from mlops_operator.operations.registry import find_version, get_model
 from mlops_operator.operations.serving import deployments_of
@@ -49,7 +48,8 @@ StoreOpener = Callable[[str], ObjectStore]
 @dataclass(frozen=True)
 class DeploymentDrift:
     name: str
-    monitoring: DriftMonitoring
+    #: the Deployment's spec.monitoring, as on the wire
+    monitoring: dict[str, object]
     reports: list[DriftReport]
     reference: str | None
 
@@ -71,7 +71,7 @@ class ModelDrift:
 def _drift_of(deployment: Deployment) -> DeploymentDrift:
     return DeploymentDrift(
         name=deployment.metadata.name,
-        monitoring=deployment.spec.monitoring,
+        monitoring=deployment.spec.monitoring.to_wire(),
         reports=list(deployment.status.drift),
         reference=deployment.metadata.annotations.get(DRIFT_REFERENCE_ANNOTATION),
     )

@@ -33,7 +33,7 @@ def drift(
         "deployments": [
             {
                 "deploymentId": d.name,
-                "monitoring": d.monitoring.to_wire(),
+                "monitoring": d.monitoring,
                 "driftDetected": d.drifted,
                 "reference": d.reference,
                 "versions": [r.model_dump(mode="json", by_alias=True) for r in d.reports],
