@@ -93,7 +93,7 @@ def test_train_creates_a_training_job_seen_with_kubectl(api: Api) -> None:
     created = api.call("POST", "/mlops/train", token=api.writer, body=body)
     assert created.status_code == 201, created.text
     assert created.json()["jobId"] == "fraud-rest-1"
-    job = api.kubectl_json("get", "trainingjob", "fraud-rest-1")
+    job = api.kubectl_json("get", "trainingjob", "fraud-rest-1", "--show-managed-fields")
     assert job["spec"]["modelName"] == "fraud"
     assert job["spec"]["model"]["architecture"] == "mlp"
     assert job["spec"]["model"]["optimizer"]["learningRate"] == 0.01
