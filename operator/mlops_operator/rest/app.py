@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 from fastapi import FastAPI, Response
@@ -16,6 +15,7 @@ from mlops_operator.rest.errors import install_error_handlers
 from mlops_operator.rest.metrics import MetricsMiddleware, RequestMetrics
 from mlops_operator.rest.services import RestServices
 from mlops_operator.rest.settings import HEALTH_PATH, METRICS_PATH
+from mlops_operator.rest.views import Health
 
 TITLE = "MLOps REST API"
 DESCRIPTION = """The `/mlops/...` endpoints as reads and writes of the mlops.dev custom
@@ -52,10 +52,16 @@ def build_app(services: RestServices) -> FastAPI:
     install_docs(app, title=TITLE)
 
     @app.get(HEALTH_PATH, tags=["health"], summary="Liveness and readiness")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__}
+    def health() -> Health:
+        return Health(status="ok", version=__version__)
 
-    @app.get(METRICS_PATH, tags=["health"], summary="Prometheus metrics of this API's requests")
+    @app.get(
+        METRICS_PATH,
+        tags=["health"],
+        summary="Prometheus metrics of this API's requests",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     def prometheus() -> Response:
         return metrics.exposition()
 

@@ -13,8 +13,9 @@ from mlops_operator.operations.drift import init_reference, model_drift
 from mlops_operator.rest.access import Access, Scope
 from mlops_operator.rest.auth import Permission
 from mlops_operator.rest.models import ModelId
+from mlops_operator.rest.views import ERRORS, DeploymentDriftView, DriftView, NewReferenceView
 
-router = APIRouter(tags=["drift"])
+router = APIRouter(tags=["drift"], responses=ERRORS)
 
 REFERENCE_RECORDS_MAX = 100_000
 
@@ -25,22 +26,22 @@ def drift(
     scope: Annotated[
         Scope, Depends(Access(Permission("list", "deployments"), Permission("get", "models")))
     ],
-) -> dict[str, Any]:
+) -> DriftView:
     found = model_drift(scope.target, model_id)
-    return {
-        "modelId": model_id,
-        "driftDetected": found.drifted,
-        "deployments": [
-            {
-                "deploymentId": d.name,
-                "monitoring": d.monitoring,
-                "driftDetected": d.drifted,
-                "reference": d.reference,
-                "versions": [r.model_dump(mode="json", by_alias=True) for r in d.reports],
-            }
+    return DriftView(
+        model_id=model_id,
+        drift_detected=found.drifted,
+        deployments=[
+            DeploymentDriftView(
+                deployment_id=d.name,
+                monitoring=d.monitoring,
+                drift_detected=d.drifted,
+                reference=d.reference,
+                versions=d.reports,
+            )
             for d in found.deployments
         ],
-    }
+    )
 
 
 class DriftInitRequest(WireModel):
@@ -72,7 +73,7 @@ def drift_init(
             )
         ),
     ],
-) -> dict[str, Any]:
+) -> NewReferenceView:
     services = scope.services
     done = init_reference(
         scope.target,
@@ -82,12 +83,12 @@ def drift_init(
         reference_root=services.settings.drift_reference_root,
         open_store=services.open_store,
     )
-    return {
-        "modelId": done.model,
-        "version": done.version,
-        "referenceUri": done.uri,
-        "digest": done.digest,
-        "records": done.records,
-        "features": done.features,
-        "deployments": done.deployments,
-    }
+    return NewReferenceView(
+        model_id=done.model,
+        version=done.version,
+        reference_uri=done.uri,
+        digest=done.digest,
+        records=done.records,
+        features=done.features,
+        deployments=done.deployments,
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 from pydantic import Field
@@ -13,8 +13,15 @@ from mlops_operator.api.meta import OBJECT_NAME_MAX, OBJECT_NAME_PATTERN
 from mlops_operator.operations import experiments
 from mlops_operator.rest.access import Access, Scope
 from mlops_operator.rest.auth import Permission
+from mlops_operator.rest.views import (
+    ERRORS,
+    ExperimentComparisonView,
+    ExperimentRowView,
+    ExperimentView,
+    TrialCounts,
+)
 
-router = APIRouter(tags=["experiments"])
+router = APIRouter(tags=["experiments"], responses=ERRORS)
 
 ExperimentName = Annotated[str, Field(max_length=OBJECT_NAME_MAX, pattern=OBJECT_NAME_PATTERN)]
 COMPARE_MAX = 20
@@ -33,31 +40,31 @@ class ExperimentRequest(ExperimentSpec):
         )
 
 
-def experiment_view(experiment: Experiment) -> dict[str, Any]:
+def experiment_view(experiment: Experiment) -> ExperimentView:
     status = experiment.status
-    return {
-        "experimentId": experiment.metadata.name,
-        "namespace": experiment.metadata.namespace,
-        "modelId": experiment.spec.model_name,
-        "objective": experiment.spec.objective.to_wire(),
-        "trials": {
-            "created": status.trials_created,
-            "running": status.trials_running,
-            "succeeded": status.trials_succeeded,
-            "failed": status.trials_failed,
-            "pruned": status.trials_pruned,
-        },
-        "bestTrial": status.best_trial.to_wire() if status.best_trial else None,
-        "conditions": [c.model_dump(mode="json", by_alias=True) for c in status.conditions],
-        "experiment": experiment.to_wire(),
-    }
+    return ExperimentView(
+        experiment_id=experiment.metadata.name,
+        namespace=experiment.metadata.namespace,
+        model_id=experiment.spec.model_name,
+        objective=experiment.spec.objective,
+        trials=TrialCounts(
+            created=status.trials_created,
+            running=status.trials_running,
+            succeeded=status.trials_succeeded,
+            failed=status.trials_failed,
+            pruned=status.trials_pruned,
+        ),
+        best_trial=status.best_trial,
+        conditions=status.conditions,
+        experiment=experiment.to_wire(),
+    )
 
 
 @router.post("/mlops/experiments", status_code=201, summary="Start a hyperparameter search")
 def create(
     body: ExperimentRequest,
     scope: Annotated[Scope, Depends(Access(Permission("create", "experiments")))],
-) -> dict[str, Any]:
+) -> ExperimentView:
     created = experiments.create_experiment(scope.target, body.spec(), name=body.experiment_id)
     return experiment_view(created)
 
@@ -68,7 +75,7 @@ def get(
         str, Path(alias="experimentId", max_length=OBJECT_NAME_MAX, pattern=OBJECT_NAME_PATTERN)
     ],
     scope: Annotated[Scope, Depends(Access(Permission("get", "experiments")))],
-) -> dict[str, Any]:
+) -> ExperimentView:
     return experiment_view(experiments.get_experiment(scope.target, experiment_id))
 
 
@@ -80,28 +87,28 @@ class CompareExperimentsRequest(WireModel):
 def compare(
     body: CompareExperimentsRequest,
     scope: Annotated[Scope, Depends(Access(Permission("get", "experiments")))],
-) -> dict[str, Any]:
+) -> ExperimentComparisonView:
     result = experiments.compare(scope.target, body.experiment_ids)
-    return {
-        "comparable": result.comparable,
-        "best": result.best,
-        "experiments": [
-            {
-                "experimentId": row.name,
-                "modelId": row.model,
-                "metric": row.metric,
-                "direction": row.direction,
-                "strategy": row.strategy,
-                "trialsCreated": row.trials_created,
-                "trialsSucceeded": row.trials_succeeded,
-                "trialsFailed": row.trials_failed,
-                "trialsPruned": row.trials_pruned,
-                "succeeded": row.succeeded,
-                "bestValue": row.best_value,
-                "bestTrial": row.best_trial,
-                "bestParams": row.best_params,
-                "bestModelVersion": row.best_model_version,
-            }
+    return ExperimentComparisonView(
+        comparable=result.comparable,
+        best=result.best,
+        experiments=[
+            ExperimentRowView(
+                experiment_id=row.name,
+                model_id=row.model,
+                metric=row.metric,
+                direction=row.direction,
+                strategy=row.strategy,
+                trials_created=row.trials_created,
+                trials_succeeded=row.trials_succeeded,
+                trials_failed=row.trials_failed,
+                trials_pruned=row.trials_pruned,
+                succeeded=row.succeeded,
+                best_value=row.best_value,
+                best_trial=row.best_trial,
+                best_params=row.best_params,
+                best_model_version=row.best_model_version,
+            )
             for row in result.rows
         ],
-    }
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import Field
@@ -16,8 +16,19 @@ from mlops_operator.operations.compare import Comparison
 from mlops_operator.operations.errors import NotFoundError
 from mlops_operator.rest.access import Access, Scope
 from mlops_operator.rest.auth import Permission
+from mlops_operator.rest.views import (
+    ERRORS,
+    ComparisonView,
+    MetricDelta,
+    ModelList,
+    ModelView,
+    ParameterChange,
+    PromotionView,
+    TransitionView,
+    VersionView,
+)
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=["models"], responses=ERRORS)
 
 ModelId = Annotated[
     str,
@@ -34,31 +45,31 @@ VersionParam = Annotated[
 READ_VERSIONS = Access(Permission("list", "models"), Permission("list", "modelversions"))
 
 
-def version_view(mv: ModelVersion) -> dict[str, Any]:
-    return {
-        "modelId": mv.spec.model,
-        "version": mv.spec.version,
-        "stage": mv.spec.stage,
-        "name": mv.metadata.name,
-        "artifact": mv.spec.artifact.to_wire(),
-        "metrics": mv.spec.metrics,
-        "hyperparameters": mv.spec.hyperparameters,
-        "lineage": mv.spec.lineage.to_wire(),
-        "status": mv.status.model_dump(mode="json", by_alias=True, exclude_none=True),
-    }
+def version_view(mv: ModelVersion) -> VersionView:
+    return VersionView(
+        model_id=mv.spec.model,
+        version=mv.spec.version,
+        stage=mv.spec.stage,
+        name=mv.metadata.name,
+        artifact=mv.spec.artifact,
+        metrics=mv.spec.metrics,
+        hyperparameters=mv.spec.hyperparameters,
+        lineage=mv.spec.lineage,
+        status=mv.status,
+    )
 
 
-def model_view(model: Model | None, name: str, versions: list[ModelVersion]) -> dict[str, Any]:
+def model_view(model: Model | None, name: str, versions: list[ModelVersion]) -> ModelView:
     status = model.status if model else None
-    return {
-        "modelId": name,
-        "task": model.spec.task if model else None,
-        "description": model.spec.description if model else None,
-        "productionVersion": status.production_version if status else None,
-        "stagingVersions": status.staging_versions if status else [],
-        "latestVersion": status.latest_version if status else None,
-        "versions": [version_view(mv) for mv in versions],
-    }
+    return ModelView(
+        model_id=name,
+        task=model.spec.task if model else None,
+        description=model.spec.description if model else None,
+        production_version=status.production_version if status else None,
+        staging_versions=list(status.staging_versions) if status else [],
+        latest_version=status.latest_version if status else None,
+        versions=[version_view(mv) for mv in versions],
+    )
 
 
 @router.get("/mlops/models", summary="The registry's models and their versions")
@@ -68,20 +79,20 @@ def list_models(
         str | None,
         Query(alias="modelId", max_length=LABEL_NAME_MAX, description="Only this model."),
     ] = None,
-) -> dict[str, Any]:
+) -> ModelList:
     if model_id is not None:
         model = registry.get_model(scope.target, model_id)
         versions = registry.model_versions(scope.target, model_id)
         if model is None and not versions:
             raise NotFoundError(f"no Model {model_id!r} in namespace {scope.namespace}")
-        return {"models": [model_view(model, model_id, versions)]}
+        return ModelList(models=[model_view(model, model_id, versions)])
     models = registry.list_models(scope.target)
-    return {
-        "models": [
+    return ModelList(
+        models=[
             model_view(m, m.metadata.name, registry.model_versions(scope.target, m.metadata.name))
             for m in models
         ]
-    }
+    )
 
 
 @router.get("/mlops/models/{modelId}/{version}", summary="One version of a model")
@@ -89,7 +100,7 @@ def get_version(
     model_id: ModelId,
     version: VersionParam,
     scope: Annotated[Scope, Depends(Access(Permission("list", "modelversions")))],
-) -> dict[str, Any]:
+) -> VersionView:
     mv, _ = registry.find_version(scope.target, model_id, version)
     return version_view(mv)
 
@@ -109,7 +120,7 @@ def promote(
         Depends(Access(Permission("list", "modelversions"), Permission("patch", "modelversions"))),
     ],
     body: PromoteRequest | None = None,
-) -> dict[str, Any]:
+) -> PromotionView:
     stage = (body or PromoteRequest()).stage
     done = registry.promote(
         scope.target,
@@ -119,18 +130,18 @@ def promote(
         wait=scope.services.settings.promote_wait_seconds,
     )
     status = done.model_status
-    return {
-        "modelId": model_id,
-        "version": version,
-        "stage": done.stage,
-        "changed": done.changed,
-        "transitions": [
-            {"version": t.version, "from": t.old, "to": t.new, "name": t.name}
+    return PromotionView(
+        model_id=model_id,
+        version=version,
+        stage=done.stage,
+        changed=done.changed,
+        transitions=[
+            TransitionView(version=t.version, from_=t.old, to=t.new, name=t.name)
             for t in done.transitions
         ],
-        "productionVersion": status.production_version if status else None,
-        "confirmed": status is not None or not done.changed,
-    }
+        production_version=status.production_version if status else None,
+        confirmed=status is not None or not done.changed,
+    )
 
 
 class CompareRequest(WireModel):
@@ -140,28 +151,28 @@ class CompareRequest(WireModel):
     )
 
 
-def comparison_view(comparison: Comparison) -> dict[str, Any]:
-    return {
-        "left": comparison.left,
-        "right": comparison.right,
-        "metrics": [
-            {"name": r.name, "left": r.left, "right": r.right, "delta": r.delta}
+def comparison_view(model: str, comparison: Comparison) -> ComparisonView:
+    return ComparisonView(
+        model_id=model,
+        left=comparison.left,
+        right=comparison.right,
+        metrics=[
+            MetricDelta(name=r.name, left=r.left, right=r.right, delta=r.delta)
             for r in comparison.metrics
         ],
-        "changedHyperparameters": [
-            {"name": r.name, "left": r.left, "right": r.right} for r in comparison.changed
+        changed_hyperparameters=[
+            ParameterChange(name=r.name, left=r.left, right=r.right) for r in comparison.changed
         ],
-        "unchangedHyperparameters": comparison.unchanged,
-    }
+        unchanged_hyperparameters=comparison.unchanged,
+    )
 
 
 @router.post("/mlops/models/compare", summary="Two versions side by side")
 def compare(
     body: CompareRequest,
     scope: Annotated[Scope, Depends(Access(Permission("list", "modelversions")))],
-) -> dict[str, Any]:
+) -> ComparisonView:
     left, right = body.versions
-    return {
-        "modelId": body.model_id,
-        **comparison_view(registry.compare(scope.target, body.model_id, left, right)),
-    }
+    return comparison_view(
+        body.model_id, registry.compare(scope.target, body.model_id, left, right)
+    )

@@ -20,8 +20,9 @@ from mlops_operator.rest.access import Access, Scope
 from mlops_operator.rest.auth import Permission
 from mlops_operator.rest.deploy_request import DeployRequest, deployment_name, deployment_spec
 from mlops_operator.rest.errors import BadGatewayError
+from mlops_operator.rest.views import ERRORS, DeploymentView
 
-router = APIRouter(tags=["serving"])
+router = APIRouter(tags=["serving"], responses=ERRORS)
 
 MAX_BATCH_REQUESTS = 1000
 READ_DEPLOYMENTS = Access(Permission("get", "deployments"), Permission("list", "deployments"))
@@ -35,20 +36,20 @@ DeploymentQuery = Annotated[
 ]
 
 
-def deployment_view(deployment: Deployment) -> dict[str, Any]:
+def deployment_view(deployment: Deployment) -> DeploymentView:
     status = deployment.status
-    return {
-        "deploymentId": deployment.metadata.name,
-        "namespace": deployment.metadata.namespace,
-        "modelId": deployment.spec.model,
-        "version": deployment.spec.version,
-        "followStage": deployment.spec.follow_stage,
-        "status": status.phase or "Pending",
-        "endpoint": status.endpoint,
-        "traffic": [t.to_wire() for t in status.traffic],
-        "conditions": [c.model_dump(mode="json", by_alias=True) for c in status.conditions],
-        "deployment": deployment.to_wire(),
-    }
+    return DeploymentView(
+        deployment_id=deployment.metadata.name,
+        namespace=deployment.metadata.namespace,
+        model_id=deployment.spec.model,
+        version=deployment.spec.version,
+        follow_stage=deployment.spec.follow_stage,
+        status=status.phase or "Pending",
+        endpoint=status.endpoint,
+        traffic=status.traffic,
+        conditions=status.conditions,
+        deployment=deployment.to_wire(),
+    )
 
 
 @router.post("/mlops/deploy", summary="Serve a model: create or update a Deployment")
@@ -58,7 +59,7 @@ def deploy(
         Scope,
         Depends(Access(Permission("create", "deployments"), Permission("patch", "deployments"))),
     ],
-) -> dict[str, Any]:
+) -> DeploymentView:
     spec = deployment_spec(body)
     return deployment_view(apply_deployment(scope.target, deployment_name(body), spec))
 
@@ -111,7 +112,21 @@ def _answer(response: httpx.Response) -> JSONResponse:
     return JSONResponse(content, status_code=response.status_code)
 
 
-@router.post("/mlops/predict", summary="A prediction from the model's Deployment")
+PREDICTION: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The model server's answer, passed on as it is (its 4xx too): "
+        "predictionId, modelId, version, prediction, confidence, probabilities, latencyMs.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+@router.post(
+    "/mlops/predict",
+    summary="A prediction from the model's Deployment",
+    response_class=JSONResponse,
+    responses=PREDICTION,
+)
 async def predict(
     body: PredictRequest,
     scope: Annotated[Scope, Depends(READ_DEPLOYMENTS)],
@@ -122,7 +137,12 @@ async def predict(
     return _answer(await _forward(scope, f"{endpoint}/mlops/predict", payload))
 
 
-@router.post("/mlops/predict/batch", summary="Several predictions, each from its model")
+@router.post(
+    "/mlops/predict/batch",
+    summary="Several predictions, each from its model",
+    response_class=JSONResponse,
+    responses=PREDICTION,
+)
 async def predict_batch(
     body: BatchPredictRequest,
     scope: Annotated[Scope, Depends(READ_DEPLOYMENTS)],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
@@ -12,8 +12,9 @@ from mlops_operator.operations.training import get_training_job, submit_training
 from mlops_operator.rest.access import Access, Scope
 from mlops_operator.rest.auth import Permission
 from mlops_operator.rest.train_request import TrainRequest, training_job_spec
+from mlops_operator.rest.views import ERRORS, TrainingJobView
 
-router = APIRouter(tags=["training"])
+router = APIRouter(tags=["training"], responses=ERRORS)
 
 JobId = Annotated[
     str,
@@ -26,34 +27,32 @@ JobId = Annotated[
 ]
 
 
-def job_view(job: TrainingJob) -> dict[str, Any]:
+def job_view(job: TrainingJob) -> TrainingJobView:
     """What the service answered about a job, from the TrainingJob: id, status, progress."""
     status = job.status
-    return {
-        "jobId": job.metadata.name,
-        "namespace": job.metadata.namespace,
-        "modelId": job.spec.model_name,
-        "status": status.phase or "Pending",
-        "version": status.version,
-        "progress": status.progress.model_dump(mode="json", by_alias=True, exclude_none=True)
-        if status.progress
-        else None,
-        "metrics": status.metrics,
-        "modelVersion": status.model_version,
-        "artifact": status.artifact.to_wire() if status.artifact else None,
-        "conditions": [c.model_dump(mode="json", by_alias=True) for c in status.conditions],
-        "createdAt": job.metadata.creation_timestamp,
-        "startTime": status.start_time,
-        "completionTime": status.completion_time,
-        "trainingJob": job.to_wire(),
-    }
+    return TrainingJobView(
+        job_id=job.metadata.name,
+        namespace=job.metadata.namespace,
+        model_id=job.spec.model_name,
+        status=status.phase or "Pending",
+        version=status.version,
+        progress=status.progress,
+        metrics=status.metrics,
+        model_version=status.model_version,
+        artifact=status.artifact,
+        conditions=status.conditions,
+        created_at=job.metadata.creation_timestamp,
+        start_time=status.start_time,
+        completion_time=status.completion_time,
+        training_job=job.to_wire(),
+    )
 
 
 @router.post("/mlops/train", status_code=201, summary="Start a training run (a TrainingJob)")
 def train(
     body: TrainRequest,
     scope: Annotated[Scope, Depends(Access(Permission("create", "trainingjobs")))],
-) -> dict[str, Any]:
+) -> TrainingJobView:
     job = submit_training(scope.target, training_job_spec(body), name=body.config.job_id)
     return job_view(job)
 
@@ -62,5 +61,5 @@ def train(
 def training_status(
     job_id: JobId,
     scope: Annotated[Scope, Depends(Access(Permission("get", "trainingjobs")))],
-) -> dict[str, Any]:
+) -> TrainingJobView:
     return job_view(get_training_job(scope.target, job_id))
