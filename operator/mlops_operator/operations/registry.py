@@ -44,17 +44,18 @@ def get_model(target: Target, model: str) -> Model | None:
     return Model.from_body(body) if body else None
 
 
+def versions_by_model(target: Target) -> dict[str, list[ModelVersion]]:
+    """Every ModelVersion of the namespace (one list call), by model, oldest version first."""
+    grouped: dict[str, list[ModelVersion]] = {}
+    for body in target.kube.list(API_VERSION, "ModelVersion", target.namespace):
+        mv = ModelVersion.from_body(body)
+        grouped.setdefault(mv.spec.model, []).append(mv)
+    return {model: sorted(found, key=_sort_key) for model, found in grouped.items()}
+
+
 def model_versions(target: Target, model: str) -> list[ModelVersion]:
     """Every ModelVersion of ``model``, oldest semantic version first."""
-    versions = [
-        mv
-        for mv in map(
-            ModelVersion.from_body,
-            target.kube.list(API_VERSION, "ModelVersion", target.namespace),
-        )
-        if mv.spec.model == model
-    ]
-    return sorted(versions, key=_sort_key)
+    return versions_by_model(target).get(model, [])
 
 
 def find_version(

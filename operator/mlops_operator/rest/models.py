@@ -87,10 +87,10 @@ def list_models(
             raise NotFoundError(f"no Model {model_id!r} in namespace {scope.namespace}")
         return ModelList(models=[model_view(model, model_id, versions)])
     models = registry.list_models(scope.target)
+    versions_of = registry.versions_by_model(scope.target)
     return ModelList(
         models=[
-            model_view(m, m.metadata.name, registry.model_versions(scope.target, m.metadata.name))
-            for m in models
+            model_view(m, m.metadata.name, versions_of.get(m.metadata.name, [])) for m in models
         ]
     )
 
