@@ -7,7 +7,12 @@ from mlops_operator.api.conditions import READY, find_condition
 from mlops_operator.commands.compare import render_comparison
 from mlops_operator.commands.output import number, table
 from mlops_operator.operations import registry
+from mlops_operator.operations.errors import OperationError
 from mlops_operator.operations.target import Target
+
+#: the names commands have always imported from here
+CommandError = OperationError
+__all__ = ["CommandError", "Target", "cmd_compare", "cmd_models", "cmd_promote", "cmd_versions"]
 
 
 def cmd_models(target: Target, *, all_namespaces: bool) -> str:
