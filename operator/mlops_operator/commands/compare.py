@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from mlops_operator.commands.output import number, table
-from mlops_operator.operations.compare import Comparison
+from mlops_operator.operations.compare import Comparison, compare_versions
+
+__all__ = ["Comparison", "compare_versions", "render_comparison"]
 
 
 def render_comparison(comparison: Comparison) -> str:
