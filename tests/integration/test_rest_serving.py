@@ -143,6 +143,7 @@ def test_deploy_predict_drift(api: Api, router: ServerProcess) -> None:
     assert (body["modelId"], body["version"]) == ("fraud", "1.0.0")
     assert body["prediction"] in ("fraud", "ok")
     assert set(body["probabilities"]) == {"fraud", "ok"}
+    assert answer.headers["x-mlops-version"] == "1.0.0"  # the router's, passed on
 
     batch = api.call(
         "POST",

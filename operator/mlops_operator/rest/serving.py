@@ -7,7 +7,7 @@ import asyncio
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import Field
@@ -87,11 +87,20 @@ async def _endpoint(scope: Scope, model: str, deployment: str | None) -> str:
     return str(found.status.endpoint).rstrip("/")
 
 
-async def _forward(scope: Scope, url: str, payload: dict[str, Any]) -> httpx.Response:
+def passed_headers(request: Request) -> dict[str, str]:
+    """The caller's ``x-*`` headers (e.g. the router's sticky header for an A/B test); never
+    its Authorization, which is for this API only."""
+    return {k: v for k, v in request.headers.items() if k.lower().startswith("x-")}
+
+
+async def _forward(
+    scope: Scope, url: str, payload: dict[str, Any], headers: dict[str, str]
+) -> httpx.Response:
     http = scope.services.http
-    assert http is not None, "the lifespan opens the HTTP client"
+    if http is None:
+        raise RuntimeError("the HTTP client is opened by the app's lifespan")
     try:
-        return await http.post(url, json=payload)
+        return await http.post(url, json=payload, headers=headers)
     except httpx.HTTPError as exc:
         raise BadGatewayError(
             f"the model endpoint {url} did not answer ({type(exc).__name__}: {exc}); check the "
@@ -100,16 +109,21 @@ async def _forward(scope: Scope, url: str, payload: dict[str, Any]) -> httpx.Res
 
 
 def _answer(response: httpx.Response) -> JSONResponse:
+    """The endpoint's answer as it is, with its ``x-mlops-*`` headers (e.g. the version)."""
     try:
         content = response.json()
     except ValueError:
-        content = {
-            "status": response.status_code,
-            "reason": "BadGateway",
-            "message": f"the model endpoint answered {response.status_code} without JSON: "
-            f"{response.text[:200]}",
-        }
-    return JSONResponse(content, status_code=response.status_code)
+        return JSONResponse(
+            {
+                "status": 502,
+                "reason": "BadGateway",
+                "message": f"the model endpoint answered {response.status_code} without JSON: "
+                f"{response.text[:200]}",
+            },
+            status_code=502,
+        )
+    headers = {k: v for k, v in response.headers.items() if k.lower().startswith("x-mlops-")}
+    return JSONResponse(content, status_code=response.status_code, headers=headers)
 
 
 PREDICTION: dict[int | str, dict[str, Any]] = {
@@ -129,12 +143,14 @@ PREDICTION: dict[int | str, dict[str, Any]] = {
 )
 async def predict(
     body: PredictRequest,
+    request: Request,
     scope: Annotated[Scope, Depends(READ_DEPLOYMENTS)],
     deployment: DeploymentQuery = None,
 ) -> JSONResponse:
     endpoint = await _endpoint(scope, body.model, deployment)
     payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return _answer(await _forward(scope, f"{endpoint}/mlops/predict", payload))
+    forwarded = await _forward(scope, f"{endpoint}/mlops/predict", payload, passed_headers(request))
+    return _answer(forwarded)
 
 
 @router.post(
@@ -145,6 +161,7 @@ async def predict(
 )
 async def predict_batch(
     body: BatchPredictRequest,
+    request: Request,
     scope: Annotated[Scope, Depends(READ_DEPLOYMENTS)],
     deployment: DeploymentQuery = None,
 ) -> JSONResponse:
@@ -162,7 +179,8 @@ async def predict_batch(
                 for i in indexes
             ]
         }
-        return await _forward(scope, f"{endpoint}/mlops/predict/batch", payload)
+        headers = passed_headers(request)
+        return await _forward(scope, f"{endpoint}/mlops/predict/batch", payload, headers)
 
     answers = await asyncio.gather(*(one(m, ix) for m, ix in groups.items()))
     responses: list[Any] = [None] * len(body.requests)
