@@ -43,9 +43,17 @@ def components(layout: Layout, config: ClusterConfig) -> list[Component]:
     base_env = dict(os.environ)
     return [
         Component(ETCD, etcd_command(config.binaries, layout, config.ports), base_env),
-        Component(APISERVER, apiserver_command(config.binaries, layout, config.ports), base_env),
         Component(
-            CONTROLLER_MANAGER, controller_manager_command(config.binaries, layout), base_env
+            APISERVER,
+            apiserver_command(
+                config.binaries, layout, config.ports, service_cidr=config.service_cidr
+            ),
+            base_env,
+        ),
+        Component(
+            CONTROLLER_MANAGER,
+            controller_manager_command(config.binaries, layout, service_cidr=config.service_cidr),
+            base_env,
         ),
         Component(SCHEDULER, scheduler_command(config.binaries, layout), base_env),
         Component(NODE_AGENT, agent_command(layout), base_env),

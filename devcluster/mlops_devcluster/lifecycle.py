@@ -15,7 +15,13 @@ from typing import Final
 
 from mlops_devcluster import components as comp
 from mlops_devcluster import processes
-from mlops_devcluster.agent.addresses import pod_range_marker, remove_range
+from mlops_devcluster.agent.addresses import (
+    cluster_octet,
+    pod_range_marker,
+    remove_range,
+    service_network,
+    service_range_marker,
+)
 from mlops_devcluster.binaries import resolve_binaries
 from mlops_devcluster.cluster import (
     BUCKET,
@@ -38,6 +44,7 @@ from mlops_devcluster.pki import (
     ClientIdentity,
     Pki,
     ensure_pki,
+    kubernetes_service_ip,
 )
 from mlops_devcluster.ports import Ports, check_ports, free_ports
 
@@ -65,13 +72,20 @@ def running_components(layout: Layout) -> dict[str, int | None]:
     return {name: processes.running_pid(layout.pid_file(name)) for name in comp.NAMES}
 
 
-def _new_config(*, use_free_ports: bool) -> ClusterConfig:
+def _service_cidr(root: Path) -> str:
+    """This cluster's own Service range (next to its pod range), so that the ClusterIPs of two
+    devclusters on one machine rarely meet."""
+    return str(service_network(cluster_octet(root)))
+
+
+def _new_config(root: Path, *, use_free_ports: bool) -> ClusterConfig:
     ports = free_ports() if use_free_ports else Ports()
     return ClusterConfig(
         ports=ports,
         binaries=resolve_binaries(),
         s3_access_key="mlops-" + secrets.token_hex(4),
         s3_secret_key=secrets.token_urlsafe(24),
+        service_cidr=_service_cidr(root),
     )
 
 
@@ -98,13 +112,13 @@ def _config(
     """The saved configuration, else a new one; ports are chosen again while the cluster has
     never run (e.g. its ports were taken), binaries again when one has gone missing."""
     if not layout.config_file.exists():
-        config = _new_config(use_free_ports=use_free_ports)
+        config = _new_config(layout.root, use_free_ports=use_free_ports)
         config.save(layout.config_file)
         return config
     config = ClusterConfig.load(layout.config_file)
     if not any(running.values()) and not layout.etcd_data.exists():
         ports = free_ports() if use_free_ports else Ports()
-        config = dataclasses.replace(config, ports=ports)
+        config = dataclasses.replace(config, ports=ports, service_cidr=_service_cidr(layout.root))
     if not all(Path(p).exists() for p in config.binaries.to_json().values()):
         config = dataclasses.replace(config, binaries=resolve_binaries())
     config.save(layout.config_file)
@@ -133,7 +147,7 @@ def up(
             check_ports(config.ports, can_move=not layout.etcd_data.exists())
         if running[comp.NODE_AGENT] is None:
             _stop_stray_pods(layout)
-        ensure_pki(Pki(layout.pki))
+        ensure_pki(Pki(layout.pki), service_ip=kubernetes_service_ip(config.service_cidr))
         _write_kubeconfigs(layout, cluster.server)
         for component in comp.components(layout, config):
             if running[component.name] is None:
@@ -277,6 +291,7 @@ def down(root: Path, *, purge: bool = False, log: Log = _quiet) -> list[str]:
             log(f"stopped {name}")
     _stop_stray_pods(layout)
     remove_range(pod_range_marker(layout))
+    remove_range(service_range_marker(layout))
     for name in (comp.APISERVER, comp.ETCD):
         if processes.stop(layout.pid_file(name), grace=15.0):
             stopped.append(name)
