@@ -19,14 +19,31 @@ import yaml
 
 from mlops_core.storage import open_store, s3_client
 from mlops_devcluster.cluster import DevCluster
+from mlops_devcluster.local_operator import install, repo_root
 from mlops_operator.api.meta import GROUP
 from mlops_operator.kube import Kube, load_api_client
-from mlops_operator.local_operator import install, repo_root
 from mlops_operator.rest.__main__ import store_opener
 from mlops_operator.rest.app import build_app
 from mlops_operator.rest.auth import Reviews
 from mlops_operator.rest.services import RestServices, StoreOpener
 from mlops_operator.rest.settings import RestSettings
+
+#: what templates/rest-rbac.yaml grants the REST API besides its rules file: the reviews
+REVIEW_RULES = [
+    {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+    {
+        "apiGroups": ["authorization.k8s.io"],
+        "resources": ["subjectaccessreviews"],
+        "verbs": ["create"],
+    },
+]
+
+
+def rest_api_rules() -> list[dict[str, Any]]:
+    """The chart's rules for the REST API's ServiceAccount (its rules file and the reviews)."""
+    path = repo_root() / "helm" / "mlops-operator" / "files" / "rest-rbac-rules.yaml"
+    rules: list[dict[str, Any]] = yaml.safe_load(path.read_text())
+    return rules + REVIEW_RULES
 
 
 def free_port() -> int:
@@ -156,9 +173,7 @@ def cluster_rest_api(devcluster: DevCluster, tmp: Path) -> Iterator[Api]:
     install(admin)
     ns = f"rest-{secrets.token_hex(4)}"
     admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    rules = yaml.safe_load(
-        (repo_root() / "helm" / "mlops-operator" / "files" / "rest-rbac-rules.yaml").read_text()
-    )
+    rules = rest_api_rules()
     cluster_role = f"mlops-rest-api-{ns}"
     admin.apply(
         {

@@ -7,6 +7,9 @@ mlops compare MODEL V1 V2                 metrics side by side, hyperparameter d
 mlops migrate DIR --model NAME            register an existing artifact folder
 mlops demo                                devcluster + operator + example, end to end
 mlops devcluster up|down|status|env|logs  the local cluster
+
+``demo`` and ``devcluster`` belong to the development harness (``mlops_devcluster``), which adds
+them through the ``mlops.cli`` entry point group: this package never imports it.
 """
 
 from __future__ import annotations
@@ -14,19 +17,20 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from mlops_core.storage import StorageError, open_store
 from mlops_operator.commands.registry import (
+    CommandError,
+    Target,
     cmd_compare,
     cmd_models,
     cmd_promote,
     cmd_versions,
 )
 from mlops_operator.kube import Kube, KubeError, load_api_client
-from mlops_operator.operations.errors import OperationError
-from mlops_operator.operations.target import Target
 from mlops_operator.registry.stages import STAGES, StageTransitionError
 
 DEFAULT_ARTIFACT_ROOT = "s3://mlops/models"
@@ -89,10 +93,18 @@ def _migrate(args: argparse.Namespace) -> str:
     )
 
 
-def _demo(args: argparse.Namespace) -> str:
-    from mlops_operator.commands.demo import run_demo
+#: entry point group of packages that add commands: ``register(subparsers)``; a command sets
+#: ``handler`` (``args -> exit code``) as its default
+PLUGIN_GROUP = "mlops.cli"
 
-    return run_demo(state_dir=args.dir, timeout=args.timeout, keep=args.keep)
+
+def _plug_in(subparsers: Any) -> None:
+    for entry in entry_points(group=PLUGIN_GROUP):
+        try:
+            register = entry.load()
+        except ImportError:
+            continue  # the package's own dependencies are not installed here
+        register(subparsers)
 
 
 def _common() -> argparse.ArgumentParser:
@@ -160,25 +172,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="the artifact goes to ROOT/NAMESPACE/MODEL/VERSION/ (S3 credentials: AWS_* env)",
     )
 
-    demo = add("demo", _demo, "start a devcluster and the operator, train the example, print it")
-    demo.add_argument("--dir", default=None, help="devcluster state folder")
-    demo.add_argument("--timeout", type=float, default=600.0)
-    demo.add_argument("--keep", action="store_true", help="leave the devcluster running")
-
-    sub.add_parser("devcluster", help="a local Kubernetes control plane, node agent and MinIO")
+    _plug_in(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["devcluster"]:
-        from mlops_devcluster.cli import main as devcluster_main
-
-        return devcluster_main(arguments[1:])
     args = build_parser().parse_args(arguments)
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return int(handler(args))
     try:
         print(args.run(args))
-    except (OperationError, KubeError, StageTransitionError, StorageError) as exc:
+    except (CommandError, KubeError, StageTransitionError, StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

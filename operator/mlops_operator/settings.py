@@ -107,6 +107,18 @@ class OperatorSettings(BaseSettings):
         validation_alias="MLOPS_LIVENESS_ENDPOINT",
         description="Where kopf serves its liveness probe; empty to disable.",
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        validation_alias="MLOPS_METRICS_PORT",
+        description="Port of the operator's Prometheus metrics (/metrics); unset: not served.",
+    )
+    metrics_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 (a pod's metrics are scraped from outside it)
+        validation_alias="MLOPS_METRICS_HOST",
+        description="Address the metrics endpoint binds (the chart passes the pod IP).",
+    )
     log_level: str = Field(
         default="INFO",
         validation_alias="MLOPS_LOG_LEVEL",
@@ -118,9 +130,16 @@ class OperatorSettings(BaseSettings):
     use_serving: bool = Field(default=False, validation_alias="USE_MLOPS_SERVING")
     use_monitoring: bool = Field(default=False, validation_alias="USE_MLOPS_MONITORING")
 
-    @field_validator("watch_namespace", "s3_endpoint", "mlflow_tracking_uri", "liveness_endpoint")
+    @field_validator(
+        "watch_namespace",
+        "s3_endpoint",
+        "mlflow_tracking_uri",
+        "liveness_endpoint",
+        "metrics_port",
+        mode="before",
+    )
     @classmethod
-    def _empty_is_unset(cls, value: str | None) -> str | None:
+    def _empty_is_unset(cls, value: object) -> object:
         return value or None
 
     @property

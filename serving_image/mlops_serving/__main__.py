@@ -41,11 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         router_settings = RouterSettings(**overrides)
         run(build_router_app(router_settings), host=router_settings.host, port=router_settings.port)
         return 0
-    from mlops_serving.server_app import build_app
+    from mlops_serving.server_app import build_server
     from mlops_serving.settings import ServerSettings
 
     settings = ServerSettings(**overrides)
-    app = build_app(settings)
+    app = build_server(settings)
     host, port = settings.host, settings.port
     uvicorn.run(
         app,

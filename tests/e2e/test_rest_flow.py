@@ -13,15 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from e2e_support import StartOperator
 
 from mlops_core.images import OPERATOR_IMAGE
 from mlops_devcluster.cluster import DevCluster
+from mlops_devcluster.local_operator import repo_root, wait_until
 from mlops_operator import __version__
 from mlops_operator.api.meta import GROUP
 from mlops_operator.kube import Kube
-from mlops_operator.local_operator import repo_root, wait_until
+from rest_support import rest_api_rules
 
 NEEDS = ("mlops_operator.reconcile.deployment", "mlops_devcluster.agent.service_proxy")
 MISSING = [name for name in NEEDS if importlib.util.find_spec(name) is None]
@@ -45,9 +45,7 @@ def _apply_all(admin: Kube, docs: list[dict[str, Any]]) -> None:
 
 def _accounts(admin: Kube, ns: str) -> str:
     """The REST API's ServiceAccount (chart rules) and a caller allowed to do everything."""
-    rules = yaml.safe_load(
-        (repo_root() / "helm" / "mlops-operator" / "files" / "rest-rbac-rules.yaml").read_text()
-    )
+    rules = rest_api_rules()
     rbac = "rbac.authorization.k8s.io/v1"
     _apply_all(
         admin,
@@ -117,7 +115,6 @@ def _rest_pod(ns: str) -> dict[str, Any]:
                     "command": ["python", "-m", "mlops_operator.rest"],
                     "env": [
                         {"name": "POD_IP", **field("status.podIP")},
-                        {"name": "POD_NAMESPACE", **field("metadata.namespace")},
                         {"name": "MLOPS_REST_PROMOTE_WAIT_SECONDS", "value": "30"},
                     ],
                     "envFrom": [{"secretRef": {"name": "mlops-s3"}}],

@@ -6,6 +6,7 @@ import kubernetes.client as k8s
 import pytest
 import yaml
 
+from mlops_devcluster.local_operator import operator_rules
 from mlops_operator.context import OperatorContext
 from mlops_operator.handlers import build_registry
 from mlops_operator.kopf_config import (
@@ -16,7 +17,6 @@ from mlops_operator.kopf_config import (
     configure_kopf,
 )
 from mlops_operator.kube import Kube
-from mlops_operator.local_operator import operator_rules
 from mlops_operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.unit

@@ -10,7 +10,7 @@ from __future__ import annotations
 import kopf
 
 from mlops_operator.context import OperatorContext
-from mlops_operator.handlers import lifecycle, registry, training
+from mlops_operator.handlers import lifecycle, metrics, registry, training
 from mlops_operator.handlers.requeue import Requeue
 
 
@@ -18,6 +18,7 @@ def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
     operator_registry = kopf.OperatorRegistry()
     requeue = Requeue()
     lifecycle.register(operator_registry, ctx, requeue)
+    metrics.register(operator_registry, ctx)
     if ctx.settings.use_registry:
         registry.register(operator_registry, ctx)
     if ctx.settings.use_training:

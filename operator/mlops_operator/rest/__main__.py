@@ -2,8 +2,8 @@
 
 Settings come from the environment (``rest/settings.py``): ``MLOPS_REST_HOST`` (else
 ``POD_IP``, else all interfaces), ``MLOPS_REST_PORT`` (8080), ``MLOPS_REST_NAMESPACE`` (else
-``POD_NAMESPACE``), the object store's ``MLOPS_BUCKET`` and ``AWS_*``. Kubernetes credentials:
-the pod's ServiceAccount in a cluster, else ``$KUBECONFIG``.
+the first of ``MLOPS_WATCH_NAMESPACE``), the object store's ``MLOPS_BUCKET`` and ``AWS_*``.
+Kubernetes credentials: the pod's ServiceAccount in a cluster, else ``$KUBECONFIG``.
 """
 
 from __future__ import annotations

@@ -26,8 +26,9 @@ class RestSettings(BaseSettings):
     port: int = Field(default=DEFAULT_PORT, ge=1, le=65535, validation_alias="MLOPS_REST_PORT")
     namespace: str = Field(
         default="default",
-        validation_alias=AliasChoices("MLOPS_REST_NAMESPACE", "POD_NAMESPACE"),
-        description="Namespace of requests that name none (?namespace=...).",
+        validation_alias=AliasChoices("MLOPS_REST_NAMESPACE", "MLOPS_WATCH_NAMESPACE"),
+        description="Namespace of requests that name none (?namespace=...): "
+        "MLOPS_REST_NAMESPACE, else the first of MLOPS_WATCH_NAMESPACE, else default.",
     )
     bucket: str = Field(
         default="mlops", min_length=3, max_length=63, validation_alias="MLOPS_BUCKET"
@@ -62,6 +63,12 @@ class RestSettings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("namespace")
+    @classmethod
+    def _first_watched(cls, value: str) -> str:
+        first = value.split(",")[0].strip()
+        return first or "default"
 
     @property
     def drift_reference_root(self) -> str:
