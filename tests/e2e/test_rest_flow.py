@@ -115,6 +115,7 @@ def _rest_pod(ns: str) -> dict[str, Any]:
                     "command": ["python", "-m", "mlops_operator.rest"],
                     "env": [
                         {"name": "POD_IP", **field("status.podIP")},
+                        {"name": "MLOPS_REST_NAMESPACE", **field("metadata.namespace")},
                         {"name": "MLOPS_REST_PROMOTE_WAIT_SECONDS", "value": "30"},
                     ],
                     "envFrom": [{"secretRef": {"name": "mlops-s3"}}],
