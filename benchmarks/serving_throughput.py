@@ -13,7 +13,11 @@ Inference Protocol v2 ``infer``, at concurrency 1 and 64, each figure the median
 short runs, servers alternating. Targets: at concurrency 64, v1 and v2 reach >= 30% of the bare
 ASGI limit with p99 no worse than the per-request server's; at concurrency 1 they are no slower
 than the per-request server. The machine may be shared: read the ratios (measured side by side),
-not the absolute figures. Run: ``.venv/bin/python benchmarks/serving_throughput.py``.
+not the absolute figures. Each server's CPU time per request (all its threads, from /proc) is
+reported beside its throughput: on a busy machine the CPU share a server gets swings from run
+to run, its CPU cost per request much less, so ``*_cpu_of_bare_c64`` (the bare app's CPU per
+request over ours) is the steadier estimate of the throughput ratio on an idle machine.
+Run: ``.venv/bin/python benchmarks/serving_throughput.py``.
 """
 
 from __future__ import annotations
@@ -180,10 +184,10 @@ def run_bare(host: str, port: int) -> None:
 
 
 @contextmanager
-def bare_server(host: str, port: int) -> Iterator[None]:
+def bare_server(host: str, port: int) -> Iterator[int]:
     argv = [sys.executable, __file__, "--bare", "--host", host, "--port", str(port)]
-    with process(argv, {}, host, port, "/"):
-        yield
+    with process(argv, {}, host, port, "/") as proc:
+        yield proc.pid
 
 
 # ---- processes ------------------------------------------------------------------------------
@@ -214,11 +218,11 @@ def wait_ready(host: str, port: int, path: str, process: subprocess.Popen[bytes]
 @contextmanager
 def process(
     argv: list[str], env: dict[str, str], host: str, port: int, ready: str
-) -> Iterator[None]:
+) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
     try:
         wait_ready(host, port, ready, proc)
-        yield
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -229,7 +233,7 @@ def process(
 
 
 @contextmanager
-def model_server(repository: Path, host: str, port: int, **env: str) -> Iterator[None]:
+def model_server(repository: Path, host: str, port: int, **env: str) -> Iterator[int]:
     settings = {
         "MODEL_REPOSITORY_URI": str(repository),
         "PRELOAD_MODELS": "bench:1.0.0",
@@ -248,12 +252,12 @@ def model_server(repository: Path, host: str, port: int, **env: str) -> Iterator
         "--log-level",
         "warning",
     ]
-    with process(argv, settings, host, port, "/v2/health/ready"):
-        yield
+    with process(argv, settings, host, port, "/v2/health/ready") as proc:
+        yield proc.pid
 
 
 @contextmanager
-def baseline_server(repository: Path, host: str, port: int) -> Iterator[None]:
+def baseline_server(repository: Path, host: str, port: int) -> Iterator[int]:
     argv = [
         sys.executable,
         __file__,
@@ -264,8 +268,8 @@ def baseline_server(repository: Path, host: str, port: int) -> Iterator[None]:
         "--port",
         str(port),
     ]
-    with process(argv, {}, host, port, "/ready"):
-        yield
+    with process(argv, {}, host, port, "/ready") as proc:
+        yield proc.pid
 
 
 # ---- load generator -------------------------------------------------------------------------
@@ -278,6 +282,7 @@ class Result:
     p99_ms: float
     errors: int
     headers: list[dict[str, str]]
+    cpu_us: float = 0.0  # server CPU time (all threads) per request
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
@@ -363,6 +368,7 @@ def median_result(results: list[Result]) -> Result:
         p99_ms=statistics.median(r.p99_ms for r in results),
         errors=sum(r.errors for r in results),
         headers=[],
+        cpu_us=statistics.median(r.cpu_us for r in results),
     )
 
 
@@ -397,15 +403,29 @@ def wrk_load(host: str, port: int, path: str, body: bytes, concurrency: int) -> 
     p50 = _wrk_ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _wrk_ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return Result(
-        rps=rps, p50_ms=p50, p99_ms=p99, errors=int(bad.group(1)) if bad else 0, headers=[]
-    )
+    count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = int(bad.group(1)) if bad else 0
+    return Result(rps=rps, p50_ms=p50, p99_ms=p99, errors=errors, headers=[], cpu_us=count)
 
 
-def measure(host: str, port: int, path: str, body: bytes, concurrency: int) -> Result:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(host: str, port: int, path: str, body: bytes, concurrency: int, pid: int) -> Result:
+    """One run, with the server's CPU time per request: on a shared machine the CPU share a
+    server gets varies from run to run, its CPU cost per request much less."""
+    cpu = cpu_seconds(pid)
     if shutil.which("wrk"):
-        return wrk_load(host, port, path, body, concurrency)
-    return load(host, port, path, body, concurrency, REQUESTS[concurrency])
+        result = wrk_load(host, port, path, body, concurrency)
+        count = result.cpu_us  # wrk_load reports the request count there
+    else:
+        result = load(host, port, path, body, concurrency, REQUESTS[concurrency])
+        count = REQUESTS[concurrency]
+    result.cpu_us = 1e6 * (cpu_seconds(pid) - cpu) / max(count, 1)
+    return result
 
 
 Targets = tuple[tuple[str, int], ...]
@@ -415,24 +435,24 @@ def run_all(repository: Path) -> dict[tuple[str, int], Result]:
     """Median figures per (subject, concurrency), subjects alternating within each repeat."""
     v1, v2 = request_body(), v2_request_body()
     ps, pb, pa = free_port(HOST_SERVER), free_port(HOST_BASELINE), free_port(HOST_BARE)
-    subjects = {
-        "v1": (HOST_SERVER, ps, V1_PATH, v1),
-        "v2": (HOST_SERVER, ps, V2_PATH, v2),
-        "per-request": (HOST_BASELINE, pb, V1_PATH, v1),
-        "bare": (HOST_BARE, pa, V1_PATH, v1),
-    }
     found: dict[tuple[str, int], list[Result]] = {}
     with (
-        model_server(repository, HOST_SERVER, ps),
-        baseline_server(repository, HOST_BASELINE, pb),
-        bare_server(HOST_BARE, pa),
+        model_server(repository, HOST_SERVER, ps) as server_pid,
+        baseline_server(repository, HOST_BASELINE, pb) as baseline_pid,
+        bare_server(HOST_BARE, pa) as bare_pid,
     ):
-        for host, port, path, body in subjects.values():  # warm up every path
+        subjects = {
+            "v1": (HOST_SERVER, ps, V1_PATH, v1, server_pid),
+            "v2": (HOST_SERVER, ps, V2_PATH, v2, server_pid),
+            "per-request": (HOST_BASELINE, pb, V1_PATH, v1, baseline_pid),
+            "bare": (HOST_BARE, pa, V1_PATH, v1, bare_pid),
+        }
+        for host, port, path, body, _ in subjects.values():  # warm up every path
             load(host, port, path, body, 16, 500)
         for concurrency in CONCURRENCY:
             for _ in range(REPEATS):
-                for name, (host, port, path, body) in subjects.items():
-                    result = measure(host, port, path, body, concurrency)
+                for name, (host, port, path, body, pid) in subjects.items():
+                    result = measure(host, port, path, body, concurrency, pid)
                     found.setdefault((name, concurrency), []).append(result)
     return {key: median_result(results) for key, results in found.items()}
 
@@ -446,11 +466,14 @@ def main() -> None:
         f"MLP {N_FEATURES} -> {' -> '.join(map(str, HIDDEN))} -> {len(CLASSES)}, torch threads "
         f"{THREADS}, {os.cpu_count()} CPUs, load by {tool}, medians of {REPEATS} runs"
     )
-    print(f"{'subject':>12} {'conc':>4} | {'rps':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}")
+    print(
+        f"{'subject':>12} {'conc':>4} | {'rps':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
+        f"{'CPU us/req':>10}"
+    )
     for (name, concurrency), r in sorted(figures.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         print(
             f"{name:>12} {concurrency:>4} | {r.rps:>8.0f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
-            f"{r.errors:>6}"
+            f"{r.errors:>6} {r.cpu_us:>10.1f}"
         )
     top = max(CONCURRENCY)
     bare, single = figures[("bare", top)], figures[("per-request", 1)]
@@ -469,6 +492,9 @@ def main() -> None:
         summary[f"{protocol}_p99_ms_c64"] = round(busy.p99_ms, 2)
         summary[f"{protocol}_p99_vs_per_request_c64"] = round(p99_ratio, 2)
         summary[f"{protocol}_of_per_request_c1"] = round(of_single, 2)
+        summary[f"{protocol}_cpu_us_per_request_c64"] = round(busy.cpu_us, 1)
+        summary[f"{protocol}_cpu_of_bare_c64"] = round(bare.cpu_us / busy.cpu_us, 3)
+        summary[f"{protocol}_cpu_of_per_request_c1"] = round(single.cpu_us / lone.cpu_us, 2)
         summary[f"{protocol}_errors"] = busy.errors + lone.errors
         met = met and of_bare >= 0.30 and of_single >= 1.0 and p99_ratio <= 1.0
         met = met and busy.errors + lone.errors == 0
@@ -478,6 +504,7 @@ def main() -> None:
             f"p99 {p99_ratio:.2f}x its p99 at c={top}"
         )
     summary["per_request_of_bare_c64"] = round(figures[("per-request", top)].rps / bare.rps, 3)
+    summary["bare_cpu_us_per_request_c64"] = round(bare.cpu_us, 1)
     targets = {
         "of_bare_c64": ">= 0.30",
         "of_per_request_c1": ">= 1.0",

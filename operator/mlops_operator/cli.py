@@ -5,6 +5,8 @@ mlops versions MODEL                      versions of a model, stage, readiness,
 mlops promote MODEL VERSION --stage S     move a version to draft|staging|production|archived
 mlops compare MODEL V1 V2                 metrics side by side, hyperparameter diff
 mlops migrate DIR --model NAME            register an existing artifact folder
+mlops rollout status|pause|resume|promote|abort|retry DEPLOYMENT
+                                          follow and steer a Deployment's rollout
 mlops demo                                devcluster + operator + example, end to end
 mlops devcluster up|down|status|env|logs  the local cluster
 
@@ -93,6 +95,19 @@ def _migrate(args: argparse.Namespace) -> str:
     )
 
 
+def _rollout(args: argparse.Namespace) -> str:
+    from mlops_operator.commands import rollout
+
+    target, name = _target(args), args.deployment
+    if args.action == "status":
+        return rollout.render_status(rollout.rollout_status(target, name))
+    if args.action in ("pause", "resume"):
+        change = rollout.rollout_pause(target, name, paused=args.action == "pause")
+    else:
+        change = rollout.rollout_request(target, name, args.action)
+    return rollout.render_change(change)
+
+
 #: entry point group of packages that add commands: ``register(subparsers)``; a command sets
 #: ``handler`` (``args -> exit code``) as its default
 PLUGIN_GROUP = "mlops.cli"
@@ -171,6 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_ARTIFACT_ROOT,
         help="the artifact goes to ROOT/NAMESPACE/MODEL/VERSION/ (S3 credentials: AWS_* env)",
     )
+
+    rollout = add("rollout", _rollout, "follow and steer the rollout of a Deployment")
+    rollout.add_argument(
+        "action",
+        choices=("status", "pause", "resume", "promote", "abort", "retry"),
+        help="status; pause/resume (spec.paused); promote (skip the remaining steps), abort "
+        "(back to stable now), retry (a failed or aborted version)",
+    )
+    rollout.add_argument("deployment", metavar="DEPLOYMENT")
 
     _plug_in(sub)
     return parser

@@ -86,8 +86,8 @@ class ServedModel:
         self._batcher: DynamicBatcher[Record, Prediction] = DynamicBatcher(
             self._run_batch,
             executor=executor,
-            max_batch_size=settings.max_batch_size,
-            max_latency_ms=settings.max_latency_ms,
+            max_batch_size=settings.batch_size_limit,
+            max_latency_ms=settings.batch_wait_ms,
             on_batch=batch_hist.observe,
             after_batch=self._observe_drift,
             after_inline_every=settings.drift_sample_per_batch,
