@@ -1,12 +1,10 @@
 """train → promote → deploy → predict, done only through the MLOps REST API, which runs as a
 pod of the operator image (``python -m mlops_operator.rest``) with its own ServiceAccount, as
-the chart runs it; every step then seen with kubectl. Until the Deployment reconciler and the
-devcluster's Service routing are there, the test ends (skipped, saying so) after promote."""
+the chart runs it; every step then seen with kubectl."""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,16 +20,6 @@ from mlops_operator import __version__
 from mlops_operator.api.meta import GROUP
 from mlops_operator.kube import Kube
 from rest_support import rest_api_rules
-
-NEEDS = ("mlops_operator.reconcile.deployment", "mlops_devcluster.agent.service_proxy")
-MISSING = [name for name in NEEDS if importlib.util.find_spec(name) is None]
-
-WHY_NO_DEPLOY = (
-    "deploy → predict needs the Deployment reconciler (mlops_operator.reconcile.deployment) "
-    "and the devcluster's Service routing (mlops_devcluster.agent.service_proxy), so that "
-    "POST /mlops/deploy yields a router Service whose status.endpoint the REST pod can reach; "
-    f"missing: {', '.join(MISSING)}"
-)
 
 pytestmark = pytest.mark.e2e
 
@@ -209,9 +197,6 @@ def test_train_promote_deploy_predict_through_rest(
         kubectl = lambda *a: devcluster.kubectl(*a, "-n", ns).stdout  # noqa: E731
         assert "Succeeded" in kubectl("get", "trainingjob", "cancer-rest")
         assert "production" in kubectl("get", "modelversions")
-        if MISSING:
-            pytest.skip(WHY_NO_DEPLOY)
-
         deployed = client.post("/mlops/deploy", json={"modelId": "cancer", "stage": "production"})
         assert deployed.status_code == 200, deployed.text
 
