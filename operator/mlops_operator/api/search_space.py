@@ -186,11 +186,25 @@ class Pruner(WireModel):
         default=5,
         ge=0,
         le=TRIALS_MAX,
-        description="Trials that run to the end before pruning starts (median).",
+        description="Trials that finish before pruning starts (median).",
     )
     warmup_epochs: int = Field(
         default=1,
         ge=0,
         le=10000,
-        description="Epochs of a trial before it can be pruned.",
+        description="Epochs of a trial before it can be pruned (median).",
+    )
+    min_epochs: int = Field(
+        default=1,
+        ge=1,
+        le=10000,
+        description="Epochs every trial runs before its first comparison (successive-halving "
+        "and hyperband: optuna's min_resource).",
+    )
+    reduction_factor: int = Field(
+        default=3,
+        ge=2,
+        le=16,
+        description="Successive-halving and hyperband keep about 1 in reductionFactor "
+        "trials at each rung.",
     )
