@@ -8,20 +8,15 @@ template's own pydantic types, so the check cannot drift from the TrainingJob sc
 
 from __future__ import annotations
 
-import types
-import typing
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import ValidationError
 
 from mlops_operator.api.experiment import ExperimentSpec
-from mlops_operator.api.search_space import SearchParameter
+from mlops_operator.api.search_space import TUNABLE_KINDS, SearchParameter, kind_problem
 from mlops_operator.api.training_job import TrainingRunSpec
-
-FieldKind = Literal["int", "float", "bool", "text", "list", "object"]
 
 
 class SearchSpaceError(ValueError):
@@ -30,68 +25,6 @@ class SearchSpaceError(ValueError):
     def __init__(self, path: str, message: str) -> None:
         super().__init__(f"{path}: {message}")
         self.path = path
-
-
-def _field(model: type[BaseModel], alias: str) -> Any:
-    for name, info in model.model_fields.items():
-        if (info.alias or to_camel(name)) == alias:
-            return info.annotation
-    return None
-
-
-def _strip_optional(annotation: Any) -> Any:
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return annotation
-
-
-def field_kind(path: str) -> FieldKind | None:
-    """What kind of value the template field at ``path`` holds; None when there is no such
-    field."""
-    model: type[BaseModel] = TrainingRunSpec
-    parts = path.split(".")
-    for index, part in enumerate(parts):
-        annotation = _strip_optional(_field(model, part))
-        if annotation is None:
-            return None
-        if typing.get_origin(annotation) is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        last = index == len(parts) - 1
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            if last:
-                return "object"
-            model = annotation
-            continue
-        if not last:
-            return None
-        if annotation is bool:
-            return "bool"
-        if annotation is int:
-            return "int"
-        if annotation is float:
-            return "float"
-        if typing.get_origin(annotation) is list:
-            return "list"
-        return "text"
-    return None
-
-
-def kind_problem(parameter: SearchParameter) -> str | None:
-    """Why a parameter of this type cannot set its field (None when it can)."""
-    kind = field_kind(parameter.name)
-    if kind is None or kind == "object":
-        return f"{parameter.name} is not a field of the trial template"
-    if parameter.type == "float" and kind == "int":
-        return (
-            f"{parameter.name} holds an int value, so a float parameter cannot set it: use type int"
-        )
-    if parameter.type == "float" and kind != "float":
-        return f"{parameter.name} holds a {kind} value: use a categorical parameter"
-    if parameter.type == "int" and kind not in ("int", "float"):
-        return f"{parameter.name} holds a {kind} value: use a categorical parameter"
-    return None
 
 
 def template_value(parameter: SearchParameter, value: Any) -> Any:
@@ -121,7 +54,7 @@ def apply_parameters(template: TrainingRunSpec, values: Mapping[str, Any]) -> Tr
     as a TrainingRunSpec; SearchSpaceError names the first path the result rejects."""
     document = template.model_dump(by_alias=True, exclude_none=True, mode="json")
     for path, value in values.items():
-        if field_kind(path) in (None, "object"):
+        if path not in TUNABLE_KINDS:
             raise SearchSpaceError(path, "not a field of the trial template")
         _set_path(document, path, value)
     try:
@@ -155,7 +88,7 @@ def search_space_problems(spec: ExperimentSpec) -> list[str]:
     the trainer never reports. Empty when the search can start."""
     problems: list[str] = []
     for parameter in spec.search_space:
-        problem = kind_problem(parameter)
+        problem = kind_problem(parameter.name, parameter.type)
         if problem is not None:
             problems.append(problem)
             continue
