@@ -95,6 +95,16 @@ class ExperimentSpec(WireModel):
             ),
             PARAMETER_KIND_RULE,
             rule(
+                "self.modelName == oldSelf.modelName && self.objective == oldSelf.objective "
+                "&& self.searchSpace == oldSelf.searchSpace && self.strategy == oldSelf.strategy "
+                "&& has(self.seed) == has(oldSelf.seed) && (!has(self.seed) || self.seed == "
+                "oldSelf.seed) && has(self.pruner) == has(oldSelf.pruner) && (!has(self.pruner) "
+                "|| self.pruner == oldSelf.pruner) && self.trialTemplate == oldSelf.trialTemplate",
+                "only maxTrials, parallelTrials, maxFailedTrials and winner can change once an "
+                "Experiment exists: its trials were planned from the rest; create a new "
+                "Experiment to search differently",
+            ),
+            rule(
                 "self.objective.metric in ['train_loss', 'val_loss'] || "
                 "self.trialTemplate.model.metrics.exists(m, 'val_' + m == self.objective.metric)",
                 "objective.metric must be a metric the trials report every epoch: train_loss, "

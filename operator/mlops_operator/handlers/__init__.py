@@ -10,7 +10,7 @@ from __future__ import annotations
 import kopf
 
 from mlops_operator.context import OperatorContext
-from mlops_operator.handlers import lifecycle, registry, training
+from mlops_operator.handlers import experiment, lifecycle, registry, training
 from mlops_operator.handlers.requeue import Requeue
 
 
@@ -22,6 +22,7 @@ def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
         registry.register(operator_registry, ctx)
     if ctx.settings.use_training:
         training.register(operator_registry, ctx, requeue)
+        experiment.register(operator_registry, ctx, requeue)
     return operator_registry
 
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import kopf
 
-from mlops_operator.api.training_job import FINISHED_PHASES
 from mlops_operator.api.meta import API_VERSION, GROUP, VERSION
+from mlops_operator.api.training_job import FINISHED_PHASES
 from mlops_operator.builders.names import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY
 from mlops_operator.context import OperatorContext
 from mlops_operator.handlers.posting import post_notes

@@ -202,13 +202,16 @@ class SearchStudy:
             if record.number not in self._told and self._tell(record):
                 told_now.append(record.number)
         plans = []
+        # after a fallback the study's numbering may lag the trials' (one was deleted)
+        next_number = max((record.number + 1 for record in self.records), default=0)
         for index in range(count):
             trial = self.study.ask(dict(self.settings.distributions))
+            number = max(trial.number, next_number + index)
             frozen = self.study._storage.get_trial(trial._trial_id)
             params: dict[str, ParamValue] = dict(frozen.params)
             plans.append(
                 TrialPlan(
-                    number=trial.number,
+                    number=number,
                     params=params,
                     distributions={
                         name: distribution_to_json(item)
@@ -218,5 +221,5 @@ class SearchStudy:
                     system_attrs=small_system_attrs(dict(frozen.system_attrs)),
                 )
             )
-            self._trials[trial.number] = trial
+            self._trials[number] = trial
         return plans
