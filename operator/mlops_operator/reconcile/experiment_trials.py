@@ -3,6 +3,7 @@ writes the search makes to a running trial: its pruner attributes, and stopping 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from mlops_operator.api.meta import API_VERSION
 from mlops_operator.api.training_job import TrainingJob
 from mlops_operator.builders.experiment_trial import trial_selector
 from mlops_operator.context import OperatorContext
+from mlops_operator.kube import NotFoundError
 from mlops_operator.reconcile.training_status import is_finished, stopped_status
 from mlops_operator.search.record import (
     ANNOTATION_END,
@@ -130,34 +132,46 @@ def save_pruner_attrs(ctx: OperatorContext, tj: TrainingJob, attrs: dict[str, At
 
 
 def stop_trial(ctx: OperatorContext, tj: TrainingJob, end: TrialEnd, *, reason: str) -> None:
-    """Record why the trial ends, mark its run Stopped, then delete its Job (pods go with it).
+    """Record why the trial ends, mark its run Stopped, then suspend its Job (the Job
+    controller ends its pods; the Job stays, owned by the TrainingJob, with its history).
 
-    In this order, a crash half-way leaves a trial whose end is recorded but whose Job may
-    still run; the next reconcile sees that and stops it again.
+    In this order, a crash half-way leaves a trial whose end is recorded but whose run is not
+    marked Stopped; the next reconcile sees that and stops it again.
     """
     if ANNOTATION_END not in tj.metadata.annotations:
         annotate(ctx, tj, {ANNOTATION_END: end.to_annotation()})
     namespace = tj.metadata.namespace or "default"
+    # under the run's lock, so the TrainingJob reconcile never sees the suspended Job's
+    # ended pods before the run is marked Stopped
     with ctx.lock(f"trainingjob/{namespace}/{tj.metadata.name}"):
         body = ctx.kube.get(API_VERSION, "TrainingJob", tj.metadata.name, namespace)
         if body is None:
             return
         current = _parse(body)
-        if not is_finished(current):
-            ctx.kube.merge_patch(
-                API_VERSION,
-                "TrainingJob",
-                current.metadata.name,
-                namespace,
-                {
-                    "status": stopped_status(
-                        current, reason=reason, message=end.reason, now=datetime.now(UTC)
-                    )
-                },
-                subresource="status",
-            )
-        if current.status.job_name and current.status.phase not in ("Succeeded", "Failed"):
-            ctx.kube.delete("batch/v1", "Job", current.status.job_name, namespace)
+        if is_finished(current):
+            return
+        if current.status.job_name:
+            # a Job not created yet, or gone, runs nothing
+            with contextlib.suppress(NotFoundError):
+                ctx.kube.merge_patch(
+                    "batch/v1",
+                    "Job",
+                    current.status.job_name,
+                    namespace,
+                    {"spec": {"suspend": True}},
+                )
+        ctx.kube.merge_patch(
+            API_VERSION,
+            "TrainingJob",
+            current.metadata.name,
+            namespace,
+            {
+                "status": stopped_status(
+                    current, reason=reason, message=end.reason, now=datetime.now(UTC)
+                )
+            },
+            subresource="status",
+        )
 
 
 def needs_stopping(tj: TrainingJob) -> bool:
