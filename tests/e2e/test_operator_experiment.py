@@ -16,6 +16,8 @@ from mlops_devcluster.cluster import DevCluster
 from mlops_operator.api.experiment import Experiment
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.builders.experiment_trial import trial_selector
+from mlops_operator.commands.experiments import experiment_report
+from mlops_operator.commands.registry import Target
 from mlops_operator.kube import Kube
 from mlops_operator.local_operator import wait_until
 from mlops_operator.reconcile.experiment_study import study_settings
@@ -129,6 +131,10 @@ def test_example_search_runs_six_trials_two_at_a_time_and_stages_the_winner(
     }
     # the trials registered nothing of their own
     assert len(admin.list(API_VERSION, "ModelVersion", ns)) == 1
+    # what `mlops experiment NAME` prints: the trials, best first
+    report = experiment_report(Target(kube=admin, namespace=ns), name)
+    assert next(row.name for row in report.trials) == best["trainingJob"]
+    assert len(report.trials) == 6
 
 
 def _first_seed_asking(values: list[str]) -> int:

@@ -245,6 +245,12 @@ class ExperimentStatus(ResourceStatus):
         description=f"The failed trials and why (the first {FAILURES_MAX}).",
     )
     best_trial: BestTrial | None = Field(default=None, description="The best trial so far.")
+    mlflow_run_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The search's parent run in MLflow, when the operator logs to MLflow; "
+        "each trial's run nests under it.",
+    )
     start_time: datetime | None = Field(default=None, description="When the search started.")
     completion_time: datetime | None = Field(default=None, description="When it ended.")
 

@@ -9,6 +9,7 @@ from mlops_operator.api.experiment import Experiment
 from mlops_operator.api.meta import API_VERSION, GROUP
 from mlops_operator.api.training_job import TrainingRunSpec
 from mlops_operator.builders.names import (
+    ANNOTATION_MLFLOW_PARENT_RUN,
     LABEL_COMPONENT,
     LABEL_MANAGED_BY,
     LABEL_MODEL,
@@ -45,6 +46,11 @@ def trial_spec(experiment: Experiment, plan: TrialPlan) -> TrainingRunSpec:
     return apply_parameters(experiment.spec.trial_template, values)
 
 
+def mlflow_experiment_of(experiment: Experiment) -> str:
+    """The MLflow experiment of the search's parent run and its trials' runs."""
+    return experiment.spec.trial_template.mlflow_experiment or experiment.spec.model_name
+
+
 def owner_reference(experiment: Experiment) -> Manifest:
     return {
         "apiVersion": API_VERSION,
@@ -57,7 +63,7 @@ def owner_reference(experiment: Experiment) -> Manifest:
 
 
 def build_trial(
-    experiment: Experiment, plan: TrialPlan, *, mlflow_experiment: str | None = None
+    experiment: Experiment, plan: TrialPlan, *, mlflow_parent_run: str | None = None
 ) -> Manifest:
     """The trial's TrainingJob. It registers nothing itself (``registration.enabled: false``):
     its artifact is published and verified, and only the search's winner becomes a
@@ -66,8 +72,10 @@ def build_trial(
     body = spec.model_dump(by_alias=True, exclude_none=True, mode="json")
     body["modelName"] = experiment.spec.model_name
     body["registration"] = {"enabled": False}
-    if mlflow_experiment is not None:
-        body["mlflowExperiment"] = mlflow_experiment
+    annotations = {ANNOTATION_PLAN: plan.to_annotation()}
+    if mlflow_parent_run is not None:
+        body["mlflowExperiment"] = mlflow_experiment_of(experiment)
+        annotations[ANNOTATION_MLFLOW_PARENT_RUN] = mlflow_parent_run
     name = experiment.metadata.name
     return {
         "apiVersion": API_VERSION,
@@ -82,7 +90,7 @@ def build_trial(
                 LABEL_TRIAL: str(plan.number),
                 LABEL_MODEL: label_value(experiment.spec.model_name),
             },
-            "annotations": {ANNOTATION_PLAN: plan.to_annotation()},
+            "annotations": annotations,
             "ownerReferences": [owner_reference(experiment)],
         },
         "spec": body,

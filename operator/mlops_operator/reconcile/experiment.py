@@ -20,6 +20,7 @@ from mlops_operator.api.experiment import Experiment
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.builders.experiment_trial import build_trial, trial_name
 from mlops_operator.context import OperatorContext
+from mlops_operator.reconcile.experiment_mlflow import finish_parent_run, parent_run
 from mlops_operator.reconcile.experiment_status import (
     Stage,
     experiment_status,
@@ -200,11 +201,12 @@ def reconcile_experiment(ctx: OperatorContext, namespace: str, name: str) -> Out
             experiment.spec, list(records.values()), capacity=search_capacity(settings)
         )
         _stop_all(ctx, verdict, records, trials)
+        mlflow_run = parent_run(ctx, experiment) if records or verdict.to_create else None
         if verdict.to_create:
             finished = [record for record in records.values() if record.finished_for_study]
             created = []
             for plan in study.ask(verdict.to_create, finished=finished):
-                ctx.kube.apply(build_trial(experiment, plan))
+                ctx.kube.apply(build_trial(experiment, plan, mlflow_parent_run=mlflow_run))
                 records[plan.number] = TrialRecord(
                     plan=plan, state="running", name=trial_name(name, plan.number)
                 )
@@ -237,12 +239,23 @@ def reconcile_experiment(ctx: OperatorContext, namespace: str, name: str) -> Out
         if stage.phase != experiment.status.phase and stage.phase in ("Succeeded", "Failed"):
             kind: EventType = "Normal" if stage.phase == "Succeeded" else "Warning"
             outcome.notes.append(Note(kind, stage.reason, stage.message))
+            if mlflow_run is not None:
+                best = best_trial(list(records.values()), experiment.spec.objective.direction)
+                finish_parent_run(
+                    ctx,
+                    experiment,
+                    mlflow_run,
+                    succeeded=stage.phase == "Succeeded",
+                    best=best,
+                    reason=stage.reason,
+                )
         _write_status(
             ctx,
             experiment,
             stage,
             records=list(records.values()),
             model_version=model_version,
+            mlflow_run_id=mlflow_run,
         )
         if verdict.ended is None:
             outcome.requeue(POLL_SECONDS)

@@ -105,6 +105,7 @@ def experiment_status(
     *,
     model_version: str | None,
     now: datetime,
+    mlflow_run_id: str | None = None,
 ) -> ExperimentStatus:
     """The whole status, computed from what was observed (never patched key by key)."""
     current = experiment.status
@@ -154,6 +155,7 @@ def experiment_status(
             if best is not None
             else None
         ),
+        mlflow_run_id=mlflow_run_id or current.mlflow_run_id,
         start_time=current.start_time or (now.replace(microsecond=0) if records else None),
         completion_time=(current.completion_time or now.replace(microsecond=0)) if ended else None,
     )
