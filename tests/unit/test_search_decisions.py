@@ -128,7 +128,9 @@ def test_the_search_ends_at_max_trials_with_the_best() -> None:
 
 
 def test_the_goal_ends_the_search_and_stops_the_running_trials() -> None:
-    verdict = decide(spec(), [record(0, "succeeded", 0.995), record(1, "running")])
+    goal = spec(objective={"metric": "val_accuracy", "direction": "maximize", "goal": 0.99})
+    assert decide(goal, [record(0, "succeeded", 0.985), record(1, "running")]).ended is None
+    verdict = decide(goal, [record(0, "succeeded", 0.995), record(1, "running")])
     assert verdict.ended == "GoalReached"
     assert verdict.to_stop == [1]
 
