@@ -2,7 +2,8 @@
 by a plain optuna ask-and-tell loop that launches the trainer as local processes, in the same
 run on the same machine.
 
-    python benchmarks/experiment_overhead.py [--trials 6] [--parallel 2] [--epochs 3] [--dir DEVCLUSTER]
+    python benchmarks/experiment_overhead.py [--trials 6] [--parallel 2] [--epochs 3]
+                                             [--dir DEVCLUSTER]
 
 Both searches ask the same seeded random sampler for the same trials (its choices do not depend
 on the results), train them with the same trainer (``python -m mlops_trainer``) and the same
@@ -257,7 +258,8 @@ def run(
     from_job_median = statistics.median(from_job) if from_job else float("nan")
     print(f"the same trials in both: {same}")
     print(
-        f"wall time: operator {wall:.1f}s, plain optuna loop {baseline:.1f}s, ratio {ratio:.2f} (target ≤ 1.3)"
+        f"wall time: operator {wall:.1f}s, plain optuna loop {baseline:.1f}s, "
+        f"ratio {ratio:.2f} (target ≤ 1.3)"
     )
     print(
         f"trial end → next trial's Job: median {next_median:.2f}s over {len(to_next)} "
