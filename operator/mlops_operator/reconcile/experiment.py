@@ -18,6 +18,7 @@ from typing import Any
 
 from mlops_operator.api.experiment import Experiment
 from mlops_operator.api.meta import API_VERSION
+from mlops_operator.api.training_job import TrainingJob
 from mlops_operator.builders.experiment_trial import build_trial, trial_name
 from mlops_operator.context import OperatorContext
 from mlops_operator.reconcile.experiment_mlflow import finish_parent_run, parent_run
@@ -82,7 +83,7 @@ def _prune(
     experiment: Experiment,
     study: SearchStudy,
     records: dict[int, TrialRecord],
-    trials: dict[int, Any],
+    trials: dict[int, TrainingJob],
     outcome: Outcome,
 ) -> None:
     pruner = experiment.spec.pruner
@@ -122,7 +123,7 @@ def _stop_all(
     ctx: OperatorContext,
     verdict: SearchVerdict,
     records: dict[int, TrialRecord],
-    trials: dict[int, Any],
+    trials: dict[int, TrainingJob],
 ) -> None:
     for number in verdict.to_stop:
         reason = f"the search ended ({verdict.ended}) while it ran"
@@ -142,6 +143,100 @@ def _missing_metric(experiment: Experiment, records: dict[int, TrialRecord]) -> 
     return None
 
 
+def _observe(
+    ctx: OperatorContext, experiment: Experiment, trials: dict[int, TrainingJob]
+) -> dict[int, TrialRecord]:
+    """The trials as search records; a trial whose end was recorded by a reconcile that did
+    not get to stop it is stopped now."""
+    records: dict[int, TrialRecord] = {}
+    for number, tj in trials.items():
+        record = trial_record(tj, metric=experiment.spec.objective.metric)
+        if record is not None:
+            records[number] = record
+        if needs_stopping(tj):
+            end = TrialEnd.from_annotation(tj.metadata.annotations[ANNOTATION_END])
+            stop_trial(ctx, tj, end, reason="Pruned" if end.state == "pruned" else "SearchEnded")
+    return records
+
+
+def _start_trials(
+    ctx: OperatorContext,
+    experiment: Experiment,
+    study: SearchStudy,
+    records: dict[int, TrialRecord],
+    count: int,
+    *,
+    mlflow_run: str | None,
+    outcome: Outcome,
+) -> None:
+    """Ask the study for ``count`` trials and create their TrainingJobs."""
+    name = experiment.metadata.name
+    finished = [record for record in records.values() if record.finished_for_study]
+    created = []
+    for plan in study.ask(count, finished=finished):
+        ctx.kube.apply(build_trial(experiment, plan, mlflow_parent_run=mlflow_run))
+        records[plan.number] = TrialRecord(
+            plan=plan, state="running", name=trial_name(name, plan.number)
+        )
+        created.append(trial_name(name, plan.number))
+    outcome.notes.append(Note("Normal", "TrialsCreated", f"started {', '.join(created)}"))
+
+
+def _conclude(
+    ctx: OperatorContext,
+    experiment: Experiment,
+    verdict: SearchVerdict,
+    records: dict[int, TrialRecord],
+    trials: dict[int, TrainingJob],
+    outcome: Outcome,
+) -> tuple[Stage, str | None]:
+    """The stage the search is in, with the winner registered once it has ended well; the
+    winner's ModelVersion."""
+    best = best_trial(list(records.values()), experiment.spec.objective.direction)
+    if not verdict.succeeded or best is None:
+        return stage_of(verdict, started=bool(records)), None
+    registration = register_winner(ctx, experiment, best, trials[best.number])
+    if registration.refused is not None:
+        return stalled_stage("WinnerConflict", registration.refused), None
+    if registration.created:
+        outcome.notes.append(
+            Note(
+                "Normal",
+                "WinnerRegistered",
+                f"registered {registration.model_version} from {best.name} "
+                f"({experiment.spec.objective.metric} = {best.value:.6g}) at stage "
+                f"{experiment.spec.winner.stage}",
+            )
+        )
+    stage = stage_of(verdict, started=True, winner_pending=registration.pending)
+    return stage, registration.model_version
+
+
+def _announce_end(
+    ctx: OperatorContext,
+    experiment: Experiment,
+    stage: Stage,
+    records: dict[int, TrialRecord],
+    *,
+    mlflow_run: str | None,
+    outcome: Outcome,
+) -> None:
+    """The Event, and the MLflow parent run finished, when the search has just ended."""
+    if stage.phase == experiment.status.phase or stage.phase not in ("Succeeded", "Failed"):
+        return
+    kind: EventType = "Normal" if stage.phase == "Succeeded" else "Warning"
+    outcome.notes.append(Note(kind, stage.reason, stage.message))
+    if mlflow_run is not None:
+        finish_parent_run(
+            ctx,
+            experiment,
+            mlflow_run,
+            succeeded=stage.phase == "Succeeded",
+            best=best_trial(list(records.values()), experiment.spec.objective.direction),
+            reason=stage.reason,
+        )
+
+
 def reconcile_experiment(ctx: OperatorContext, namespace: str, name: str) -> Outcome:
     """Move the search of Experiment ``namespace/name`` one step further."""
     outcome = Outcome()
@@ -153,28 +248,11 @@ def reconcile_experiment(ctx: OperatorContext, namespace: str, name: str) -> Out
         trials = list_trials(ctx, experiment)
         problems = search_space_problems(experiment.spec)
         if problems and not trials:
-            message = "; ".join(problems)
-            _write_status(
-                ctx,
-                experiment,
-                stalled_stage("InvalidSearchSpace", message),
-                records=[],
-                model_version=None,
-            )
-            if experiment.status.phase != "Failed":
-                outcome.notes.append(Note("Warning", "InvalidSearchSpace", message))
+            stage = stalled_stage("InvalidSearchSpace", "; ".join(problems))
+            _announce_end(ctx, experiment, stage, {}, mlflow_run=None, outcome=outcome)
+            _write_status(ctx, experiment, stage, records=[], model_version=None)
             return outcome
-        metric = experiment.spec.objective.metric
-        records: dict[int, TrialRecord] = {}
-        for number, tj in trials.items():
-            record = trial_record(tj, metric=metric)
-            if record is not None:
-                records[number] = record
-            if needs_stopping(tj):
-                end = TrialEnd.from_annotation(tj.metadata.annotations[ANNOTATION_END])
-                stop_trial(
-                    ctx, tj, end, reason="Pruned" if end.state == "pruned" else "SearchEnded"
-                )
+        records = _observe(ctx, experiment, trials)
         settings = study_settings(experiment)
         study = SearchStudy(settings, list(records.values()))
         if study.drift:
@@ -183,17 +261,14 @@ def reconcile_experiment(ctx: OperatorContext, namespace: str, name: str) -> Out
             )
         missing = _missing_metric(experiment, records)
         if missing is not None:
-            verdict = SearchVerdict(
-                ended="TooManyFailedTrials",
-                to_stop=[n for n, r in records.items() if r.state == "running"],
+            running = [n for n, r in records.items() if r.state == "running"]
+            _stop_all(
+                ctx, SearchVerdict(ended="TooManyFailedTrials", to_stop=running), records, trials
             )
-            _stop_all(ctx, verdict, records, trials)
+            stage = stalled_stage("MetricNotReported", missing)
+            _announce_end(ctx, experiment, stage, records, mlflow_run=None, outcome=outcome)
             _write_status(
-                ctx,
-                experiment,
-                stalled_stage("MetricNotReported", missing),
-                records=list(records.values()),
-                model_version=None,
+                ctx, experiment, stage, records=list(records.values()), model_version=None
             )
             return outcome
         _prune(ctx, experiment, study, records, trials, outcome)
@@ -201,54 +276,19 @@ def reconcile_experiment(ctx: OperatorContext, namespace: str, name: str) -> Out
             experiment.spec, list(records.values()), capacity=search_capacity(settings)
         )
         _stop_all(ctx, verdict, records, trials)
-        mlflow_run = parent_run(ctx, experiment) if records or verdict.to_create else None
+        mlflow_run = parent_run(ctx, experiment)
         if verdict.to_create:
-            finished = [record for record in records.values() if record.finished_for_study]
-            created = []
-            for plan in study.ask(verdict.to_create, finished=finished):
-                ctx.kube.apply(build_trial(experiment, plan, mlflow_parent_run=mlflow_run))
-                records[plan.number] = TrialRecord(
-                    plan=plan, state="running", name=trial_name(name, plan.number)
-                )
-                created.append(trial_name(name, plan.number))
-            outcome.notes.append(Note("Normal", "TrialsCreated", f"started {', '.join(created)}"))
-        winner_pending: str | None = None
-        model_version: str | None = None
-        refused: str | None = None
-        if verdict.succeeded:
-            best = best_trial(list(records.values()), experiment.spec.objective.direction)
-            if best is not None:
-                registration = register_winner(ctx, experiment, best, trials[best.number])
-                model_version = registration.model_version
-                winner_pending = registration.pending
-                refused = registration.refused
-                if registration.created:
-                    stage_name = experiment.spec.winner.stage
-                    outcome.notes.append(
-                        Note(
-                            "Normal",
-                            "WinnerRegistered",
-                            f"registered {model_version} from {best.name} "
-                            f"({metric} = {best.value:.6g}) at stage {stage_name}",
-                        )
-                    )
-        if refused is not None:
-            stage = stalled_stage("WinnerConflict", refused)
-        else:
-            stage = stage_of(verdict, started=bool(records), winner_pending=winner_pending)
-        if stage.phase != experiment.status.phase and stage.phase in ("Succeeded", "Failed"):
-            kind: EventType = "Normal" if stage.phase == "Succeeded" else "Warning"
-            outcome.notes.append(Note(kind, stage.reason, stage.message))
-            if mlflow_run is not None:
-                best = best_trial(list(records.values()), experiment.spec.objective.direction)
-                finish_parent_run(
-                    ctx,
-                    experiment,
-                    mlflow_run,
-                    succeeded=stage.phase == "Succeeded",
-                    best=best,
-                    reason=stage.reason,
-                )
+            _start_trials(
+                ctx,
+                experiment,
+                study,
+                records,
+                verdict.to_create,
+                mlflow_run=mlflow_run,
+                outcome=outcome,
+            )
+        stage, model_version = _conclude(ctx, experiment, verdict, records, trials, outcome)
+        _announce_end(ctx, experiment, stage, records, mlflow_run=mlflow_run, outcome=outcome)
         _write_status(
             ctx,
             experiment,
@@ -259,6 +299,6 @@ def reconcile_experiment(ctx: OperatorContext, namespace: str, name: str) -> Out
         )
         if verdict.ended is None:
             outcome.requeue(POLL_SECONDS)
-        elif winner_pending is not None:
+        elif stage.reason == "RegisteringWinner":
             outcome.requeue(WINNER_RETRY_SECONDS)
     return outcome
