@@ -36,17 +36,17 @@ import optuna
 from mlops_devcluster import lifecycle
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.layout import state_dir
-from mlops_operator.api.meta import API_VERSION
-from mlops_operator.api.search_space import SearchParameter
-from mlops_operator.builders.experiment_trial import trial_selector
-from mlops_operator.kube import Kube, load_api_client
-from mlops_operator.local_operator import (
+from mlops_devcluster.local_operator import (
     OperatorProcess,
     copy_s3_secret,
     install,
     service_account_kubeconfig,
     upload_example_datasets,
 )
+from mlops_operator.api.meta import API_VERSION
+from mlops_operator.api.search_space import SearchParameter
+from mlops_operator.builders.experiment_trial import trial_selector
+from mlops_operator.kube import Kube, load_api_client
 from mlops_operator.search.strategies import build_sampler, search_distributions
 from mlops_operator.search.template import template_value
 

@@ -66,3 +66,21 @@ def label_value(text: str) -> str:
     value = re.sub(r"[^A-Za-z0-9_.-]", "-", text)
     value = _fit(value, LABEL_VALUE_MAX, salt=text)
     return value.strip("-_.")
+
+
+LABEL_DEPLOYMENT: Final = f"{GROUP}/deployment"
+#: ServiceAccount (and Role, RoleBinding) of router pods in every namespace with Deployments
+ROUTER_ACCOUNT: Final = "mlops-router"
+#: a Service name (DNS-1035 label): routers are named after their Deployment, so it must be one
+SERVICE_NAME_MAX: Final = 63
+SERVICE_NAME_PATTERN: Final = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+
+
+def server_name(deployment: str, version: str) -> str:
+    """Model server Deployment and Service of one version: ``fraud`` + ``1.2.0`` →
+    ``fraud-v1-2-0`` (a short hash replaces the tail of a name too long for a Service)."""
+    return _fit(f"{deployment}-v{version_slug(version)}", SERVICE_NAME_MAX, salt=version)
+
+
+def router_config_map_name(deployment: str) -> str:
+    return _fit(f"{deployment}-router", 253, salt=deployment)
