@@ -164,7 +164,7 @@ def test_a_trial_far_behind_the_median_is_pruned_and_its_job_stops(
     ns = training_namespace
     start_operator()
     seed = _first_seed_asking(["0.05", "0.00001"])
-    epochs = 15
+    epochs = 30
     experiment = _experiment(
         "prune",
         seed=seed,
