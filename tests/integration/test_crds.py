@@ -650,3 +650,24 @@ def test_an_experiment_keeps_its_search_and_may_change_its_limits(
         lambda: _replace_spec(kube_api, namespace, manifest, {"strategy": "random"})
     )
     assert "only maxTrials, parallelTrials, maxFailedTrials and winner can change" in message
+
+
+@pytest.mark.usefixtures("crds")
+def test_the_trials_an_experiment_builds_pass_the_api_server(
+    kube_api: ApiClient, namespace: str
+) -> None:
+    from mlops_operator.api.experiment import Experiment
+    from mlops_operator.builders.experiment_trial import build_trial
+    from mlops_operator.reconcile.experiment_study import study_settings
+    from mlops_operator.search.study import SearchStudy
+
+    body = _load("experiment/experiment.yaml")
+    body["metadata"].update(namespace=namespace, uid="0000-uid")
+    experiment = Experiment.from_body(body)
+    plans = SearchStudy(study_settings(experiment), []).ask(3, finished=[])
+    for plan in plans:
+        manifest = build_trial(experiment, plan, mlflow_parent_run="run-1")
+        manifest["metadata"].pop("ownerReferences")  # the Experiment is not stored here
+        created = _create(kube_api, namespace, manifest, dry_run=True)
+        assert created["spec"]["registration"]["enabled"] is False
+        assert created["metadata"]["annotations"]["mlops.dev/trial"]
