@@ -142,14 +142,14 @@ def test_experiments_compare_by_their_shared_objective() -> None:
     assert result.best == "b"
     assert [r.best_params for r in result.rows] == [{"lr": "0.01"}, {"lr": "0.01"}, {}]
     maximised = compare_experiments(
-        [_experiment("a", "f1", "maximize", 0.8), _experiment("b", "f1", "maximize", 0.7)]
+        [_experiment("a", "val_f1", "maximize", 0.8), _experiment("b", "val_f1", "maximize", 0.7)]
     )
     assert maximised.best == "a"
 
 
 def test_experiments_with_different_objectives_have_no_winner() -> None:
     result = compare_experiments(
-        [_experiment("a", "val_loss", "minimize", 0.4), _experiment("b", "f1", "maximize", 0.9)]
+        [_experiment("a", "val_loss", "minimize", 0.4), _experiment("b", "val_f1", "maximize", 0.9)]
     )
     assert not result.comparable
     assert result.best is None
