@@ -63,6 +63,7 @@ def test_server_pods_preload_the_version_from_its_artifact_root() -> None:
     assert env["PRELOAD_MODELS"] == env["MODEL_VERSIONS"] == "fraud:1.2.0"
     assert env["BATCHING_ENABLED"] == "true"
     assert manifest["metadata"]["annotations"]["mlops.dev/artifact-digest"] == DIGEST
+    assert env["MODEL_DIGESTS"] == f"fraud:1.2.0={DIGEST}"
     pod = manifest["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["args"][0] == "serve"
