@@ -179,3 +179,13 @@ def test_router_account_may_only_read_endpointslices_and_its_own_config_map() ->
     ]
     router = build_router_deployment(dep, SETTINGS)
     assert router["spec"]["template"]["spec"]["serviceAccountName"] == "fraud-router"
+
+
+def test_servers_and_routers_get_time_to_start_before_liveness_counts() -> None:
+    server = build_server_deployment(deployment(), served(), replicas=1, settings=SETTINGS)
+    router = build_router_deployment(deployment(), SETTINGS)
+    for manifest in (server, router):
+        container = manifest["spec"]["template"]["spec"]["containers"][0]
+        startup = container["startupProbe"]
+        assert startup["httpGet"] == container["livenessProbe"]["httpGet"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 300

@@ -30,6 +30,7 @@ from mlops_operator.builders.pods import (
     SCRATCH_VOLUME,
     container_resources,
     container_security_context,
+    http_probes,
     placement,
     pod_security_context,
     scratch_env,
@@ -131,15 +132,6 @@ def _env(dep: Deployment, served: ServedVersion) -> list[dict[str, Any]]:
     return env
 
 
-def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
-    return {
-        "httpGet": {"path": path, "port": "http"},
-        "periodSeconds": period,
-        "timeoutSeconds": 2,
-        "failureThreshold": failures,
-    }
-
-
 def build_server_deployment(
     dep: Deployment, served: ServedVersion, *, replicas: int, settings: OperatorSettings
 ) -> Manifest:
@@ -155,8 +147,7 @@ def build_server_deployment(
         "env": _env(dep, served),
         "envFrom": [{"secretRef": {"name": storage_secret}}],
         "resources": container_resources(dep.spec.resources, settings),
-        "readinessProbe": _probe(READY_PATH, period=1, failures=2),
-        "livenessProbe": _probe(LIVE_PATH, period=10, failures=3),
+        **http_probes(live=LIVE_PATH, ready=READY_PATH),
         "securityContext": container_security_context(),
         "volumeMounts": [{"name": SCRATCH_VOLUME, "mountPath": SCRATCH_DIR}],
     }

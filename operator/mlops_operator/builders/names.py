@@ -23,6 +23,8 @@ LABEL_TRAINING_JOB: Final = f"{GROUP}/trainingjob"
 LABEL_MODEL: Final = f"{GROUP}/model"
 LABEL_VERSION: Final = f"{GROUP}/version"
 MANAGED_BY: Final = "mlops-operator"
+#: on a TrainingJob that is a trial: the MLflow run of its search, which its run nests under
+ANNOTATION_MLFLOW_PARENT_RUN: Final = f"{GROUP}/mlflow-parent-run"
 
 # Pods of a Job carry its name in a label, and an Indexed Job's pod hostnames are
 # "<job>-<index>", so a Job name has to stay well inside a 63-character label.

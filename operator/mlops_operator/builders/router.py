@@ -30,6 +30,7 @@ from mlops_operator.builders.names import (
 )
 from mlops_operator.builders.pods import (
     container_security_context,
+    http_probes,
     pod_security_context,
 )
 from mlops_operator.settings import OperatorSettings
@@ -100,15 +101,6 @@ def build_router_config_map(dep: Deployment, config: RouterConfig) -> Manifest:
     }
 
 
-def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
-    return {
-        "httpGet": {"path": path, "port": "http"},
-        "periodSeconds": period,
-        "timeoutSeconds": 2,
-        "failureThreshold": failures,
-    }
-
-
 def build_router_deployment(dep: Deployment, settings: OperatorSettings) -> Manifest:
     namespace = dep.metadata.namespace
     env = [
@@ -130,8 +122,7 @@ def build_router_deployment(dep: Deployment, settings: OperatorSettings) -> Mani
             "requests": {"cpu": "100m", "memory": "128Mi"},
             "limits": {"cpu": "1", "memory": "512Mi"},
         },
-        "readinessProbe": _probe("/readyz", period=1, failures=2),
-        "livenessProbe": _probe("/healthz", period=10, failures=3),
+        **http_probes(live="/healthz", ready="/readyz"),
         "securityContext": container_security_context(),
         "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR}],
     }
