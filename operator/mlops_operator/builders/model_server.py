@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from mlops_core.serving_spec import server_environment
+from mlops_core.serving_spec import ENV_MODEL_DIGESTS, model_digests_value, server_environment
 from mlops_operator.api.deployment import Deployment
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.builders.names import (
@@ -119,6 +119,10 @@ def _env(dep: Deployment, served: ServedVersion) -> list[dict[str, Any]]:
         {"name": "MODEL_REPOSITORY_URI", "value": root},
         {"name": "PRELOAD_MODELS", "value": f"{model}:{version}"},
         {"name": "MODEL_VERSIONS", "value": f"{model}:{version}"},
+        {
+            "name": ENV_MODEL_DIGESTS,
+            "value": model_digests_value({(model, version): served.digest}),
+        },
         *scratch_env(),
     ]
     env += [
