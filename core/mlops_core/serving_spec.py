@@ -9,6 +9,7 @@ here. A unit test proves a spec round-trips into the server's settings unchanged
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from pydantic import Field
@@ -40,6 +41,10 @@ ENV_DRIFT_REFERENCE: Final = "DRIFT_REFERENCE_URI"
 #: a reference_stats.json in the object store
 DRIFT_REFERENCE_PATTERN: Final = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+[.]json$"
 DRIFT_REFERENCE_MAX: Final = 1024
+#: the digest each served version must have: ``model:version=sha256:<hex>,...`` (what the
+#: ModelVersion recorded); the server refuses a version whose manifest differs
+ENV_MODEL_DIGESTS: Final = "MODEL_DIGESTS"
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 class BatchingSpec(WireModel):
@@ -128,3 +133,25 @@ def server_environment(serving: ServingSpec, drift: DriftSpec) -> dict[str, str]
         ENV_DRIFT_WINDOW: str(drift.window_size),
         ENV_DRIFT_REFERENCE: drift.reference or "",
     }
+
+
+def model_digests_value(digests: dict[tuple[str, str], str]) -> str:
+    """``MODEL_DIGESTS`` for (model, version) → ``sha256:<hex>``."""
+    return ",".join(f"{m}:{v}={d}" for (m, v), d in sorted(digests.items()))
+
+
+def parse_model_digests(text: str) -> dict[tuple[str, str], str]:
+    """``model:version=sha256:<hex>,...`` → (model, version) → digest; ValueError says what is
+    wrong."""
+    digests: dict[tuple[str, str], str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        ref, _, digest = item.partition("=")
+        model, _, version = ref.partition(":")
+        if not model or not version or not _DIGEST.match(digest):
+            raise ValueError(
+                f"{ENV_MODEL_DIGESTS}: {item!r} is not 'model:version=sha256:<64 hex digits>'"
+            )
+        digests[(model, version)] = digest
+    return digests

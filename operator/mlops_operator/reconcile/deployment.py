@@ -44,7 +44,8 @@ from mlops_operator.reconcile.deployment_sources import read_sources
 from mlops_operator.reconcile.deployment_watch import monitor
 from mlops_operator.reconcile.notes import Note, Outcome
 from mlops_operator.rollout.ab_test import ab_test_plan
-from mlops_operator.rollout.decide import Observed, Plan, RolloutRequest, decide
+from mlops_operator.rollout.decide import decide
+from mlops_operator.rollout.plan import Observed, Plan, RolloutRequest
 from mlops_operator.router_scrape import read_router_totals
 
 _REQUEST = re.compile(r"^(promote|abort|retry)/(.+)$")

@@ -34,7 +34,7 @@ from mlops_operator.reconcile.deployment_monitoring import (
 )
 from mlops_operator.reconcile.notes import AlertBatch, Note
 from mlops_operator.reconcile.promotion import PromotionError, promote_version
-from mlops_operator.rollout.decide import Plan
+from mlops_operator.rollout.plan import Plan
 
 READ_TIMEOUT: Final = 5.0
 

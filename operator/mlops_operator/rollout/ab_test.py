@@ -14,7 +14,7 @@ from datetime import datetime
 
 from mlops_operator.api.deployment_status import AbTestResult, DrainingVersion, RolloutState
 from mlops_operator.api.rollout import AbTestStrategy
-from mlops_operator.rollout.decide import POLL_SECONDS, Plan
+from mlops_operator.rollout.plan import POLL_SECONDS, Plan
 
 
 def ab_test_plan(
