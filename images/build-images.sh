@@ -9,7 +9,9 @@
 # Everything lives under ~/.cache/mlops-images (containers storage, build cache). Each image is
 # also tagged localhost/mlops-<name>:inputs-<hash of its inputs> (Dockerfile, lock, sources,
 # base): with that tag present, nothing is rebuilt. torch (with its CUDA libraries) is one layer
-# that the trainer and serving images share, below this project's own layers.
+# that the trainer and serving images share, below this project's own layers. Python packages
+# come from this machine's uv cache (mounted, --offline; `uv sync --all-extras` fills it), so a
+# build reaches no network; IMAGES_UV_FLAGS= (empty) lets uv download instead.
 # Needs root, buildah and debootstrap (Debian packages).
 set -euo pipefail
 
@@ -79,6 +81,7 @@ build() {  # name dockerfile package-dir
   bah bud --layers --quiet --isolation "${BUILDAH_ISOLATION:-chroot}" \
     --build-arg "PYTHON_IMAGE=$BASE" --build-arg "UV_IMAGE=$UV_IMAGE" \
     --build-arg "TORCH_VERSION=$TORCH_VERSION" --build-arg "UV_CACHE_DIR=/uv-cache" \
+    --build-arg "UV_FLAGS=${IMAGES_UV_FLAGS---offline}" \
     --volume "$UV_CACHE:/uv-cache" \
     -f "$ROOT/$dockerfile" -t "$image" -t "$cached" "$ROOT" >&2
 }

@@ -38,17 +38,13 @@ VERSION = next(
 IMAGES = {
     name: f"ghcr.io/mlops-dev/mlops-{name}:{VERSION}" for name in ("operator", "trainer", "serving")
 }
-RUN = [
-    "run",
-    "--rm",
-    "--read-only",
-    "--tmpfs",
-    "/tmp:rw,mode=1777",
-    "--network",
-    "host",
-    "--cgroup-manager",
-    "cgroupfs",
-]
+#: podman flags; runc with explicit limits also works inside a container whose own limits
+#: are lower than podman's defaults (SMOKE_PODMAN_FLAGS replaces these)
+RUNTIME = os.environ.get(
+    "SMOKE_PODMAN_FLAGS",
+    "--runtime runc --cgroup-manager cgroupfs --ulimit nofile=4096:4096 --ulimit nproc=1024:1024",
+).split()
+RUN = ["run", *RUNTIME, "--rm", "--read-only", "--tmpfs", "/tmp:rw,mode=1777", "--network", "host"]
 
 
 def podman(
