@@ -44,7 +44,8 @@ RUNTIME = os.environ.get(
     "SMOKE_PODMAN_FLAGS",
     "--runtime runc --cgroup-manager cgroupfs --ulimit nofile=4096:4096 --ulimit nproc=1024:1024",
 ).split()
-RUN = ["run", *RUNTIME, "--rm", "--read-only", "--tmpfs", "/tmp:rw,mode=1777", "--network", "host"]
+SANDBOX = ["--read-only", "--tmpfs", "/tmp:rw,mode=1777", "--network", "host"]
+RUN = ["run", *RUNTIME, "--rm", *SANDBOX]
 
 
 def podman(
@@ -80,7 +81,7 @@ def answers(url: str, *, timeout: float) -> bool:
 def detached(image: str, *args: str, env: dict[str, str], volumes: list[str] = []) -> Iterator[str]:  # noqa: B006
     flags = [f"--env={k}={v}" for k, v in env.items()] + [f"--volume={v}" for v in volumes]
     name = f"mlops-smoke-{os.getpid()}-{time.monotonic_ns()}"
-    podman(*RUN, "--detach", f"--name={name}", *flags, image, *args)
+    podman("run", *RUNTIME, *SANDBOX, "--detach", f"--name={name}", *flags, image, *args)
     try:
         yield name
     finally:
@@ -138,21 +139,34 @@ def check_trainer(image: str) -> dict[str, bool]:
 def check_operator(image: str) -> dict[str, bool]:
     """The operator against a devcluster (started here), answering kopf's liveness probe."""
     from mlops_devcluster import lifecycle
-    from mlops_devcluster.local_operator import install
+    from mlops_devcluster.local_operator import install, service_account_kubeconfig
     from mlops_operator.kube import Kube, load_api_client
 
     root = Path(tempfile.mkdtemp(prefix="mlops-smoke-"))
     cluster = lifecycle.up(root, use_free_ports=True)
     try:
-        install(Kube(load_api_client(str(cluster.kubeconfig))))
-        cluster.kubeconfig.chmod(0o644)
+        admin = Kube(load_api_client(str(cluster.kubeconfig)))
+        install(admin)
+        # the operator's ServiceAccount, with every certificate inlined (the container sees
+        # only this one file)
+        account = service_account_kubeconfig(
+            admin, admin_kubeconfig=cluster.kubeconfig, path=root / "operator.kubeconfig"
+        )
+        flat = cluster.kubectl(
+            f"--kubeconfig={account}", "config", "view", "--raw", "--flatten", "--minify"
+        ).stdout
+        shared = Path(tempfile.mkdtemp(prefix="mlops-smoke-config-"))
+        shared.chmod(0o755)
+        kubeconfig = shared / "kubeconfig"
+        kubeconfig.write_text(flat)
+        kubeconfig.chmod(0o644)
         port = free_port()
         env = {
             "KUBECONFIG": "/config/kubeconfig",
             "MLOPS_STANDALONE": "true",
             "MLOPS_LIVENESS_ENDPOINT": f"http://127.0.0.1:{port}/healthz",
         }
-        volumes = [f"{cluster.kubeconfig}:/config/kubeconfig:ro"]
+        volumes = [f"{kubeconfig}:/config/kubeconfig:ro"]
         with detached(image, env=env, volumes=volumes):
             return {"liveness": answers(f"http://127.0.0.1:{port}/healthz", timeout=90)}
     finally:
