@@ -10,8 +10,9 @@
 # also tagged localhost/mlops-<name>:inputs-<hash of its inputs> (Dockerfile, lock, sources,
 # base): with that tag present, nothing is rebuilt. torch (with its CUDA libraries) is one layer
 # that the trainer and serving images share, below this project's own layers. Python packages
-# come from this machine's uv cache (mounted, --offline; `uv sync --all-extras` fills it), so a
-# build reaches no network; IMAGES_UV_FLAGS= (empty) lets uv download instead.
+# come from this machine's uv cache (mounted; `uv sync --all-extras` fills it), so a build
+# fetches little more than index pages; this machine's CA bundle is mounted during the build (not
+# kept in the images) for a registry behind a TLS-inspecting proxy.
 # Needs root, buildah and debootstrap (Debian packages).
 set -euo pipefail
 
@@ -59,6 +60,11 @@ elif ! have "$UV_IMAGE"; then
 fi
 
 # ---- the images -------------------------------------------------------------------------------
+CA_MOUNT=()
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  CA_MOUNT=(--volume /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro)
+fi
+
 build() {  # name dockerfile package-dir
   local name="$1" dockerfile="$2" package="$3"
   local inputs key image cached
@@ -81,8 +87,8 @@ build() {  # name dockerfile package-dir
   bah bud --layers --quiet --isolation "${BUILDAH_ISOLATION:-chroot}" \
     --build-arg "PYTHON_IMAGE=$BASE" --build-arg "UV_IMAGE=$UV_IMAGE" \
     --build-arg "TORCH_VERSION=$TORCH_VERSION" --build-arg "UV_CACHE_DIR=/uv-cache" \
-    --build-arg "UV_FLAGS=${IMAGES_UV_FLAGS---offline}" \
-    --volume "$UV_CACHE:/uv-cache" \
+    --build-arg "UV_FLAGS=${IMAGES_UV_FLAGS---system-certs}" \
+    --volume "$UV_CACHE:/uv-cache" "${CA_MOUNT[@]}" \
     -f "$ROOT/$dockerfile" -t "$image" -t "$cached" "$ROOT" >&2
 }
 
