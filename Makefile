@@ -101,7 +101,7 @@ devcluster-status: ## Show what runs in the local control plane
 	$(MLOPS) devcluster status
 
 .PHONY: demo
-demo: install ## Local cluster + operator, train the threat-classifier example, print its ModelVersion
+demo: install ## Local cluster + operator: train the threat-classifier example, serve it, canary the next version
 	$(MLOPS) demo
 
 .PHONY: bench

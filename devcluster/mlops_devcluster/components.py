@@ -38,8 +38,8 @@ def agent_command(layout: Layout) -> list[str]:
 
 
 def components(layout: Layout, config: ClusterConfig) -> list[Component]:
-    """Every process of the cluster; they tolerate starting together (each retries its
-    dependencies), so ``up`` starts them at once."""
+    """Every process of the cluster; ``up`` starts them at once, except the controller manager
+    and the scheduler, which wait for a ready API server (see ``lifecycle.AFTER_API``)."""
     base_env = dict(os.environ)
     return [
         Component(ETCD, etcd_command(config.binaries, layout, config.ports), base_env),

@@ -49,6 +49,9 @@ from mlops_devcluster.pki import (
 from mlops_devcluster.ports import Ports, check_ports, free_ports
 
 DEFAULT_TIMEOUT: Final = 120.0
+#: started once the API server is ready: the controller manager gives up after 10 s without a
+#: healthy API server, which a loaded machine can take longer than to bootstrap RBAC
+AFTER_API: Final = (comp.CONTROLLER_MANAGER, comp.SCHEDULER)
 Log = Callable[[str], None]
 
 
@@ -149,18 +152,20 @@ def up(
             _stop_stray_pods(layout)
         ensure_pki(Pki(layout.pki), service_ip=kubernetes_service_ip(config.service_cidr))
         _write_kubeconfigs(layout, cluster.server)
-        for component in comp.components(layout, config):
-            if running[component.name] is None:
-                processes.start(
-                    component.argv,
-                    pid_file=layout.pid_file(component.name),
-                    log_file=layout.log_file(component.name),
-                    env=component.env,
-                    cwd=layout.root,
-                )
-                log(f"started {component.name} (log: {layout.log_file(component.name)})")
+        _start(cluster, running, [n for n in comp.NAMES if n not in AFTER_API], log=log)
     try:
-        _wait_usable(cluster, timeout=timeout, log=log)
+        deadline = time.monotonic() + timeout
+        if started_now:
+            _wait(
+                "kube-apiserver ready",
+                cluster.kube().ready,
+                layout=layout,
+                deadline=deadline,
+                log=_quiet,
+                names=[n for n in comp.NAMES if n not in AFTER_API],
+            )
+            _start(cluster, running, list(AFTER_API), log=log)
+        _wait_usable(cluster, timeout=max(1.0, deadline - time.monotonic()), log=log)
     except StartError:
         if started_now:
             down(root)
@@ -168,9 +173,25 @@ def up(
     return cluster
 
 
-def _check_alive(layout: Layout) -> None:
+def _start(
+    cluster: DevCluster, running: dict[str, int | None], names: list[str], *, log: Log
+) -> None:
+    layout = cluster.layout
+    for component in comp.components(layout, cluster.config):
+        if component.name in names and running[component.name] is None:
+            processes.start(
+                component.argv,
+                pid_file=layout.pid_file(component.name),
+                log_file=layout.log_file(component.name),
+                env=component.env,
+                cwd=layout.root,
+            )
+            log(f"started {component.name} (log: {layout.log_file(component.name)})")
+
+
+def _check_alive(layout: Layout, names: list[str] | None = None) -> None:
     for name, pid in running_components(layout).items():
-        if pid is None:
+        if pid is None and (names is None or name in names):
             raise StartError(
                 f"{name} exited during start-up; last lines of {layout.log_file(name)}:\n"
                 f"{_log_tail(layout.log_file(name))}"
@@ -178,10 +199,16 @@ def _check_alive(layout: Layout) -> None:
 
 
 def _wait(
-    what: str, check: Callable[[], bool], *, layout: Layout, deadline: float, log: Log
+    what: str,
+    check: Callable[[], bool],
+    *,
+    layout: Layout,
+    deadline: float,
+    log: Log,
+    names: list[str] | None = None,
 ) -> None:
     while True:
-        _check_alive(layout)
+        _check_alive(layout, names)
         try:
             if check():
                 log(f"{what}: ok")

@@ -5,6 +5,10 @@ mlops versions MODEL                      versions of a model, stage, readiness,
 mlops promote MODEL VERSION --stage S     move a version to draft|staging|production|archived
 mlops compare MODEL V1 V2                 metrics side by side, hyperparameter diff
 mlops migrate DIR --model NAME            register an existing artifact folder
+mlops experiment NAME [--plot FILE]       an Experiment's trials by value; plots (.html/.png)
+mlops experiments compare A B             two Experiments' best values, parameters, counts
+mlops rollout status|pause|resume|promote|abort|retry DEPLOYMENT
+                                          follow and steer a Deployment's rollout
 mlops demo                                devcluster + operator + example, end to end
 mlops devcluster up|down|status|env|logs  the local cluster
 
@@ -73,6 +77,25 @@ def _compare(args: argparse.Namespace) -> str:
     return cmd_compare(_target(args), args.model, args.left, args.right)
 
 
+def _experiment(args: argparse.Namespace) -> str:
+    from mlops_operator.commands.experiments import experiment_report, render_report
+
+    report = experiment_report(_target(args), args.name)
+    text = render_report(report)
+    if args.plot:
+        from mlops_operator.commands.experiment_plots import write_plots
+
+        written = write_plots(report.experiment, report.records, Path(args.plot))
+        text += f"\n\nplots written to {written}"
+    return text
+
+
+def _experiments(args: argparse.Namespace) -> str:
+    from mlops_operator.commands.experiments import compare_experiments, render_comparison
+
+    return render_comparison(compare_experiments(_target(args), args.left, args.right))
+
+
 def _migrate(args: argparse.Namespace) -> str:
     from mlops_operator.commands.migrate import migrate
 
@@ -91,6 +114,19 @@ def _migrate(args: argparse.Namespace) -> str:
         f"modelversion/{done.name} created: {done.model} {done.version} ({done.stage})\n"
         f"artifact {done.uri}\ndigest {done.digest}"
     )
+
+
+def _rollout(args: argparse.Namespace) -> str:
+    from mlops_operator.commands import rollout
+
+    target, name = _target(args), args.deployment
+    if args.action == "status":
+        return rollout.render_status(rollout.rollout_status(target, name))
+    if args.action in ("pause", "resume"):
+        change = rollout.rollout_pause(target, name, paused=args.action == "pause")
+    else:
+        change = rollout.rollout_request(target, name, args.action)
+    return rollout.render_change(change)
 
 
 #: entry point group of packages that add commands: ``register(subparsers)``; a command sets
@@ -171,6 +207,33 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_ARTIFACT_ROOT,
         help="the artifact goes to ROOT/NAMESPACE/MODEL/VERSION/ (S3 credentials: AWS_* env)",
     )
+
+    experiment = add("experiment", _experiment, "an Experiment's trials, best first")
+    experiment.add_argument("name", metavar="NAME")
+    experiment.add_argument(
+        "--plot",
+        metavar="FILE",
+        default=None,
+        help="also write optimization history, parameter importances and parallel "
+        "coordinates to FILE (.html, .png, .svg or .pdf)",
+    )
+
+    experiments = add("experiments", _experiments, "compare two Experiments")
+    experiments_sub = experiments.add_subparsers(dest="action", required=True, metavar="ACTION")
+    compare_exp = experiments_sub.add_parser(
+        "compare", parents=[common], help="best values, parameters and trial counts side by side"
+    )
+    compare_exp.add_argument("left", metavar="A")
+    compare_exp.add_argument("right", metavar="B")
+
+    rollout = add("rollout", _rollout, "follow and steer the rollout of a Deployment")
+    rollout.add_argument(
+        "action",
+        choices=("status", "pause", "resume", "promote", "abort", "retry"),
+        help="status; pause/resume (spec.paused); promote (skip the remaining steps), abort "
+        "(back to stable now), retry (a failed or aborted version)",
+    )
+    rollout.add_argument("deployment", metavar="DEPLOYMENT")
 
     _plug_in(sub)
     return parser

@@ -58,6 +58,7 @@ class Agent:
         self.pod_range = LoopbackRange(pod_network(octet), marker=pod_range_marker(cluster.layout))
         on_lo = self.pod_range.add()
         network = self.pod_range.network if on_lo else fallback_network(octet)
+        pod_runtime = PodRuntime(HostPython.current(), cluster.layout.run / "runtime").prepare()
         self.runtime = Runtime(
             kube=cluster.kube(),
             layout=cluster.layout,
@@ -66,9 +67,8 @@ class Agent:
             addresses=AddressPool(network, loopback=self.pod_range if on_lo else None),
             allocatable=allocatable(nodes),
             hosts=HostsFiles(cluster.layout.run / "hosts"),
-            runtime_mounts=PodRuntime(HostPython.current(), cluster.layout.run / "runtime")
-            .prepare()
-            .mounts,
+            runtime_mounts=pod_runtime.mounts,
+            python_bin=pod_runtime.bin_dir,
         )
         self.service_range = LoopbackRange(
             ipaddress.IPv4Network(cluster.config.service_cidr),

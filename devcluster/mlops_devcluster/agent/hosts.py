@@ -98,8 +98,14 @@ class HostsFiles:
             return self._render(namespace)
 
     def _render(self, namespace: str) -> str:
-        pods = list(self._entries.get(namespace, {}).values())
-        return render_hosts(pods + service_entries(self._services, namespace))
+        services = service_entries(self._services, namespace)
+        taken = {name for _, names in services for name in names}
+        pods = []
+        for address, names in self._entries.get(namespace, {}).values():
+            kept = [name for name in names if name not in taken]  # a Service's name wins
+            if kept:
+                pods.append((address, kept))
+        return render_hosts(pods + services)
 
     def _write(self, namespace: str) -> None:
         data = self._render(namespace).encode()

@@ -118,19 +118,29 @@ class PodRuntime:
         self.host = host
         self.folder = folder
         self.mounts: list[BindMount] = []
+        self.bin_dir = BIN
 
     def prepare(self) -> PodRuntime:
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True)
         host = self.host
-        env_root = VENV
-        mounts = [BindMount(host.venv, env_root, read_only=True)]
-        moves = {str(host.venv): env_root}
-        if host.is_venv:
-            mounts.insert(0, BindMount(host.base, PYTHON_HOME, read_only=True))
-            config = self.folder / "pyvenv.cfg"
-            config.write_text(runtime_home((host.venv / "pyvenv.cfg").read_text(), base=host.base))
-            mounts.append(BindMount(config, f"{VENV}/pyvenv.cfg", read_only=True, is_file=True))
+        if not host.is_venv:
+            self.bin_dir = str(Path(sys.executable).parent)
+            log.warning(
+                "the node agent runs outside a virtual environment, so pods use the Python in "
+                "%s at its host path, where a volume can hide it; run the devcluster from the "
+                "project's virtual environment",
+                self.bin_dir,
+            )
+            return self
+        mounts = [
+            BindMount(host.base, PYTHON_HOME, read_only=True),
+            BindMount(host.venv, VENV, read_only=True),
+        ]
+        moves = {str(host.venv): VENV}
+        config = self.folder / "pyvenv.cfg"
+        config.write_text(runtime_home((host.venv / "pyvenv.cfg").read_text(), base=host.base))
+        mounts.append(BindMount(config, f"{VENV}/pyvenv.cfg", read_only=True, is_file=True))
         found = {p.resolve(): p for d in host.site_packages for p in sorted(d.glob("*.pth"))}
         pth_files = list(found.values())
         paths = [path for p in pth_files for path in editable_paths(p.read_text())]

@@ -23,6 +23,8 @@ LABEL_TRAINING_JOB: Final = f"{GROUP}/trainingjob"
 LABEL_MODEL: Final = f"{GROUP}/model"
 LABEL_VERSION: Final = f"{GROUP}/version"
 MANAGED_BY: Final = "mlops-operator"
+#: on a TrainingJob that is a trial: the MLflow run of its search, which its run nests under
+ANNOTATION_MLFLOW_PARENT_RUN: Final = f"{GROUP}/mlflow-parent-run"
 
 # Pods of a Job carry its name in a label, and an Indexed Job's pod hostnames are
 # "<job>-<index>", so a Job name has to stay well inside a 63-character label.
@@ -64,3 +66,25 @@ def label_value(text: str) -> str:
     value = re.sub(r"[^A-Za-z0-9_.-]", "-", text)
     value = _fit(value, LABEL_VALUE_MAX, salt=text)
     return value.strip("-_.")
+
+
+LABEL_DEPLOYMENT: Final = f"{GROUP}/deployment"
+#: a Service name (DNS-1035 label): routers are named after their Deployment, so it must be one
+SERVICE_NAME_MAX: Final = 63
+SERVICE_NAME_PATTERN: Final = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+
+
+def server_name(deployment: str, version: str) -> str:
+    """Model server Deployment and Service of one version: ``fraud`` + ``1.2.0`` →
+    ``fraud-v1-2-0`` (a short hash replaces the tail of a name too long for a Service)."""
+    return _fit(f"{deployment}-v{version_slug(version)}", SERVICE_NAME_MAX, salt=version)
+
+
+def router_config_map_name(deployment: str) -> str:
+    return _fit(f"{deployment}-router", 253, salt=deployment)
+
+
+def router_account_name(deployment: str) -> str:
+    """ServiceAccount, Role and RoleBinding of one Deployment's router pods (named as the
+    ConfigMap they may read, the only one)."""
+    return router_config_map_name(deployment)

@@ -71,6 +71,7 @@ def test_prepare_mounts_the_runtime_read_only_with_rewritten_paths(tmp_path: Pat
     host = fake_host(tmp_path)
     runtime = PodRuntime(host, tmp_path / "state" / "runtime").prepare()
     targets = {m.target: m for m in runtime.mounts}
+    assert runtime.bin_dir == BIN
     assert all(m.read_only for m in runtime.mounts)
     assert targets[PYTHON_HOME].source == host.base
     assert targets[VENV].source == host.venv
@@ -119,3 +120,11 @@ def test_exec_probes_enter_the_containers_mount_namespace() -> None:
         "1",
     ]
     assert exec_argv(["true"], pid=None) == ["true"]
+
+
+def test_outside_a_virtual_environment_pods_use_the_host_path(tmp_path: Path) -> None:
+    base = tmp_path / "usr"
+    host = HostPython(venv=base, base=base, site_packages=())
+    runtime = PodRuntime(host, tmp_path / "runtime").prepare()
+    assert runtime.mounts == []
+    assert runtime.bin_dir != BIN

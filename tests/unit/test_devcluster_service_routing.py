@@ -136,6 +136,16 @@ def test_hosts_files_list_pods_and_services_and_drop_deleted_services(tmp_path: 
     assert path.stat().st_ino == inode  # rewritten in place, so bind mounts see it
 
 
+def test_a_service_name_wins_over_a_pod_hostname(tmp_path: Path) -> None:
+    hosts = HostsFiles(tmp_path)
+    pod = {"metadata": {"namespace": "ml", "name": "web", "uid": "u1"}, "spec": {}}
+    path = hosts.add(pod, "198.18.3.20")
+    assert "198.18.3.20\tweb\n" in path.read_text()
+    hosts.set_services([ServiceAddresses("ml", "web", ["198.19.3.10"])])
+    assert "198.18.3.20" not in path.read_text()
+    assert "198.19.3.10\tweb.ml.svc.cluster.local web.ml.svc web.ml web\n" in path.read_text()
+
+
 def test_each_cluster_has_its_own_service_range_beside_its_pod_range(tmp_path: Path) -> None:
     octet = cluster_octet(tmp_path)
     network = service_network(octet)
