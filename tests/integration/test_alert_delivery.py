@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alert_receivers import http_receiver, smtp_receiver
 
+from alert_receivers import http_receiver, smtp_receiver
 from mlops_operator.adapters.alert_senders import SIGNATURE_HEADER, AlertSender
 from mlops_operator.alerting.alerts import Alert, ObjectRef, figures
 from mlops_operator.alerting.decisions import next_due, plan, record

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from alert_receivers import http_receiver
 
+from alert_receivers import http_receiver
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.local_operator import install, service_account_kubeconfig
 from mlops_operator.adapters.alert_senders import SIGNATURE_HEADER, AlertSender

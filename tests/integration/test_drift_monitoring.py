@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alert_receivers import http_receiver
 from test_serving_models import FEATURES, ServerProcess, run_server, tabular_data, train_tabular
 
+from alert_receivers import http_receiver
 from mlops_core.reference_stats import (
     FORMAT_VERSION,
     ReferenceStats,
