@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -100,22 +101,25 @@ def main() -> None:
             f"{concurrency:>4} | {on_m.rps:>8.0f} {on_m.p99_ms:>7.2f} | {off_m.rps:>8.0f} "
             f"{off_m.p99_ms:>7.2f} | {ratios[concurrency]:>6.3f}"
         )
-    met = min(ratios.values()) >= TARGET
-    print(
-        json.dumps(
-            {
-                "benchmark": "drift_overhead",
-                "figures": {
-                    **{f"throughput_ratio_c{c}": round(r, 3) for c, r in ratios.items()},
-                    **{f"rps_on_c{c}": round(on.rps) for c, on, _ in rows},
-                    **{f"rps_off_c{c}": round(off.rps) for c, _, off in rows},
-                    "drift_reads": reads,
-                },
-                "targets": {"throughput_ratio_min": TARGET},
-                "met": met,
-            }
-        )
-    )
+    figures: dict[str, float] = {
+        **{f"throughput_ratio_c{c}": round(r, 3) for c, r in ratios.items()},
+        **{f"rps_on_c{c}": round(on.rps) for c, on, _ in rows},
+        **{f"rps_off_c{c}": round(off.rps) for c, _, off in rows},
+        "drift_reads": reads,
+    }
+    print(json.dumps(summary(figures)))
+
+
+def summary(figures: dict[str, float]) -> dict[str, Any]:
+    """The JSON summary: throughput with drift tracking on against off (the baseline, same
+    run), at every concurrency."""
+    ratios = {k: v for k, v in figures.items() if k.startswith("throughput_ratio_c")}
+    return {
+        "benchmark": "drift_overhead",
+        "figures": figures,
+        "targets": dict.fromkeys(ratios, f">= {TARGET}"),
+        "met": bool(ratios) and min(ratios.values()) >= TARGET,
+    }
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from scipy.stats import wasserstein_distance
@@ -148,12 +149,10 @@ def main() -> None:
         f"{'method':>12} | {'ours s':>7} | {'previous s':>10} | {'speed-up':>8} | "
         f"{'Evidently s':>11} | {'target s':>8}"
     )
-    met = error <= 0.02
     for m in DRIFT_METHODS:
         speedup = previous_s[m] / ours_s[m]
         target = EVIDENTLY_S[m] / FACTOR
         needed = PREVIOUS_QUOTED_S / target
-        met = met and (ours_s[m] <= target or speedup >= needed)
         print(
             f"{m:>12} | {ours_s[m]:>7.3f} | {previous_s[m]:>10.3f} | {speedup:>7.1f}x | "
             f"{EVIDENTLY_S[m]:>11.2f} | {target:>8.3f}  (or >= {needed:.2f}x the previous)"
@@ -163,39 +162,33 @@ def main() -> None:
         f"({100 * error:.2f}% off), previous 10-bin {previous_w:.4f} "
         f"({100 * abs(previous_w - exact) / exact:.0f}% off)"
     )
-    print(
-        json.dumps(
-            {
-                "benchmark": "drift_scoring",
-                "figures": {
-                    **{f"{m}_s": round(ours_s[m], 4) for m in DRIFT_METHODS},
-                    **{f"{m}_previous_s": round(previous_s[m], 4) for m in DRIFT_METHODS},
-                    **{
-                        f"{m}_speedup_vs_previous": round(previous_s[m] / ours_s[m], 2)
-                        for m in DRIFT_METHODS
-                    },
-                    "reference_build_s": round(build_s, 4),
-                    **{f"{m}_score_only_s": round(score_s[m], 4) for m in DRIFT_METHODS},
-                    "load_average": round(os.getloadavg()[0], 1),
-                    "wasserstein_ours": round(ours_w, 5),
-                    "wasserstein_scipy": round(exact, 5),
-                    "wasserstein_previous": round(previous_w, 5),
-                    "wasserstein_relative_error": round(error, 5),
-                },
-                "targets": {
-                    **{f"{m}_s_max": round(EVIDENTLY_S[m] / FACTOR, 3) for m in DRIFT_METHODS},
-                    **{
-                        f"{m}_speedup_vs_previous_min": round(
-                            PREVIOUS_QUOTED_S * FACTOR / EVIDENTLY_S[m], 2
-                        )
-                        for m in DRIFT_METHODS
-                    },
-                    "wasserstein_relative_error_max": 0.02,
-                },
-                "met": met,
-            }
-        )
-    )
+    figures = {
+        **{f"{m}_s": round(ours_s[m], 4) for m in DRIFT_METHODS},
+        **{f"{m}_previous_s": round(previous_s[m], 4) for m in DRIFT_METHODS},
+        **{f"{m}_speedup_vs_previous": round(previous_s[m] / ours_s[m], 2) for m in DRIFT_METHODS},
+        "reference_build_s": round(build_s, 4),
+        **{f"{m}_score_only_s": round(score_s[m], 4) for m in DRIFT_METHODS},
+        "load_average": round(os.getloadavg()[0], 1),
+        "wasserstein_ours": round(ours_w, 5),
+        "wasserstein_scipy": round(exact, 5),
+        "wasserstein_previous": round(previous_w, 5),
+        "wasserstein_relative_error": round(error, 5),
+    }
+    print(json.dumps(summary(figures)))
+
+
+def summary(figures: dict[str, float]) -> dict[str, Any]:
+    """The JSON summary. Per method: at most a third of Evidently's quoted time, or — since
+    absolute times depend on the machine — at least the speed-up over the previous code
+    (timed in the same run) that the same target asks of it; and an exact Wasserstein."""
+    met = figures["wasserstein_relative_error"] <= 0.02
+    targets: dict[str, str | float] = {"wasserstein_relative_error": 0.02}
+    for m in DRIFT_METHODS:
+        target = round(EVIDENTLY_S[m] / FACTOR, 3)
+        needed = round(PREVIOUS_QUOTED_S * FACTOR / EVIDENTLY_S[m], 2)
+        targets[f"{m}_s"] = f"<= {target} or {m}_speedup_vs_previous >= {needed}"
+        met = met and (figures[f"{m}_s"] <= target or figures[f"{m}_speedup_vs_previous"] >= needed)
+    return {"benchmark": "drift_scoring", "figures": figures, "targets": targets, "met": met}
 
 
 if __name__ == "__main__":

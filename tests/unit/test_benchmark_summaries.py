@@ -40,6 +40,9 @@ def check_shape(result: dict[str, Any], name: str, *, targets_are_figures: bool 
 def test_every_benchmark_has_a_summary() -> None:
     names = sorted(p.stem for p in BENCHMARKS.glob("*.py"))
     assert names == [
+        "ab_statistics",
+        "drift_overhead",
+        "drift_scoring",
         "experiment_overhead",
         "reconcile_throughput",
         "rollout_timing",
@@ -223,4 +226,48 @@ def test_serving_throughput_needs_every_target_for_both_protocols(
             assert any(key.startswith(protocol) and target in key for key in result["figures"])
     assert result["figures"]["v2_of_bare_c64"] == 0.35
     assert result["figures"]["v1_cpu_of_bare_c64"] == 0.3
+    assert result["met"] is met
+
+
+@pytest.mark.parametrize(
+    ("rate", "tests", "met"), [(0.02, 4000, True), (0.06, 4000, False), (0.02, 1000, False)]
+)
+def test_ab_statistics_false_winners_under_peeking(rate: float, tests: int, met: bool) -> None:
+    figures = {
+        "false_winner_rate_msprt": rate,
+        "false_winner_rate_z_test_peeking": 0.36,
+        "median_samples_per_arm_to_decision": float("nan"),
+        "aa_tests": tests,
+    }
+    result = benchmark("ab_statistics").summary(figures)
+    check_shape(result, "ab_statistics")
+    assert result["figures"]["median_samples_per_arm_to_decision"] is None
+    assert result["met"] is met
+
+
+@pytest.mark.parametrize(("ratio_64", "met"), [(0.95, True), (0.89, False)])
+def test_drift_overhead_every_concurrency_keeps_nine_tenths(ratio_64: float, met: bool) -> None:
+    figures = {"throughput_ratio_c16": 1.02, "throughput_ratio_c64": ratio_64, "drift_reads": 9}
+    result = benchmark("drift_overhead").summary(figures)
+    check_shape(result, "drift_overhead")
+    assert result["met"] is met
+
+
+@pytest.mark.parametrize(
+    ("changes", "met"),
+    [
+        ({}, True),
+        ({"kl_s": 0.5, "kl_speedup_vs_previous": 1.5}, False),  # neither bound
+        ({"kl_s": 0.5, "kl_speedup_vs_previous": 4.0}, True),  # slower machine, same speed-up
+        ({"wasserstein_relative_error": 0.03}, False),
+    ],
+)
+def test_drift_scoring_time_or_speedup_and_an_exact_wasserstein(
+    changes: dict[str, float], met: bool
+) -> None:
+    figures = {"wasserstein_relative_error": 0.001}
+    for method in ("psi", "kl", "wasserstein"):
+        figures |= {f"{method}_s": 0.1, f"{method}_speedup_vs_previous": 1.0}
+    result = benchmark("drift_scoring").summary(figures | changes)
+    check_shape(result, "drift_scoring")
     assert result["met"] is met
