@@ -24,6 +24,7 @@ from mlops_operator.api.meta import (
     age_column,
     condition_column,
 )
+from mlops_operator.api.name_limits import EXPERIMENT_NAME_RULE
 from mlops_operator.api.search_space import PARAMETERS_MAX, TRIALS_MAX, Pruner, SearchParameter
 from mlops_operator.api.training_job import TrainingRunSpec
 
@@ -222,4 +223,5 @@ EXPERIMENT: Final = ResourceKind(
         condition_column(SUCCEEDED),
         age_column(),
     ),
+    root_rules=(EXPERIMENT_NAME_RULE,),
 )

@@ -11,6 +11,13 @@ import re
 from typing import Final
 
 from mlops_operator.api.meta import API_VERSION, GROUP
+from mlops_operator.api.name_limits import (
+    JOB_NAME_MAX,
+    LABEL_VALUE_MAX,
+    MODEL_VERSION_NAME_MAX,
+    ROUTER_SUFFIX,
+    TRIAL_SUFFIX,
+)
 from mlops_operator.registry.semver import version_slug
 
 __all__ = ["API_VERSION", "GROUP"]
@@ -23,11 +30,6 @@ LABEL_TRAINING_JOB: Final = f"{GROUP}/trainingjob"
 LABEL_MODEL: Final = f"{GROUP}/model"
 LABEL_VERSION: Final = f"{GROUP}/version"
 MANAGED_BY: Final = "mlops-operator"
-
-# Pods of a Job carry its name in a label, and an Indexed Job's pod hostnames are
-# "<job>-<index>", so a Job name has to stay well inside a 63-character label.
-JOB_NAME_MAX: Final = 52
-LABEL_VALUE_MAX: Final = 63
 
 
 def _short_hash(text: str, length: int = 8) -> str:
@@ -54,9 +56,20 @@ TRAINER_ACCOUNT: Final = "mlops-trainer"
 
 
 def model_version_name(model: str, version: str) -> str:
-    """``threat-classifier`` + ``1.2.0`` → ``threat-classifier-v1-2-0``."""
+    """``threat-classifier`` + ``1.2.0`` → ``threat-classifier-v1-2-0``; a long model name or
+    version is shortened with a hash, as a ModelVersion name must fit in a label value."""
     name = f"{model}-v{version_slug(version)}"
-    return _fit(name, 253, salt=f"{model}/{version}")
+    return _fit(name, MODEL_VERSION_NAME_MAX, salt=f"{model}/{version}")
+
+
+def trial_name(experiment: str, number: int) -> str:
+    """The TrainingJob of an Experiment's trial ``number``: ``search`` + 3 → ``search-t3``."""
+    return f"{experiment}{TRIAL_SUFFIX}{number}"
+
+
+def router_name(deployment: str) -> str:
+    """The router Deployment and Service of a Deployment: ``fraud`` → ``fraud-router``."""
+    return f"{deployment}{ROUTER_SUFFIX}"
 
 
 def label_value(text: str) -> str:
