@@ -62,7 +62,7 @@ BOUNDED: Final = Scale(
     control_plane_restarts=1,
     storage_outages=1,
     server_kills=1,
-    generated_cases=25,
+    generated_cases=5,
     fuzz_seconds=5,
     soak_seconds=20,
 )
