@@ -121,23 +121,28 @@ def _schemathesis(url: str, spec: dict[str, Any], scale: Scale) -> Findings:
         if not operation.path.startswith(PASSED_PREFIXES):
             continue  # the router passes only these; the server's others are health checks
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-            @settings(
-                max_examples=scale.generated_cases,
-                deadline=None,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-            )
-            @given(case=operation.as_strategy(generation_mode=mode))
-            def send(case: Any, mode: GenerationMode = mode) -> None:
-                response = case.call(base_url=url, timeout=30)
-                findings.check(f"{case.method} {case.formatted_path} {mode.value}", response)
-
             try:
-                send()
+                _generate(operation, mode, url=url, findings=findings, cases=scale.generated_cases)
             except Unsatisfiable:  # e.g. no invalid request exists for an operation
                 continue
     return findings
+
+
+def _generate(
+    operation: Any, mode: GenerationMode, *, url: str, findings: Findings, cases: int
+) -> None:
+    @settings(
+        max_examples=cases,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def send(case: Any) -> None:
+        response = case.call(base_url=url, timeout=30)
+        findings.check(f"{case.method} {case.formatted_path} {mode.value}", response)
+
+    send()
 
 
 def _by_hand(url: str) -> Findings:
