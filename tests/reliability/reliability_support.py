@@ -63,7 +63,7 @@ BOUNDED: Final = Scale(
     storage_outages=1,
     server_kills=1,
     generated_cases=5,
-    fuzz_seconds=5,
+    fuzz_seconds=3,
     soak_seconds=20,
 )
 FULL: Final = Scale(
