@@ -33,6 +33,14 @@ FRAUD_VERSIONS = 4
 _FIGURES = Figures(scale=Scale.from_env().name)
 
 
+RUN_LAST = "test_secret_leaks.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The secret search runs after every other reliability test, over what they logged."""
+    items.sort(key=lambda item: item.path.name == RUN_LAST)
+
+
 @pytest.fixture(scope="session")
 def scale() -> Scale:
     return Scale.from_env()

@@ -23,6 +23,10 @@ from mlops_operator.local_operator import copy_s3_secret
 
 pytestmark = pytest.mark.reliability
 
+RESTRICTED_LABELS = (
+    "pod-security.kubernetes.io/enforce=restricted",
+    "pod-security.kubernetes.io/enforce-version=latest",
+)
 #: longest a batch of flows may take to converge after its last fault
 CONVERGE_TIMEOUT = 600.0
 
@@ -30,6 +34,8 @@ CONVERGE_TIMEOUT = 600.0
 def _namespace(devcluster: DevCluster, admin: Kube) -> str:
     name = f"rel-{secrets.token_hex(4)}"
     devcluster.kubectl("create", "namespace", name)
+    # every trainer pod of these flows is admitted under the restricted profile
+    devcluster.kubectl("label", "namespace", name, *RESTRICTED_LABELS)
     copy_s3_secret(admin, name)
     return name
 

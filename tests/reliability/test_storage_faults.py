@@ -15,6 +15,7 @@ from e2e_support import StartOperator, s3_client_of, tabular_model, tabular_trai
 from reliability_support import Figures, Scale
 from serving_support import records, run_server
 from storage_faults import minio_down, start_minio, stop_minio
+from test_controller_faults import RESTRICTED_LABELS
 from test_serving_models import train_tabular
 
 from mlops_core.artifact import MANIFEST_FILE, digest_of, read_verified_files
@@ -55,6 +56,7 @@ def test_minio_stopped_while_a_trainer_publishes(
     for attempt in range(scale.storage_outages):
         ns = f"rel-s3-{secrets.token_hex(3)}"
         devcluster.kubectl("create", "namespace", ns)
+        devcluster.kubectl("label", "namespace", ns, *RESTRICTED_LABELS)
         copy_s3_secret(admin, ns)
         name = f"publish-{attempt}"
         prefix = f"models/{ns}/breast-cancer/1.0.0/"
