@@ -23,6 +23,12 @@ FIGURES_ENV: Final = "MLOPS_RELIABILITY_FIGURES"
 
 ScaleName = Literal["bounded", "full"]
 
+#: ``kubectl label namespace`` arguments: pods there must meet the restricted profile
+RESTRICTED_LABELS: Final = (
+    "pod-security.kubernetes.io/enforce=restricted",
+    "pod-security.kubernetes.io/enforce-version=latest",
+)
+
 
 @dataclass(frozen=True)
 class Scale:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 from e2e_support import StartOperator
 from flows import FLOWS, Flow, Verdict
-from reliability_support import Figures, Scale
+from reliability_support import RESTRICTED_LABELS, Figures, Scale
 
 from mlops_devcluster import components, lifecycle, processes
 from mlops_devcluster.cluster import DevCluster
@@ -23,10 +23,6 @@ from mlops_operator.local_operator import copy_s3_secret
 
 pytestmark = pytest.mark.reliability
 
-RESTRICTED_LABELS = (
-    "pod-security.kubernetes.io/enforce=restricted",
-    "pod-security.kubernetes.io/enforce-version=latest",
-)
 #: longest a batch of flows may take to converge after its last fault
 CONVERGE_TIMEOUT = 600.0
 

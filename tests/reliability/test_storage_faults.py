@@ -12,10 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 from e2e_support import StartOperator, s3_client_of, tabular_model, tabular_training_job
-from reliability_support import Figures, Scale
+from reliability_support import RESTRICTED_LABELS, Figures, Scale
 from serving_support import records, run_server
 from storage_faults import minio_down, start_minio, stop_minio
-from test_controller_faults import RESTRICTED_LABELS
 from test_serving_models import train_tabular
 
 from mlops_core.artifact import MANIFEST_FILE, digest_of, read_verified_files
