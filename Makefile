@@ -74,6 +74,14 @@ crds: ## Generate crds/*.yaml and the chart's copy from the API types
 crds-check: ## Fail when the committed CRDs differ from the API types
 	$(PY) -m mlops_operator.crdgen --check
 
+.PHONY: dashboard
+dashboard: ## Generate the Grafana dashboard JSON (grafana-foundation-sdk) into the chart
+	$(PY) scripts/dashboard.py
+
+.PHONY: dashboard-check
+dashboard-check: ## Fail when the committed dashboard differs from its generator
+	$(PY) scripts/dashboard.py --check
+
 .PHONY: devcluster-up
 devcluster-up: ## Start the local control plane, node agent and MinIO
 	$(MLOPS) devcluster up

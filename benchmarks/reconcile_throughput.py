@@ -25,15 +25,15 @@ from typing import Any
 from mlops_devcluster import lifecycle
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.layout import state_dir
-from mlops_operator.api.meta import API_VERSION
-from mlops_operator.api.training_job import TrainingJob
-from mlops_operator.builders.training_job import build_job, run_plan
-from mlops_operator.kube import Kube, load_api_client
-from mlops_operator.local_operator import (
+from mlops_devcluster.local_operator import (
     OperatorProcess,
     install,
     service_account_kubeconfig,
 )
+from mlops_operator.api.meta import API_VERSION
+from mlops_operator.api.training_job import TrainingJob
+from mlops_operator.builders.training_job import build_job, run_plan
+from mlops_operator.kube import Kube, load_api_client
 from mlops_operator.settings import OperatorSettings
 
 

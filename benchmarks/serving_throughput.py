@@ -1,12 +1,23 @@
-"""Throughput and latency of the model server (dynamic batching) against a per-request baseline.
+"""Throughput and latency of the model server against two baselines measured in the same run.
 
-Both servers load the same trained artifact (a small MLP trained here with the shared core
-library) and run in their own processes on loopback with the same uvicorn options and torch
-threads. The baseline is a minimal FastAPI handler that calls the model once per request. The
-load generator is a small keep-alive HTTP/1.1 client on asyncio in this process. For each
-concurrency (1, 16, 64) each server is measured REPEATS times, alternating, and medians are
-reported. The server runs with its default batching settings (MAX_BATCH_SIZE 32,
-MAX_LATENCY_MS 5). Run: ``.venv/bin/python benchmarks/serving_throughput.py``.
+- **bare ASGI**: a constant answer from a plain ASGI callable under the same uvicorn options: what
+  HTTP on this machine allows, with no framework, JSON or model at all;
+- **per-request**: a minimal FastAPI handler that parses JSON and calls the model once per
+  request (what a first server would do).
+
+All servers load the same trained artifact (the 32 -> 64 -> 64 -> 4 MLP, trained here with the
+shared core library) and run in their own processes on loopback with one torch thread. The load
+generator is ``wrk`` when installed (``apt-get install wrk``), else a small keep-alive asyncio
+client in this process. The model server is measured on KServe v1 ``:predict`` and on Open
+Inference Protocol v2 ``infer``, at concurrency 1 and 64, each figure the median of REPEATS
+short runs, servers alternating. Targets: at concurrency 64, v1 and v2 reach >= 30% of the bare
+ASGI limit with p99 no worse than the per-request server's; at concurrency 1 they are no slower
+than the per-request server. The machine may be shared: read the ratios (measured side by side),
+not the absolute figures. Each server's CPU time per request (all its threads, from /proc) is
+reported beside its throughput: on a busy machine the CPU share a server gets swings from run
+to run, its CPU cost per request much less, so ``*_cpu_of_bare_c64`` (the bare app's CPU per
+request over ours) is the steadier estimate of the throughput ratio on an idle machine.
+Run: ``.venv/bin/python benchmarks/serving_throughput.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +26,8 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -29,13 +42,18 @@ from pathlib import Path
 import numpy as np
 
 N_FEATURES = 32
-HIDDEN = [128, 128]
-CONCURRENCY = (1, 16, 64)
-REQUESTS = {1: 400, 16: 2000, 64: 4000}
+HIDDEN = [64, 64]
+CLASSES = ["a", "b", "c", "d"]
+CONCURRENCY = (1, 64)
+REQUESTS = {1: 1500, 16: 2000, 64: 8000}
+WRK_SECONDS = 3
 REPEATS = 3
 HOST_SERVER = "127.0.0.2"
 HOST_BASELINE = "127.0.0.3"
+HOST_BARE = "127.0.0.5"
 THREADS = "1"
+V1_PATH = "/v1/models/bench:predict"
+V2_PATH = "/v2/models/bench/infer"
 
 
 # ---- a trained model ----------------------------------------------------------------------
@@ -57,22 +75,22 @@ def train_artifact(root: Path, *, model: str = "bench", version: str = "1.0.0") 
     rng = np.random.default_rng(0)
     names = [f"f{i}" for i in range(N_FEATURES)]
     x = rng.normal(size=(2000, N_FEATURES))
-    y = (x[:, :4].sum(axis=1) > 0).astype(int)
+    y = 2 * (x[:, :2].sum(axis=1) > 0).astype(int) + (x[:, 2:4].sum(axis=1) > 0).astype(int)
     data: dict[str, list[object]] = {n: x[:, i].tolist() for i, n in enumerate(names)}
-    data["label"] = ["yes" if v else "no" for v in y]
+    data["label"] = [CLASSES[v] for v in y]
     pre = fit_tabular(data, feature_columns=names)
     config = ArtifactConfig(
         architecture="mlp",
         task="tabular",
         model=ModelSpec(architecture="mlp", hidden_sizes=HIDDEN, dropout=0.0),
-        class_labels=["no", "yes"],
+        class_labels=CLASSES,
         label_column="label",
         feature_names=names,
         num_features=pre.num_features,
     )
     module = build_model(config)
     inputs = torch.from_numpy(pre.transform_columns(data))
-    target = torch.tensor([1 if v == "yes" else 0 for v in data["label"]])
+    target = torch.tensor([CLASSES.index(str(v)) for v in data["label"]])
     optimizer = torch.optim.Adam(module.parameters(), lr=0.01)
     for _ in range(30):
         optimizer.zero_grad()
@@ -99,6 +117,14 @@ def request_body() -> bytes:
     return json.dumps(
         {"instances": [{f"f{i}": float(v) for i, v in enumerate(rng.normal(size=N_FEATURES))}]}
     ).encode()
+
+
+def v2_request_body() -> bytes:
+    """One row as one ``[1, 32]`` FP32 tensor, the layout OIP clients send."""
+    rng = np.random.default_rng(1)
+    row = [float(v) for v in rng.normal(size=N_FEATURES)]
+    tensor = {"name": "x", "shape": [1, N_FEATURES], "datatype": "FP32", "data": row}
+    return json.dumps({"inputs": [tensor]}).encode()
 
 
 # ---- the baseline server ------------------------------------------------------------------
@@ -130,6 +156,40 @@ def run_baseline(artifact: str, host: str, port: int) -> None:
     uvicorn.run(app, host=host, port=port, log_level="warning", loop="uvloop", http="httptools")
 
 
+# ---- the bare ASGI limit ------------------------------------------------------------------
+
+
+BARE_ANSWER = b'{"predictions":["a"]}'
+
+
+async def bare_app(scope: dict[str, object], receive: object, send: object) -> None:
+    """A constant answer with no framework: the most uvicorn on this machine can serve."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:  # read the body, as any server must
+        message = await receive()  # type: ignore[operator]
+        more = message.get("more_body", False)
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"21")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})  # type: ignore[operator]
+    await send({"type": "http.response.body", "body": BARE_ANSWER})  # type: ignore[operator]
+
+
+def run_bare(host: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        bare_app, host=host, port=port, log_level="warning", loop="uvloop", http="httptools"
+    )
+
+
+@contextmanager
+def bare_server(host: str, port: int) -> Iterator[int]:
+    argv = [sys.executable, __file__, "--bare", "--host", host, "--port", str(port)]
+    with process(argv, {}, host, port, "/") as proc:
+        yield proc.pid
+
+
 # ---- processes ------------------------------------------------------------------------------
 
 
@@ -158,11 +218,11 @@ def wait_ready(host: str, port: int, path: str, process: subprocess.Popen[bytes]
 @contextmanager
 def process(
     argv: list[str], env: dict[str, str], host: str, port: int, ready: str
-) -> Iterator[None]:
+) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
     try:
         wait_ready(host, port, ready, proc)
-        yield
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -173,7 +233,7 @@ def process(
 
 
 @contextmanager
-def model_server(repository: Path, host: str, port: int, **env: str) -> Iterator[None]:
+def model_server(repository: Path, host: str, port: int, **env: str) -> Iterator[int]:
     settings = {
         "MODEL_REPOSITORY_URI": str(repository),
         "PRELOAD_MODELS": "bench:1.0.0",
@@ -192,12 +252,12 @@ def model_server(repository: Path, host: str, port: int, **env: str) -> Iterator
         "--log-level",
         "warning",
     ]
-    with process(argv, settings, host, port, "/v2/health/ready"):
-        yield
+    with process(argv, settings, host, port, "/v2/health/ready") as proc:
+        yield proc.pid
 
 
 @contextmanager
-def baseline_server(repository: Path, host: str, port: int) -> Iterator[None]:
+def baseline_server(repository: Path, host: str, port: int) -> Iterator[int]:
     argv = [
         sys.executable,
         __file__,
@@ -208,8 +268,8 @@ def baseline_server(repository: Path, host: str, port: int) -> Iterator[None]:
         "--port",
         str(port),
     ]
-    with process(argv, {}, host, port, "/ready"):
-        yield
+    with process(argv, {}, host, port, "/ready") as proc:
+        yield proc.pid
 
 
 # ---- load generator -------------------------------------------------------------------------
@@ -222,6 +282,7 @@ class Result:
     p99_ms: float
     errors: int
     headers: list[dict[str, str]]
+    cpu_us: float = 0.0  # server CPU time (all threads) per request
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
@@ -307,66 +368,166 @@ def median_result(results: list[Result]) -> Result:
         p99_ms=statistics.median(r.p99_ms for r in results),
         errors=sum(r.errors for r in results),
         headers=[],
+        cpu_us=statistics.median(r.cpu_us for r in results),
     )
+
+
+WRK_SCRIPT = """
+local file = io.open("{body}", "rb")
+wrk.method = "POST"
+wrk.body = file:read("*a")
+file:close()
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def _wrk_ms(text: str) -> float:
+    match = re.match(r"([\d.]+)(us|ms|s)$", text)
+    if match is None:
+        raise ValueError(f"wrk latency {text!r}")
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+    return float(match.group(1)) * scale
+
+
+def wrk_load(host: str, port: int, path: str, body: bytes, concurrency: int) -> Result:
+    """``wrk`` for WRK_SECONDS: requests per second and latency percentiles."""
+    with tempfile.TemporaryDirectory() as tmp:
+        body_file = Path(tmp) / "body.json"
+        body_file.write_bytes(body)
+        script = Path(tmp) / "post.lua"
+        script.write_text(WRK_SCRIPT.format(body=body_file))
+        argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{WRK_SECONDS}s", "--latency"]
+        argv += ["-s", str(script), f"http://{host}:{port}{path}"]
+        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _wrk_ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _wrk_ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = int(bad.group(1)) if bad else 0
+    return Result(rps=rps, p50_ms=p50, p99_ms=p99, errors=errors, headers=[], cpu_us=count)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(host: str, port: int, path: str, body: bytes, concurrency: int, pid: int) -> Result:
+    """One run, with the server's CPU time per request: on a shared machine the CPU share a
+    server gets varies from run to run, its CPU cost per request much less."""
+    cpu = cpu_seconds(pid)
+    if shutil.which("wrk"):
+        result = wrk_load(host, port, path, body, concurrency)
+        count = result.cpu_us  # wrk_load reports the request count there
+    else:
+        result = load(host, port, path, body, concurrency, REQUESTS[concurrency])
+        count = REQUESTS[concurrency]
+    result.cpu_us = 1e6 * (cpu_seconds(pid) - cpu) / max(count, 1)
+    return result
+
+
+Targets = tuple[tuple[str, int], ...]
+
+
+def run_all(repository: Path) -> dict[tuple[str, int], Result]:
+    """Median figures per (subject, concurrency), subjects alternating within each repeat."""
+    v1, v2 = request_body(), v2_request_body()
+    ps, pb, pa = free_port(HOST_SERVER), free_port(HOST_BASELINE), free_port(HOST_BARE)
+    found: dict[tuple[str, int], list[Result]] = {}
+    with (
+        model_server(repository, HOST_SERVER, ps) as server_pid,
+        baseline_server(repository, HOST_BASELINE, pb) as baseline_pid,
+        bare_server(HOST_BARE, pa) as bare_pid,
+    ):
+        subjects = {
+            "v1": (HOST_SERVER, ps, V1_PATH, v1, server_pid),
+            "v2": (HOST_SERVER, ps, V2_PATH, v2, server_pid),
+            "per-request": (HOST_BASELINE, pb, V1_PATH, v1, baseline_pid),
+            "bare": (HOST_BARE, pa, V1_PATH, v1, bare_pid),
+        }
+        for host, port, path, body, _ in subjects.values():  # warm up every path
+            load(host, port, path, body, 16, 500)
+        for concurrency in CONCURRENCY:
+            for _ in range(REPEATS):
+                for name, (host, port, path, body, pid) in subjects.items():
+                    result = measure(host, port, path, body, concurrency, pid)
+                    found.setdefault((name, concurrency), []).append(result)
+    return {key: median_result(results) for key, results in found.items()}
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         repository = train_artifact(Path(tmp))
-        body = request_body()
-        path = "/v1/models/bench:predict"
-        ps, pb = free_port(HOST_SERVER), free_port(HOST_BASELINE)
-        with (
-            model_server(repository, HOST_SERVER, ps),
-            baseline_server(repository, HOST_BASELINE, pb),
-        ):
-            for target in ((HOST_SERVER, ps), (HOST_BASELINE, pb)):  # warm both
-                load(*target, path, body, 16, 500)
-            rows = []
-            for concurrency in CONCURRENCY:
-                ours, base = [], []
-                for _ in range(REPEATS):
-                    ours.append(
-                        load(HOST_SERVER, ps, path, body, concurrency, REQUESTS[concurrency])
-                    )
-                    base.append(
-                        load(HOST_BASELINE, pb, path, body, concurrency, REQUESTS[concurrency])
-                    )
-                rows.append((concurrency, median_result(ours), median_result(base)))
+        figures = run_all(repository)
+    tool = "wrk" if shutil.which("wrk") else "asyncio client"
     print(
-        f"small MLP ({N_FEATURES} features, hidden {HIDDEN}), torch threads {THREADS}, "
-        f"{os.cpu_count()} CPUs, medians of {REPEATS} runs"
+        f"MLP {N_FEATURES} -> {' -> '.join(map(str, HIDDEN))} -> {len(CLASSES)}, torch threads "
+        f"{THREADS}, {os.cpu_count()} CPUs, load by {tool}, medians of {REPEATS} runs"
     )
     print(
-        f"{'conc':>4} | {'server rps':>10} {'p50 ms':>7} {'p99 ms':>7} | "
-        f"{'baseline rps':>12} {'p50 ms':>7} {'p99 ms':>7} | {'rps ratio':>9} {'p99 ratio':>9}"
+        f"{'subject':>12} {'conc':>4} | {'rps':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
+        f"{'CPU us/req':>10}"
     )
-    for concurrency, ours_m, base_m in rows:
+    for (name, concurrency), r in sorted(figures.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         print(
-            f"{concurrency:>4} | {ours_m.rps:>10.0f} {ours_m.p50_ms:>7.2f} {ours_m.p99_ms:>7.2f} | "
-            f"{base_m.rps:>12.0f} {base_m.p50_ms:>7.2f} {base_m.p99_ms:>7.2f} | "
-            f"{ours_m.rps / base_m.rps:>8.2f}x {ours_m.p99_ms / base_m.p99_ms:>8.2f}x"
-            + (
-                f"  errors {ours_m.errors}/{base_m.errors}"
-                if ours_m.errors or base_m.errors
-                else ""
-            )
+            f"{name:>12} {concurrency:>4} | {r.rps:>8.0f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
+            f"{r.errors:>6} {r.cpu_us:>10.1f}"
         )
-    final = rows[-1]
-    verdict = final[1].rps >= 2 * final[2].rps and final[1].p99_ms <= final[2].p99_ms
+    top = max(CONCURRENCY)
+    bare, single = figures[("bare", top)], figures[("per-request", 1)]
+    summary: dict[str, float] = {"bare_rps_c64": round(bare.rps)}
+    met = True
+    for protocol in ("v1", "v2"):
+        busy, lone = figures[(protocol, top)], figures[(protocol, 1)]
+        of_bare = busy.rps / bare.rps
+        of_single = lone.rps / single.rps
+        p99_ratio = busy.p99_ms / figures[("per-request", top)].p99_ms
+        summary[f"{protocol}_rps_c64"] = round(busy.rps)
+        summary[f"{protocol}_of_bare_c64"] = round(of_bare, 3)
+        summary[f"{protocol}_of_per_request_c64"] = round(
+            busy.rps / figures[("per-request", top)].rps, 2
+        )
+        summary[f"{protocol}_p99_ms_c64"] = round(busy.p99_ms, 2)
+        summary[f"{protocol}_p99_vs_per_request_c64"] = round(p99_ratio, 2)
+        summary[f"{protocol}_of_per_request_c1"] = round(of_single, 2)
+        summary[f"{protocol}_cpu_us_per_request_c64"] = round(busy.cpu_us, 1)
+        summary[f"{protocol}_cpu_of_bare_c64"] = round(bare.cpu_us / busy.cpu_us, 3)
+        summary[f"{protocol}_cpu_of_per_request_c1"] = round(single.cpu_us / lone.cpu_us, 2)
+        summary[f"{protocol}_errors"] = busy.errors + lone.errors
+        met = met and of_bare >= 0.30 and of_single >= 1.0 and p99_ratio <= 1.0
+        met = met and busy.errors + lone.errors == 0
+        print(
+            f"{protocol}: {of_bare:.1%} of the bare ASGI limit at c={top}, "
+            f"{of_single:.2f}x the per-request server at c=1, "
+            f"p99 {p99_ratio:.2f}x its p99 at c={top}"
+        )
+    summary["per_request_of_bare_c64"] = round(figures[("per-request", top)].rps / bare.rps, 3)
+    summary["bare_cpu_us_per_request_c64"] = round(bare.cpu_us, 1)
+    targets = {
+        "of_bare_c64": ">= 0.30",
+        "of_per_request_c1": ">= 1.0",
+        "p99_vs_per_request_c64": "<= 1.0",
+        "errors": "0",
+    }
     print(
-        "target at concurrency 64 (>= 2x throughput, p99 no worse): "
-        + ("met" if verdict else "NOT met")
+        json.dumps(
+            {"benchmark": "serving_throughput", "figures": summary, "targets": targets, "met": met}
+        )
     )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--baseline", help="run the baseline server for this artifact")
+    parser.add_argument("--bare", action="store_true", help="run the bare ASGI server")
     parser.add_argument("--host", default=HOST_BASELINE)
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     if args.baseline:
         run_baseline(args.baseline, args.host, args.port)
+    elif args.bare:
+        run_bare(args.host, args.port)
     else:
         main()

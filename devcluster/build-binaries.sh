@@ -18,6 +18,9 @@ WORK="$CACHE/build/kubernetes-$KUBE_VERSION"
 command -v go >/dev/null || { echo "error: 'go' is not on PATH; install Go >= 1.26 or set KUBEBUILDER_ASSETS to a folder with etcd, kube-apiserver, kube-controller-manager and kube-scheduler" >&2; exit 1; }
 
 mkdir -p "$DEST" "$WORK"
+# one build at a time: a second caller waits here and then finds the first one's result
+exec 9>"$WORK.lock"
+flock 9
 staging_minor="v0.${KUBE_VERSION#v1.}"
 
 if [ ! -f "$WORK/go.sum" ]; then

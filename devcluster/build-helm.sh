@@ -21,6 +21,13 @@ if [ -x "$DEST/helm" ] && "$DEST/helm" version --template '{{.Version}}' 2>/dev/
 fi
 
 mkdir -p "$DEST" "$WORK"
+# one build at a time: a second caller waits here and then finds the first one's result
+exec 9>"$WORK.lock"
+flock 9
+if [ -x "$DEST/helm" ] && "$DEST/helm" version --template '{{.Version}}' 2>/dev/null | grep -qx "$HELM_VERSION"; then
+  echo "$DEST"
+  exit 0
+fi
 cd "$WORK"
 if [ ! -f go.sum ]; then
   rm -f go.mod

@@ -19,6 +19,10 @@ command -v go >/dev/null || { echo "error: 'go' is not on PATH; install Go >= 1.
 
 if [ -x "$DEST/minio" ]; then echo "$DEST"; exit 0; fi
 mkdir -p "$DEST" "$WORK"
+# one build at a time: a second caller waits here and then finds the first one's result
+exec 9>"$WORK.lock"
+flock 9
+if [ -x "$DEST/minio" ]; then echo "$DEST"; exit 0; fi
 cd "$WORK"
 if [ ! -f go.sum ]; then
   rm -f go.mod

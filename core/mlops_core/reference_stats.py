@@ -204,8 +204,18 @@ def drift_features(
         texts = text_values(preprocessor.text_column, columns[preprocessor.text_column])
         return text_drift_values(preprocessor, texts)
     names = [c.name for c in preprocessor.numeric]
+    try:  # the common case in one array; anything unusual takes the checked path below
+        flat = [record[name] for record in records for name in names]
+    except (KeyError, TypeError):
+        flat = [""]
+    if names and all(type(v) in _PLAIN_NUMBERS for v in flat):
+        matrix = np.array(flat, dtype=np.float64).reshape(len(records), len(names))
+        return dict(zip(names, matrix.T.tolist(), strict=True))
     columns = records_to_columns(records, names)
     return {name: [float(v) for v in numeric_values(name, columns[name])] for name in names}
+
+
+_PLAIN_NUMBERS = frozenset({float, int, bool, type(None)})
 
 
 def drift_categories(

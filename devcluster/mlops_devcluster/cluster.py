@@ -21,6 +21,8 @@ S3_NAMESPACE: Final = "mlops-system"
 S3_SECRET: Final = "mlops-s3"  # noqa: S105 (a Secret name, not a password)
 CPU_NODE: Final = "devcluster-cpu"
 GPU_NODE: Final = "devcluster-gpu"
+#: the service range of state folders made before each cluster had its own (no Service routing)
+LEGACY_SERVICE_CIDR: Final = "10.96.0.0/16"
 
 
 class NotRunningError(RuntimeError):
@@ -37,12 +39,14 @@ class KubectlError(subprocess.CalledProcessError):
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """What ``up`` chose: ports, binaries and the MinIO credentials (``cluster.json``)."""
+    """What ``up`` chose: ports, binaries, the MinIO credentials and the Service address range
+    (``cluster.json``)."""
 
     ports: Ports
     binaries: Binaries
     s3_access_key: str
     s3_secret_key: str
+    service_cidr: str = LEGACY_SERVICE_CIDR
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +54,7 @@ class ClusterConfig:
             "binaries": self.binaries.to_json(),
             "s3AccessKey": self.s3_access_key,
             "s3SecretKey": self.s3_secret_key,
+            "serviceCidr": self.service_cidr,
         }
 
     @classmethod
@@ -59,6 +64,7 @@ class ClusterConfig:
             binaries=Binaries.from_json(data["binaries"]),
             s3_access_key=data["s3AccessKey"],
             s3_secret_key=data["s3SecretKey"],
+            service_cidr=data.get("serviceCidr", LEGACY_SERVICE_CIDR),
         )
 
     def save(self, path: Path) -> None:

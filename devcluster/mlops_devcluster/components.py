@@ -38,14 +38,22 @@ def agent_command(layout: Layout) -> list[str]:
 
 
 def components(layout: Layout, config: ClusterConfig) -> list[Component]:
-    """Every process of the cluster; they tolerate starting together (each retries its
-    dependencies), so ``up`` starts them at once."""
+    """Every process of the cluster; ``up`` starts them at once, except the controller manager
+    and the scheduler, which wait for a ready API server (see ``lifecycle.AFTER_API``)."""
     base_env = dict(os.environ)
     return [
         Component(ETCD, etcd_command(config.binaries, layout, config.ports), base_env),
-        Component(APISERVER, apiserver_command(config.binaries, layout, config.ports), base_env),
         Component(
-            CONTROLLER_MANAGER, controller_manager_command(config.binaries, layout), base_env
+            APISERVER,
+            apiserver_command(
+                config.binaries, layout, config.ports, service_cidr=config.service_cidr
+            ),
+            base_env,
+        ),
+        Component(
+            CONTROLLER_MANAGER,
+            controller_manager_command(config.binaries, layout, service_cidr=config.service_cidr),
+            base_env,
         ),
         Component(SCHEDULER, scheduler_command(config.binaries, layout), base_env),
         Component(NODE_AGENT, agent_command(layout), base_env),

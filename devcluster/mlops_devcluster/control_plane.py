@@ -17,7 +17,6 @@ from mlops_devcluster.pki import (
     ETCD_CLIENT,
     KUBELET_CLIENT,
     SCHEDULER,
-    SERVICE_CIDR,
     Pki,
 )
 from mlops_devcluster.ports import HOST, Ports
@@ -49,7 +48,9 @@ def etcd_command(binaries: Binaries, layout: Layout, ports: Ports) -> list[str]:
     ]
 
 
-def apiserver_command(binaries: Binaries, layout: Layout, ports: Ports) -> list[str]:
+def apiserver_command(
+    binaries: Binaries, layout: Layout, ports: Ports, *, service_cidr: str
+) -> list[str]:
     pki = Pki(layout.pki)
     return [
         str(binaries.kube_apiserver),
@@ -71,7 +72,7 @@ def apiserver_command(binaries: Binaries, layout: Layout, ports: Ports) -> list[
         f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
         f"--service-account-key-file={pki.sa_pub}",
         f"--service-account-signing-key-file={pki.sa_key}",
-        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        f"--service-cluster-ip-range={service_cidr}",
         "--allow-privileged=true",
         "--profiling=false",
         "--enable-priority-and-fairness=false",
@@ -82,7 +83,9 @@ def apiserver_command(binaries: Binaries, layout: Layout, ports: Ports) -> list[
     ]
 
 
-def controller_manager_command(binaries: Binaries, layout: Layout) -> list[str]:
+def controller_manager_command(
+    binaries: Binaries, layout: Layout, *, service_cidr: str
+) -> list[str]:
     pki = Pki(layout.pki)
     kubeconfig = layout.component_kubeconfig(CONTROLLER_MANAGER.file_stem)
     return [
@@ -95,7 +98,7 @@ def controller_manager_command(binaries: Binaries, layout: Layout) -> list[str]:
         f"--root-ca-file={pki.ca_cert}",
         f"--cluster-signing-cert-file={pki.ca_cert}",
         f"--cluster-signing-key-file={pki.ca_key}",
-        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        f"--service-cluster-ip-range={service_cidr}",
         "--controllers=*,-persistentvolume-binder,-attachdetach,-persistentvolume-expander,"
         "-ephemeral-volume,-pv-protection,-pvc-protection,-service-lb-controller,"
         "-node-route-controller,-cloud-node-lifecycle-controller",

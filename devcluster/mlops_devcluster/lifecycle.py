@@ -15,7 +15,13 @@ from typing import Final
 
 from mlops_devcluster import components as comp
 from mlops_devcluster import processes
-from mlops_devcluster.agent.addresses import pod_range_marker, remove_range
+from mlops_devcluster.agent.addresses import (
+    cluster_octet,
+    pod_range_marker,
+    remove_range,
+    service_network,
+    service_range_marker,
+)
 from mlops_devcluster.binaries import resolve_binaries
 from mlops_devcluster.cluster import (
     BUCKET,
@@ -38,10 +44,14 @@ from mlops_devcluster.pki import (
     ClientIdentity,
     Pki,
     ensure_pki,
+    kubernetes_service_ip,
 )
 from mlops_devcluster.ports import Ports, check_ports, free_ports
 
 DEFAULT_TIMEOUT: Final = 120.0
+#: started once the API server is ready: the controller manager gives up after 10 s without a
+#: healthy API server, which a loaded machine can take longer than to bootstrap RBAC
+AFTER_API: Final = (comp.CONTROLLER_MANAGER, comp.SCHEDULER)
 Log = Callable[[str], None]
 
 
@@ -65,13 +75,20 @@ def running_components(layout: Layout) -> dict[str, int | None]:
     return {name: processes.running_pid(layout.pid_file(name)) for name in comp.NAMES}
 
 
-def _new_config(*, use_free_ports: bool) -> ClusterConfig:
+def _service_cidr(root: Path) -> str:
+    """This cluster's own Service range (next to its pod range), so that the ClusterIPs of two
+    devclusters on one machine rarely meet."""
+    return str(service_network(cluster_octet(root)))
+
+
+def _new_config(root: Path, *, use_free_ports: bool) -> ClusterConfig:
     ports = free_ports() if use_free_ports else Ports()
     return ClusterConfig(
         ports=ports,
         binaries=resolve_binaries(),
         s3_access_key="mlops-" + secrets.token_hex(4),
         s3_secret_key=secrets.token_urlsafe(24),
+        service_cidr=_service_cidr(root),
     )
 
 
@@ -98,13 +115,13 @@ def _config(
     """The saved configuration, else a new one; ports are chosen again while the cluster has
     never run (e.g. its ports were taken), binaries again when one has gone missing."""
     if not layout.config_file.exists():
-        config = _new_config(use_free_ports=use_free_ports)
+        config = _new_config(layout.root, use_free_ports=use_free_ports)
         config.save(layout.config_file)
         return config
     config = ClusterConfig.load(layout.config_file)
     if not any(running.values()) and not layout.etcd_data.exists():
         ports = free_ports() if use_free_ports else Ports()
-        config = dataclasses.replace(config, ports=ports)
+        config = dataclasses.replace(config, ports=ports, service_cidr=_service_cidr(layout.root))
     if not all(Path(p).exists() for p in config.binaries.to_json().values()):
         config = dataclasses.replace(config, binaries=resolve_binaries())
     config.save(layout.config_file)
@@ -133,20 +150,22 @@ def up(
             check_ports(config.ports, can_move=not layout.etcd_data.exists())
         if running[comp.NODE_AGENT] is None:
             _stop_stray_pods(layout)
-        ensure_pki(Pki(layout.pki))
+        ensure_pki(Pki(layout.pki), service_ip=kubernetes_service_ip(config.service_cidr))
         _write_kubeconfigs(layout, cluster.server)
-        for component in comp.components(layout, config):
-            if running[component.name] is None:
-                processes.start(
-                    component.argv,
-                    pid_file=layout.pid_file(component.name),
-                    log_file=layout.log_file(component.name),
-                    env=component.env,
-                    cwd=layout.root,
-                )
-                log(f"started {component.name} (log: {layout.log_file(component.name)})")
+        _start(cluster, running, [n for n in comp.NAMES if n not in AFTER_API], log=log)
     try:
-        _wait_usable(cluster, timeout=timeout, log=log)
+        deadline = time.monotonic() + timeout
+        if started_now:
+            _wait(
+                "kube-apiserver ready",
+                cluster.kube().ready,
+                layout=layout,
+                deadline=deadline,
+                log=_quiet,
+                names=[n for n in comp.NAMES if n not in AFTER_API],
+            )
+            _start(cluster, running, list(AFTER_API), log=log)
+        _wait_usable(cluster, timeout=max(1.0, deadline - time.monotonic()), log=log)
     except StartError:
         if started_now:
             down(root)
@@ -154,9 +173,25 @@ def up(
     return cluster
 
 
-def _check_alive(layout: Layout) -> None:
+def _start(
+    cluster: DevCluster, running: dict[str, int | None], names: list[str], *, log: Log
+) -> None:
+    layout = cluster.layout
+    for component in comp.components(layout, cluster.config):
+        if component.name in names and running[component.name] is None:
+            processes.start(
+                component.argv,
+                pid_file=layout.pid_file(component.name),
+                log_file=layout.log_file(component.name),
+                env=component.env,
+                cwd=layout.root,
+            )
+            log(f"started {component.name} (log: {layout.log_file(component.name)})")
+
+
+def _check_alive(layout: Layout, names: list[str] | None = None) -> None:
     for name, pid in running_components(layout).items():
-        if pid is None:
+        if pid is None and (names is None or name in names):
             raise StartError(
                 f"{name} exited during start-up; last lines of {layout.log_file(name)}:\n"
                 f"{_log_tail(layout.log_file(name))}"
@@ -164,10 +199,16 @@ def _check_alive(layout: Layout) -> None:
 
 
 def _wait(
-    what: str, check: Callable[[], bool], *, layout: Layout, deadline: float, log: Log
+    what: str,
+    check: Callable[[], bool],
+    *,
+    layout: Layout,
+    deadline: float,
+    log: Log,
+    names: list[str] | None = None,
 ) -> None:
     while True:
-        _check_alive(layout)
+        _check_alive(layout, names)
         try:
             if check():
                 log(f"{what}: ok")
@@ -277,6 +318,7 @@ def down(root: Path, *, purge: bool = False, log: Log = _quiet) -> list[str]:
             log(f"stopped {name}")
     _stop_stray_pods(layout)
     remove_range(pod_range_marker(layout))
+    remove_range(service_range_marker(layout))
     for name in (comp.APISERVER, comp.ETCD):
         if processes.stop(layout.pid_file(name), grace=15.0):
             stopped.append(name)

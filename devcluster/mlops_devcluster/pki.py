@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY: Final = datetime.timedelta(days=3650)
-#: the first address of the service range: the in-cluster name of the API server
+#: the first address of the legacy service range (each cluster now has its own, see
+#: ``mlops_devcluster.agent.addresses.service_network``)
 KUBERNETES_SERVICE_IP: Final = "10.96.0.1"
-SERVICE_CIDR: Final = "10.96.0.0/16"
 APISERVER_DNS_NAMES: Final = (
     "localhost",
     "kubernetes",
@@ -234,7 +234,12 @@ class LeafSpec:
     ip_addresses: tuple[str, ...] = ()
 
 
-def leaf_specs(pki: Pki) -> list[LeafSpec]:
+def kubernetes_service_ip(service_cidr: str) -> str:
+    """The first address of the service range: the ClusterIP of Service default/kubernetes."""
+    return str(next(ipaddress.ip_network(service_cidr).hosts()))
+
+
+def leaf_specs(pki: Pki, *, service_ip: str = KUBERNETES_SERVICE_IP) -> list[LeafSpec]:
     """Every certificate of a devcluster: three serving certificates, then the clients."""
     server = (ExtendedKeyUsageOID.SERVER_AUTH,)
     client = (ExtendedKeyUsageOID.CLIENT_AUTH,)
@@ -246,7 +251,7 @@ def leaf_specs(pki: Pki) -> list[LeafSpec]:
             _name("kube-apiserver"),
             server,
             dns_names=APISERVER_DNS_NAMES,
-            ip_addresses=("127.0.0.1", KUBERNETES_SERVICE_IP),
+            ip_addresses=("127.0.0.1", service_ip),
         ),
         LeafSpec(pki.etcd_cert, pki.etcd_key, _name("etcd"), server + client, **loopback),
         LeafSpec(
@@ -264,7 +269,7 @@ def leaf_specs(pki: Pki) -> list[LeafSpec]:
     return specs
 
 
-def ensure_pki(pki: Pki) -> None:
+def ensure_pki(pki: Pki, *, service_ip: str = KUBERNETES_SERVICE_IP) -> None:
     """Create whatever is missing of the CA, serving and client certificates and the
     service-account keys (an existing CA is kept, so existing kubeconfigs stay valid)."""
     if pki.complete():
@@ -274,7 +279,7 @@ def ensure_pki(pki: Pki) -> None:
         ca_cert, ca_key = _load_ca(pki)
     else:
         ca_cert, ca_key = _new_ca(pki)
-    for spec in leaf_specs(pki):
+    for spec in leaf_specs(pki, service_ip=service_ip):
         if spec.cert.is_file() and spec.key.is_file():
             continue
         cert, key = _leaf(

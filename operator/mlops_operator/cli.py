@@ -5,8 +5,13 @@ mlops versions MODEL                      versions of a model, stage, readiness,
 mlops promote MODEL VERSION --stage S     move a version to draft|staging|production|archived
 mlops compare MODEL V1 V2                 metrics side by side, hyperparameter diff
 mlops migrate DIR --model NAME            register an existing artifact folder
+mlops rollout status|pause|resume|promote|abort|retry DEPLOYMENT
+                                          follow and steer a Deployment's rollout
 mlops demo                                devcluster + operator + example, end to end
 mlops devcluster up|down|status|env|logs  the local cluster
+
+``demo`` and ``devcluster`` belong to the development harness (``mlops_devcluster``), which adds
+them through the ``mlops.cli`` entry point group: this package never imports it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -89,10 +95,31 @@ def _migrate(args: argparse.Namespace) -> str:
     )
 
 
-def _demo(args: argparse.Namespace) -> str:
-    from mlops_operator.commands.demo import run_demo
+def _rollout(args: argparse.Namespace) -> str:
+    from mlops_operator.commands import rollout
 
-    return run_demo(state_dir=args.dir, timeout=args.timeout, keep=args.keep)
+    target, name = _target(args), args.deployment
+    if args.action == "status":
+        return rollout.render_status(rollout.rollout_status(target, name))
+    if args.action in ("pause", "resume"):
+        change = rollout.rollout_pause(target, name, paused=args.action == "pause")
+    else:
+        change = rollout.rollout_request(target, name, args.action)
+    return rollout.render_change(change)
+
+
+#: entry point group of packages that add commands: ``register(subparsers)``; a command sets
+#: ``handler`` (``args -> exit code``) as its default
+PLUGIN_GROUP = "mlops.cli"
+
+
+def _plug_in(subparsers: Any) -> None:
+    for entry in entry_points(group=PLUGIN_GROUP):
+        try:
+            register = entry.load()
+        except ImportError:
+            continue  # the package's own dependencies are not installed here
+        register(subparsers)
 
 
 def _common() -> argparse.ArgumentParser:
@@ -160,22 +187,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="the artifact goes to ROOT/NAMESPACE/MODEL/VERSION/ (S3 credentials: AWS_* env)",
     )
 
-    demo = add("demo", _demo, "start a devcluster and the operator, train the example, print it")
-    demo.add_argument("--dir", default=None, help="devcluster state folder")
-    demo.add_argument("--timeout", type=float, default=600.0)
-    demo.add_argument("--keep", action="store_true", help="leave the devcluster running")
+    rollout = add("rollout", _rollout, "follow and steer the rollout of a Deployment")
+    rollout.add_argument(
+        "action",
+        choices=("status", "pause", "resume", "promote", "abort", "retry"),
+        help="status; pause/resume (spec.paused); promote (skip the remaining steps), abort "
+        "(back to stable now), retry (a failed or aborted version)",
+    )
+    rollout.add_argument("deployment", metavar="DEPLOYMENT")
 
-    sub.add_parser("devcluster", help="a local Kubernetes control plane, node agent and MinIO")
+    _plug_in(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["devcluster"]:
-        from mlops_devcluster.cli import main as devcluster_main
-
-        return devcluster_main(arguments[1:])
     args = build_parser().parse_args(arguments)
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return int(handler(args))
     try:
         print(args.run(args))
     except (CommandError, KubeError, StageTransitionError, StorageError) as exc:

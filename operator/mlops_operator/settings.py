@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mlops_core.images import TRAINER_IMAGE
+from mlops_core.images import SERVING_IMAGE, TRAINER_IMAGE
 from mlops_operator import __version__
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -27,6 +27,33 @@ class OperatorSettings(BaseSettings):
         default=f"{TRAINER_IMAGE}:{__version__}",
         validation_alias="MLOPS_TRAINER_IMAGE",
         description="Image of the trainer pods (repository:tag or @digest).",
+    )
+    serving_image: str = Field(
+        default=f"{SERVING_IMAGE}:{__version__}",
+        validation_alias="MLOPS_SERVING_IMAGE",
+        description="Image of the model server and router pods (repository:tag or @digest).",
+    )
+    router_replicas: int = Field(
+        default=2,
+        ge=1,
+        le=20,
+        validation_alias="MLOPS_ROUTER_REPLICAS",
+        description="Router pods per Deployment.",
+    )
+    drain_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        validation_alias="MLOPS_DRAIN_SECONDS",
+        description="How long a version's pods stay after its traffic went to 0, so that the "
+        "routers have taken the new weights and requests in flight finish.",
+    )
+    metrics_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        validation_alias="MLOPS_METRICS_TIMEOUT_SECONDS",
+        description="Timeout of one scrape of a router pod's /metrics.",
     )
     image_pull_policy: str = Field(
         default="IfNotPresent",
@@ -107,6 +134,18 @@ class OperatorSettings(BaseSettings):
         validation_alias="MLOPS_LIVENESS_ENDPOINT",
         description="Where kopf serves its liveness probe; empty to disable.",
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        validation_alias="MLOPS_METRICS_PORT",
+        description="Port of the operator's Prometheus metrics (/metrics); unset: not served.",
+    )
+    metrics_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 (a pod's metrics are scraped from outside it)
+        validation_alias="MLOPS_METRICS_HOST",
+        description="Address the metrics endpoint binds (the chart passes the pod IP).",
+    )
     log_level: str = Field(
         default="INFO",
         validation_alias="MLOPS_LOG_LEVEL",
@@ -118,9 +157,16 @@ class OperatorSettings(BaseSettings):
     use_serving: bool = Field(default=False, validation_alias="USE_MLOPS_SERVING")
     use_monitoring: bool = Field(default=False, validation_alias="USE_MLOPS_MONITORING")
 
-    @field_validator("watch_namespace", "s3_endpoint", "mlflow_tracking_uri", "liveness_endpoint")
+    @field_validator(
+        "watch_namespace",
+        "s3_endpoint",
+        "mlflow_tracking_uri",
+        "liveness_endpoint",
+        "metrics_port",
+        mode="before",
+    )
     @classmethod
-    def _empty_is_unset(cls, value: str | None) -> str | None:
+    def _empty_is_unset(cls, value: object) -> object:
         return value or None
 
     @property

@@ -39,13 +39,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mlops_serving.settings import RouterSettings
 
         router_settings = RouterSettings(**overrides)
+        if router_settings.router_config_map and router_settings.router_namespace:
+            from mlops_serving.router_config_map import ConfigMapMirror
+
+            ConfigMapMirror(
+                router_settings.router_namespace,
+                router_settings.router_config_map,
+                router_settings.router_config_file,
+            ).start()
         run(build_router_app(router_settings), host=router_settings.host, port=router_settings.port)
         return 0
-    from mlops_serving.server_app import build_app
+    from mlops_serving.server_app import build_server
     from mlops_serving.settings import ServerSettings
 
     settings = ServerSettings(**overrides)
-    app = build_app(settings)
+    app = build_server(settings)
     host, port = settings.host, settings.port
     uvicorn.run(
         app,

@@ -1,18 +1,20 @@
 """Dynamic batching: concurrent requests for one model version share one forward pass.
 
-Requests (each a group of one or more items) queue up. A batch closes when it holds
-``max_batch_size`` items, when ``max_latency_ms`` have passed since its first request, or when
-no new request arrived for a quarter of that window (so a lone caller does not wait the whole
-window). A request reaching an idle batcher right after a batch of a single request runs at
-once: there is no sign of concurrent traffic to wait for.
+Requests (each a group of one or more items) queue up. A request reaching an idle batcher is
+looked at again one event-loop turn later, after every request that arrived with it has been
+parsed: if it is still alone, there is no concurrent traffic to wait for and it runs at once, on
+the event loop itself, so that a lone caller pays no hand-off to the inference thread. Otherwise
+a batch closes when it holds ``max_batch_size`` items, when ``max_latency_ms`` have passed since
+its first request, or when no new request arrived for a quarter of that window.
 
 One batch runs at a time on the inference executor, off the event loop; requests that arrive
 meanwhile form the next batch, which starts as soon as the running one ends if it is already
 full or due. A batch whose run fails is re-run request by request, so one bad request fails
 alone. An optional ``after_batch`` step (drift bookkeeping) runs on the executor after the
-answers are out, so it adds no latency. The collector is driven by timer callbacks on the
-event loop rather than a task waking up per request, which keeps the per-request cost to a
-queue append and a future.
+answers are out, so it adds no latency; for requests run inline it runs on the event loop once
+``after_inline_every`` items have gathered, after their answers are written. The collector is
+driven by callbacks on the event loop rather than a task waking up per request, which keeps the
+per-request cost to a queue append and a future.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class DynamicBatcher(Generic[I, O]):
         max_latency_ms: float,
         on_batch: Callable[[int], None] | None = None,
         after_batch: Callable[[list[I]], None] | None = None,
+        after_inline_every: int = 1,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
@@ -65,13 +68,15 @@ class DynamicBatcher(Generic[I, O]):
         self._idle_gap = self._max_wait / 4.0
         self._on_batch = on_batch
         self._after_batch = after_batch
+        self._after_inline_every = after_inline_every
+        self._deferred: list[I] = []
         self._pending: deque[_Group[I, O]] = deque()
         self._pending_items = 0
         self._last_arrival = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._running: asyncio.Task[None] | None = None
         self._closed = False
-        self._last_groups = 1
+        self._check_due = False
 
     async def submit(self, items: Sequence[I]) -> list[O]:
         """The outputs for ``items``, in order, computed in some batch."""
@@ -86,11 +91,11 @@ class DynamicBatcher(Generic[I, O]):
         self._pending_items += len(items)
         self._last_arrival = now
         if self._running is None:
-            alone = self._last_groups <= 1 and len(self._pending) == 1
-            if alone or self._pending_items >= self._max_items or self._max_wait <= 0:
+            if self._pending_items >= self._max_items or self._max_wait <= 0:
                 self._start(loop)
-            elif self._timer is None:
-                self._arm(loop)
+            elif self._timer is None and not self._check_due:
+                self._check_due = True
+                loop.call_soon(self._check)
         return await group.future
 
     async def close(self) -> None:
@@ -105,6 +110,21 @@ class DynamicBatcher(Generic[I, O]):
                 await running
 
     # ---- scheduling (event loop callbacks) -------------------------------------------------
+
+    def _check(self) -> None:
+        """One loop turn after a request reached an idle batcher: alone → inline, else wait."""
+        self._check_due = False
+        if self._running is not None or not self._pending or self._timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        if len(self._pending) == 1 and self._pending_items <= self._max_items and not self._closed:
+            group = self._pending.popleft()
+            self._pending_items -= len(group.items)
+            self._run_inline(loop, group)
+        elif self._pending_items >= self._max_items:
+            self._start(loop)
+        else:
+            self._arm(loop)
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         deadline = self._pending[0].arrival + self._max_wait
@@ -128,7 +148,6 @@ class DynamicBatcher(Generic[I, O]):
             self._timer.cancel()
             self._timer = None
         batch = self._take()
-        self._last_groups = len(batch)
         self._running = loop.create_task(self._run(batch))
 
     def _take(self) -> list[_Group[I, O]]:
@@ -187,8 +206,48 @@ class DynamicBatcher(Generic[I, O]):
         """Run ``after_batch`` on the executor once the answers are out (not awaited)."""
         if self._after_batch is None:
             return
+        if self._deferred:
+            items, self._deferred = self._deferred + items, []
         future = loop.run_in_executor(self._executor, self._after_batch, items)
         future.add_done_callback(_log_failure)
+
+    def _run_inline(self, loop: asyncio.AbstractEventLoop, group: _Group[I, O]) -> None:
+        """Run a lone request on the event loop (no concurrent request is waiting on it)."""
+        if group.future.done():
+            return
+        items = list(group.items)
+        try:
+            outputs = self._run_batch(items)
+        except Exception as exc:
+            _settle(group, error=exc)
+            return
+        if self._on_batch is not None:
+            self._on_batch(len(items))
+        if len(outputs) != len(items):
+            error = RuntimeError(f"batch of {len(items)} items produced {len(outputs)} outputs")
+            _settle(group, error=error)
+            return
+        _settle(group, result=outputs)
+        if self._after_batch is not None:
+            # a hand-off to the executor costs a lone caller as much as the model: gather a few
+            # requests' items, then run the step on the loop once the answers are written
+            self._deferred.extend(items)
+            if len(self._deferred) >= self._after_inline_every:
+                loop.call_soon(self._after_inline, self._deferred)
+                self._deferred = []
+
+    def _after_inline(self, items: list[I]) -> None:
+        assert self._after_batch is not None
+        try:
+            self._after_batch(items)
+        except Exception as exc:  # bookkeeping must never fail a request
+            log.warning("after-batch step failed: %s", exc)
+
+    def flush_after_batch(self) -> None:
+        """Hand the ``after_batch`` step of inline runs to the executor now (e.g. before a
+        report that runs on the executor and must see them)."""
+        if self._deferred:
+            self._follow_up(asyncio.get_running_loop(), [])
 
     async def _run_alone(self, group: _Group[I, O]) -> None:
         loop = asyncio.get_running_loop()

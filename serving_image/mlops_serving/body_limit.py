@@ -1,4 +1,4 @@
-"""An ASGI middleware answering 413 to request bodies over a size limit."""
+"""An ASGI middleware answering 413 to request bodies over a size limit, on every route."""
 
 from __future__ import annotations
 
@@ -6,60 +6,54 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
-class BodyTooLargeError(Exception):
-    pass
+from mlops_serving.errors import too_large_message
 
 
 class BodyLimitMiddleware:
-    """Rejects a declared ``Content-Length`` over the limit before reading, and stops reading
-    a chunked body as soon as it passes the limit."""
+    """Reads a request's whole body before the app sees it: a declared ``Content-Length`` over
+    the limit is refused before reading, a chunked body as soon as it passes the limit, both
+    with 413. The app then receives the body in one message, so that no framework code can
+    turn an over-long body into some other error."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         for key, value in scope.get("headers", ()):
-            if key == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = 0
-                if declared > self.max_bytes:
-                    await self._reject(send)
-                    return
-        seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLargeError
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLargeError:
-            if not started:
+            if key == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await self._reject(send)
+                return
+        chunks = []
+        seen = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                await self._reject(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            {"error": f"request body is larger than the limit of {self.max_bytes} bytes"}
-        ).encode()
+        body = json.dumps({"error": too_large_message(self.max_bytes)}).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,10 @@ class ModelUnavailableError(ServingError):
     status = 503
 
 
+def too_large_message(limit: int) -> str:
+    return f"request body is larger than the limit of {limit} bytes (MAX_REQUEST_BYTES)"
+
+
 def _body(message: str) -> dict[str, str]:
     return {"error": message}
 
@@ -52,18 +59,44 @@ async def _serving_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = []
-    for err in exc.errors()[:10]:
+    errors = list(exc.errors())
+    for err in errors:
         if err.get("type") == "json_invalid":
             ctx = err.get("ctx") or {}
             detail = ctx.get("error", "")
             return JSONResponse(_body(f"request body is not valid JSON: {detail}"), status_code=400)
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        problems.append(f"{where}: {err.get('msg', 'invalid')}")
-    return JSONResponse(_body("invalid request: " + "; ".join(problems)), status_code=400)
+    return JSONResponse(_body(validation_message(errors)), status_code=400)
+
+
+def validation_message(errors: Sequence[Any]) -> str:
+    """pydantic's errors as one line: ``where: what`` for the first few."""
+    problems = []
+    for err in errors[:10]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        problems.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(problems)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """The framework's own answers (unknown path 404, wrong method 405) in the same shape."""
+    assert isinstance(exc, HTTPException)
+    message = str(exc.detail)
+    if exc.status_code == 404:
+        message = f"no such path: {request.url.path} (see /docs for the API)"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    return JSONResponse(_body(message), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error", exc_info=exc)
+    return JSONResponse(_body(f"internal error: {type(exc).__name__}"), status_code=500)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Domain errors → their status with ``{"error": message}``; schema errors → 400."""
+    """Domain errors → their status with ``{"error": message}``; schema errors → 400; the
+    framework's 404/405 and anything unexpected (500) in the same shape."""
     app.add_exception_handler(ServingError, _serving_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

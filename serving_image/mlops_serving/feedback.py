@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import threading
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -31,8 +31,19 @@ class UnknownPredictionError(KeyError):
     """The prediction id was never issued, already got feedback, or aged out."""
 
 
+_ID_BYTES = 16
+_ID_BATCH = 256
+_ids: list[str] = []
+
+
 def new_prediction_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as 32 hex digits, unguessable (feedback trusts them), drawn from the OS
+    256 at a time: one system call per 256 predictions instead of one each."""
+    if not _ids:
+        raw = os.urandom(_ID_BYTES * _ID_BATCH).hex()
+        step = 2 * _ID_BYTES
+        _ids.extend(raw[i : i + step] for i in range(0, len(raw), step))
+    return _ids.pop()
 
 
 class FeedbackBook:

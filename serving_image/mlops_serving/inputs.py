@@ -11,25 +11,10 @@ from typing import Any
 
 from mlops_core.artifact_config import ArtifactConfig
 from mlops_serving.errors import InvalidInputError
+from mlops_serving.tensor_values import check_record_numbers, check_tensor_values
 
 Record = dict[str, Any]
 MAX_INSTANCES = 10_000
-NUMERIC_TYPES = frozenset(
-    {
-        "BOOL",
-        "INT8",
-        "INT16",
-        "INT32",
-        "INT64",
-        "UINT8",
-        "UINT16",
-        "UINT32",
-        "UINT64",
-        "FP16",
-        "FP32",
-        "FP64",
-    }
-)
 
 
 def expected_input(config: ArtifactConfig) -> str:
@@ -42,7 +27,11 @@ def expected_input(config: ArtifactConfig) -> str:
 def instance_to_record(config: ArtifactConfig, instance: Any, where: str) -> Record:
     """One v1 instance: an object of columns, a list of feature values, or a text."""
     if isinstance(instance, Mapping):
-        return text_record(config, instance) if config.task == "text" else dict(instance)
+        if config.task == "text":
+            return text_record(config, instance)
+        record = dict(instance)
+        check_record_numbers(record, where)
+        return record
     if config.task == "text" and isinstance(instance, str):
         return {str(config.text_column): instance}
     if config.task == "tabular" and isinstance(instance, list):
@@ -51,7 +40,9 @@ def instance_to_record(config: ArtifactConfig, instance: Any, where: str) -> Rec
                 f"{where} has {len(instance)} values; the model takes {len(config.feature_names)} "
                 f"({', '.join(config.feature_names)})"
             )
-        return dict(zip(config.feature_names, instance, strict=True))
+        record = dict(zip(config.feature_names, instance, strict=True))
+        check_record_numbers(record, where)
+        return record
     raise InvalidInputError(
         f"{where} is a {type(instance).__name__}; send {expected_input(config)}"
     )
@@ -108,17 +99,7 @@ def check_tensor(name: str, shape: Sequence[int], datatype: str, data: Any) -> l
         raise InvalidInputError(
             f"input {name!r}: shape {list(shape)} needs {expected} values, got {len(values)}"
         )
-    if datatype == "BYTES":
-        if not all(isinstance(v, str) for v in values):
-            raise InvalidInputError(f"input {name!r}: BYTES data must be strings")
-    elif datatype in NUMERIC_TYPES:
-        if not all(isinstance(v, int | float) for v in values):
-            raise InvalidInputError(f"input {name!r}: {datatype} data must be numbers")
-    else:
-        raise InvalidInputError(
-            f"input {name!r}: datatype {datatype!r} is not supported; use FP32, INT64 or BYTES"
-        )
-    return values
+    return check_tensor_values(name, shape, datatype, values)
 
 
 def v2_inputs_to_records(

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 from pydantic import Field
 
 from mlops_core.artifact_config import ArtifactConfig
@@ -13,7 +14,9 @@ from mlops_core.wire import WireModel
 from mlops_serving.errors import ModelUnavailableError, ServingError
 from mlops_serving.inference import InferenceResult
 from mlops_serving.inputs import Record, text_record
+from mlops_serving.json_body import decode_model, json_response, request_schema
 from mlops_serving.protocol_v1 import inference_of
+from mlops_serving.tensor_values import check_record_numbers
 
 router = APIRouter(tags=["mlops"])
 MAX_BATCH_REQUESTS = 1000
@@ -34,7 +37,11 @@ class MlopsBatchRequest(WireModel):
 
 
 def _record(config: ArtifactConfig, data: dict[str, Any]) -> list[Record]:
-    return [text_record(config, data) if config.task == "text" else dict(data)]
+    if config.task == "text":
+        return [text_record(config, data)]
+    record = dict(data)
+    check_record_numbers(record, "input")
+    return [record]
 
 
 def _model_id(body: MlopsPredictRequest) -> tuple[str, str | None]:
@@ -55,15 +62,17 @@ def _answer(result: InferenceResult) -> dict[str, Any]:
     }
 
 
-@router.post("/mlops/predict")
-async def predict(body: MlopsPredictRequest, request: Request) -> dict[str, Any]:
+@router.post("/mlops/predict", openapi_extra=request_schema(MlopsPredictRequest))
+async def predict(request: Request) -> Response:
+    body = decode_model(await request.body(), MlopsPredictRequest)
     name, version = _model_id(body)
     result = await inference_of(request).run(name, version, lambda c: _record(c, body.input))
-    return _answer(result)
+    return json_response(_answer(result))
 
 
-@router.post("/mlops/predict/batch")
-async def predict_batch(body: MlopsBatchRequest, request: Request) -> dict[str, Any]:
+@router.post("/mlops/predict/batch", openapi_extra=request_schema(MlopsBatchRequest))
+async def predict_batch(request: Request) -> Response:
+    body = decode_model(await request.body(), MlopsBatchRequest)
     inference = inference_of(request)
 
     async def one(item: MlopsPredictRequest) -> dict[str, Any]:
@@ -76,7 +85,7 @@ async def predict_batch(body: MlopsBatchRequest, request: Request) -> dict[str, 
             raise type(outcome)(f"requests[{index}]: {outcome}") from outcome
         if isinstance(outcome, BaseException):
             raise outcome
-    return {"responses": outcomes}
+    return json_response({"responses": outcomes})
 
 
 @router.get("/mlops/models")

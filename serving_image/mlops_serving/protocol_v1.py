@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_core.wire import WireModel
@@ -14,6 +13,7 @@ from mlops_serving.errors import InvalidInputError, ModelNotFoundError
 from mlops_serving.feedback import UnknownPredictionError
 from mlops_serving.inference import Inference
 from mlops_serving.inputs import MAX_INSTANCES, instances_to_records
+from mlops_serving.json_body import decode_json, decode_model, json_response, request_schema
 
 router = APIRouter(tags=["KServe v1"])
 
@@ -61,10 +61,7 @@ V1_BODY = {
 
 def parse_instances(raw: bytes) -> list[Any]:
     """``instances`` of a v1 body, parsed without a model per request (the hot path)."""
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidInputError(f"request body is not valid JSON: {exc}") from None
+    body = decode_json(raw)
     if not isinstance(body, dict) or "instances" not in body:
         raise InvalidInputError('invalid request: send {"instances": [...]}')
     instances = body["instances"]
@@ -90,23 +87,24 @@ async def v1_predict(
     }
 
 
-async def _predict(name: str, version: str | None, request: Request) -> JSONResponse:
+async def _predict(name: str, version: str | None, request: Request) -> Response:
     answer = await v1_predict(inference_of(request), name, version, await request.body())
-    return JSONResponse(answer)
+    return json_response(answer)
 
 
 @router.post("/v1/models/{name}:predict", openapi_extra=V1_BODY)
-async def predict(name: str, request: Request) -> JSONResponse:
+async def predict(name: str, request: Request) -> Response:
     return await _predict(name, None, request)
 
 
 @router.post("/v1/models/{name}/versions/{version}:predict", openapi_extra=V1_BODY)
-async def predict_version(name: str, version: str, request: Request) -> JSONResponse:
+async def predict_version(name: str, version: str, request: Request) -> Response:
     return await _predict(name, version, request)
 
 
-@router.post("/v1/feedback")
-async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
+@router.post("/v1/feedback", openapi_extra=request_schema(FeedbackRequest))
+async def feedback(request: Request) -> dict[str, Any]:
+    body = decode_model(await request.body(), FeedbackRequest)
     inference = inference_of(request)
     label = (
         str(body.true_label).lower() if isinstance(body.true_label, bool) else str(body.true_label)

@@ -2,34 +2,37 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_core.artifact_config import ArtifactConfig
 from mlops_serving import __version__
-from mlops_serving.errors import InvalidInputError
-from mlops_serving.inference import Inference
-from mlops_serving.inputs import v2_inputs_to_records
+from mlops_serving.json_body import request_schema
 from mlops_serving.protocol_v1 import inference_of
+from mlops_serving.v2_infer import header_length_of, v2_infer
 
 router = APIRouter(tags=["Open Inference Protocol v2"])
 
 
 class TensorInput(BaseModel):
+    """A tensor: ``data`` (flat or nested, row-major), or ``parameters.binary_data_size`` bytes
+    of the binary data that follows the JSON header (binary tensor data extension)."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=128)
     shape: list[int] = Field(min_length=1, max_length=8)
     datatype: str = Field(min_length=1, max_length=16)
-    data: list[Any]
+    data: list[Any] | None = None
     parameters: dict[str, Any] | None = None
 
 
 class InferRequest(BaseModel):
+    """The request's schema (documentation; the route parses the body itself)."""
+
     model_config = ConfigDict(extra="forbid")
 
     id: str | None = Field(default=None, max_length=128)
@@ -52,7 +55,7 @@ def _tensor_meta(config: ArtifactConfig) -> dict[str, list[dict[str, Any]]]:
 
 @router.get("/v2")
 async def server_metadata() -> dict[str, Any]:
-    return {"name": "mlops-serving", "version": __version__, "extensions": []}
+    return {"name": "mlops-serving", "version": __version__, "extensions": ["binary_tensor_data"]}
 
 
 @router.get("/v2/health/live")
@@ -113,61 +116,21 @@ async def version_ready(name: str, version: str, request: Request) -> JSONRespon
     return await _ready(name, version, request)
 
 
-async def _infer(
-    name: str, version: str | None, body: InferRequest, request: Request
-) -> JSONResponse:
-    inference: Inference = inference_of(request)
-    tensors = [(t.name, t.shape, t.datatype.upper(), t.data) for t in body.inputs]
-    result = await inference.run(
-        name, version, lambda config: v2_inputs_to_records(config, tensors)
-    )
-    n = len(result.predictions)
-    k = len(result.class_labels)
-    wanted: set[str] | None = None
-    if body.outputs:
-        wanted = {str(o.get("name")) for o in body.outputs}
-        unknown = wanted - {"label", "probabilities"}
-        if unknown:
-            raise InvalidInputError(
-                f"unknown outputs {sorted(unknown)}: this model outputs label and probabilities"
-            )
-    outputs: list[dict[str, Any]] = []
-    if wanted is None or "label" in wanted:
-        outputs.append(
-            {
-                "name": "label",
-                "datatype": "BYTES",
-                "shape": [n],
-                "data": [p.label for p in result.predictions],
-            }
-        )
-    if wanted is None or "probabilities" in wanted:
-        outputs.append(
-            {
-                "name": "probabilities",
-                "datatype": "FP32",
-                "shape": [n, k],
-                "data": [x for p in result.predictions for x in p.probabilities],
-            }
-        )
-    return JSONResponse(
-        {
-            "model_name": result.model,
-            "model_version": result.version,
-            "id": body.id or uuid.uuid4().hex,
-            "parameters": {"prediction_ids": result.prediction_ids},
-            "outputs": outputs,
-        }
-    )
+async def _infer(name: str, version: str | None, request: Request) -> Response:
+    length = header_length_of(request.scope["headers"])
+    raw = await request.body()
+    body, headers = await v2_infer(inference_of(request), name, version, raw, length)
+    return Response(body, headers={k.decode(): v.decode() for k, v in headers})
 
 
-@router.post("/v2/models/{name}/infer")
-async def infer(name: str, body: InferRequest, request: Request) -> JSONResponse:
-    return await _infer(name, None, body, request)
+V2_BODY = request_schema(InferRequest)
 
 
-@router.post("/v2/models/{name}/versions/{version}/infer")
-async def infer_version(
-    name: str, version: str, body: InferRequest, request: Request
-) -> JSONResponse:
-    return await _infer(name, version, body, request)
+@router.post("/v2/models/{name}/infer", openapi_extra=V2_BODY)
+async def infer(name: str, request: Request) -> Response:
+    return await _infer(name, None, request)
+
+
+@router.post("/v2/models/{name}/versions/{version}/infer", openapi_extra=V2_BODY)
+async def infer_version(name: str, version: str, request: Request) -> Response:
+    return await _infer(name, version, request)

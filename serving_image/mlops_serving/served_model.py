@@ -86,10 +86,11 @@ class ServedModel:
         self._batcher: DynamicBatcher[Record, Prediction] = DynamicBatcher(
             self._run_batch,
             executor=executor,
-            max_batch_size=settings.max_batch_size,
-            max_latency_ms=settings.max_latency_ms,
+            max_batch_size=settings.batch_size_limit,
+            max_latency_ms=settings.batch_wait_ms,
             on_batch=batch_hist.observe,
             after_batch=self._observe_drift,
+            after_inline_every=settings.drift_sample_per_batch,
         )
 
     @property
@@ -102,6 +103,14 @@ class ServedModel:
 
     def _run_batch(self, records: list[Record]) -> list[Prediction]:
         proba = self.artifact.predict_proba(records)
+        finite = np.isfinite(proba).all(axis=1)
+        if not finite.all():
+            # a batch that fails is re-run request by request, so this names the caller's row
+            row = int(np.argmin(finite))
+            raise ValueError(
+                f"instance {row} gives non-finite probabilities: its values are too large for "
+                "the model; send values nearer the training range"
+            )
         labels = self.artifact.class_labels
         best = np.argmax(proba, axis=1)
         return [
@@ -145,6 +154,7 @@ class ServedModel:
         """The drift report, computed on the inference thread (after queued observations)."""
         if self.drift is None:
             return None
+        self._batcher.flush_after_batch()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.drift.report)
 

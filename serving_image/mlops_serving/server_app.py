@@ -14,13 +14,15 @@ import torch
 from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp
 
 from mlops_core.storage import ObjectStore
 from mlops_serving import __version__, protocol_mlops, protocol_v1, protocol_v2
+from mlops_serving.api_docs import install_api_docs
 from mlops_serving.batching import cancel_quietly
 from mlops_serving.body_limit import BodyLimitMiddleware
 from mlops_serving.errors import install_error_handlers
-from mlops_serving.fast_path import V1FastPath
+from mlops_serving.fast_path import PredictFastPath
 from mlops_serving.feedback import FeedbackBook
 from mlops_serving.inference import Inference
 from mlops_serving.metrics import ServerMetrics
@@ -81,14 +83,18 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
             await repository.close()
             executor.shutdown(wait=True)
 
+    title = "mlops model server"
     app = FastAPI(
-        title="mlops model server",
+        title=title,
         version=__version__,
         description="KServe v1, Open Inference Protocol v2 and the /mlops API.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.metrics = metrics
     install_error_handlers(app)
+    install_api_docs(app, title=title)
     app.include_router(protocol_v1.router)
     app.include_router(protocol_v2.router)
     app.include_router(protocol_mlops.router)
@@ -104,7 +110,13 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
         return {"live": True}
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.add_middleware(
-        V1FastPath, inference=lambda: app.state.inference, max_bytes=settings.max_request_bytes
-    )
     return app
+
+
+def build_server(settings: ServerSettings, *, store: ObjectStore | None = None) -> ASGIApp:
+    """The app as served: the direct v1 and v2 prediction routes in front of the FastAPI app
+    (which answers them the same way, and everything else)."""
+    app = build_app(settings, store=store)
+    return PredictFastPath(
+        app, inference=lambda: app.state.inference, max_bytes=settings.max_request_bytes
+    )

@@ -1,7 +1,9 @@
 """Settings of the model server and the router, from the environment (and the command line).
 
 Every field maps to an upper-case environment variable of the same name, e.g.
-``MODEL_REPOSITORY_URI``, ``MAX_MODELS_IN_MEMORY`` or ``DRIFT_DETECTION_METHOD``.
+``MODEL_REPOSITORY_URI``, ``MAX_MODELS_IN_MEMORY`` or ``DRIFT_DETECTION_METHOD``. The settings a
+Deployment controls (models in memory, warm-up, batching, drift) are bounded by the contract in
+``mlops_core.serving_spec``, whose ``server_environment`` writes exactly these variables.
 """
 
 from __future__ import annotations
@@ -12,6 +14,17 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlops_core.drift import DriftMethod
+from mlops_core.serving_spec import (
+    BATCH_LATENCY_MS_MAX,
+    BATCH_SIZE_MAX,
+    DRIFT_THRESHOLD_MAX,
+    DRIFT_WINDOW_MAX,
+    DRIFT_WINDOW_MIN,
+    MODELS_IN_MEMORY_MAX,
+    BatchingSpec,
+    DriftSpec,
+    ServingSpec,
+)
 
 MIB = 1024 * 1024
 
@@ -54,19 +67,22 @@ class ServerSettings(BaseSettings):
     model_versions: str = Field(
         default="", description="Default version per model, 'name:version,...'; else highest."
     )
-    max_models_in_memory: int = Field(default=4, ge=1, le=1000)
+    max_models_in_memory: int = Field(default=4, ge=1, le=MODELS_IN_MEMORY_MAX)
     model_memory_budget_bytes: int = Field(default=0, ge=0, description="0 = no byte budget.")
     model_cache_ttl: float = Field(
         default=0.0, ge=0, description="Seconds an idle model stays loaded; 0 = until evicted."
     )
     warmup_on_load: bool = True
-    max_batch_size: int = Field(default=32, ge=1, le=4096)
-    max_latency_ms: float = Field(default=5.0, ge=0, le=10_000)
+    batching_enabled: bool = Field(
+        default=True, description="Off: every request runs alone (a batch of one, no wait)."
+    )
+    max_batch_size: int = Field(default=32, ge=1, le=BATCH_SIZE_MAX)
+    max_latency_ms: float = Field(default=5.0, ge=0, le=BATCH_LATENCY_MS_MAX)
     max_request_bytes: int = Field(default=8 * MIB, ge=1024)
     drift_detection_enabled: bool = True
     drift_detection_method: DriftMethod = "psi"
-    drift_detection_threshold: float = Field(default=0.2, gt=0)
-    drift_window_size: int = Field(default=1000, ge=10, le=1_000_000)
+    drift_detection_threshold: float = Field(default=0.2, gt=0, le=DRIFT_THRESHOLD_MAX)
+    drift_window_size: int = Field(default=1000, ge=DRIFT_WINDOW_MIN, le=DRIFT_WINDOW_MAX)
     drift_min_samples: int = Field(default=50, ge=1)
     drift_sample_per_batch: int = Field(
         default=8, ge=1, le=4096, description="Records of each batch added to the drift window."
@@ -79,6 +95,36 @@ class ServerSettings(BaseSettings):
     def _refs(cls, value: str) -> str:
         ModelRef.parse_list(value, setting="model list")
         return value
+
+    @property
+    def batch_size_limit(self) -> int:
+        """The largest batch the batcher forms: 1 with batching off."""
+        return self.max_batch_size if self.batching_enabled else 1
+
+    @property
+    def batch_wait_ms(self) -> float:
+        """How long a batch waits to fill: 0 with batching off."""
+        return self.max_latency_ms if self.batching_enabled else 0.0
+
+    def serving_spec(self) -> ServingSpec:
+        """These settings as the serving contract (``mlops_core.serving_spec``)."""
+        return ServingSpec(
+            max_models_in_memory=self.max_models_in_memory,
+            warmup=self.warmup_on_load,
+            batching=BatchingSpec(
+                enabled=self.batching_enabled,
+                max_batch_size=self.max_batch_size,
+                max_latency_ms=self.max_latency_ms,
+            ),
+        )
+
+    def drift_spec(self) -> DriftSpec:
+        return DriftSpec(
+            enabled=self.drift_detection_enabled,
+            method=self.drift_detection_method,
+            threshold=self.drift_detection_threshold,
+            window_size=self.drift_window_size,
+        )
 
     def preload(self) -> list[tuple[str, str | None]]:
         return ModelRef.parse_list(self.preload_models, setting="PRELOAD_MODELS")
@@ -104,6 +150,11 @@ class RouterSettings(BaseSettings):
         default="/etc/mlops/router/router.json", description="Mounted ConfigMap key."
     )
     router_config_poll_seconds: float = Field(default=1.0, gt=0)
+    router_config_map: str | None = Field(
+        default=None,
+        description="ConfigMap (in router_namespace) whose router.json is followed through the "
+        "API and written to router_config_file; unset: the file alone (e.g. a mounted key).",
+    )
     router_namespace: str | None = Field(
         default=None, description="Namespace of the per-version Services (EndpointSlice watch)."
     )

@@ -13,14 +13,14 @@ import pytest
 from e2e_support import StartOperator, s3_client_of
 
 from mlops_devcluster.cluster import DevCluster
-from mlops_operator.kube import Kube, load_api_client
-from mlops_operator.local_operator import (
+from mlops_devcluster.local_operator import (
     OperatorProcess,
     copy_s3_secret,
     install,
     service_account_kubeconfig,
     upload_example_datasets,
 )
+from mlops_operator.kube import Kube, load_api_client
 
 
 @pytest.fixture(scope="session")

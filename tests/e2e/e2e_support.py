@@ -8,8 +8,8 @@ from typing import Any
 
 from mlops_core.storage import s3_client
 from mlops_devcluster.cluster import DevCluster
+from mlops_devcluster.local_operator import OperatorProcess
 from mlops_operator.api.meta import API_VERSION
-from mlops_operator.local_operator import OperatorProcess
 
 DATA = "s3://mlops/datasets/breast-cancer"
 

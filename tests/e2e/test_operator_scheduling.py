@@ -9,9 +9,9 @@ import pytest
 from e2e_support import StartOperator, tabular_model, tabular_training_job
 
 from mlops_devcluster.cluster import GPU_NODE, DevCluster
+from mlops_devcluster.local_operator import wait_until
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.kube import Kube
-from mlops_operator.local_operator import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -11,9 +11,9 @@ import pytest
 from e2e_support import StartOperator, s3_client_of
 
 from mlops_devcluster.cluster import DevCluster
+from mlops_devcluster.local_operator import wait_until
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.kube import Kube
-from mlops_operator.local_operator import wait_until
 
 pytestmark = pytest.mark.e2e
 

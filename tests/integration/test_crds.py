@@ -242,6 +242,12 @@ INVALID: list[tuple[str, str, dict[str, Any], str]] = [
         f"a Deployment name may have at most {DEPLOYMENT_NAME_MAX} characters: its router",
     ),
     (
+        "deployment-name-not-a-service-name",
+        "deployments/direct.yaml",
+        {"metadata": {"name": "1st.fraud"}},
+        "a Deployment name must start with a letter",
+    ),
+    (
         "model-version-not-semver",
         "registry/modelversion.yaml",
         {"spec": {"version": "1.0"}},

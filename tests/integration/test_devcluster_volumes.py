@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 
 import pytest
-from test_devcluster_pods import container_state, finished, log_of, wait_for
+from test_devcluster_pods import container_state, finished, get_pod, log_of, wait_for
 
 from mlops_devcluster.cluster import DevCluster
 
@@ -157,3 +157,85 @@ spec:
     pod = finished(devcluster, namespace, "cover")
     assert pod["status"]["phase"] == "Succeeded", log_of(devcluster, namespace, "cover")
     assert container_state(pod)["terminated"]["message"].strip() == "s3cret 0"
+
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def test_python_comes_from_opt_mlops_when_volumes_cover_the_checkout_and_tmp(
+    devcluster: DevCluster, namespace: str
+) -> None:
+    """The host's virtual environment lives in the checkout (under /tmp in a fresh clone):
+    covered by volumes, pods still run this project's Python, and exec probes see what the
+    container sees."""
+    _restrict(devcluster, namespace)
+    script = """
+import json, os, sys, time, mlops_core, mlops_trainer
+deadline = time.monotonic() + 30
+while not os.path.exists("/tmp/probed") and time.monotonic() < deadline:
+    time.sleep(0.1)
+out = {"prefix": sys.prefix, "core": mlops_core.__file__, "probed": os.path.exists("/tmp/probed"),
+       "checkout": os.listdir(sys.argv[1])}
+open("/dev/termination-log", "w").write(json.dumps(out))
+"""
+    manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: covered, namespace: {namespace}}}
+spec:
+  restartPolicy: Never{POD_SECURITY}
+  volumes:
+  - {{name: tmp, emptyDir: {{}}}}
+  - {{name: checkout, emptyDir: {{}}}}
+  containers:
+  - name: main
+    image: {TRAINER}
+    command: [python, -c, {json.dumps(script)}, {json.dumps(str(CHECKOUT))}]{RESTRICTED_CONTAINER}
+    readinessProbe:
+      exec: {{command: [python, -c, "open('/tmp/probed', 'w').close()"]}}
+      periodSeconds: 1
+    volumeMounts:
+    - {{name: tmp, mountPath: /tmp}}
+    - {{name: checkout, mountPath: {json.dumps(str(CHECKOUT))}}}
+"""
+    devcluster.kubectl("apply", "-f", "-", input=manifest)
+    pod = finished(devcluster, namespace, "covered")
+    assert pod["status"]["phase"] == "Succeeded", log_of(devcluster, namespace, "covered")
+    out = json.loads(container_state(pod)["terminated"]["message"])
+    assert out == {
+        "prefix": "/opt/mlops/venv",
+        "core": "/opt/mlops/src/core/mlops_core/__init__.py",
+        "probed": True,
+        "checkout": [],
+    }
+
+
+def test_a_volume_over_opt_mlops_is_refused_with_the_reason(
+    devcluster: DevCluster, namespace: str
+) -> None:
+    manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: shadow, namespace: {namespace}}}
+spec:
+  restartPolicy: Never
+  volumes: [{{name: cache, emptyDir: {{}}}}]
+  containers:
+  - name: main
+    image: {TRAINER}
+    command: ["true"]
+    volumeMounts: [{{name: cache, mountPath: /opt/mlops/venv}}]
+"""
+    devcluster.kubectl("apply", "-f", "-", input=manifest)
+    waiting = wait_for(
+        "the container to wait with a reason",
+        lambda: (
+            get_pod(devcluster, namespace, "shadow")["status"]
+            .get("containerStatuses", [{}])[0]
+            .get("state", {})
+            .get("waiting", {})
+        ),
+        lambda state: state.get("reason") == "CreateContainerConfigError",
+        timeout=30,
+    )
+    assert "mountPath /opt/mlops/venv would cover /opt/mlops" in waiting["message"]

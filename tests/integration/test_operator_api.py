@@ -9,6 +9,11 @@ from typing import Any
 import pytest
 
 from mlops_devcluster.cluster import DevCluster
+from mlops_devcluster.local_operator import (
+    OPERATOR_NAMESPACE,
+    install,
+    service_account_kubeconfig,
+)
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.api.training_job import TrainingJob
 from mlops_operator.builders.training_job import (
@@ -17,11 +22,6 @@ from mlops_operator.builders.training_job import (
     run_plan,
 )
 from mlops_operator.kube import ForbiddenError, InvalidError, Kube, load_api_client
-from mlops_operator.local_operator import (
-    OPERATOR_NAMESPACE,
-    install,
-    service_account_kubeconfig,
-)
 from mlops_operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.integration

@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 
 from mlops_devcluster.cluster import DevCluster
-from mlops_operator.api.meta import API_VERSION
-from mlops_operator.kube import Kube, load_api_client
-from mlops_operator.local_operator import (
+from mlops_devcluster.local_operator import (
     PEERING_NAME,
     OperatorProcess,
     install,
     service_account_kubeconfig,
     wait_until,
 )
+from mlops_operator.api.meta import API_VERSION
+from mlops_operator.kube import Kube, load_api_client
 
 pytestmark = pytest.mark.integration
 

@@ -15,14 +15,14 @@ import pytest
 from mlops_core.artifact import ARTIFACT_FILES, CONFIG_FILE, METRICS_FILE, publish_files
 from mlops_core.storage import open_store, s3_client
 from mlops_devcluster.cluster import DevCluster
-from mlops_operator.api.meta import API_VERSION
-from mlops_operator.kube import InvalidError, Kube, load_api_client
-from mlops_operator.local_operator import (
+from mlops_devcluster.local_operator import (
     OperatorProcess,
     install,
     service_account_kubeconfig,
     wait_until,
 )
+from mlops_operator.api.meta import API_VERSION
+from mlops_operator.kube import InvalidError, Kube, load_api_client
 
 pytestmark = pytest.mark.integration
 

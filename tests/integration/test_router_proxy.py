@@ -177,7 +177,9 @@ def test_mirror_copies_traffic_and_drops_the_answers(
 def test_paths_and_versioned_requests(router: tuple[ServerProcess, Path]) -> None:
     process, _ = router
     with httpx.Client(base_url=process.url, timeout=30) as client:
-        assert client.get("/elsewhere").status_code == 404
+        elsewhere = client.get("/elsewhere")
+        assert elsewhere.status_code == 404
+        assert "/elsewhere" in elsewhere.json()["error"]
         pinned = client.post(
             "/v1/models/fraud/versions/1.1.0:predict", json={"instances": [RECORD]}
         )

@@ -20,14 +20,14 @@ from e2e_support import StartOperator, s3_client_of  # noqa: E402
 from reliability_support import FIGURES_ENV, Figures, Scale  # noqa: E402
 
 from mlops_devcluster.cluster import DevCluster  # noqa: E402
-from mlops_operator.kube import Kube, load_api_client  # noqa: E402
-from mlops_operator.local_operator import (  # noqa: E402
+from mlops_devcluster.local_operator import (  # noqa: E402
     OperatorProcess,
     copy_s3_secret,
     install,
     service_account_kubeconfig,
     upload_example_datasets,
 )
+from mlops_operator.kube import Kube, load_api_client  # noqa: E402
 
 FRAUD_VERSIONS = 4
 _FIGURES = Figures(scale=Scale.from_env().name)

@@ -18,8 +18,8 @@ from reliability_support import RESTRICTED_LABELS, Figures, Scale
 from mlops_devcluster import components, lifecycle, processes
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.layout import DIR_ENV
+from mlops_devcluster.local_operator import copy_s3_secret
 from mlops_operator.kube import Kube
-from mlops_operator.local_operator import copy_s3_secret
 
 pytestmark = pytest.mark.reliability
 

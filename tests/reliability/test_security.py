@@ -16,9 +16,9 @@ from reliability_support import Figures
 
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.kube import ApiError
+from mlops_devcluster.local_operator import OPERATOR_ACCOUNT, OPERATOR_NAMESPACE, install
 from mlops_operator.builders.training_job import build_status_reporter
 from mlops_operator.kube import Kube
-from mlops_operator.local_operator import OPERATOR_ACCOUNT, OPERATOR_NAMESPACE, install
 
 pytestmark = pytest.mark.reliability
 

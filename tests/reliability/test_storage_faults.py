@@ -21,9 +21,9 @@ from mlops_core.artifact import MANIFEST_FILE, digest_of, read_verified_files
 from mlops_core.storage import open_store
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.layout import DIR_ENV
+from mlops_devcluster.local_operator import copy_s3_secret, wait_until
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.kube import Kube
-from mlops_operator.local_operator import copy_s3_secret, wait_until
 
 pytestmark = pytest.mark.reliability
 

@@ -12,11 +12,9 @@ import yaml
 from pydantic import ValidationError
 
 from mlops_core.artifact import ARTIFACT_FORMAT
-from mlops_core.drift import DRIFT_METHODS
 from mlops_operator.api.kinds import KINDS, kind_named
 from mlops_operator.api.meta import API_VERSION, GROUP, SEMVER_PATTERN, VERSION
 from mlops_operator.api.model_version import ArtifactFormat, check_semver
-from mlops_operator.api.monitoring import DriftMethod
 from mlops_operator.api.training_job import TEXT_ARCHITECTURES
 
 pytestmark = pytest.mark.unit
@@ -213,7 +211,6 @@ def test_the_semver_pattern_needs_no_escaping_inside_cel() -> None:
 def test_api_agrees_with_the_shared_library() -> None:
     assert f"{GROUP}/{VERSION}" == API_VERSION
     assert ArtifactFormat.__args__ == (ARTIFACT_FORMAT,)  # type: ignore[attr-defined]
-    assert DriftMethod.__args__ == DRIFT_METHODS  # type: ignore[attr-defined]
     assert TEXT_ARCHITECTURES == ("lstm", "cnn_text")
 
 

@@ -184,7 +184,10 @@ def fake_binaries(root: Path) -> Binaries:
 
 def test_control_plane_listens_on_loopback_with_tls_and_rbac(tmp_path: Path) -> None:
     layout, ports = Layout(tmp_path), Ports()
-    apiserver = apiserver_command(fake_binaries(tmp_path), layout, ports)
+    apiserver = apiserver_command(
+        fake_binaries(tmp_path), layout, ports, service_cidr="198.19.7.0/24"
+    )
+    assert "--service-cluster-ip-range=198.19.7.0/24" in apiserver
     assert f"--secure-port={ports.apiserver}" in apiserver
     assert "--bind-address=127.0.0.1" in apiserver
     assert "--authorization-mode=Node,RBAC" in apiserver

@@ -48,15 +48,17 @@ def test_builders_and_registry_rules_are_pure() -> None:
     )
     assert _offenders("builders", forbidden) == []
     assert _offenders("registry", forbidden) == []
+    assert _offenders("rollout", (*forbidden, "urllib", "http", "socket")) == []
+    assert _offenders("rollout", ("mlops_operator.builders",)) == []
 
 
 def test_only_handlers_know_kopf() -> None:
-    for folder in ("reconcile", "builders", "registry", "commands", "api"):
+    for folder in ("reconcile", "builders", "registry", "rollout", "commands", "api"):
         assert _offenders(folder, ("kopf",)) == [], folder
 
 
 def test_nothing_below_handlers_imports_them() -> None:
-    for folder in ("reconcile", "builders", "registry", "api"):
+    for folder in ("reconcile", "builders", "registry", "rollout", "api"):
         assert _offenders(folder, ("mlops_operator.handlers", "mlops_operator.commands")) == []
 
 

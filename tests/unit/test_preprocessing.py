@@ -130,3 +130,56 @@ def test_json_round_trip_transforms_identically(
 def test_invalid_json_is_a_preprocessing_error() -> None:
     with pytest.raises(PreprocessingError, match=r"preprocessing.json is not valid"):
         from_json(b'{"kind": "image"}')
+
+
+def test_records_and_columns_give_the_same_matrix() -> None:
+    """The server's record path builds exactly what the trainer's column path builds."""
+    rng = np.random.default_rng(3)
+    train = {
+        "x": rng.normal(5, 2, 200).tolist(),
+        "n": rng.integers(0, 9, 200).tolist(),
+        "color": rng.choice(["red", "blue", "7"], 200).tolist(),
+        "flag": rng.choice([True, False], 200).tolist(),
+    }
+    pre = fit_tabular(
+        train, feature_columns=["x", "color", "n", "flag"], categorical_columns=["color"]
+    )
+    records = [
+        {"x": 1.5, "color": "red", "n": 3, "flag": True},
+        {"x": None, "color": None, "n": 2.5, "flag": False},
+        {"x": float("nan"), "color": 7.0, "n": -1, "flag": True},
+        {"x": 1e30, "color": "green", "n": 0, "flag": False, "extra": "ignored"},
+        {"x": 0, "color": float("nan"), "n": 8, "flag": True},
+    ]
+    columns = {name: [r[name] for r in records] for name in ("x", "color", "n", "flag")}
+    fast = pre.transform(records)
+    assert fast.dtype == np.float32
+    assert np.array_equal(fast, pre.transform_columns(columns))
+    assert fast[2, 1 + pre.categorical[0].categories.index("7")] == 1.0  # 7.0 is category "7"
+    with pytest.raises(PreprocessingError, match="holds str"):
+        pre.transform([{**records[0], "x": "1.5"}])
+    with pytest.raises(PreprocessingError, match="has no column 'color'"):
+        pre.transform([{"x": 1.0, "n": 1, "flag": True}])
+    with pytest.raises(PreprocessingError, match="is a list"):
+        pre.transform([[1.0, "red", 1, True]])  # type: ignore[list-item]
+
+
+def test_drift_features_of_records_match_the_checked_column_path() -> None:
+    from mlops_core.preprocessing import numeric_values, records_to_columns
+    from mlops_core.reference_stats import drift_features
+
+    pre = fit_tabular(TRAIN, feature_columns=["age", "plan", "active"])
+    records = [
+        {"age": 25, "plan": "pro", "active": True},
+        {"age": None, "plan": "basic", "active": False},
+        {"age": 31.5, "plan": None, "active": True},
+    ]
+    names = [c.name for c in pre.numeric]
+    columns = records_to_columns(records, names)
+    checked = {n: [float(v) for v in numeric_values(n, columns[n])] for n in names}
+    found = drift_features(pre, records)
+    assert list(found) == names
+    for name in names:
+        np.testing.assert_array_equal(found[name], checked[name])
+    with pytest.raises(PreprocessingError, match="holds str"):
+        drift_features(pre, [{"age": "old", "plan": "pro", "active": True}])

@@ -142,3 +142,37 @@ def test_invalid_limit() -> None:
         DynamicBatcher(
             Recorder(), executor=ThreadPoolExecutor(1), max_batch_size=0, max_latency_ms=1
         )
+
+
+def test_a_lone_request_runs_inline_and_concurrent_ones_on_the_executor() -> None:
+    threads: list[str] = []
+    observed: list[list[int]] = []
+
+    def model(items: list[int]) -> list[int]:
+        threads.append(threading.current_thread().name)
+        return [i * 10 for i in items]
+
+    async def scenario(pool: ThreadPoolExecutor) -> tuple[list[int], list[list[int]]]:
+        batcher = DynamicBatcher(
+            model,
+            executor=pool,
+            max_batch_size=8,
+            max_latency_ms=5,
+            after_batch=observed.append,
+            after_inline_every=3,
+        )
+        lone = [(await batcher.submit([i]))[0] for i in range(4)]  # one after another
+        await asyncio.sleep(0)  # the gathered after-batch step runs after the answers
+        together = await asyncio.gather(*(batcher.submit([i]) for i in range(10, 14)))
+        await batcher.close()
+        return lone, together
+
+    with ThreadPoolExecutor(1, thread_name_prefix="inference") as pool:
+        lone, together = asyncio.run(scenario(pool))
+    assert lone == [0, 10, 20, 30]
+    assert together == [[100], [110], [120], [130]]
+    assert threads[:4] == [threading.main_thread().name] * 4  # no hand-off for a lone caller
+    assert all(t.startswith("inference") for t in threads[4:])  # concurrent ones are batched
+    assert len(threads) < 8
+    assert observed[0] == [0, 1, 2]  # inline runs' bookkeeping, gathered by three
+    assert sorted(i for batch in observed for i in batch) == [0, 1, 2, 3, 10, 11, 12, 13]

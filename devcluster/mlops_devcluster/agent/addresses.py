@@ -1,4 +1,5 @@
-"""Pod addresses: each pod gets its own IP on the loopback interface.
+"""Pod and Service addresses: each pod gets its own IP on the loopback interface, and each
+Service's ClusterIP is local too.
 
 EndpointSlices may not hold 127.0.0.0/8 addresses (the API server rejects them), so the agent
 adds a /24 of the benchmarking range 198.18.0.0/15 to ``lo`` (``ip addr add``: the kernel then
@@ -7,6 +8,11 @@ treats every address of that /24 as local, like 127/8). Each pod's address is al
 gloo (torch.distributed) looks its own address up among the interfaces' addresses. Without the
 privilege to do that it falls back to 127.<n>.0.0/16: pods still run and reach each other, but
 EndpointSlices stay empty.
+
+Services get their ClusterIPs from the next /24 of the same range (198.19.<n>.0/24, the API
+server's ``--service-cluster-ip-range``), which the agent adds to ``lo`` in the same way, so that
+its Service proxies can listen on them (and a ClusterIP nobody serves refuses at once, on this
+machine).
 """
 
 from __future__ import annotations
@@ -38,6 +44,14 @@ def pod_network(octet: int) -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network(f"198.18.{octet}.0/24")
 
 
+def service_range_marker(layout: Layout) -> Path:
+    return layout.run / "service-range"
+
+
+def service_network(octet: int) -> ipaddress.IPv4Network:
+    return ipaddress.IPv4Network(f"198.19.{octet}.0/24")
+
+
 def fallback_network(octet: int) -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network(f"127.{octet}.0.0/16")
 
@@ -46,10 +60,17 @@ class LoopbackRange:
     """Adds the pod range to ``lo`` and removes it again, only if this cluster added it: the
     ``marker`` file records that (so ``down`` can clean up after an agent that was killed)."""
 
-    def __init__(self, network: ipaddress.IPv4Network, *, marker: Path) -> None:
+    def __init__(
+        self,
+        network: ipaddress.IPv4Network,
+        *,
+        marker: Path,
+        without: str = "pods get 127.x addresses, which EndpointSlices cannot list",
+    ) -> None:
         self.network = network
         self.gateway = f"{next(network.hosts())}/{network.prefixlen}"
         self.marker = marker
+        self.without = without
         self.added = False
 
     def add(self) -> bool:
@@ -68,10 +89,11 @@ class LoopbackRange:
         )
         if result.returncode != 0:
             log.warning(
-                "cannot add %s to lo (%s); pods get 127.x addresses, which EndpointSlices "
-                "cannot list; run the devcluster as root (or with CAP_NET_ADMIN) to fix it",
+                "cannot add %s to lo (%s); %s; run the devcluster as root (or with "
+                "CAP_NET_ADMIN) to fix it",
                 self.gateway,
                 result.stderr.strip(),
+                self.without,
             )
             return False
         self.marker.parent.mkdir(parents=True, exist_ok=True)

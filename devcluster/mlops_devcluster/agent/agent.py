@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from mlops_devcluster.agent.addresses import (
     fallback_network,
     pod_network,
     pod_range_marker,
+    service_range_marker,
 )
 from mlops_devcluster.agent.heartbeat import (
     HEARTBEAT_SECONDS,
@@ -27,8 +29,13 @@ from mlops_devcluster.agent.heartbeat import (
 from mlops_devcluster.agent.hosts import HostsFiles
 from mlops_devcluster.agent.log_server import LogServer
 from mlops_devcluster.agent.nodes import NodeSpec, default_nodes, now
+from mlops_devcluster.agent.pod_runtime import HostPython, PodRuntime
 from mlops_devcluster.agent.pod_worker import PodWorker
 from mlops_devcluster.agent.runtime import Runtime
+from mlops_devcluster.agent.service_proxy import ServiceProxy
+from mlops_devcluster.agent.service_routing import ServiceRouting
+from mlops_devcluster.agent.services import Backend
+from mlops_devcluster.agent.watching import follow
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.kube import ApiError
 from mlops_devcluster.pki import Pki
@@ -37,6 +44,8 @@ from mlops_devcluster.ports import HOST
 Object = dict[str, Any]
 PODS_PATH: Final = "/api/v1/pods"
 JOIN_SECONDS: Final = 15.0
+#: the benchmarking range: only Service ranges inside it are added to lo
+OWN_RANGE: Final = ipaddress.IPv4Network("198.18.0.0/15")
 log = logging.getLogger("mlops_devcluster.agent")
 
 
@@ -49,6 +58,7 @@ class Agent:
         self.pod_range = LoopbackRange(pod_network(octet), marker=pod_range_marker(cluster.layout))
         on_lo = self.pod_range.add()
         network = self.pod_range.network if on_lo else fallback_network(octet)
+        pod_runtime = PodRuntime(HostPython.current(), cluster.layout.run / "runtime").prepare()
         self.runtime = Runtime(
             kube=cluster.kube(),
             layout=cluster.layout,
@@ -57,6 +67,20 @@ class Agent:
             addresses=AddressPool(network, loopback=self.pod_range if on_lo else None),
             allocatable=allocatable(nodes),
             hosts=HostsFiles(cluster.layout.run / "hosts"),
+            runtime_mounts=pod_runtime.mounts,
+            python_bin=pod_runtime.bin_dir,
+        )
+        self.service_range = LoopbackRange(
+            ipaddress.IPv4Network(cluster.config.service_cidr),
+            marker=service_range_marker(cluster.layout),
+            without="Service ClusterIPs are not served",
+        )
+        self.routing = ServiceRouting(
+            kube=self.runtime.kube,
+            hosts=self.runtime.hosts,
+            stopping=self.runtime.stopping,
+            api_server=Backend(HOST, cluster.config.ports.apiserver),
+            proxy=ServiceProxy() if self._serve_cluster_ips() else None,
         )
         self.log_server = LogServer(
             root=cluster.root, pki=Pki(cluster.layout.pki), stopping=self.runtime.stopping
@@ -64,6 +88,17 @@ class Agent:
         self.workers: dict[str, PodWorker] = {}
         self.uids: dict[str, str] = {}
         self._lock = threading.Lock()
+
+    def _serve_cluster_ips(self) -> bool:
+        """Whether the Service range is on ``lo`` (added now or by an earlier run)."""
+        if not self.service_range.network.subnet_of(OWN_RANGE):
+            log.warning(
+                "Service range %s predates Service routing (ClusterIPs are not served): "
+                "recreate the devcluster with `mlops devcluster down --purge` and `up`",
+                self.service_range.network,
+            )
+            return False
+        return self.service_range.add()
 
     @property
     def stopping(self) -> threading.Event:
@@ -89,6 +124,7 @@ class Agent:
         log.info("nodes registered: %s", ", ".join(sorted(self.node_names)))
         threading.Thread(target=self._heartbeats, args=(since,), daemon=True).start()
         threading.Thread(target=self._watch_pods, daemon=True).start()
+        self.routing.start()
         self.stopping.wait()
         self._shutdown()
 
@@ -106,38 +142,30 @@ class Agent:
                 log.warning("heartbeat: %s", exc)
 
     def _watch_pods(self) -> None:
-        kube = self.runtime.kube
-        while not self.stopping.is_set():
-            try:
-                listing = kube.get(PODS_PATH, fieldSelector="spec.nodeName!=")
-                seen = set()
-                for pod in listing.get("items", []):
-                    seen.add(pod["metadata"]["uid"])
-                    self._observe(pod)
-                with self._lock:
-                    vanished = [uid for uid in self.workers if uid not in seen]
-                for uid in vanished:
-                    self._forget(uid)
-                version = listing["metadata"]["resourceVersion"]
-                for event in kube.watch(
-                    PODS_PATH, resource_version=version, fieldSelector="spec.nodeName!="
-                ):
-                    if self.stopping.is_set():
-                        return
-                    kind = event.get("type")
-                    obj = event.get("object", {})
-                    if kind == "ERROR":
-                        break
-                    if kind in ("ADDED", "MODIFIED"):
-                        self._observe(obj)
-                    elif kind == "DELETED":
-                        self._forget(obj["metadata"]["uid"])
-            except (ApiError, OSError, ValueError) as exc:
-                log.info("pod watch restarts: %s", exc)
-                self.stopping.wait(1.0)
-            except Exception:
-                log.exception("pod watch failed; restarting")
-                self.stopping.wait(1.0)
+        follow(
+            self.runtime.kube,
+            PODS_PATH,
+            stopping=self.stopping,
+            on_list=self._pods_listed,
+            on_event=self._pod_event,
+            fieldSelector="spec.nodeName!=",
+        )
+
+    def _pods_listed(self, pods: list[Object]) -> None:
+        seen = set()
+        for pod in pods:
+            seen.add(pod["metadata"]["uid"])
+            self._observe(pod)
+        with self._lock:
+            vanished = [uid for uid in self.workers if uid not in seen]
+        for uid in vanished:
+            self._forget(uid)
+
+    def _pod_event(self, kind: str, pod: Object) -> None:
+        if kind == "DELETED":
+            self._forget(pod["metadata"]["uid"])
+        else:
+            self._observe(pod)
 
     def _observe(self, pod: Object) -> None:
         if pod.get("spec", {}).get("nodeName") not in self.node_names:
@@ -165,6 +193,8 @@ class Agent:
         deadline = time.monotonic() + JOIN_SECONDS
         for worker in workers:
             worker.join(max(0.0, deadline - time.monotonic()))
+        self.routing.close()
+        self.service_range.remove()
         self.pod_range.remove()
         self.log_server.stop()
 

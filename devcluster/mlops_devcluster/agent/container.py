@@ -166,7 +166,10 @@ class ContainerRun:
         return True
 
     def _probe(self, tracker: ProbeTracker, pod_ip: str) -> None:
-        ok, message = run_probe(tracker.probe, container=self.spec, pod_ip=pod_ip, env=self.env)
+        pid = self.process.pid if self.process is not None else None
+        ok, message = run_probe(
+            tracker.probe, container=self.spec, pod_ip=pod_ip, env=self.env, pid=pid
+        )
         tracker.record(ok, message, now=time.monotonic())
 
     def check_probes(self, pod_ip: str) -> str | None:

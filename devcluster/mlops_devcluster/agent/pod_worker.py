@@ -214,7 +214,8 @@ class PodWorker(threading.Thread):
         return False
 
     def _bind_mounts(self, spec: Object) -> list[BindMount]:
-        return container_mounts(spec, volumes=self.mounts, hosts_file=self.hosts_file)
+        mounts = container_mounts(spec, volumes=self.mounts, hosts_file=self.hosts_file)
+        return [*self.runtime.runtime_mounts, *mounts]
 
     def _start(self, run: ContainerRun) -> bool:
         """Start one container; False (and a waiting state) when its env cannot be built."""

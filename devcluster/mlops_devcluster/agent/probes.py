@@ -23,8 +23,21 @@ def resolve_port(port: int | str, container: Object) -> int:
     raise ValueError(f"probe port {port!r} is not a named port of container {container['name']}")
 
 
+def exec_argv(command: list[str], *, pid: int | None) -> list[str]:
+    """An exec probe's command, run in the mount namespace of the container's process ``pid``
+    (so it sees the container's volumes and runtime, as ``kubectl exec`` would)."""
+    if pid is None:
+        return list(command)
+    return ["nsenter", f"--target={pid}", "--mount", "--uts", "--", *command]
+
+
 def run_probe(
-    probe: Object, *, container: Object, pod_ip: str, env: Mapping[str, str]
+    probe: Object,
+    *,
+    container: Object,
+    pod_ip: str,
+    env: Mapping[str, str],
+    pid: int | None = None,
 ) -> tuple[bool, str]:
     """One probe attempt → (success, message on failure)."""
     timeout = float(probe.get("timeoutSeconds", 1))
@@ -57,7 +70,7 @@ def run_probe(
                 return True, ""
         if "exec" in probe:
             result = subprocess.run(
-                probe["exec"]["command"],
+                exec_argv(probe["exec"]["command"], pid=pid),
                 env=dict(env),
                 capture_output=True,
                 timeout=timeout,

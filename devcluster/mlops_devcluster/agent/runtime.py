@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +9,8 @@ from typing import Any
 
 from mlops_devcluster.agent.addresses import AddressPool
 from mlops_devcluster.agent.hosts import HostsFiles
+from mlops_devcluster.agent.launch import BindMount
+from mlops_devcluster.agent.pod_runtime import BIN
 from mlops_devcluster.kube import ApiError, Kube, resource_path
 from mlops_devcluster.layout import Layout
 
@@ -26,8 +27,10 @@ class Runtime:
     addresses: AddressPool
     allocatable: dict[str, dict[str, str]]
     hosts: HostsFiles
+    #: this project's runtime at its fixed path (see ``pod_runtime``), mounted before volumes
+    runtime_mounts: list[BindMount] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
-    python_bin: Path = field(default_factory=lambda: Path(sys.executable).parent)
+    python_bin: str = BIN
 
     def lookup(self, kind: str, namespace: str, name: str) -> Object | None:
         plural = "secrets" if kind == "Secret" else "configmaps"

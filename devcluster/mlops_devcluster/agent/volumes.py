@@ -15,6 +15,7 @@ from typing import Any
 
 from mlops_devcluster.agent.launch import BindMount
 from mlops_devcluster.agent.pod_env import EnvError, Lookup, field_value
+from mlops_devcluster.agent.pod_runtime import RuntimeMountError, check_mount_path
 
 Object = dict[str, Any]
 #: (namespace, service account, pod, token request spec) → token
@@ -151,6 +152,12 @@ def container_mounts(
     if hosts_file is not None:
         mounts.append(BindMount(source=hosts_file, target="/etc/hosts", is_file=True))
     for mount in spec.get("volumeMounts", []) or []:
+        try:
+            check_mount_path(mount["mountPath"])
+        except RuntimeMountError as exc:
+            raise VolumeError(
+                "CreateContainerConfigError", f"container {spec['name']}: {exc}"
+            ) from None
         source = volumes.get(mount["name"])
         if source is None:
             raise VolumeError(

@@ -12,6 +12,7 @@ from typing import Final, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from mlops_core.serving_spec import DriftSpec, ServingSpec
 from mlops_core.wire import WireModel
 from mlops_operator.api.cel import rule, validations
 from mlops_operator.api.deployment_status import DeploymentStatus
@@ -29,8 +30,8 @@ from mlops_operator.api.meta import (
     ready_column,
 )
 from mlops_operator.api.model_version import check_semver, semver_rule
-from mlops_operator.api.monitoring import ALERTS_MAX, AlertChannel, DriftMonitoring
-from mlops_operator.api.name_limits import DEPLOYMENT_NAME_RULE
+from mlops_operator.api.monitoring import ALERTS_MAX, AlertChannel
+from mlops_operator.api.name_limits import DEPLOYMENT_NAME_FORM_RULE, DEPLOYMENT_NAME_RULE
 from mlops_operator.api.resources import ComputeResources, Scheduling
 from mlops_operator.api.rollout import RolloutStrategy
 
@@ -38,27 +39,9 @@ FollowedStage = Literal["production", "staging"]
 
 REPLICAS_MAX: Final = 100
 
-
-class Batching(WireModel):
-    """Dynamic batching: concurrent requests for one version share a forward pass."""
-
-    enabled: bool = Field(default=True, description="Whether requests are batched.")
-    max_batch_size: int = Field(default=32, ge=1, le=4096, description="Largest batch.")
-    max_latency_ms: int = Field(
-        default=5, ge=1, le=10_000, description="Longest a request waits for a batch to fill."
-    )
-
-
-class ServingOptions(WireModel):
-    """Settings of the model server pods."""
-
-    max_models_in_memory: int = Field(
-        default=4, ge=1, le=64, description="Model versions kept loaded per pod (LRU)."
-    )
-    warmup: bool = Field(
-        default=True, description="Run a dummy batch through a model before reporting ready."
-    )
-    batching: Batching = Field(default_factory=Batching, description="Dynamic batching.")
+#: one-shot rollout requests (promote, abort, retry) are written here as ``<action>/<token>``;
+#: a new token asks again (see docs/deployments.md)
+ROLLOUT_REQUEST_ANNOTATION: Final = "mlops.dev/rollout-request"
 
 
 EXACTLY_ONE_SOURCE: Final = "set exactly one of version and followStage"
@@ -116,11 +99,23 @@ class DeploymentSpec(WireModel):
     scheduling: Scheduling = Field(
         default_factory=Scheduling, description="Node selector, tolerations and priority."
     )
-    serving: ServingOptions = Field(
-        default_factory=ServingOptions, description="Models in memory, warm-up and batching."
+    serving: ServingSpec = Field(
+        default_factory=ServingSpec, description="Models in memory, warm-up and batching."
     )
-    monitoring: DriftMonitoring = Field(
-        default_factory=DriftMonitoring, description="Drift detection on live inputs."
+    monitoring: DriftSpec = Field(
+        default_factory=DriftSpec, description="Drift detection on live inputs."
+    )
+    progress_deadline_seconds: int = Field(
+        default=300,
+        ge=10,
+        le=86_400,
+        description="How long a new version's pods may take to become ready; past it the "
+        "rollout fails and traffic stays on (or returns to) the stable version.",
+    )
+    paused: bool = Field(
+        default=False,
+        description="Hold the rollout where it is: weights stay, no step is judged "
+        "(`kubectl mlops rollout pause|resume`).",
     )
     alerts: list[AlertChannel] = Field(
         default_factory=list,
@@ -184,6 +179,9 @@ DEPLOYMENT: Final = ResourceKind(
             name="Traffic", json_path=".status.trafficSummary", description="Weights by version."
         ),
         PrinterColumn(name="Phase", json_path=".status.phase", description="Rollout phase."),
+        PrinterColumn(
+            name="Step", json_path=".status.stepSummary", description="Canary step of total."
+        ),
         ready_column(),
         age_column(),
         PrinterColumn(
@@ -205,5 +203,5 @@ DEPLOYMENT: Final = ResourceKind(
         status_replicas_path=".status.replicas",
         label_selector_path=".status.labelSelector",
     ),
-    root_rules=(DEPLOYMENT_NAME_RULE,),
+    root_rules=(DEPLOYMENT_NAME_RULE, DEPLOYMENT_NAME_FORM_RULE),
 )

@@ -7,19 +7,25 @@ from typing import Final, Literal
 
 from pydantic import Field
 
+from mlops_core.drift import DriftMethod
 from mlops_core.wire import WireModel
 from mlops_operator.api.conditions import ResourceStatus
 from mlops_operator.api.meta import (
     SEMVER_MAX,
     VersionString,
 )
-from mlops_operator.api.monitoring import DriftMethod
 from mlops_operator.api.rollout import STEPS_MAX, VARIANTS_MAX, AbMetric
 
-DeploymentPhase = Literal["Pending", "Progressing", "Serving", "RolledBack", "Failed"]
+DeploymentPhase = Literal[
+    "Pending", "Progressing", "Paused", "Promoting", "Succeeded", "RolledBack", "Aborted"
+]
+StepDecision = Literal["Passed", "Failed", "Waiting"]
 
 SERVED_VERSIONS_MAX: Final = 8
 ANALYSIS_MAX: Final = 20
+#: histogram buckets of the router's latency (``mlops_router_request_duration_seconds``) + +Inf
+BUCKETS_MAX: Final = 32
+REASON_TEXT_MAX: Final = 512
 
 
 class TrafficWeight(WireModel):
@@ -29,16 +35,107 @@ class TrafficWeight(WireModel):
     weight: int = Field(ge=0, le=100, description="Percent of traffic.")
 
 
+class Measurement(WireModel):
+    """What one version served during one canary step (counter deltas since the step began)."""
+
+    requests: int = Field(default=0, ge=0, description="Requests answered in the step.")
+    errors: int = Field(default=0, ge=0, description="Requests answered with 5xx in the step.")
+    error_rate: float | None = Field(
+        default=None, ge=0, le=1, description="errors / requests; unset without requests."
+    )
+    p99_latency_ms: float | None = Field(
+        default=None, ge=0, description="p99 latency in ms (histogram buckets, interpolated)."
+    )
+
+
+class GateLimits(WireModel):
+    """The limits a step was judged against (a copy of the analysis spec at the time)."""
+
+    max_error_rate: float = Field(ge=0, le=1, description="Highest error rate.")
+    max_p99_latency_ms: float = Field(ge=0, description="Highest p99 latency, ms.")
+    min_requests: int = Field(ge=0, description="Fewest requests before judging.")
+    max_error_rate_increase: float | None = Field(
+        default=None, ge=0, le=1, description="Highest error-rate increase over stable."
+    )
+    max_latency_ratio: float | None = Field(
+        default=None, ge=0, description="Highest p99 ratio over stable."
+    )
+
+
 class AnalysisRun(WireModel):
-    """The result of one canary step's analysis."""
+    """One judged canary step: what was measured, against which limits, and the decision."""
 
     step: int = Field(ge=0, le=STEPS_MAX, description="Index of the canary step, from 0.")
-    time: datetime = Field(description="When the analysis ran.")
-    requests: int = Field(ge=0, description="Requests the new version served in the step.")
-    error_rate: float | None = Field(default=None, ge=0, le=1, description="Failed share.")
-    p99_latency_ms: float | None = Field(default=None, ge=0, description="p99 latency, ms.")
-    passed: bool = Field(description="Whether the step passed its gate.")
-    message: str = Field(default="", max_length=512, description="Why it passed or failed.")
+    weight: int = Field(ge=0, le=100, description="Canary weight during the step.")
+    time: datetime = Field(description="When the step was judged.")
+    canary: Measurement = Field(description="What the new version served in the step.")
+    stable: Measurement = Field(description="What the stable version served in the step.")
+    limits: GateLimits = Field(description="The gate's limits.")
+    decision: StepDecision = Field(description="Passed, Failed or Waiting.")
+    gate: str | None = Field(
+        default=None, max_length=64, description="The gate that failed (e.g. maxP99LatencyMs)."
+    )
+    reason: str = Field(default="", max_length=REASON_TEXT_MAX, description="Why, in words.")
+
+
+class CounterSnapshot(WireModel):
+    """One version's router counters, summed over the router pods, when a step began."""
+
+    version: str = Field(max_length=SEMVER_MAX, description="Served version.")
+    requests: int = Field(default=0, ge=0, description="Requests answered.")
+    errors: int = Field(default=0, ge=0, description="Requests answered with 5xx.")
+    buckets: list[int] = Field(
+        default_factory=list,
+        max_length=BUCKETS_MAX,
+        description="Cumulative latency histogram counts, one per bucket bound (+Inf last).",
+    )
+
+
+class DrainingVersion(WireModel):
+    """A version that gets no traffic any more; its pods go once in-flight requests end."""
+
+    version: str = Field(max_length=SEMVER_MAX, description="The version.")
+    since: datetime = Field(description="When its traffic went to 0.")
+
+
+class RolloutState(WireModel):
+    """Where the rollout of a new version is, kept in status so a restarted operator goes on
+    from the same step."""
+
+    target: str | None = Field(
+        default=None, max_length=SEMVER_MAX, description="Version being rolled out."
+    )
+    started_at: datetime | None = Field(
+        default=None, description="When the rollout of target began (for the progress deadline)."
+    )
+    step: int | None = Field(
+        default=None, ge=0, le=STEPS_MAX, description="Canary step running (from 0)."
+    )
+    step_started_at: datetime | None = Field(default=None, description="When that step began.")
+    baseline: list[CounterSnapshot] = Field(
+        default_factory=list,
+        max_length=SERVED_VERSIONS_MAX,
+        description="Router counters at the start of the step (per-step deltas).",
+    )
+    failed_version: str | None = Field(
+        default=None,
+        max_length=SEMVER_MAX,
+        description="Version that failed (or was aborted); not rolled out again until the "
+        "spec or the stage's version changes, or `kubectl mlops rollout retry`.",
+    )
+    failure: str | None = Field(
+        default=None, max_length=REASON_TEXT_MAX, description="Why it failed."
+    )
+    handled_request: str | None = Field(
+        default=None,
+        max_length=128,
+        description="The last mlops.dev/rollout-request annotation acted on.",
+    )
+    draining: list[DrainingVersion] = Field(
+        default_factory=list,
+        max_length=SERVED_VERSIONS_MAX,
+        description="Versions whose pods go once their in-flight requests end.",
+    )
 
 
 class AbTestResult(WireModel):
@@ -77,7 +174,8 @@ class DeploymentStatus(ResourceStatus):
     """What is served, how traffic is split, and how the rollout is going."""
 
     phase: DeploymentPhase | None = Field(
-        default=None, description="Pending, Progressing, Serving, RolledBack or Failed."
+        default=None,
+        description="Pending, Progressing, Paused, Promoting, Succeeded, RolledBack or Aborted.",
     )
     stable_version: VersionString | None = Field(
         default=None, description="Version that takes the traffic the candidate does not."
@@ -100,6 +198,15 @@ class DeploymentStatus(ResourceStatus):
     current_step: int | None = Field(
         default=None, ge=0, le=STEPS_MAX, description="Index of the canary step running now."
     )
+    total_steps: int | None = Field(
+        default=None, ge=0, le=STEPS_MAX, description="Canary steps of the rollout."
+    )
+    step_summary: str | None = Field(
+        default=None, max_length=32, description="The step in words, e.g. 2/3."
+    )
+    rollout: RolloutState = Field(
+        default_factory=RolloutState, description="The rollout's own bookkeeping."
+    )
     analysis: list[AnalysisRun] = Field(
         default_factory=list,
         max_length=ANALYSIS_MAX,
@@ -118,6 +225,7 @@ class DeploymentStatus(ResourceStatus):
     )
     replicas: int = Field(default=0, ge=0, description="Model server pods (for kubectl scale).")
     ready_replicas: int = Field(default=0, ge=0, description="Model server pods ready.")
+
     label_selector: str | None = Field(
         default=None,
         max_length=1024,

@@ -1,4 +1,4 @@
-"""Drift monitoring and alert channels of a served model."""
+"""Alert channels of a served model (drift monitoring is ``mlops_core.serving_spec.DriftSpec``)."""
 
 from __future__ import annotations
 
@@ -15,28 +15,12 @@ from mlops_operator.api.meta import (
     OBJECT_NAME_PATTERN,
 )
 
-DriftMethod = Literal["psi", "kl", "wasserstein"]
 AlertType = Literal["slack", "email", "webhook"]
 AlertEvent = Literal["drift", "rollback", "promotion", "failure"]
 
 ALERTS_MAX: Final = 8
 
 EmailAddress = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
-
-
-class DriftMonitoring(WireModel):
-    """Compare live inputs with the training data's reference statistics."""
-
-    enabled: bool = Field(default=True, description="Whether drift is scored.")
-    method: DriftMethod = Field(
-        default="psi", description="psi, kl (Kullback-Leibler) or wasserstein."
-    )
-    threshold: float = Field(
-        default=0.2, gt=0, le=1000, description="Score above which a feature has drifted."
-    )
-    window_size: int = Field(
-        default=1000, ge=10, le=1_000_000, description="Recent inputs per feature scored."
-    )
 
 
 class AlertChannel(WireModel):

@@ -24,8 +24,10 @@ JOB_NAME_MAX: Final = 52
 
 #: an Experiment's trial is the TrainingJob "<experiment>-t<number>", number ≤ TRIALS_MAX
 TRIAL_SUFFIX: Final = "-t"
-#: a Deployment's router Deployment and Service are "<deployment>-router"
-ROUTER_SUFFIX: Final = "-router"
+#: a Service name (a DNS-1035 label); a Deployment's router Deployment and Service carry the
+#: Deployment's own name, its stable endpoint http://<deployment>.<namespace>.svc
+SERVICE_NAME_MAX: Final = 63
+SERVICE_NAME_PATTERN: Final = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
 #: a TrainingJob becomes a Job (and, with workers > 1, a headless Service) of its own name
 TRAINING_JOB_NAME_MAX: Final = JOB_NAME_MAX
@@ -35,8 +37,8 @@ EXPERIMENT_NAME_MAX: Final = TRAINING_JOB_NAME_MAX - len(TRIAL_SUFFIX) - len(str
 MODEL_NAME_MAX: Final = LABEL_VALUE_MAX
 #: a ModelVersion's name is a label value of the serving pods and of what it was trained by
 MODEL_VERSION_NAME_MAX: Final = LABEL_VALUE_MAX
-#: a Deployment's name plus "-router" is a Service name
-DEPLOYMENT_NAME_MAX: Final = LABEL_VALUE_MAX - len(ROUTER_SUFFIX)
+#: a Deployment's name is its router's Service name
+DEPLOYMENT_NAME_MAX: Final = SERVICE_NAME_MAX
 
 
 def _article(kind: str) -> str:
@@ -76,6 +78,11 @@ MODEL_VERSION_NAME_RULE: Final = name_rule(
 DEPLOYMENT_NAME_RULE: Final = name_rule(
     "Deployment",
     DEPLOYMENT_NAME_MAX,
-    because=f"its router is a Service named <deployment>{ROUTER_SUFFIX}, and a Service name "
-    f"may have at most {LABEL_VALUE_MAX}",
+    because="its router is a Service of the same name, the stable endpoint "
+    "http://<deployment>.<namespace>.svc",
+)
+DEPLOYMENT_NAME_FORM_RULE: Final = rule(
+    f"self.metadata.name.matches('{SERVICE_NAME_PATTERN}')",
+    "a Deployment name must start with a letter and hold only lower-case letters, digits "
+    "and '-' (no '.'): it is the name of its router's Service",
 )

@@ -44,6 +44,20 @@ class CanaryAnalysis(WireModel):
         description="Requests the new version must have served in the step before it is "
         "judged; with fewer the step waits.",
     )
+    max_error_rate_increase: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Highest amount by which the new version's error rate may exceed the "
+        "stable version's in the same step (0.02: two points more); unset: not compared.",
+    )
+    max_latency_ratio: float | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Highest ratio of the new version's p99 latency to the stable version's "
+        "in the same step (1.5: at most half again as slow); unset: not compared.",
+    )
 
 
 class CanaryStrategy(WireModel):

@@ -15,12 +15,13 @@ from mlops_operator.api.name_limits import (
     JOB_NAME_MAX,
     LABEL_VALUE_MAX,
     MODEL_VERSION_NAME_MAX,
-    ROUTER_SUFFIX,
+    SERVICE_NAME_MAX,
+    SERVICE_NAME_PATTERN,
     TRIAL_SUFFIX,
 )
 from mlops_operator.registry.semver import version_slug
 
-__all__ = ["API_VERSION", "GROUP"]
+__all__ = ["API_VERSION", "GROUP", "SERVICE_NAME_MAX", "SERVICE_NAME_PATTERN"]
 
 FIELD_MANAGER: Final = "mlops-operator"
 
@@ -67,13 +68,25 @@ def trial_name(experiment: str, number: int) -> str:
     return f"{experiment}{TRIAL_SUFFIX}{number}"
 
 
-def router_name(deployment: str) -> str:
-    """The router Deployment and Service of a Deployment: ``fraud`` → ``fraud-router``."""
-    return f"{deployment}{ROUTER_SUFFIX}"
-
-
 def label_value(text: str) -> str:
     """``text`` made a valid label value (≤ 63 chars, alphanumeric at both ends)."""
     value = re.sub(r"[^A-Za-z0-9_.-]", "-", text)
     value = _fit(value, LABEL_VALUE_MAX, salt=text)
     return value.strip("-_.")
+
+
+LABEL_DEPLOYMENT: Final = f"{GROUP}/deployment"
+#: ServiceAccount (and Role, RoleBinding) of router pods in every namespace with Deployments
+ROUTER_ACCOUNT: Final = "mlops-router"
+#: a Service name (DNS-1035 label): routers are named after their Deployment, so it must be
+#: one (``SERVICE_NAME_MAX``, ``SERVICE_NAME_PATTERN``; admission refuses other names)
+
+
+def server_name(deployment: str, version: str) -> str:
+    """Model server Deployment and Service of one version: ``fraud`` + ``1.2.0`` →
+    ``fraud-v1-2-0`` (a short hash replaces the tail of a name too long for a Service)."""
+    return _fit(f"{deployment}-v{version_slug(version)}", SERVICE_NAME_MAX, salt=version)
+
+
+def router_config_map_name(deployment: str) -> str:
+    return _fit(f"{deployment}-router", 253, salt=deployment)

@@ -26,15 +26,20 @@ from mlops_operator.builders.names import (
     label_value,
     training_job_child_name,
 )
+from mlops_operator.builders.pods import (
+    SCRATCH_DIR,
+    container_resources,
+    container_security_context,
+    placement,
+    pod_security_context,
+    scratch_env,
+)
 from mlops_operator.settings import OperatorSettings
 
 Manifest = dict[str, Any]
 
 TRAINER_CONTAINER: Final = "trainer"
 RENDEZVOUS_PORT: Final = 29500
-RUN_AS_USER: Final = 10001
-#: the one writable folder of the read-only root filesystem (HOME and TMPDIR point there)
-SCRATCH_DIR: Final = "/var/tmp"
 
 
 @dataclass(frozen=True)
@@ -182,37 +187,6 @@ def build_rendezvous_service(tj: TrainingJob) -> Manifest:
     }
 
 
-def _resources(tj: TrainingJob, settings: OperatorSettings) -> dict[str, Any]:
-    res = tj.spec.resources
-    amounts: dict[str, str] = {"cpu": res.cpu, "memory": res.memory}
-    limits = dict(amounts)
-    requests = dict(amounts)
-    if res.gpu:
-        limits[settings.gpu_resource] = str(res.gpu)
-        requests[settings.gpu_resource] = str(res.gpu)
-    return {"requests": requests, "limits": limits}
-
-
-def _placement(tj: TrainingJob, settings: OperatorSettings) -> dict[str, Any]:
-    node_selector = dict(tj.spec.scheduling.node_selector)
-    tolerations = [t.to_wire() for t in tj.spec.scheduling.tolerations]
-    if tj.spec.resources.gpu:
-        node_selector[settings.gpu_node_label] = "true"
-        if tj.spec.resources.gpu_product:
-            node_selector[settings.gpu_product_label] = tj.spec.resources.gpu_product
-        tolerations.append(
-            {"key": settings.gpu_toleration_key, "operator": "Exists", "effect": "NoSchedule"}
-        )
-    placement: dict[str, Any] = {}
-    if node_selector:
-        placement["nodeSelector"] = node_selector
-    if tolerations:
-        placement["tolerations"] = tolerations
-    if tj.spec.scheduling.priority_class_name:
-        placement["priorityClassName"] = tj.spec.scheduling.priority_class_name
-    return placement
-
-
 def _env(tj: TrainingJob, plan: RunPlan, settings: OperatorSettings) -> list[dict[str, Any]]:
     config = trainer_config(tj, plan).model_dump_json(by_alias=True, exclude_none=True)
     env: list[dict[str, Any]] = [
@@ -220,9 +194,7 @@ def _env(tj: TrainingJob, plan: RunPlan, settings: OperatorSettings) -> list[dic
         {"name": "MLOPS_TRAININGJOB_NAME", "value": tj.metadata.name},
         {"name": "MLOPS_TRAININGJOB_NAMESPACE", "value": tj.metadata.namespace},
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-        {"name": "HOME", "value": SCRATCH_DIR},
-        {"name": "TMPDIR", "value": SCRATCH_DIR},
-        {"name": "TORCH_HOME", "value": f"{SCRATCH_DIR}/torch"},
+        *scratch_env(),
     ]
     if settings.mlflow_tracking_uri:
         env.append({"name": "MLFLOW_TRACKING_URI", "value": settings.mlflow_tracking_uri})
@@ -246,13 +218,7 @@ def build_job(tj: TrainingJob, plan: RunPlan, settings: OperatorSettings) -> Man
         "restartPolicy": "Never",
         "serviceAccountName": TRAINER_ACCOUNT,
         "automountServiceAccountToken": True,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS_USER,
-            "runAsGroup": RUN_AS_USER,
-            "fsGroup": RUN_AS_USER,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": pod_security_context(),
         "containers": [
             {
                 "name": TRAINER_CONTAINER,
@@ -260,20 +226,14 @@ def build_job(tj: TrainingJob, plan: RunPlan, settings: OperatorSettings) -> Man
                 "imagePullPolicy": settings.image_pull_policy,
                 "env": _env(tj, plan, settings),
                 "envFrom": [{"secretRef": {"name": storage_secret}}],
-                "resources": _resources(tj, settings),
+                "resources": container_resources(tj.spec.resources, settings),
                 "terminationMessagePolicy": "FallbackToLogsOnError",
-                "securityContext": {
-                    "allowPrivilegeEscalation": False,
-                    "readOnlyRootFilesystem": True,
-                    "runAsNonRoot": True,
-                    "capabilities": {"drop": ["ALL"]},
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
+                "securityContext": container_security_context(),
                 "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH_DIR}],
             }
         ],
         "volumes": [{"name": "scratch", "emptyDir": {}}],
-        **_placement(tj, settings),
+        **placement(tj.spec.resources, tj.spec.scheduling, settings),
     }
     if workers > 1:
         pod_spec["subdomain"] = name

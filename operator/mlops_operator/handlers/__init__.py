@@ -1,5 +1,6 @@
 """kopf registrations (thin): each handler parses nothing itself, calls one reconcile
-function, posts the Events it returns and turns its retry request into kopf's backoff.
+function, posts the Events it returns, turns its retry request into kopf's backoff and hands
+its timed work (``Outcome.requeue_after``) to the one operator-wide requeue.
 
 ``build_registry`` registers only the controllers whose feature flags are on.
 """
@@ -9,16 +10,21 @@ from __future__ import annotations
 import kopf
 
 from mlops_operator.context import OperatorContext
-from mlops_operator.handlers import lifecycle, registry, training
+from mlops_operator.handlers import deployment, lifecycle, metrics, registry, training
+from mlops_operator.handlers.requeue import Requeue
 
 
 def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
     operator_registry = kopf.OperatorRegistry()
-    lifecycle.register(operator_registry, ctx)
+    requeue = Requeue()
+    lifecycle.register(operator_registry, ctx, requeue)
+    metrics.register(operator_registry, ctx)
     if ctx.settings.use_registry:
         registry.register(operator_registry, ctx)
     if ctx.settings.use_training:
-        training.register(operator_registry, ctx)
+        training.register(operator_registry, ctx, requeue)
+    if ctx.settings.use_serving:
+        deployment.register(operator_registry, ctx, requeue)
     return operator_registry
 
 

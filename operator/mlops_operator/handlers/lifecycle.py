@@ -8,10 +8,11 @@ import kopf
 
 from mlops_operator import __version__
 from mlops_operator.context import OperatorContext
+from mlops_operator.handlers.requeue import Requeue
 from mlops_operator.kopf_config import configure_kopf
 
 
-def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
+def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Requeue) -> None:
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> None:
         configure_kopf(settings, ctx.settings)
@@ -31,3 +32,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     @kopf.on.probe(id="version", registry=registry)
     def version(**_: Any) -> str:
         return __version__
+
+    @kopf.on.cleanup(id="requeue-stop", registry=registry)
+    def stop_requeue(**_: Any) -> None:
+        requeue.stop()

@@ -1,6 +1,6 @@
 """TrainingJob handlers: level-triggered. A run is reconciled when it appears (or is seen at
-startup), whenever its Job changes, and by a slow operator-wide resync that also retries what
-failed (``resync.py``).
+startup), whenever its Job changes, and every ``RESYNC_SECONDS`` while it is unfinished through
+the operator-wide requeue (``requeue.py``), which also retries what failed.
 
 These are watch-event handlers, not kopf's create/update handlers or timers: the run's state
 lives in its status and its Job, so kopf has nothing to remember, and the operator writes
@@ -14,6 +14,7 @@ fills them completely before any handler runs, also after a restart.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,13 +24,37 @@ from mlops_operator.api.meta import API_VERSION, GROUP, VERSION
 from mlops_operator.builders.names import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY
 from mlops_operator.context import OperatorContext
 from mlops_operator.handlers.posting import post_notes
-from mlops_operator.handlers.resync import Resync, UnfinishedRuns
+from mlops_operator.handlers.requeue import Requeue
 from mlops_operator.reconcile.job_outcome import pods_matter
 from mlops_operator.reconcile.training_run import reconcile_training_job
 
 RESYNC_SECONDS = 30.0
 
 ModelKey = tuple[str, str]
+#: (namespace, name) of a TrainingJob
+RunKey = tuple[str, str]
+KIND = "TrainingJob"
+
+
+class UnfinishedRuns:
+    """The runs that are not finished, as the latest watch event of each showed it (with its
+    uid, for Events). Fed by the TrainingJob event handler; read by the timed reconcile."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._uids: dict[RunKey, str] = {}
+
+    def observe(self, key: RunKey, *, uid: str, unfinished: bool) -> None:
+        with self._lock:
+            if unfinished:
+                self._uids[key] = uid
+            else:
+                self._uids.pop(key, None)
+
+    def uid(self, key: RunKey) -> str | None:
+        """The run's uid while it is unfinished, else None."""
+        with self._lock:
+            return self._uids.get(key)
 
 
 @dataclass(frozen=True)
@@ -59,7 +84,7 @@ def _reference(namespace: str, name: str, uid: str) -> dict[str, Any]:
     }
 
 
-def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
+def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Requeue) -> None:
     resource = (GROUP, VERSION, "trainingjobs")
 
     @kopf.index(*resource, id="run_versions", registry=registry)
@@ -86,11 +111,15 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     indexes: list[IndexedVersionBook] = []
     unfinished_runs = UnfinishedRuns()
 
-    def resync_run(namespace: str, name: str, uid: str) -> None:
+    def resync_run(namespace: str, name: str) -> float | None:
+        uid = unfinished_runs.uid((namespace, name))
+        if uid is None or not indexes:
+            return None  # finished or deleted since it was scheduled
         outcome = reconcile_training_job(ctx, namespace, name, versions=indexes[0])
         post_notes(_reference(namespace, name, uid), outcome)
+        return RESYNC_SECONDS if unfinished_runs.uid((namespace, name)) else None
 
-    resync = Resync(interval=RESYNC_SECONDS, runs=unfinished_runs, reconcile=resync_run)
+    requeue.handle(KIND, resync_run)
 
     @kopf.on.event(*resource, id="reconcile", registry=registry)
     def training_job(
@@ -108,20 +137,19 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
         uid = str(body.get("metadata", {}).get("uid") or "")
         unfinished_runs.observe((namespace or "", name), uid=uid, unfinished=unfinished)
         if not indexes:
-            # The indexes are live views; the resync thread reads the versions taken from
-            # them as the handlers do, and posts Events from this handler's context.
+            # The indexes are live views; the timed reconcile reads the versions taken from
+            # them as the handlers do.
             indexes.append(book(kwargs))
-            resync.ensure_started()
+        if unfinished:
+            requeue.schedule(KIND, namespace or "", name, after=RESYNC_SECONDS)
+        else:
+            requeue.cancel(KIND, namespace or "", name)
         if not unfinished or (type is not None and status.get("version")):
             return
         outcome = reconcile_training_job(
             ctx, namespace or "", name, versions=book(kwargs), created=body
         )
         post_notes(body, outcome)
-
-    @kopf.on.cleanup(id="trainingjob-resync-stop", registry=registry)
-    def stop_resync(**_: Any) -> None:
-        resync.stop()
 
     @kopf.on.event(
         "batch",

@@ -23,7 +23,15 @@ class Outcome:
     #: retry the reconcile after this many seconds (a passing fault or a wait)
     retry_after: float | None = None
     retry_reason: str = ""
+    #: look again after this many seconds (timed work: a canary interval, trials to poll),
+    #: through the operator-wide requeue rather than kopf's backoff
+    requeue_after: float | None = None
 
     def retry(self, seconds: float, reason: str) -> None:
         self.retry_after = seconds
         self.retry_reason = reason
+
+    def requeue(self, seconds: float) -> None:
+        """Ask for a timed look; the soonest of several requests wins."""
+        if self.requeue_after is None or seconds < self.requeue_after:
+            self.requeue_after = seconds

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from mlops_core.storage import s3_client
-from mlops_operator.api.meta import API_VERSION
-from mlops_operator.commands.output import number, table
-from mlops_operator.kube import Kube, load_api_client
-from mlops_operator.local_operator import (
+from mlops_devcluster import lifecycle
+from mlops_devcluster.layout import state_dir as devcluster_dir
+from mlops_devcluster.local_operator import (
     OperatorProcess,
     copy_s3_secret,
     install,
@@ -26,6 +25,9 @@ from mlops_operator.local_operator import (
     service_account_kubeconfig,
     upload_example_datasets,
 )
+from mlops_operator.api.meta import API_VERSION
+from mlops_operator.commands.output import number, table
+from mlops_operator.kube import Kube, load_api_client
 
 DEMO_NAMESPACE = "mlops-demo"
 TRAINING_JOB = "threat-classifier-cnn"
@@ -101,9 +103,6 @@ def render_model_version(body: dict[str, Any]) -> str:
 
 
 def run_demo(*, state_dir: str | None, timeout: float, keep: bool) -> str:
-    from mlops_devcluster import lifecycle
-    from mlops_devcluster.layout import state_dir as devcluster_dir
-
     root = devcluster_dir(state_dir)
     state = lifecycle.status(root)
     started_here = not state.up

@@ -82,9 +82,7 @@ def install(admin: Kube, *, root: Path | None = None) -> None:
     """CRDs, kopf peering, the operator's ServiceAccount and its ClusterRole(Binding)."""
     root = root or repo_root()
     chart = root / "helm" / "mlops-operator"
-    crds = load_documents(root / "crds") + load_documents(
-        chart / "files" / "kopf-peering-crds.yaml"
-    )
+    crds = load_documents(root / "crds") + load_documents(chart / "crds" / "kopf.dev_peerings.yaml")
     for crd in crds:
         admin.apply(crd)
     wait_for_crds(admin, [crd["metadata"]["name"] for crd in crds])

@@ -1,0 +1,113 @@
+"""The model server pods' settings, declared once: what a Deployment asks for and what the
+server reads.
+
+The operator embeds ``ServingSpec`` and ``DriftSpec`` in the Deployment's spec, turns them into
+the server's environment with ``server_environment`` and the server's settings
+(``mlops_serving.settings.ServerSettings``) read that environment back, with the bounds declared
+here. A unit test proves a spec round-trips into the server's settings unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pydantic import Field
+
+from mlops_core.drift import DriftMethod
+from mlops_core.wire import WireModel
+
+#: versions one server pod keeps loaded (LRU); a Deployment's pod serves one, a shared
+#: multi-model server a few dozen
+MODELS_IN_MEMORY_MAX: Final = 256
+BATCH_SIZE_MAX: Final = 4096
+#: the longest a request waits for its batch to fill, in milliseconds (0: never waits)
+BATCH_LATENCY_MS_MAX: Final = 10_000.0
+DRIFT_THRESHOLD_MAX: Final = 1000.0
+DRIFT_WINDOW_MIN: Final = 10
+DRIFT_WINDOW_MAX: Final = 1_000_000
+
+#: the server's environment variable of each setting (``ServerSettings`` field names, upper-cased)
+ENV_MODELS_IN_MEMORY: Final = "MAX_MODELS_IN_MEMORY"
+ENV_WARMUP: Final = "WARMUP_ON_LOAD"
+ENV_BATCHING: Final = "BATCHING_ENABLED"
+ENV_BATCH_SIZE: Final = "MAX_BATCH_SIZE"
+ENV_BATCH_LATENCY: Final = "MAX_LATENCY_MS"
+ENV_DRIFT: Final = "DRIFT_DETECTION_ENABLED"
+ENV_DRIFT_METHOD: Final = "DRIFT_DETECTION_METHOD"
+ENV_DRIFT_THRESHOLD: Final = "DRIFT_DETECTION_THRESHOLD"
+ENV_DRIFT_WINDOW: Final = "DRIFT_WINDOW_SIZE"
+
+
+class BatchingSpec(WireModel):
+    """Dynamic batching: concurrent requests for one version share a forward pass."""
+
+    enabled: bool = Field(
+        default=True, description="Whether requests are batched; off, each runs alone."
+    )
+    max_batch_size: int = Field(
+        default=32, ge=1, le=BATCH_SIZE_MAX, description="Largest batch, in records."
+    )
+    max_latency_ms: float = Field(
+        default=5.0,
+        ge=0,
+        le=BATCH_LATENCY_MS_MAX,
+        description="Longest a request waits for its batch to fill, in milliseconds "
+        "(0: a batch holds what is queued when the previous one ends).",
+    )
+
+
+class ServingSpec(WireModel):
+    """Settings of the model server pods."""
+
+    max_models_in_memory: int = Field(
+        default=4,
+        ge=1,
+        le=MODELS_IN_MEMORY_MAX,
+        description="Model versions kept loaded per pod (least recently used evicted).",
+    )
+    warmup: bool = Field(
+        default=True, description="Run a dummy batch through a model before reporting ready."
+    )
+    batching: BatchingSpec = Field(default_factory=BatchingSpec, description="Dynamic batching.")
+
+
+class DriftSpec(WireModel):
+    """Compare live inputs with the training data's reference statistics."""
+
+    enabled: bool = Field(default=True, description="Whether drift is scored.")
+    method: DriftMethod = Field(
+        default="psi", description="psi, kl (Kullback-Leibler) or wasserstein."
+    )
+    threshold: float = Field(
+        default=0.2,
+        gt=0,
+        le=DRIFT_THRESHOLD_MAX,
+        description="Score above which a feature has drifted.",
+    )
+    window_size: int = Field(
+        default=1000,
+        ge=DRIFT_WINDOW_MIN,
+        le=DRIFT_WINDOW_MAX,
+        description="Recent inputs per feature scored.",
+    )
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def server_environment(serving: ServingSpec, drift: DriftSpec) -> dict[str, str]:
+    """The model server's environment variables for these settings (all of them, always, so
+    a pod never falls back on a default that differs from the spec's)."""
+    batching = serving.batching
+    return {
+        ENV_MODELS_IN_MEMORY: str(serving.max_models_in_memory),
+        ENV_WARMUP: _flag(serving.warmup),
+        ENV_BATCHING: _flag(batching.enabled),
+        ENV_BATCH_SIZE: str(batching.max_batch_size),
+        ENV_BATCH_LATENCY: repr(float(batching.max_latency_ms)),
+        ENV_DRIFT: _flag(drift.enabled),
+        ENV_DRIFT_METHOD: drift.method,
+        ENV_DRIFT_THRESHOLD: repr(float(drift.threshold)),
+        ENV_DRIFT_WINDOW: str(drift.window_size),
+    }

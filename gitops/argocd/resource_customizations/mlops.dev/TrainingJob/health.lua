@@ -1,0 +1,57 @@
+-- Conditions follow Kubernetes API conventions and kstatus: Ready, Reconciling, Stalled
+-- (+ Succeeded for runs), each with observedGeneration; status.observedGeneration says which
+-- spec the operator last acted on.
+local function condition(obj, type)
+  if obj.status ~= nil and obj.status.conditions ~= nil then
+    for _, c in ipairs(obj.status.conditions) do
+      if c.type == type then
+        return c
+      end
+    end
+  end
+  return nil
+end
+
+local function is_true(c)
+  return c ~= nil and c.status == "True"
+end
+
+local function text(c, fallback)
+  if c ~= nil and c.message ~= nil and c.message ~= "" then
+    return c.message
+  end
+  if c ~= nil and c.reason ~= nil then
+    return c.reason
+  end
+  return fallback
+end
+
+local hs = {}
+local generation = obj.metadata.generation or 0
+local observed = obj.status ~= nil and obj.status.observedGeneration or nil
+if observed == nil or observed < generation then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to observe generation " .. generation
+  return hs
+end
+local stalled = condition(obj, "Stalled")
+if is_true(stalled) then
+  hs.status = "Degraded"
+  hs.message = text(stalled, "Stalled")
+  return hs
+end
+local succeeded = condition(obj, "Succeeded")
+if is_true(succeeded) then
+  hs.status = "Healthy"
+  hs.message = text(succeeded, "Succeeded")
+  return hs
+end
+if succeeded ~= nil and succeeded.status == "False" then
+  hs.status = "Degraded"
+  hs.message = text(succeeded, "Failed")
+  return hs
+end
+local reconciling = condition(obj, "Reconciling")
+hs.status = "Progressing"
+hs.message = text(reconciling, text(condition(obj, "Ready"), "Running"))
+return hs

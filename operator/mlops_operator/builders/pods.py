@@ -1,0 +1,77 @@
+"""What every pod the operator builds shares: the restricted Pod Security settings, the
+resources and the GPU placement (trainer Jobs and model server Deployments alike)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from mlops_operator.api.resources import ComputeResources, Scheduling
+from mlops_operator.settings import OperatorSettings
+
+RUN_AS_USER: Final = 10001
+#: the one writable folder of the read-only root filesystem (HOME and TMPDIR point there)
+SCRATCH_DIR: Final = "/var/tmp"
+SCRATCH_VOLUME: Final = "scratch"
+
+
+def pod_security_context() -> dict[str, Any]:
+    """Non-root, RuntimeDefault seccomp: the ``restricted`` Pod Security profile."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "runAsGroup": RUN_AS_USER,
+        "fsGroup": RUN_AS_USER,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def scratch_env() -> list[dict[str, Any]]:
+    return [
+        {"name": "HOME", "value": SCRATCH_DIR},
+        {"name": "TMPDIR", "value": SCRATCH_DIR},
+        {"name": "TORCH_HOME", "value": f"{SCRATCH_DIR}/torch"},
+    ]
+
+
+def container_resources(res: ComputeResources, settings: OperatorSettings) -> dict[str, Any]:
+    """Requests = limits (Guaranteed QoS); GPUs as the configured extended resource."""
+    amounts: dict[str, str] = {"cpu": res.cpu, "memory": res.memory}
+    limits = dict(amounts)
+    requests = dict(amounts)
+    if res.gpu:
+        limits[settings.gpu_resource] = str(res.gpu)
+        requests[settings.gpu_resource] = str(res.gpu)
+    return {"requests": requests, "limits": limits}
+
+
+def placement(
+    res: ComputeResources, scheduling: Scheduling, settings: OperatorSettings
+) -> dict[str, Any]:
+    """Node selector, tolerations and priority class of a pod spec (GPU nodes for GPU pods)."""
+    node_selector = dict(scheduling.node_selector)
+    tolerations = [t.to_wire() for t in scheduling.tolerations]
+    if res.gpu:
+        node_selector[settings.gpu_node_label] = "true"
+        if res.gpu_product:
+            node_selector[settings.gpu_product_label] = res.gpu_product
+        tolerations.append(
+            {"key": settings.gpu_toleration_key, "operator": "Exists", "effect": "NoSchedule"}
+        )
+    result: dict[str, Any] = {}
+    if node_selector:
+        result["nodeSelector"] = node_selector
+    if tolerations:
+        result["tolerations"] = tolerations
+    if scheduling.priority_class_name:
+        result["priorityClassName"] = scheduling.priority_class_name
+    return result

@@ -1,0 +1,219 @@
+"""The router in front of a Deployment's versions: its apps/v1 Deployment, its Service (named
+after the Deployment: the stable endpoint), the ConfigMap with its weights, and the namespace's
+ServiceAccount, Role and RoleBinding that let router pods watch EndpointSlices and their
+ConfigMap.
+
+The router pods read their weights from the ConfigMap through the API (a watch), not from a
+mounted file: a kubelet refreshes mounted ConfigMaps only every minute or so, far too slowly
+for a canary step.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+from mlops_core.routing import ROUTER_CONFIG_KEY, MirrorSpec, RouteBackend, RouterConfig
+from mlops_operator.api.deployment import Deployment
+from mlops_operator.builders.model_server import HTTP_PORT, deployment_owner
+from mlops_operator.builders.names import (
+    LABEL_COMPONENT,
+    LABEL_DEPLOYMENT,
+    LABEL_MANAGED_BY,
+    LABEL_MODEL,
+    MANAGED_BY,
+    ROUTER_ACCOUNT,
+    label_value,
+    router_config_map_name,
+    server_name,
+)
+from mlops_operator.builders.pods import (
+    container_security_context,
+    pod_security_context,
+)
+from mlops_operator.settings import OperatorSettings
+
+Manifest = dict[str, Any]
+
+ROUTER_COMPONENT: Final = "router"
+ROUTER_CONTAINER: Final = "router"
+SERVICE_PORT: Final = 80
+CONFIG_DIR: Final = "/var/run/mlops-router"
+CONFIG_POLL_SECONDS: Final = 0.2
+
+
+def router_selector(dep: Deployment) -> dict[str, str]:
+    return {
+        LABEL_DEPLOYMENT: label_value(dep.metadata.name),
+        LABEL_COMPONENT: ROUTER_COMPONENT,
+    }
+
+
+def router_pods_selector(dep: Deployment) -> str:
+    return ",".join(f"{key}={value}" for key, value in router_selector(dep).items())
+
+
+def _labels(dep: Deployment) -> dict[str, str]:
+    return {
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_MODEL: label_value(dep.spec.model),
+        **router_selector(dep),
+    }
+
+
+def _metadata(dep: Deployment, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": dep.metadata.namespace,
+        "labels": _labels(dep),
+        "ownerReferences": [deployment_owner(dep)],
+    }
+
+
+def router_config(
+    dep: Deployment, weights: Mapping[str, int], *, mirror: MirrorSpec | None = None
+) -> RouterConfig:
+    """The weights as the router reads them: each version's Service by name. A mirrored
+    version that takes no share of traffic is listed with weight 0."""
+    backends = {
+        version: RouteBackend(
+            version=version, weight=weight, service=server_name(dep.metadata.name, version)
+        )
+        for version, weight in weights.items()
+    }
+    if mirror is not None and mirror.version not in backends:
+        backends[mirror.version] = RouteBackend(
+            version=mirror.version,
+            weight=0,
+            service=server_name(dep.metadata.name, mirror.version),
+        )
+    return RouterConfig(model=dep.spec.model, backends=list(backends.values()), mirror=mirror)
+
+
+def build_router_config_map(dep: Deployment, config: RouterConfig) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(dep, router_config_map_name(dep.metadata.name)),
+        "data": {ROUTER_CONFIG_KEY: json.dumps(config.to_wire(), sort_keys=True)},
+    }
+
+
+def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": 2,
+        "failureThreshold": failures,
+    }
+
+
+def build_router_deployment(dep: Deployment, settings: OperatorSettings) -> Manifest:
+    namespace = dep.metadata.namespace
+    env = [
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "ROUTER_NAMESPACE", "value": namespace},
+        {"name": "ROUTER_CONFIG_MAP", "value": router_config_map_name(dep.metadata.name)},
+        {"name": "ROUTER_CONFIG_FILE", "value": f"{CONFIG_DIR}/{ROUTER_CONFIG_KEY}"},
+        {"name": "ROUTER_CONFIG_POLL_SECONDS", "value": str(CONFIG_POLL_SECONDS)},
+        {"name": "BACKEND_PORT", "value": str(HTTP_PORT)},
+    ]
+    container = {
+        "name": ROUTER_CONTAINER,
+        "image": settings.serving_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "args": ["route", "--host", "$(POD_IP)", "--port", str(HTTP_PORT)],
+        "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        "env": env,
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
+        "readinessProbe": _probe("/readyz", period=1, failures=2),
+        "livenessProbe": _probe("/healthz", period=10, failures=3),
+        "securityContext": container_security_context(),
+        "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR}],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(dep, dep.metadata.name),
+        "spec": {
+            "replicas": settings.router_replicas,
+            "selector": {"matchLabels": router_selector(dep)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {"labels": _labels(dep)},
+                "spec": {
+                    "serviceAccountName": ROUTER_ACCOUNT,
+                    "automountServiceAccountToken": True,
+                    "terminationGracePeriodSeconds": 30,
+                    "securityContext": pod_security_context(),
+                    "containers": [container],
+                    "volumes": [{"name": "config", "emptyDir": {}}],
+                },
+            },
+        },
+    }
+
+
+def build_router_service(dep: Deployment) -> Manifest:
+    """``http://<deployment>.<namespace>.svc``: the stable endpoint for predictions."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(dep, dep.metadata.name),
+        "spec": {
+            "selector": router_selector(dep),
+            "ports": [
+                {"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}
+            ],
+        },
+    }
+
+
+def endpoint_url(dep: Deployment) -> str:
+    return f"http://{dep.metadata.name}.{dep.metadata.namespace}.svc"
+
+
+def build_router_account(namespace: str) -> list[Manifest]:
+    """ServiceAccount + Role + RoleBinding of the router pods in ``namespace``: they may read
+    EndpointSlices (to find ready server pods) and ConfigMaps (their weights), nothing else.
+    One set per namespace, not owned by any Deployment (as the trainers' account)."""
+    labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_COMPONENT: ROUTER_COMPONENT}
+    metadata = {"name": ROUTER_ACCOUNT, "namespace": namespace, "labels": labels}
+    read = ["get", "list", "watch"]
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": metadata,
+            "automountServiceAccountToken": False,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": metadata,
+            "rules": [
+                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
+                {"apiGroups": [""], "resources": ["configmaps"], "verbs": read},
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": metadata,
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": ROUTER_ACCOUNT,
+            },
+            "subjects": [
+                {"kind": "ServiceAccount", "name": ROUTER_ACCOUNT, "namespace": namespace}
+            ],
+        },
+    ]

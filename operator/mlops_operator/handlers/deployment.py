@@ -1,0 +1,114 @@
+"""Deployment handlers (thin): every event that can change a Deployment's rollout puts it on
+the operator-wide requeue, due now; the requeue's thread reconciles it, posts the Events and
+schedules the next timed look (a canary interval, a drain) that the reconcile asks for. One
+thread for all of them means one reconcile of a Deployment at a time, and a failed reconcile
+is tried again with a growing delay.
+
+Events that count: the Deployment's spec or rollout-request annotation changing (not its own
+status writes), its version servers' readiness (their apps/v1 Deployments), and the registry
+(its Model appearing, a ModelVersion of it appearing, becoming Ready or changing stage).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Final
+
+import kopf
+
+from mlops_operator.api.deployment import ROLLOUT_REQUEST_ANNOTATION
+from mlops_operator.api.meta import API_VERSION, GROUP, VERSION
+from mlops_operator.builders.model_server import SERVING_COMPONENT
+from mlops_operator.builders.names import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY
+from mlops_operator.context import OperatorContext
+from mlops_operator.handlers.posting import post_notes
+from mlops_operator.handlers.requeue import Requeue
+from mlops_operator.reconcile.deployment import reconcile_deployment
+
+KIND: Final = "Deployment"
+
+
+def _acted_on(body: kopf.Body) -> bool:
+    """Whether the operator has already acted on this spec and rollout request."""
+    status = body.get("status") or {}
+    if status.get("observedGeneration") != body.get("metadata", {}).get("generation"):
+        return False
+    request = (body.get("metadata", {}).get("annotations") or {}).get(ROLLOUT_REQUEST_ANNOTATION)
+    return not request or request == (status.get("rollout") or {}).get("handledRequest")
+
+
+def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Requeue) -> None:
+    resource = (GROUP, VERSION, "deployments")
+    uids: dict[tuple[str, str], str] = {}
+    guard = threading.Lock()
+
+    def timed(namespace: str, name: str) -> float | None:
+        with guard:
+            uid = uids.get((namespace, name))
+        if uid is None:
+            return None  # deleted since it was scheduled
+        outcome = reconcile_deployment(ctx, namespace, name)
+        reference = {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": name, "namespace": namespace, "uid": uid},
+        }
+        post_notes(reference, outcome)
+        return outcome.requeue_after
+
+    requeue.handle(KIND, timed)
+
+    @kopf.on.event(*resource, id="deployment", registry=registry)
+    def deployment(
+        *, body: kopf.Body, namespace: str | None, name: str, type: str | None, **_: Any
+    ) -> None:
+        key = (namespace or "", name)
+        if type == "DELETED":
+            with guard:
+                uids.pop(key, None)
+            requeue.cancel(KIND, *key)
+            return
+        with guard:
+            uids[key] = str(body.get("metadata", {}).get("uid") or "")
+        # the initial listing (type None) and new objects always; later events only when the
+        # spec or the request changed: the operator's own status writes are no news
+        if type in (None, "ADDED") or not _acted_on(body):
+            requeue.schedule(KIND, *key, after=0)
+
+    def owners(namespace: str, model: str) -> list[str]:
+        with guard:
+            names = [n for (ns, n) in uids if ns == namespace]
+        found = []
+        for name in names:
+            body = ctx.kube.get(API_VERSION, KIND, name, namespace)
+            if body is not None and (body.get("spec") or {}).get("model") == model:
+                found.append(name)
+        return found
+
+    @kopf.on.event(GROUP, VERSION, "modelversions", id="deployment-sources", registry=registry)
+    def model_version(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
+        model = (body.get("spec") or {}).get("model")
+        if not model:
+            return
+        for name in owners(namespace or "", str(model)):
+            requeue.schedule(KIND, namespace or "", name, after=0)
+
+    @kopf.on.event(GROUP, VERSION, "models", id="deployment-model", registry=registry)
+    def model(*, namespace: str | None, name: str, type: str | None, **_: Any) -> None:
+        if type in (None, "ADDED", "DELETED"):  # a Model that appears (or goes) changes sources
+            for deployment_name in owners(namespace or "", name):
+                requeue.schedule(KIND, namespace or "", deployment_name, after=0)
+
+    @kopf.on.event(
+        "apps",
+        "v1",
+        "deployments",
+        labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_COMPONENT: SERVING_COMPONENT},
+        id="version-server",
+        registry=registry,
+    )
+    def version_server(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
+        for owner in body.get("metadata", {}).get("ownerReferences") or []:
+            key = (namespace or "", str(owner.get("name")))
+            if owner.get("kind") == KIND and owner.get("apiVersion") == API_VERSION and key in uids:
+                requeue.schedule(KIND, *key, after=0)

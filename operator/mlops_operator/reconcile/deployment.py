@@ -1,0 +1,226 @@
+"""One reconcile of a Deployment: read the registry and the children, decide the rollout's next
+move (``rollout.decide``), apply the children and weights, write the status.
+
+Level-triggered and idempotent: the rollout's step, its counter baseline and the versions
+draining live in status, the children have deterministic names and are applied with
+server-side apply, so a reconcile repeated, or resumed after the operator was killed, goes on
+from where the last one left off and creates nothing twice.
+
+Order of writes, so that no request fails during a switch: the new version's servers first
+(they get traffic only once ready); then the weights; a version that leaves keeps its pods (and
+a weight-0 place in the router's config, so a router that has not yet seen the new version's
+endpoints still has somewhere to send) for ``MLOPS_DRAIN_SECONDS`` before it is deleted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from mlops_core.routing import MirrorSpec
+from mlops_operator.api.deployment import ROLLOUT_REQUEST_ANNOTATION, Deployment
+from mlops_operator.api.meta import API_VERSION
+from mlops_operator.builders.model_server import ArtifactLayoutError, all_servers_selector
+from mlops_operator.builders.names import (
+    SERVICE_NAME_MAX,
+    SERVICE_NAME_PATTERN,
+    label_value,
+    server_name,
+)
+from mlops_operator.builders.router import endpoint_url
+from mlops_operator.context import OperatorContext
+from mlops_operator.reconcile.deployment_children import (
+    apply_router,
+    apply_servers,
+    delete_server,
+    observe_servers,
+    ready_endpoints,
+    router_addresses,
+)
+from mlops_operator.reconcile.deployment_report import deployment_status
+from mlops_operator.reconcile.deployment_sources import read_sources
+from mlops_operator.reconcile.notes import Note, Outcome
+from mlops_operator.rollout.decide import Observed, Plan, RolloutRequest, decide
+from mlops_operator.router_scrape import read_router_totals
+
+_REQUEST = re.compile(r"^(promote|abort|retry)/(.+)$")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _parse(body: Mapping[str, Any]) -> Deployment:
+    metadata = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
+    return Deployment.from_body({**body, "metadata": metadata})
+
+
+def rollout_request(dep: Deployment) -> RolloutRequest | None:
+    value = (dep.metadata.annotations or {}).get(ROLLOUT_REQUEST_ANNOTATION, "")
+    match = _REQUEST.match(value)
+    if match is None:
+        return None
+    return RolloutRequest(action=match.group(1), token=value)  # type: ignore[arg-type]
+
+
+def _write_status(ctx: OperatorContext, dep: Deployment, status: Any) -> None:
+    new = status.model_dump(mode="json", by_alias=True)
+    if new == dep.status.model_dump(mode="json", by_alias=True):
+        return
+    ctx.kube.merge_patch(
+        API_VERSION,
+        "Deployment",
+        dep.metadata.name,
+        dep.metadata.namespace,
+        {"status": new},
+        subresource="status",
+    )
+
+
+def _invalid_name(dep: Deployment) -> str | None:
+    name = dep.metadata.name
+    if len(name) > SERVICE_NAME_MAX or not re.match(SERVICE_NAME_PATTERN, name):
+        return (
+            f"the router Service is named after the Deployment, so {name!r} must be a DNS "
+            f"label (a letter first, lowercase letters, digits and '-', at most "
+            f"{SERVICE_NAME_MAX} characters): rename the Deployment"
+        )
+    return None
+
+
+def _stalled_plan(dep: Deployment, message: str, reason: str) -> Plan:
+    return Plan(
+        weights={v.version: v.weight for v in dep.status.traffic},
+        stable=dep.status.stable_version,
+        canary=dep.status.canary_version,
+        state=dep.status.rollout,
+        phase=dep.status.phase or "Pending",
+        condition="Stalled",
+        reason=reason,
+        message=message,
+    )
+
+
+def _observe(ctx: OperatorContext, dep: Deployment, now: datetime) -> tuple[Observed, Any, Any]:
+    sources = read_sources(ctx.kube, dep)
+    servers = observe_servers(ctx, dep)
+    endpoints = ready_endpoints(ctx, dep)
+    ready = frozenset(
+        v
+        for v in sources.ready
+        if (s := servers.get(label_value(v))) is not None
+        and s.ready
+        and endpoints.get(server_name(dep.metadata.name, v), 0) >= min(1, dep.spec.replicas)
+    )
+    stable = dep.status.stable_version
+    totals, metrics_error = None, None
+    rolling = sources.desired not in (None, stable) or dep.status.rollout.target is not None
+    if dep.spec.strategy.type == "canary" and rolling and stable is not None:
+        totals, metrics_error = read_router_totals(
+            router_addresses(ctx, dep), timeout=ctx.settings.metrics_timeout_seconds
+        )
+    observed = Observed(
+        desired=sources.desired,
+        problem=sources.problem,
+        problem_is_stalled=sources.stalled,
+        stable=stable,
+        state=dep.status.rollout,
+        strategy=dep.spec.strategy,
+        paused=dep.spec.paused,
+        request=rollout_request(dep),
+        ready=ready,
+        totals=totals,
+        metrics_error=metrics_error,
+        progress_deadline_seconds=dep.spec.progress_deadline_seconds,
+        now=now,
+    )
+    return observed, sources, servers
+
+
+def _apply(
+    ctx: OperatorContext, dep: Deployment, plan: Plan, sources: Any, servers: Any, now: datetime
+) -> float | None:
+    """Children and weights; returns when a draining version is due for removal."""
+    drain = ctx.settings.drain_seconds
+    due = [d for d in plan.state.draining if (now - d.since).total_seconds() >= drain]
+    plan.state.draining = [d for d in plan.state.draining if d not in due]
+    leaving = [d.version for d in plan.state.draining if d.version not in plan.weights]
+    extra = [v for v in (plan.canary, sources.mirror) if v]
+    running = [*plan.weights, *extra, *leaving]
+    apply_servers(ctx, dep, dict.fromkeys(running), sources.ready)
+    if plan.weights:
+        weights = {**plan.weights, **dict.fromkeys(leaving, 0)}
+        mirror = dep.spec.strategy.mirror
+        spec = (
+            MirrorSpec(version=mirror.version, percent=mirror.percent)
+            if sources.mirror and mirror
+            else None
+        )
+        apply_router(ctx, dep, weights, mirror=spec)
+    keep = {label_value(v) for v in running}
+    for version_label in servers:
+        if version_label not in keep:
+            delete_server(ctx, dep, version_label_to_version(version_label, due, servers))
+    for item in due:
+        if label_value(item.version) not in keep:
+            delete_server(ctx, dep, item.version)
+    if not plan.state.draining:
+        return None
+    soonest = min(d.since for d in plan.state.draining)
+    return max(0.1, drain - (now - soonest).total_seconds())
+
+
+def version_label_to_version(label: str, due: Any, servers: Any) -> str:
+    """A server seen only by its version label: the label is the version unless it had to be
+    changed to be a label (build metadata), in which case the drained entry names it."""
+    for item in due:
+        if label_value(item.version) == label:
+            return str(item.version)
+    return label
+
+
+def reconcile_deployment(ctx: OperatorContext, namespace: str, name: str) -> Outcome:
+    """Move Deployment ``namespace/name`` one step further."""
+    outcome = Outcome()
+    with ctx.lock(f"deployment/{namespace}/{name}"):
+        body = ctx.kube.get(API_VERSION, "Deployment", name, namespace)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return outcome
+        dep = _parse(body)
+        now = _now()
+        problem = _invalid_name(dep)
+        if problem is not None:
+            plan = _stalled_plan(dep, problem, "InvalidName")
+            sources = servers = None
+        else:
+            observed, sources, servers = _observe(ctx, dep, now)
+            plan = decide(observed)
+        drain_due = None
+        if sources is not None:
+            try:
+                drain_due = _apply(ctx, dep, plan, sources, servers, now)
+            except ArtifactLayoutError as exc:
+                plan = _stalled_plan(dep, str(exc), "ArtifactLayout")
+        serving = [
+            s for v, s in (servers or {}).items() if v in {label_value(x) for x in plan.weights}
+        ]
+        canary = dep.spec.strategy.canary
+        total = len(canary.step_weights) if canary and dep.spec.strategy.type == "canary" else None
+        status = deployment_status(
+            dep,
+            plan,
+            total_steps=total,
+            endpoint=endpoint_url(dep),
+            replicas=sum(s.replicas for s in serving),
+            ready_replicas=sum(s.ready_replicas for s in serving),
+            label_selector=all_servers_selector(dep),
+            now=now,
+        )
+        _write_status(ctx, dep, status)
+        outcome.notes += [Note(kind, reason, message) for kind, reason, message in plan.events]
+        for after in (plan.requeue_after, drain_due):
+            if after is not None:
+                outcome.requeue(after)
+    return outcome
