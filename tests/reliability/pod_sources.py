@@ -1,9 +1,9 @@
 """Every pod template the system creates, for the Pod Security admission test.
 
-Each source returns (what, pod spec with its metadata) from the same code or chart that makes
-the real pods: the trainer Job's template from ``builders.training_job``, the operator's
-Deployment from the chart. When the model server, router and REST API Deployments land (from
-their builders or the chart), their templates join here and are held to the same profile.
+Each source returns (what, pod template) from the same code or chart that makes the real pods:
+the trainer Job's from ``builders.training_job``, the model server's and the router's from
+``builders.model_server`` and ``builders.router``, and every workload the chart renders (the
+operator, the REST API). A new kind of pod joins by adding its builder here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from typing import Any
 
 import yaml
 
+from mlops_operator.api.deployment import Deployment
 from mlops_operator.api.training_job import TrainingJob
+from mlops_operator.builders.model_server import ServedVersion, build_server_deployment
+from mlops_operator.builders.router import build_router_deployment
 from mlops_operator.builders.training_job import build_job, run_plan
 from mlops_operator.settings import OperatorSettings
 
@@ -68,5 +71,31 @@ def chart_pods(helm: Path, namespace: str) -> list[PodTemplate]:
     return templates
 
 
+def _serving_pods(namespace: str) -> list[PodTemplate]:
+    settings = OperatorSettings()
+    dep = Deployment.model_validate(
+        {
+            "apiVersion": "mlops.dev/v1alpha1",
+            "kind": "Deployment",
+            "metadata": {"name": "fraud", "namespace": namespace, "uid": "u-1", "generation": 1},
+            "spec": {"model": "fraud", "version": "1.2.0"},
+        }
+    )
+    served = ServedVersion(
+        version="1.2.0",
+        artifact_uri="s3://mlops/models/team/fraud/1.2.0/",
+        digest="sha256:" + "a" * 64,
+    )
+    server = build_server_deployment(dep, served, replicas=1, settings=settings)
+    router = build_router_deployment(dep, settings)
+    return [
+        ("model server", server["spec"]["template"]),
+        ("router", router["spec"]["template"]),
+    ]
+
+
 #: builders of pod templates (the chart's need helm, so they come separately)
-BUILT_POD_SOURCES: tuple[Callable[[str], list[PodTemplate]], ...] = (_trainer_pods,)
+BUILT_POD_SOURCES: tuple[Callable[[str], list[PodTemplate]], ...] = (
+    _trainer_pods,
+    _serving_pods,
+)

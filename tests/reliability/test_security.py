@@ -88,7 +88,7 @@ def test_every_pod_the_system_creates_is_admitted_as_restricted(
         target="all",
         met=not refused,
     )
-    assert len(templates) >= 3
+    assert len(templates) >= 5
     assert not refused, refused
 
 
