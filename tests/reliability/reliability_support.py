@@ -79,7 +79,7 @@ FULL: Final = Scale(
     control_plane_restarts=3,
     storage_outages=3,
     server_kills=5,
-    generated_cases=200,
+    generated_cases=40,
     fuzz_seconds=60,
     soak_seconds=600,
 )

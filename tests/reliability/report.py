@@ -1,8 +1,9 @@
 """Render the reliability suite's figures (JSON from a run) as docs/reliability.md.
 
-    python tests/reliability/report.py build/reliability.json docs/reliability.md
+    python tests/reliability/report.py build/reliability.json [more.json …] docs/reliability.md
 
-``make reliability`` runs the full counts and then this.
+``make reliability`` runs the full counts and then this. Several figure files (parts of the
+suite run in separate sessions) are rendered as one page.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ counts and rewrites this page.
 
 def render(data: dict[str, Any]) -> str:
     when = datetime.fromtimestamp(data["finished"], UTC).strftime("%Y-%m-%d %H:%M UTC")
-    minutes = (data["finished"] - data["started"]) / 60
+    minutes = (data["finished"] - data["started"]) / 60  # wall time, sessions may overlap
     lines = [
         HEADER,
         f"## Figures ({data['scale']} run, {when}, {minutes:.0f} minutes, {data['machine']})",
@@ -68,9 +69,23 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Figure files of separate sessions as one; the same figure measured twice keeps the last."""
+    merged = dict(parts[0])
+    merged["started"] = min(p["started"] for p in parts)
+    merged["finished"] = max(p["finished"] for p in parts)
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for part in parts:
+        for figure in part["figures"]:
+            seen[(figure["section"], figure["name"])] = figure
+    merged["figures"] = list(seen.values())
+    return merged
+
+
 def main() -> None:
-    source, target = Path(sys.argv[1]), Path(sys.argv[2])
-    target.write_text(render(json.loads(source.read_text())))
+    *sources, target = (Path(arg) for arg in sys.argv[1:])
+    parts = [json.loads(source.read_text()) for source in sources]
+    Path(target).write_text(render(combine(parts)))
     print(f"wrote {target}")
 
 
