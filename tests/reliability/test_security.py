@@ -17,6 +17,8 @@ from reliability_support import Figures
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.kube import ApiError
 from mlops_devcluster.local_operator import OPERATOR_ACCOUNT, OPERATOR_NAMESPACE, install
+from mlops_operator.builders.names import ROUTER_ACCOUNT
+from mlops_operator.builders.router import build_router_account
 from mlops_operator.builders.training_job import build_status_reporter
 from mlops_operator.kube import Kube
 
@@ -129,6 +131,10 @@ OPERATOR_ALLOWED = [
     ("create", "rbac.authorization.k8s.io/rolebindings"),
     ("create", "/events"),
     ("patch", "kopf.dev/kopfpeerings"),
+    ("create", "apps/deployments"),
+    ("delete", "apps/deployments"),
+    ("patch", "/configmaps"),
+    ("list", "discovery.k8s.io/endpointslices"),
 ]
 OPERATOR_REFUSED = [
     ("get", "/secrets"),
@@ -139,7 +145,9 @@ OPERATOR_REFUSED = [
     ("delete", "mlops.dev/modelversions"),
     ("update", "mlops.dev/trainingjobs"),
     ("create", "mlops.dev/models"),
-    ("patch", "/configmaps"),
+    ("update", "apps/deployments"),
+    ("create", "apps/daemonsets"),
+    ("create", "discovery.k8s.io/endpointslices"),
     ("delete", "/namespaces"),
     ("create", "rbac.authorization.k8s.io/clusterrolebindings"),
     ("escalate", "rbac.authorization.k8s.io/roles"),
@@ -165,6 +173,20 @@ TRAINER_REFUSED = [
 ]
 
 
+ROUTER_ALLOWED = [
+    ("watch", "discovery.k8s.io/endpointslices"),
+    ("get", "/configmaps"),
+]
+ROUTER_REFUSED = [
+    ("patch", "/configmaps"),
+    ("get", "/secrets"),
+    ("list", "/pods"),
+    ("patch", "discovery.k8s.io/endpointslices"),
+    ("get", "mlops.dev/deployments"),
+    ("create", "/events"),
+]
+
+
 def _no_wildcards(rules: list[dict[str, Any]]) -> list[str]:
     return [
         f"{key}: {rule[key]}"
@@ -178,15 +200,21 @@ def test_rbac_matrix_of_each_service_account(
     devcluster: DevCluster, admin: Kube, namespace: str, figures: Figures
 ) -> None:
     install(admin)  # the chart's ClusterRole for the operator's ServiceAccount
-    for manifest in build_status_reporter(namespace):
+    for manifest in build_status_reporter(namespace) + build_router_account(namespace):
         admin.apply(manifest)
     trainer_rules = build_status_reporter(namespace)[1]["rules"]
+    router_rules = build_router_account(namespace)[1]["rules"]
     chart_rules = yaml.safe_load(RBAC_RULES.read_text())
-    wildcards = _no_wildcards(chart_rules) + _no_wildcards(trainer_rules)
+    wildcards = [
+        *_no_wildcards(chart_rules),
+        *_no_wildcards(trainer_rules),
+        *_no_wildcards(router_rules),
+    ]
 
     accounts = {
         "operator": (OPERATOR_NAMESPACE, OPERATOR_ACCOUNT, OPERATOR_ALLOWED, OPERATOR_REFUSED),
         "trainer": (namespace, "mlops-trainer", TRAINER_ALLOWED, TRAINER_REFUSED),
+        "router": (namespace, ROUTER_ACCOUNT, ROUTER_ALLOWED, ROUTER_REFUSED),
     }
     wrong = []
     checks = 0
@@ -203,16 +231,15 @@ def test_rbac_matrix_of_each_service_account(
                 got = _can(devcluster, user, groups, _attributes(verb, resource, namespace))
                 if got != expected:
                     wrong.append(f"{label} {verb} {resource}: {'allowed' if got else 'refused'}")
-        # the trainer's Role reaches no other namespace
-        if label == "trainer":
+        # the trainers' and routers' Roles reach no other namespace
+        if label != "operator":
+            verb, resource = allowed[0]
             checks += 1
-            if _can(
-                devcluster, user, groups, _attributes("get", "mlops.dev/trainingjobs", "default")
-            ):
-                wrong.append("trainer get trainingjobs in another namespace: allowed")
+            if _can(devcluster, user, groups, _attributes(verb, resource, "default")):
+                wrong.append(f"{label} {verb} {resource} in another namespace: allowed")
 
     section = "Security"
-    figures.record(section, "RBAC checks (allowed and refused, 2 ServiceAccounts)", checks)
+    figures.record(section, "RBAC checks (allowed and refused, 3 ServiceAccounts)", checks)
     figures.record(
         section,
         "RBAC checks answered otherwise than expected",
