@@ -37,8 +37,13 @@ RUN_LAST = "test_secret_leaks.py"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The secret search runs after every other reliability test, over what they logged."""
+    """The secret search runs after every other reliability test, over what they logged; at
+    full scale a reliability test may take longer than pytest-timeout's default."""
     items.sort(key=lambda item: item.path.name == RUN_LAST)
+    timeout = Scale.from_env().timeout
+    for item in items:
+        if item.get_closest_marker("reliability") is not None:
+            item.add_marker(pytest.mark.timeout(timeout))
 
 
 @pytest.fixture(scope="session")

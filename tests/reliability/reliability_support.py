@@ -51,6 +51,11 @@ class Scale:
     #: seconds of steady load on a server holding more versions than it keeps in memory
     soak_seconds: int
 
+    @property
+    def timeout(self) -> int:
+        """Seconds one test may take at this scale (pytest-timeout's default is 600)."""
+        return 600 if self.name == "bounded" else 3600
+
     @classmethod
     def from_env(cls) -> Scale:
         wanted = os.environ.get(SCALE_ENV, "bounded")
