@@ -82,6 +82,23 @@ dashboard: ## Generate the Grafana dashboard JSON (grafana-foundation-sdk) into 
 dashboard-check: ## Fail when the committed dashboard differs from its generator
 	$(PY) scripts/dashboard.py --check
 
+.PHONY: images
+images: ## Build the three images with buildah on a debootstrap base, no daemon or registry (cached in ~/.cache/mlops-images)
+	PATH="$(dir $(UV)):$$PATH" images/build-images.sh
+
+.PHONY: images-smoke
+images-smoke: images ## Run each image with podman: non-root, read-only root, health endpoint, size
+	$(PY) images/smoke_images.py
+
+.PHONY: images-smoke-if-cached
+images-smoke-if-cached: ## CI: smoke-test the images only when all three are cached (a cold build takes too long)
+	@if command -v buildah >/dev/null && command -v podman >/dev/null \
+	    && PATH="$(dir $(UV)):$$PATH" images/build-images.sh --cached-only; then \
+	  $(PY) images/smoke_images.py; \
+	else \
+	  echo "images: not built for these inputs (or no buildah/podman): skipped; run make images-smoke"; \
+	fi
+
 .PHONY: devcluster-up
 devcluster-up: ## Start the local control plane, node agent and MinIO
 	$(MLOPS) devcluster up
@@ -95,7 +112,7 @@ devcluster-status: ## Show what runs in the local control plane
 	$(MLOPS) devcluster status
 
 .PHONY: demo
-demo: install ## Local cluster + operator, train the threat-classifier example, print its ModelVersion
+demo: install ## Local cluster + operator: train the threat-classifier example, serve it, canary the next version
 	$(MLOPS) demo
 
 .PHONY: bench

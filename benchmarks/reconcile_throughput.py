@@ -8,12 +8,13 @@ a temporary folder (and stops it after). The operator runs as its ServiceAccount
 the end-to-end tests. Each namespace gets a ResourceQuota of zero pods, so the Job controller
 creates no pods and nothing trains: the figure is the operator's own cost of turning a
 TrainingJob into its children. Reported: the median over repeats of the time until all Jobs
-exist, and the ratio operator / direct (target ≤ 3).
+exist, and the ratio operator / direct (target ≤ 3). The last line is the JSON summary.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
 import statistics
 import sys
@@ -35,6 +36,8 @@ from mlops_operator.api.training_job import TrainingJob
 from mlops_operator.builders.training_job import build_job, run_plan
 from mlops_operator.kube import Kube, load_api_client
 from mlops_operator.settings import OperatorSettings
+
+MAX_RATIO = 3.0
 
 
 def training_job(name: str) -> dict[str, Any]:
@@ -129,7 +132,21 @@ def through_operator(admin: Kube, count: int) -> tuple[float, float]:
     return elapsed, applied
 
 
-def run(cluster: DevCluster, *, count: int, repeats: int, work: Path) -> None:
+def summary(figures: dict[str, float]) -> dict[str, Any]:
+    """The JSON summary from the medians: all Jobs created directly, and through the operator."""
+    ratio = figures["operator_median_s"] / figures["direct_median_s"]
+    return {
+        "benchmark": "reconcile_throughput",
+        "figures": {
+            **{k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()},
+            "ratio": round(ratio, 3),
+        },
+        "targets": {"ratio": f"<= {MAX_RATIO}"},
+        "met": ratio <= MAX_RATIO,
+    }
+
+
+def run(cluster: DevCluster, *, count: int, repeats: int, work: Path) -> dict[str, Any]:
     admin = Kube(load_api_client(str(cluster.kubeconfig)), field_manager="benchmark")
     install(admin)
     kubeconfig = service_account_kubeconfig(
@@ -156,11 +173,20 @@ def run(cluster: DevCluster, *, count: int, repeats: int, work: Path) -> None:
             if namespace["metadata"]["name"].startswith(("bench-direct-", "bench-operator-")):
                 admin.delete("v1", "Namespace", namespace["metadata"]["name"])
     d, o = statistics.median(direct_times), statistics.median(operator_times)
+    a = statistics.median(apply_times)
     print(f"{count} Jobs created directly through the API: median {d:.2f}s")
     print(f"{count} TrainingJobs → {count} Jobs through the operator: median {o:.2f}s")
-    a = statistics.median(apply_times)
     print(f"  of which creating the {count} TrainingJobs themselves: median {a:.2f}s")
     print(f"ratio operator/direct: {o / d:.2f} (target ≤ 3), {repeats} repeats")
+    return summary(
+        {
+            "count": count,
+            "repeats": repeats,
+            "direct_median_s": d,
+            "operator_median_s": o,
+            "trainingjob_creates_median_s": a,
+        }
+    )
 
 
 def main() -> int:
@@ -174,14 +200,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mlops-bench-") as tmp:
         work = Path(tmp)
         if state.up and state.cluster is not None:
-            run(state.cluster, count=args.count, repeats=args.repeats, work=work)
-            return 0
-        cluster_root = work / "devcluster"
-        cluster = lifecycle.up(cluster_root, use_free_ports=True)
-        try:
-            run(cluster, count=args.count, repeats=args.repeats, work=work)
-        finally:
-            lifecycle.down(cluster_root, purge=True)
+            result = run(state.cluster, count=args.count, repeats=args.repeats, work=work)
+        else:
+            cluster_root = work / "devcluster"
+            cluster = lifecycle.up(cluster_root, use_free_ports=True)
+            try:
+                result = run(cluster, count=args.count, repeats=args.repeats, work=work)
+            finally:
+                lifecycle.down(cluster_root, purge=True)
+    print(json.dumps(result))
     return 0
 
 

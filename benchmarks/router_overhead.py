@@ -8,20 +8,25 @@ their own loopback IPs, and a router in front of them. Measured in the same run:
 - throughput through the router as a share of calling the server directly, at concurrency 16;
 - the share of version 1.1.0 over 10,000 requests at a 90/10 split (from ``x-mlops-version``).
 
-Medians over REPEATS runs. Run: ``.venv/bin/python benchmarks/router_overhead.py``.
+Medians over ``--repeats`` runs (default 3). Targets: added p50 <= 1 ms, throughput ratio
+>= 0.80, the 1.1.0 share within 10 +/- 1.5 points. The last line is the JSON summary.
+Run: ``.venv/bin/python benchmarks/router_overhead.py [--repeats 3]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from serving_throughput import (
     Result,
@@ -33,13 +38,15 @@ from serving_throughput import (
     train_artifact,
 )
 
-REPEATS = 3
 LATENCY_REQUESTS = 600
 THROUGHPUT_REQUESTS = 3000
 SPLIT_REQUESTS = 10_000
 HOSTS = {"1.0.0": "127.0.0.31", "1.1.0": "127.0.0.32"}
 ROUTER_HOST = "127.0.0.33"
 PATH = "/v1/models/bench:predict"
+MAX_ADDED_P50_MS = 1.0
+MIN_THROUGHPUT_RATIO = 0.80
+SPLIT_SHARE, SPLIT_TOLERANCE = 10.0, 1.5
 
 
 def publish_second_version(root: Path) -> None:
@@ -78,10 +85,36 @@ def router(config_file: Path, port: int) -> Iterator[None]:
 
 
 def median(results: list[Result], attr: str) -> float:
-    return statistics.median(getattr(r, attr) for r in results)
+    return float(statistics.median(getattr(r, attr) for r in results))
+
+
+def summary(figures: dict[str, float]) -> dict[str, Any]:
+    """The JSON summary from the medians (direct and routed) and the split's share of 1.1.0."""
+    added_p50 = figures["routed_p50_ms"] - figures["direct_p50_ms"]
+    ratio = figures["routed_rps"] / figures["direct_rps"]
+    share = figures["split_share_pct"]
+    return {
+        "benchmark": "router_overhead",
+        "figures": {
+            **{k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()},
+            "added_p50_ms": round(added_p50, 3),
+            "throughput_ratio": round(ratio, 3),
+        },
+        "targets": {
+            "added_p50_ms": f"<= {MAX_ADDED_P50_MS}",
+            "throughput_ratio": f">= {MIN_THROUGHPUT_RATIO}",
+            "split_share_pct": f"{SPLIT_SHARE} +/- {SPLIT_TOLERANCE}",
+        },
+        "met": added_p50 <= MAX_ADDED_P50_MS
+        and ratio >= MIN_THROUGHPUT_RATIO
+        and abs(share - SPLIT_SHARE) <= SPLIT_TOLERANCE,
+    }
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    repeats = parser.parse_args().repeats
     body = request_body()
     with tempfile.TemporaryDirectory() as tmp:
         root = train_artifact(Path(tmp) / "models")
@@ -106,37 +139,44 @@ def main() -> None:
             for target in (direct, routed):
                 load(*target, PATH, body, 16, 500)  # warm up connections and code paths
             lat_direct, lat_routed, tp_direct, tp_routed = [], [], [], []
-            for _ in range(REPEATS):
+            for _ in range(repeats):
                 lat_direct.append(load(*direct, PATH, body, 1, LATENCY_REQUESTS))
                 lat_routed.append(load(*routed, PATH, body, 1, LATENCY_REQUESTS))
                 tp_direct.append(load(*direct, PATH, body, 16, THROUGHPUT_REQUESTS))
                 tp_routed.append(load(*routed, PATH, body, 16, THROUGHPUT_REQUESTS))
 
             config_file.write_text(router_config({"1.0.0": 90, "1.1.0": 10}, ports))
-            import time
-
             time.sleep(1.0)  # the router re-reads its config
             split = load(*routed, PATH, body, 16, SPLIT_REQUESTS, keep_headers="x-mlops-version")
     seen = Counter(h["x-mlops-version"] for h in split.headers)
     share = 100 * seen["1.1.0"] / max(1, sum(seen.values()))
-    added_p50 = median(lat_routed, "p50_ms") - median(lat_direct, "p50_ms")
-    ratio = median(tp_routed, "rps") / median(tp_direct, "rps")
-    print(f"{os.cpu_count()} CPUs, medians of {REPEATS} runs")
+    figures: dict[str, float] = {
+        "cpus": os.cpu_count() or 0,
+        "repeats": repeats,
+        "direct_p50_ms": median(lat_direct, "p50_ms"),
+        "routed_p50_ms": median(lat_routed, "p50_ms"),
+        "direct_rps": median(tp_direct, "rps"),
+        "routed_rps": median(tp_routed, "rps"),
+        "split_requests": sum(seen.values()),
+        "split_share_pct": share,
+        "split_errors": split.errors,
+    }
+    result = summary(figures)
+    added_p50, ratio = result["figures"]["added_p50_ms"], result["figures"]["throughput_ratio"]
+    print(f"{os.cpu_count()} CPUs, medians of {repeats} runs")
     print(
-        f"p50 at concurrency 1: direct {median(lat_direct, 'p50_ms'):.3f} ms, "
-        f"via router {median(lat_routed, 'p50_ms'):.3f} ms, added {added_p50:.3f} ms "
-        f"(target <= 1 ms: {'met' if added_p50 <= 1 else 'NOT met'})"
+        f"p50 at concurrency 1: direct {figures['direct_p50_ms']:.3f} ms, "
+        f"via router {figures['routed_p50_ms']:.3f} ms, added {added_p50:.3f} ms (target <= 1 ms)"
     )
     print(
-        f"throughput at concurrency 16: direct {median(tp_direct, 'rps'):.0f} rps, "
-        f"via router {median(tp_routed, 'rps'):.0f} rps, ratio {ratio:.2f} "
-        f"(target >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'})"
+        f"throughput at concurrency 16: direct {figures['direct_rps']:.0f} rps, "
+        f"via router {figures['routed_rps']:.0f} rps, ratio {ratio:.2f} (target >= 0.80)"
     )
     print(
         f"90/10 split over {sum(seen.values())} requests: 1.1.0 got {share:.2f}% "
-        f"(target 10 +/- 1.5: {'met' if abs(share - 10) <= 1.5 else 'NOT met'}), "
-        f"errors {split.errors}"
+        f"(target 10 +/- 1.5), errors {split.errors}"
     )
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -159,11 +159,16 @@ class VerifiedFiles:
 
 
 def read_verified_files(
-    store: ObjectStore, *, required: tuple[str, ...] = ARTIFACT_FILES
+    store: ObjectStore,
+    *,
+    required: tuple[str, ...] = ARTIFACT_FILES,
+    expected_digest: str | None = None,
 ) -> VerifiedFiles:
     """Read manifest.json and every file it lists; raise ArtifactError on any mismatch.
 
-    Nothing is deserialised here: callers parse the bytes only after every file checked out.
+    With ``expected_digest`` (what the ModelVersion recorded), a manifest whose digest differs
+    is refused before any other file is read. Nothing is deserialised here: callers parse the
+    bytes only after every file checked out.
     """
     try:
         raw = store.read_bytes(MANIFEST_FILE)
@@ -172,6 +177,13 @@ def read_verified_files(
             f"{join_uri(store.uri, MANIFEST_FILE)} does not exist: the version is missing or "
             "was never completely published"
         ) from None
+    digest = digest_of(raw)
+    if expected_digest is not None and digest != expected_digest:
+        raise ArtifactError(
+            f"the manifest of {store.uri} has digest {digest}, not {expected_digest} as the "
+            "ModelVersion records: the artifact changed after it was registered; publish it "
+            "again as a new version or restore the registered files"
+        )
     manifest = parse_manifest(raw)
     listed = {entry.path for entry in manifest.files}
     missing = [path for path in required if path not in listed]
@@ -187,4 +199,4 @@ def read_verified_files(
             ) from None
         verify_file(manifest, entry.path, data)
         files[entry.path] = data
-    return VerifiedFiles(manifest=manifest, digest=digest_of(raw), files=files)
+    return VerifiedFiles(manifest=manifest, digest=digest, files=files)

@@ -173,9 +173,12 @@ class LoadedArtifact:
         return drift_categories(self.preprocessor, records)
 
 
-def load_artifact(store: ObjectStore, *, device: str | torch.device = "cpu") -> LoadedArtifact:
-    """Read, verify and rebuild the version at ``store``; ArtifactError says what is wrong."""
-    verified = read_verified_files(store)
+def load_artifact(
+    store: ObjectStore, *, device: str | torch.device = "cpu", expected_digest: str | None = None
+) -> LoadedArtifact:
+    """Read, verify and rebuild the version at ``store``; ArtifactError says what is wrong
+    (including a manifest whose digest is not ``expected_digest``, when given)."""
+    verified = read_verified_files(store, expected_digest=expected_digest)
     files = verified.files
     try:
         config = ArtifactConfig.model_validate_json(files[CONFIG_FILE])

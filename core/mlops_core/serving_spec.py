@@ -9,6 +9,7 @@ here. A unit test proves a spec round-trips into the server's settings unchanged
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from pydantic import Field
@@ -36,6 +37,10 @@ ENV_DRIFT: Final = "DRIFT_DETECTION_ENABLED"
 ENV_DRIFT_METHOD: Final = "DRIFT_DETECTION_METHOD"
 ENV_DRIFT_THRESHOLD: Final = "DRIFT_DETECTION_THRESHOLD"
 ENV_DRIFT_WINDOW: Final = "DRIFT_WINDOW_SIZE"
+#: the digest each served version must have: ``model:version=sha256:<hex>,...`` (what the
+#: ModelVersion recorded); the server refuses a version whose manifest differs
+ENV_MODEL_DIGESTS: Final = "MODEL_DIGESTS"
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 class BatchingSpec(WireModel):
@@ -111,3 +116,25 @@ def server_environment(serving: ServingSpec, drift: DriftSpec) -> dict[str, str]
         ENV_DRIFT_THRESHOLD: repr(float(drift.threshold)),
         ENV_DRIFT_WINDOW: str(drift.window_size),
     }
+
+
+def model_digests_value(digests: dict[tuple[str, str], str]) -> str:
+    """``MODEL_DIGESTS`` for (model, version) → ``sha256:<hex>``."""
+    return ",".join(f"{m}:{v}={d}" for (m, v), d in sorted(digests.items()))
+
+
+def parse_model_digests(text: str) -> dict[tuple[str, str], str]:
+    """``model:version=sha256:<hex>,...`` → (model, version) → digest; ValueError says what is
+    wrong."""
+    digests: dict[tuple[str, str], str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        ref, _, digest = item.partition("=")
+        model, _, version = ref.partition(":")
+        if not model or not version or not _DIGEST.match(digest):
+            raise ValueError(
+                f"{ENV_MODEL_DIGESTS}: {item!r} is not 'model:version=sha256:<64 hex digits>'"
+            )
+        digests[(model, version)] = digest
+    return digests

@@ -22,7 +22,7 @@ def _demo(args: argparse.Namespace) -> int:
 def register_commands(subparsers: Any) -> None:
     """Add ``devcluster`` and ``demo`` to the ``mlops`` command line."""
     cli.register(subparsers)  # its handler runs the devcluster command
-    text = "start a devcluster and the operator, train the example, print it"
+    text = "start a devcluster and the operator, train the example, serve it, canary the next one"
     demo: argparse.ArgumentParser = subparsers.add_parser("demo", help=text, description=text)
     demo.add_argument("--dir", default=None, help="devcluster state folder")
     demo.add_argument("--timeout", type=float, default=600.0)

@@ -3,7 +3,10 @@
 Starts (or reuses) a devcluster, installs the CRDs and the operator's RBAC, runs the operator
 as its ServiceAccount, uploads the example datasets to the devcluster's MinIO, applies
 ``examples/threat-classifier/`` (a Model and a TrainingJob), waits for the run and prints the
-trained ModelVersion with its metrics.
+trained ModelVersion with its metrics. Then it serves it (``demo_serving``): promotes it to
+production, applies a Deployment following production, prints predictions through the router,
+trains the next version (a second TrainingJob, two epochs), promotes it and shows its canary
+steps, with their measurements, moving to 100%.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from mlops_core.storage import s3_client
-from mlops_devcluster import lifecycle
+from mlops_devcluster import demo_serving, lifecycle
 from mlops_devcluster.layout import state_dir as devcluster_dir
 from mlops_devcluster.local_operator import (
     OperatorProcess,
@@ -31,10 +36,18 @@ from mlops_operator.kube import Kube, load_api_client
 
 DEMO_NAMESPACE = "mlops-demo"
 TRAINING_JOB = "threat-classifier-cnn"
+#: the next version: the same example, trained again briefly
+NEXT_TRAINING_JOB = "threat-classifier-cnn-next"
+NEXT_EPOCHS = 2
 
 
 def _say(message: str) -> None:
     print(f"demo: {message}", file=sys.stderr, flush=True)
+
+
+def _show(section: str) -> None:
+    """A finished part of the demo's output, printed as soon as it is known."""
+    print(section, "", sep="\n", flush=True)
 
 
 def _s3_client(cluster: Any) -> Any:
@@ -45,11 +58,19 @@ def _s3_client(cluster: Any) -> Any:
     )
 
 
-def _wait_for_run(admin: Kube, *, timeout: float) -> dict[str, Any]:
+def _next_training_job(example: Path) -> dict[str, Any]:
+    """The example's TrainingJob under another name, for fewer epochs."""
+    body: dict[str, Any] = yaml.safe_load((example / "trainingjob.yaml").read_text())
+    body["metadata"] = {"name": NEXT_TRAINING_JOB, "namespace": DEMO_NAMESPACE}
+    body["spec"]["training"]["epochs"] = NEXT_EPOCHS
+    return body
+
+
+def _wait_for_run(admin: Kube, *, timeout: float, name: str = TRAINING_JOB) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     shown = ""
     while time.monotonic() < deadline:
-        body = admin.get(API_VERSION, "TrainingJob", TRAINING_JOB, DEMO_NAMESPACE) or {}
+        body = admin.get(API_VERSION, "TrainingJob", name, DEMO_NAMESPACE) or {}
         status = body.get("status") or {}
         progress = status.get("progress") or {}
         line = f"{status.get('phase', 'Pending')}"
@@ -58,7 +79,7 @@ def _wait_for_run(admin: Kube, *, timeout: float) -> dict[str, Any]:
             latest = progress.get("latestMetrics") or {}
             line += "".join(f", {k} {number(v)}" for k, v in sorted(latest.items())[:3])
         if line != shown:
-            _say(f"trainingjob/{TRAINING_JOB}: {line}")
+            _say(f"trainingjob/{name}: {line}")
             shown = line
         if status.get("phase") in ("Succeeded", "Failed"):
             return status
@@ -80,6 +101,25 @@ def _wait_for_version(admin: Kube, name: str, *, timeout: float = 60.0) -> dict[
         if settled or time.monotonic() > deadline:
             return body
         time.sleep(0.5)
+
+
+def _operator_env(cluster: Any) -> dict[str, str]:
+    """The devcluster's S3 settings, serving on, one router pod, a short drain."""
+    return {
+        **cluster.s3_env(),
+        "USE_MLOPS_SERVING": "true",
+        "MLOPS_ROUTER_REPLICAS": "1",
+        "MLOPS_DRAIN_SECONDS": "2",
+    }
+
+
+def _trained_version(admin: Kube, *, timeout: float, name: str) -> dict[str, Any]:
+    """The ModelVersion the TrainingJob ``name`` registered, once verified."""
+    status = _wait_for_run(admin, timeout=timeout, name=name)
+    if status.get("phase") != "Succeeded":
+        failed = next(c for c in status["conditions"] if c["type"] == "Succeeded")
+        raise RuntimeError(f"the run failed: {failed['reason']}: {failed['message']}")
+    return _wait_for_version(admin, status["modelVersion"])
 
 
 def render_model_version(body: dict[str, Any]) -> str:
@@ -128,18 +168,22 @@ def run_demo(*, state_dir: str | None, timeout: float, keep: bool) -> str:
             admin, admin_kubeconfig=Path(cluster.kubeconfig), path=work / "kubeconfig"
         )
         operator = OperatorProcess(
-            kubeconfig=kubeconfig, log_path=work / "operator.log", env=cluster.s3_env()
+            kubeconfig=kubeconfig, log_path=work / "operator.log", env=_operator_env(cluster)
         ).start()
         log = work / "operator.log"
         _say(f"operator running as ServiceAccount mlops-system/mlops-operator (log: {log})")
         example = repo_root() / "examples" / "threat-classifier"
         cluster.kubectl("apply", "-n", DEMO_NAMESPACE, "-f", str(example))
         _say(f"applied {example}")
-        status = _wait_for_run(admin, timeout=timeout)
-        if status.get("phase") != "Succeeded":
-            failed = next(c for c in status["conditions"] if c["type"] == "Succeeded")
-            raise RuntimeError(f"the run failed: {failed['reason']}: {failed['message']}")
-        return render_model_version(_wait_for_version(admin, status["modelVersion"]))
+        first = _trained_version(admin, timeout=timeout, name=TRAINING_JOB)
+        _show(render_model_version(first))
+        # the next version trains while the first one starts serving
+        admin.apply(_next_training_job(example))
+        _say(f"applied trainingjob/{NEXT_TRAINING_JOB} ({NEXT_EPOCHS} epochs)")
+        _show(demo_serving.serve_first(admin, DEMO_NAMESPACE, first["spec"]["version"]))
+        following = _trained_version(admin, timeout=timeout, name=NEXT_TRAINING_JOB)
+        _show(render_model_version(following))
+        return demo_serving.canary_to(admin, DEMO_NAMESPACE, following["spec"]["version"])
     finally:
         if operator is not None:
             operator.stop()

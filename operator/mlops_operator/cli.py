@@ -5,6 +5,8 @@ mlops versions MODEL                      versions of a model, stage, readiness,
 mlops promote MODEL VERSION --stage S     move a version to draft|staging|production|archived
 mlops compare MODEL V1 V2                 metrics side by side, hyperparameter diff
 mlops migrate DIR --model NAME            register an existing artifact folder
+mlops experiment NAME [--plot FILE]       an Experiment's trials by value; plots (.html/.png)
+mlops experiments compare A B             two Experiments' best values, parameters, counts
 mlops rollout status|pause|resume|promote|abort|retry DEPLOYMENT
                                           follow and steer a Deployment's rollout
 mlops demo                                devcluster + operator + example, end to end
@@ -73,6 +75,25 @@ def _promote(args: argparse.Namespace) -> str:
 
 def _compare(args: argparse.Namespace) -> str:
     return cmd_compare(_target(args), args.model, args.left, args.right)
+
+
+def _experiment(args: argparse.Namespace) -> str:
+    from mlops_operator.commands.experiments import experiment_report, render_report
+
+    report = experiment_report(_target(args), args.name)
+    text = render_report(report)
+    if args.plot:
+        from mlops_operator.commands.experiment_plots import write_plots
+
+        written = write_plots(report.experiment, report.records, Path(args.plot))
+        text += f"\n\nplots written to {written}"
+    return text
+
+
+def _experiments(args: argparse.Namespace) -> str:
+    from mlops_operator.commands.experiments import compare_experiments, render_comparison
+
+    return render_comparison(compare_experiments(_target(args), args.left, args.right))
 
 
 def _migrate(args: argparse.Namespace) -> str:
@@ -186,6 +207,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_ARTIFACT_ROOT,
         help="the artifact goes to ROOT/NAMESPACE/MODEL/VERSION/ (S3 credentials: AWS_* env)",
     )
+
+    experiment = add("experiment", _experiment, "an Experiment's trials, best first")
+    experiment.add_argument("name", metavar="NAME")
+    experiment.add_argument(
+        "--plot",
+        metavar="FILE",
+        default=None,
+        help="also write optimization history, parameter importances and parallel "
+        "coordinates to FILE (.html, .png, .svg or .pdf)",
+    )
+
+    experiments = add("experiments", _experiments, "compare two Experiments")
+    experiments_sub = experiments.add_subparsers(dest="action", required=True, metavar="ACTION")
+    compare_exp = experiments_sub.add_parser(
+        "compare", parents=[common], help="best values, parameters and trial counts side by side"
+    )
+    compare_exp.add_argument("left", metavar="A")
+    compare_exp.add_argument("right", metavar="B")
 
     rollout = add("rollout", _rollout, "follow and steer the rollout of a Deployment")
     rollout.add_argument(

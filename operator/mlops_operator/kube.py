@@ -82,6 +82,13 @@ KINDS: Final[dict[tuple[str, str], Kind]] = {
         ),
         Kind("kopf.dev/v1", "ClusterKopfPeering", "clusterkopfpeerings", namespaced=False),
         Kind("kopf.dev/v1", "KopfPeering", "kopfpeerings"),
+        Kind("authentication.k8s.io/v1", "TokenReview", "tokenreviews", namespaced=False),
+        Kind(
+            "authorization.k8s.io/v1",
+            "SubjectAccessReview",
+            "subjectaccessreviews",
+            namespaced=False,
+        ),
     )
 }
 

@@ -28,6 +28,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from mlops_operator import __version__
+from mlops_operator.api.kinds import KINDS
 from mlops_operator.resource_states import (
     DEPLOYMENT_PHASES,
     DeploymentState,
@@ -156,6 +157,8 @@ class OperatorMetrics:
             ["namespace", "model"],
             registry=r,
         )
+        for kind in KINDS:  # at 0 from the start, so that rate() and increase() see the first
+            self.errors.labels(kind.kind)
         r.register(ResourceStateCollector(self.book))
         self._error_counter = ReconcileErrorCounter(self.errors)
 

@@ -79,6 +79,11 @@ class PredictFastPath:
             headers = [(b"content-type", JSON_CONTENT_TYPE)]
             if status >= 500:
                 log.warning("%s: %s", type(exc).__name__, exc)
+        except Exception as exc:  # a bug costs one request a 500 in the usual shape, not a page
+            log.exception("answering %s failed", path)
+            status = 500
+            body = encode_json({"error": f"internal error: {type(exc).__name__}"})
+            headers = [(b"content-type", JSON_CONTENT_TYPE)]
         headers.append((b"content-length", b"%d" % len(body)))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -5,8 +5,9 @@ A version lives at ``<MODEL_REPOSITORY_URI>/<model>/<version>/`` and counts only
 else its highest semantic version. Loading happens on first use (or at start for
 ``PRELOAD_MODELS``); concurrent requests for a version being loaded all wait for that one load.
 Versions in memory are kept within ``MAX_MODELS_IN_MEMORY`` and the byte budget by evicting the
-least recently used; an evicted version finishes the requests it already holds. A failed load
-is remembered for a short while and answered with 503 and its reason.
+least recently used; an evicted version finishes the requests it already holds. A version
+listed in ``MODEL_DIGESTS`` loads only if its manifest has that digest. A failed load is
+remembered for a short while and answered with 503 and its reason.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class ModelRepository:
         self._executor = executor
         self._store = store or open_store(settings.model_repository_uri)
         self._pinned = settings.pinned_versions()
+        self._digests = settings.expected_digests()
         self._loaded: OrderedDict[Key, ServedModel] = OrderedDict()
         self._loading: dict[Key, asyncio.Task[ServedModel]] = {}
         self._failures: dict[Key, _Failure] = {}
@@ -197,6 +199,7 @@ class ModelRepository:
                 settings=self.settings,
                 executor=self._executor,
                 metrics=self.metrics,
+                expected_digest=self._digests.get(key),
             )
         except (ArtifactError, StorageError, ValueError, RuntimeError, OSError) as exc:
             reason = f"{type(exc).__name__}: {exc}"

@@ -173,9 +173,11 @@ def load_served_model(
     settings: ServerSettings,
     executor: Executor,
     metrics: ServerMetrics,
+    expected_digest: str | None = None,
 ) -> ServedModel:
-    """Verify and rebuild the version at ``store``, warm it up if asked (blocking)."""
-    artifact = load_artifact(store)
+    """Verify and rebuild the version at ``store``, warm it up if asked (blocking); with
+    ``expected_digest``, a manifest with another digest is refused before anything is read."""
+    artifact = load_artifact(store, expected_digest=expected_digest)
     if artifact.manifest.model != name or artifact.manifest.version != version:
         log.warning(
             "artifact at %s says it is %s:%s, served as %s:%s",

@@ -24,6 +24,7 @@ from mlops_core.serving_spec import (
     BatchingSpec,
     DriftSpec,
     ServingSpec,
+    parse_model_digests,
 )
 
 MIB = 1024 * 1024
@@ -67,6 +68,11 @@ class ServerSettings(BaseSettings):
     model_versions: str = Field(
         default="", description="Default version per model, 'name:version,...'; else highest."
     )
+    model_digests: str = Field(
+        default="",
+        description="'name:version=sha256:<hex>,...': the manifest digest each version must have "
+        "(the ModelVersion's); a version whose manifest differs is refused.",
+    )
     max_models_in_memory: int = Field(default=4, ge=1, le=MODELS_IN_MEMORY_MAX)
     model_memory_budget_bytes: int = Field(default=0, ge=0, description="0 = no byte budget.")
     model_cache_ttl: float = Field(
@@ -95,6 +101,16 @@ class ServerSettings(BaseSettings):
     def _refs(cls, value: str) -> str:
         ModelRef.parse_list(value, setting="model list")
         return value
+
+    @field_validator("model_digests")
+    @classmethod
+    def _digests(cls, value: str) -> str:
+        parse_model_digests(value)
+        return value
+
+    def expected_digests(self) -> dict[tuple[str, str], str]:
+        """(name, version) → the digest its manifest must have."""
+        return parse_model_digests(self.model_digests)
 
     @property
     def batch_size_limit(self) -> int:

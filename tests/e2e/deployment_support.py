@@ -96,6 +96,34 @@ def router_address(admin: Kube, namespace: str, name: str) -> str:
     return wait_until(ready, timeout=90, what=f"a ready router pod of {name}")
 
 
+def server_address(admin: Kube, namespace: str, name: str, version: str) -> str:
+    """The ready server pod of one version of Deployment ``name``."""
+    selector = (
+        f"mlops.dev/deployment={name},app.kubernetes.io/component=serving,"
+        f"mlops.dev/version={version}"
+    )
+
+    def ready() -> str | None:
+        for pod in admin.list("v1", "Pod", namespace, label_selector=selector):
+            conditions = (pod.get("status") or {}).get("conditions") or []
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                return f"{pod['status']['podIP']}:8080"
+        return None
+
+    return wait_until(ready, timeout=90, what=f"a ready server pod of {name} {version}")
+
+
+def server_predictions(address: str, version: str) -> int:
+    """Predictions a server pod made for ``version`` (its own ``ml_predictions_total``)."""
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as answer:
+        lines = answer.read().decode().splitlines()
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in lines
+        if line.startswith("ml_predictions_total{") and f'version="{version}"' in line
+    )
+
+
 def router_requests(admin: Kube, namespace: str, name: str) -> int:
     """Requests the router pod has answered (its own counters)."""
     with urllib.request.urlopen(

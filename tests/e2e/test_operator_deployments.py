@@ -1,5 +1,6 @@
 """Deployments end to end: trained versions served behind the router, switched directly with
-zero failed requests, rolled out by canary steps judged on the routers' own metrics, rolled
+zero failed requests, mirrored (copies reach the shadow version's server, clients see only the
+chosen one), rolled out by canary steps judged on the routers' own metrics, rolled
 back, steered by `mlops rollout`, following the production stage, surviving a SIGKILL of the
 operator — every pod admitted under the restricted Pod Security profile.
 
@@ -28,6 +29,8 @@ from deployment_support import (
     predict,
     router_address,
     router_requests,
+    server_address,
+    server_predictions,
     status,
     wait_status,
 )
@@ -212,7 +215,12 @@ def test_direct_switch_by_service_name_from_a_pod_fails_no_request(
 def test_healthy_canary_moves_10_25_50_100_with_step_measurements(
     devcluster: DevCluster, admin: Kube, ns: str, versions: tuple[str, ...]
 ) -> None:
-    strategy = {"type": "canary", "canary": {**CANARY, "analysis": GATES}}
+    # first 1.0.0 with every request mirrored to 1.1.0 (whose server the canary then reuses)
+    strategy = {
+        "type": "canary",
+        "canary": {**CANARY, "analysis": GATES},
+        "mirror": {"version": "1.1.0", "percent": 100},
+    }
     body = example(
         "canary.yaml", deployment="canary", version="1.0.0", followStage=None, strategy=strategy
     )
@@ -221,9 +229,20 @@ def test_healthy_canary_moves_10_25_50_100_with_step_measurements(
         admin, ns, "canary", lambda s: s.get("phase") == "Succeeded", timeout=120, what="1.0.0"
     )
     address = router_address(admin, ns, "canary")
+    mirrored = server_address(admin, ns, "canary", "1.1.0")
+    before = server_predictions(mirrored, "1.1.0")
+    answers = [predict(address) for _ in range(20)]
+    assert answers == [(200, "1.0.0")] * 20  # clients only see the chosen version's answers
+    wait_until(
+        lambda: server_predictions(mirrored, "1.1.0") >= before + 20,
+        timeout=30,
+        what="the mirrored copies to reach 1.1.0's server",
+        interval=0.2,
+    )
     seen: list[str] = []
     with Load(address):
         body["spec"]["version"] = "1.1.0"
+        body["spec"]["strategy"].pop("mirror")
         apply(devcluster, ns, body)
 
         def done(current: dict[str, Any]) -> bool:

@@ -30,7 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 
 #: app.kubernetes.io/component;container port name of what is scraped
-SCRAPED = "operator;metrics|rest-api;http|model-server;http|router;http"
+SCRAPED = "operator;metrics|rest-api;http|serving;http|router;http"
 
 
 def scrape_config(*, kubeconfig: Path, namespaces: list[str]) -> dict[str, Any]:

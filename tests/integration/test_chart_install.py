@@ -112,7 +112,7 @@ def serving_pods(namespace: str, repository: str) -> list[dict[str, Any]]:
     """A model server for fraud 1.0.0 (as the Deployment reconciler runs them)."""
     labels = {
         "app.kubernetes.io/managed-by": "mlops-operator",
-        "app.kubernetes.io/component": "model-server",
+        "app.kubernetes.io/component": "serving",
         "mlops.dev/model": "fraud",
         "mlops.dev/version": "1.0.0",
     }
@@ -221,6 +221,7 @@ def deployment_with_rollout(namespace: str) -> tuple[dict[str, Any], dict[str, A
 def experiment_with_trials(namespace: str) -> tuple[dict[str, Any], dict[str, Any]]:
     body = yaml.safe_load((ROOT / "examples" / "experiment" / "experiment.yaml").read_text())
     body["metadata"] = {"name": "breast-cancer-search", "namespace": namespace}
+    body["spec"].update(maxTrials=1, parallelTrials=1, maxFailedTrials=1)  # a light search
     status = {"trialsCreated": 3, "trialsRunning": 2, "trialsSucceeded": 1}
     return body, status
 
@@ -260,7 +261,7 @@ def test_prometheus_scrapes_every_part_and_every_panel_has_data(
 
     config = scrape_config(kubeconfig=devcluster.kubeconfig, namespaces=[release.namespace, ns])
     with running_prometheus(config, tmp_path) as prometheus, httpx.Client(timeout=30) as http:
-        wanted = {"operator", "model-server", "router"} | ({"rest-api"} if REST_API else set())
+        wanted = {"operator", "serving", "router"} | ({"rest-api"} if REST_API else set())
 
         def all_up() -> bool:
             up = {

@@ -353,6 +353,32 @@ INVALID: list[tuple[str, str, dict[str, Any], str]] = [
         "text models (lstm, cnn_text) need dataset.textColumn",
     ),
     (
+        "float-parameter-for-int-field",
+        "experiment/experiment.yaml",
+        {
+            "spec": {
+                "searchSpace": [{"name": "training.epochs", "type": "float", "low": 1, "high": 5}]
+            }
+        },
+        "a float parameter can set only a float field",
+    ),
+    (
+        "number-parameter-for-list-field",
+        "experiment/experiment.yaml",
+        {
+            "spec": {
+                "searchSpace": [{"name": "model.hiddenSizes", "type": "int", "low": 1, "high": 4}]
+            }
+        },
+        "fields holding text, lists or booleans take a categorical parameter",
+    ),
+    (
+        "objective-metric-never-reported",
+        "experiment/experiment.yaml",
+        {"spec": {"objective": {"metric": "val_precision"}}},
+        "objective.metric must be a metric the trials report every epoch",
+    ),
+    (
         "canary-weights-decrease",
         "deployments/canary.yaml",
         {"spec": {"strategy": {"canary": {"stepWeights": [10, 50, 25]}}}},
@@ -684,3 +710,38 @@ def test_kubectl_explain_shows_nested_descriptions(
     result = devcluster.kubectl("explain", field, f"--api-version={GROUP}/{VERSION}")
     text = " ".join(result.stdout.split())
     assert " ".join(expected.split()) in text
+
+
+@pytest.mark.usefixtures("crds")
+def test_an_experiment_keeps_its_search_and_may_change_its_limits(
+    kube_api: ApiClient, namespace: str
+) -> None:
+    manifest = _load("experiment/experiment.yaml")
+    _create(kube_api, namespace, manifest, dry_run=False)
+    changed = _replace_spec(kube_api, namespace, manifest, {"maxTrials": 8, "parallelTrials": 3})
+    assert changed["spec"]["maxTrials"] == 8
+    message = _rejection(
+        lambda: _replace_spec(kube_api, namespace, manifest, {"strategy": "random"})
+    )
+    assert "only maxTrials, parallelTrials, maxFailedTrials and winner can change" in message
+
+
+@pytest.mark.usefixtures("crds")
+def test_the_trials_an_experiment_builds_pass_the_api_server(
+    kube_api: ApiClient, namespace: str
+) -> None:
+    from mlops_operator.api.experiment import Experiment
+    from mlops_operator.builders.experiment_trial import build_trial
+    from mlops_operator.reconcile.experiment_study import study_settings
+    from mlops_operator.search.study import SearchStudy
+
+    body = _load("experiment/experiment.yaml")
+    body["metadata"].update(namespace=namespace, uid="0000-uid")
+    experiment = Experiment.from_body(body)
+    plans = SearchStudy(study_settings(experiment), []).ask(3, finished=[])
+    for plan in plans:
+        manifest = build_trial(experiment, plan, mlflow_parent_run="run-1")
+        manifest["metadata"].pop("ownerReferences")  # the Experiment is not stored here
+        created = _create(kube_api, namespace, manifest, dry_run=True)
+        assert created["spec"]["registration"]["enabled"] is False
+        assert created["metadata"]["annotations"]["mlops.dev/trial"]

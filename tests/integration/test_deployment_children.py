@@ -38,6 +38,38 @@ def _pod_of(workload: dict[str, Any], namespace: str) -> dict[str, Any]:
     }
 
 
+def _router_may_read_only_its_config_map(devcluster: DevCluster, namespace: str) -> None:
+    """What the API server authorises for the router's account: its ConfigMap by name (get,
+    and list/watch selecting it by metadata.name), EndpointSlices; no other ConfigMap, no
+    unselected list, no Secret, no write."""
+    account = f"system:serviceaccount:{namespace}:fraud-router"
+
+    def may(*request: str) -> bool:
+        answer = devcluster.kubectl(
+            "auth", "can-i", *request, "-n", namespace, f"--as={account}", check=False
+        )
+        return answer.stdout.strip() == "yes"
+
+    assert may("get", "configmaps/fraud-router")
+    assert may("watch", "configmaps/fraud-router")
+    assert may("list", "endpointslices.discovery.k8s.io")
+    assert not may("get", "configmaps/other-router")
+    assert not may("list", "configmaps")
+    assert not may("update", "configmaps/fraud-router")
+    assert not may("get", "secrets/mlops-s3")
+    # the router's own request: a list selecting its ConfigMap by name, as the account
+    mine = devcluster.kubectl(
+        "get", "configmaps", "-n", namespace, f"--as={account}",
+        "--field-selector=metadata.name=fraud-router", check=False,
+    )  # fmt: skip
+    assert mine.returncode == 0, mine.stderr
+    everything = devcluster.kubectl(
+        "get", "configmaps", "-n", namespace, f"--as={account}", check=False
+    )
+    assert everything.returncode != 0
+    assert "forbidden" in everything.stderr
+
+
 def test_children_are_admitted_under_the_restricted_profile(
     devcluster: DevCluster, namespace: str
 ) -> None:
@@ -77,8 +109,9 @@ def test_children_are_admitted_under_the_restricted_profile(
     )
     server = build_server_deployment(dep, served, replicas=2, settings=settings)
     router = build_router_deployment(dep, settings)
-    for manifest in build_router_account(namespace):
+    for manifest in build_router_account(dep):
         admin.apply(manifest)  # the router pods' ServiceAccount must exist for their admission
+    _router_may_read_only_its_config_map(devcluster, namespace)
     manifests = [
         build_server_service(dep, "1.2.0"),
         server,

@@ -1,5 +1,6 @@
 """The operator watching one namespace (MLOPS_WATCH_NAMESPACE): it acts there, with kopf
-peering in that namespace, and leaves every other namespace alone."""
+peering in that namespace (a KopfPeering it creates when none is there), and leaves every other
+namespace alone."""
 
 from __future__ import annotations
 
@@ -52,14 +53,8 @@ def test_a_namespaced_operator_acts_only_in_its_namespace(
     devcluster: DevCluster, namespace: str, other_namespace: str, tmp_path: Path
 ) -> None:
     admin = Kube(load_api_client(str(devcluster.kubeconfig)), field_manager="integration-tests")
-    install(admin)
-    admin.apply(
-        {
-            "apiVersion": "kopf.dev/v1",
-            "kind": "KopfPeering",
-            "metadata": {"name": PEERING_NAME, "namespace": namespace},
-        }
-    )
+    install(admin)  # the cluster's peering object only: the operator creates its namespace's
+    assert admin.get("kopf.dev/v1", "KopfPeering", PEERING_NAME, namespace) is None
     kubeconfig = service_account_kubeconfig(
         admin, admin_kubeconfig=Path(devcluster.kubeconfig), path=tmp_path / "kubeconfig"
     )

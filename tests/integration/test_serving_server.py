@@ -17,6 +17,9 @@ from test_serving_models import (
     tabular_data,
 )
 
+from mlops_core.artifact import MANIFEST_FILE, digest_of
+from mlops_core.serving_spec import model_digests_value
+
 pytestmark = pytest.mark.integration
 
 RECORD = {"amount": 150.0, "age": 30, "score": 1.0, "segment": "vip"}
@@ -308,3 +311,37 @@ def test_openapi_docs(client: httpx.Client) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert "/v2/models/{name}/infer" in paths
     assert "/mlops/predict" in paths
+
+
+def test_a_version_whose_manifest_is_not_the_registered_one_is_not_served(
+    repository: Path, tmp_path: Path
+) -> None:
+    """MODEL_DIGESTS holds what the ModelVersions recorded: 1.1.0's matches and serves, 1.0.0's
+    does not (its manifest was rewritten after registration) and is refused with the reason."""
+    registered = digest_of((repository / "fraud" / "1.1.0" / MANIFEST_FILE).read_bytes())
+    recorded = "sha256:" + "0" * 64
+    expected = {("fraud", "1.0.0"): recorded, ("fraud", "1.1.0"): registered}
+    with (
+        run_server(
+            repository,
+            host="127.0.0.3",
+            log_dir=tmp_path,
+            ready_path="/v2/health/live",
+            PRELOAD_MODELS="fraud:1.0.0",
+            MODEL_DIGESTS=model_digests_value(expected),
+        ) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        ready = client.get("/v2/health/ready")
+        assert ready.status_code == 503
+        assert f"not {recorded} as the ModelVersion records" in ready.json()["reasons"][0]
+        refused = client.post(
+            "/v1/models/fraud/versions/1.0.0:predict", json={"instances": [RECORD]}
+        )
+        assert refused.status_code == 503
+        assert "the artifact changed after it was registered" in refused.json()["error"]
+        served = client.post(
+            "/v1/models/fraud/versions/1.1.0:predict", json={"instances": [RECORD]}
+        )
+        assert served.status_code == 200
+        assert served.json()["version"] == "1.1.0"

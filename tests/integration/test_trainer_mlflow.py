@@ -1,4 +1,6 @@
-"""MLflow tracking against a real ``mlflow server`` (sqlite backend) started by the test."""
+"""MLflow tracking against a real ``mlflow server`` (sqlite backend) started by the test: a
+training run's parameters and metrics, and an Experiment's trial runs nested under the search's
+parent run."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 
 from mlops_core.progress import TrainingResult
+from mlops_operator.mlflow_runs import PARENT_RUN_ENV, MlflowRuns
 
 pytestmark = pytest.mark.integration
 
@@ -151,3 +154,71 @@ def test_parameters_epoch_metrics_and_artifact_uri_reach_mlflow(
     query = urllib.parse.urlencode({"run_id": run["info"]["run_id"], "metric_key": "val_loss"})
     history = _api(mlflow_uri, "GET", f"metrics/get-history?{query}")["metrics"]
     assert sorted(m["step"] for m in history) == [1, 2, 3]
+
+
+def test_a_trial_run_nests_under_the_search_run(tmp_path: Path, mlflow_uri: str) -> None:
+    runs = MlflowRuns(mlflow_uri, timeout=120)  # a fresh server's first answers are slow
+    settings = {"strategy": "bayesian", "space.model.dropout": "0.0..0.5"}
+    parent = runs.parent_run(
+        mlflow_experiment="search-test", uid="uid-1", name="s", params=settings
+    )
+    assert (
+        runs.parent_run(mlflow_experiment="search-test", uid="uid-1", name="s", params={}) == parent
+    )
+
+    config = {
+        "dataset": {
+            "train": str(EXAMPLES / "train.csv"),
+            "validation": str(EXAMPLES / "validation.csv"),
+            "labelColumn": "diagnosis",
+        },
+        "model": {"architecture": "logistic_regression"},
+        "training": {"epochs": 2},
+        "output": {
+            "modelName": "breast-cancer",
+            "version": "0.0.3",
+            "artifactUri": str(tmp_path / "a"),
+        },
+        "mlflowExperiment": "search-test",
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "WORLD_SIZE"))}
+    env.update(
+        MLFLOW_TRACKING_URI=mlflow_uri,
+        OMP_NUM_THREADS="1",
+        MLOPS_TERMINATION_MESSAGE_PATH=str(tmp_path / "termination"),
+        MLOPS_TRAINER_CONFIG=json.dumps(config),
+        **{PARENT_RUN_ENV: parent},
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlops_trainer"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    runs.finish(
+        parent,
+        succeeded=True,
+        metrics={"best_val_accuracy": 0.97},
+        tags={"mlops.best_trial": "s-t0"},
+    )
+
+    query = urllib.parse.urlencode({"experiment_name": "search-test"})
+    experiment = _api(mlflow_uri, "GET", f"experiments/get-by-name?{query}")["experiment"]
+    found = _api(
+        mlflow_uri, "POST", "runs/search", {"experiment_ids": [experiment["experiment_id"]]}
+    )["runs"]
+    assert len(found) == 2
+    by_id = {run["info"]["run_id"]: run for run in found}
+    child = next(run for run_id, run in by_id.items() if run_id != parent)
+    child_tags = {tag["key"]: tag["value"] for tag in child["data"]["tags"]}
+    assert child_tags["mlflow.parentRunId"] == parent
+    assert child["info"]["status"] == "FINISHED"
+    search_run = by_id[parent]
+    assert search_run["info"]["status"] == "FINISHED"
+    assert {m["key"]: m["value"] for m in search_run["data"]["metrics"]} == {
+        "best_val_accuracy": 0.97
+    }
+    assert {p["key"] for p in search_run["data"]["params"]} == set(settings)

@@ -17,7 +17,7 @@ from reliability_support import Figures
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.kube import ApiError
 from mlops_devcluster.local_operator import OPERATOR_ACCOUNT, OPERATOR_NAMESPACE, install
-from mlops_operator.builders.names import ROUTER_ACCOUNT
+from mlops_operator.api.deployment import Deployment
 from mlops_operator.builders.router import build_router_account
 from mlops_operator.builders.training_job import build_status_reporter
 from mlops_operator.kube import Kube
@@ -108,11 +108,15 @@ def _can(devcluster: DevCluster, user: str, groups: list[str], attributes: dict[
 
 def _attributes(verb: str, resource: str, namespace: str) -> dict[str, str]:
     """``create batch/jobs``, ``get /secrets`` (core group) or ``patch
-    mlops.dev/trainingjobs/status`` as the attributes of an access review."""
+    mlops.dev/trainingjobs/status``, ``get /configmaps:NAME`` (one object) as the attributes of
+    an access review."""
+    resource, _, object_name = resource.partition(":")
     group, name, *sub = resource.split("/")
     attributes = {"verb": verb, "group": group, "resource": name, "namespace": namespace}
     if sub:
         attributes["subresource"] = sub[0]
+    if object_name:
+        attributes["name"] = object_name
     return attributes
 
 
@@ -175,9 +179,10 @@ TRAINER_REFUSED = [
 
 ROUTER_ALLOWED = [
     ("watch", "discovery.k8s.io/endpointslices"),
-    ("get", "/configmaps"),
+    ("get", "/configmaps:fraud-router"),
 ]
 ROUTER_REFUSED = [
+    ("get", "/configmaps:another-deployments-router"),
     ("patch", "/configmaps"),
     ("get", "/secrets"),
     ("list", "/pods"),
@@ -185,6 +190,17 @@ ROUTER_REFUSED = [
     ("get", "mlops.dev/deployments"),
     ("create", "/events"),
 ]
+
+
+def _deployment(namespace: str) -> Deployment:
+    return Deployment.model_validate(
+        {
+            "apiVersion": "mlops.dev/v1alpha1",
+            "kind": "Deployment",
+            "metadata": {"name": "fraud", "namespace": namespace, "uid": "u-1", "generation": 1},
+            "spec": {"model": "fraud", "version": "1.2.0"},
+        }
+    )
 
 
 def _no_wildcards(rules: list[dict[str, Any]]) -> list[str]:
@@ -200,10 +216,11 @@ def test_rbac_matrix_of_each_service_account(
     devcluster: DevCluster, admin: Kube, namespace: str, figures: Figures
 ) -> None:
     install(admin)  # the chart's ClusterRole for the operator's ServiceAccount
-    for manifest in build_status_reporter(namespace) + build_router_account(namespace):
+    router_account = build_router_account(_deployment(namespace))
+    for manifest in build_status_reporter(namespace) + router_account:
         admin.apply(manifest)
     trainer_rules = build_status_reporter(namespace)[1]["rules"]
-    router_rules = build_router_account(namespace)[1]["rules"]
+    router_rules = router_account[1]["rules"]
     chart_rules = yaml.safe_load(RBAC_RULES.read_text())
     wildcards = [
         *_no_wildcards(chart_rules),
@@ -214,7 +231,12 @@ def test_rbac_matrix_of_each_service_account(
     accounts = {
         "operator": (OPERATOR_NAMESPACE, OPERATOR_ACCOUNT, OPERATOR_ALLOWED, OPERATOR_REFUSED),
         "trainer": (namespace, "mlops-trainer", TRAINER_ALLOWED, TRAINER_REFUSED),
-        "router": (namespace, ROUTER_ACCOUNT, ROUTER_ALLOWED, ROUTER_REFUSED),
+        "router": (
+            namespace,
+            router_account[0]["metadata"]["name"],
+            ROUTER_ALLOWED,
+            ROUTER_REFUSED,
+        ),
     }
     wrong = []
     checks = 0

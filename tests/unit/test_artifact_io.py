@@ -224,3 +224,13 @@ def test_text_artifact_round_trip(tmp_path: Path) -> None:
         expected = torch.softmax(module(torch.from_numpy(pre.transform(records))), dim=1)
     np.testing.assert_allclose(loaded.predict_proba(records), expected.numpy(), rtol=1e-6)
     assert set(loaded.drift_features(records)) == {"text_length", "oov_rate"}
+
+
+def test_a_manifest_with_another_digest_than_expected_is_refused(
+    tmp_path: Path, trained: dict
+) -> None:
+    digest = _publish(tmp_path, trained)
+    assert load_artifact(LocalStore(tmp_path), expected_digest=digest).digest == digest
+    other = "sha256:" + "0" * 64
+    with pytest.raises(ArtifactError, match=f"has digest {digest}, not {other}"):
+        load_artifact(LocalStore(tmp_path), expected_digest=other)

@@ -16,7 +16,7 @@ from mlops_operator.builders.model_server import (
     build_server_service,
     repository_root,
 )
-from mlops_operator.builders.names import ROUTER_ACCOUNT, server_name
+from mlops_operator.builders.names import server_name
 from mlops_operator.builders.router import (
     build_router_account,
     build_router_config_map,
@@ -63,6 +63,7 @@ def test_server_pods_preload_the_version_from_its_artifact_root() -> None:
     assert env["PRELOAD_MODELS"] == env["MODEL_VERSIONS"] == "fraud:1.2.0"
     assert env["BATCHING_ENABLED"] == "true"
     assert manifest["metadata"]["annotations"]["mlops.dev/artifact-digest"] == DIGEST
+    assert env["MODEL_DIGESTS"] == f"fraud:1.2.0={DIGEST}"
     pod = manifest["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["args"][0] == "serve"
@@ -139,20 +140,52 @@ def test_router_is_the_stable_endpoint_named_after_the_deployment() -> None:
     assert endpoint_url(dep) == "http://fraud.team-a.svc"
     router = build_router_deployment(dep, SETTINGS)
     pod = router["spec"]["template"]["spec"]
-    assert pod["serviceAccountName"] == ROUTER_ACCOUNT
+    assert pod["serviceAccountName"] == "fraud-router"
     env = env_of(router)
     assert env["ROUTER_CONFIG_MAP"] == "fraud-router"
     assert env["ROUTER_NAMESPACE"] == "team-a"
     assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
 
 
-def test_router_account_may_only_read_endpointslices_and_configmaps() -> None:
-    account, role, binding = build_router_account("team-a")
-    assert account["kind"] == "ServiceAccount"
-    verbs = {v for rule in role["rules"] for v in rule["verbs"]}
-    assert verbs == {"get", "list", "watch"}
-    assert {r for rule in role["rules"] for r in rule["resources"]} == {
-        "endpointslices",
-        "configmaps",
+def test_router_account_may_only_read_endpointslices_and_its_own_config_map() -> None:
+    dep = deployment()
+    account, role, binding = build_router_account(dep)
+    assert [m["kind"] for m in (account, role, binding)] == [
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+    ]
+    assert {m["metadata"]["name"] for m in (account, role, binding)} == {"fraud-router"}
+    for manifest in (account, role, binding):
+        owner = manifest["metadata"]["ownerReferences"][0]
+        assert (owner["kind"], owner["uid"]) == ("Deployment", "u-1")
+    slices, config_maps = role["rules"]
+    assert slices == {
+        "apiGroups": ["discovery.k8s.io"],
+        "resources": ["endpointslices"],
+        "verbs": ["get", "list", "watch"],
     }
-    assert binding["subjects"][0]["namespace"] == "team-a"
+    assert config_maps == {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": [
+            build_router_config_map(dep, router_config(dep, {"1.2.0": 100}))["metadata"]["name"]
+        ],
+        "verbs": ["get", "list", "watch"],
+    }
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "fraud-router", "namespace": "team-a"}
+    ]
+    router = build_router_deployment(dep, SETTINGS)
+    assert router["spec"]["template"]["spec"]["serviceAccountName"] == "fraud-router"
+
+
+def test_servers_and_routers_get_time_to_start_before_liveness_counts() -> None:
+    server = build_server_deployment(deployment(), served(), replicas=1, settings=SETTINGS)
+    router = build_router_deployment(deployment(), SETTINGS)
+    for manifest in (server, router):
+        container = manifest["spec"]["template"]["spec"]["containers"][0]
+        startup = container["startupProbe"]
+        assert startup["httpGet"] == container["livenessProbe"]["httpGet"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 300

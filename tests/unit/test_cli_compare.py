@@ -2,8 +2,9 @@ import pytest
 
 from mlops_operator.api.model_version import ModelVersion
 from mlops_operator.cli import build_parser
-from mlops_operator.commands.compare import compare_versions, render_comparison
+from mlops_operator.commands.compare import render_comparison
 from mlops_operator.commands.output import table
+from mlops_operator.operations.compare import compare_versions
 
 pytestmark = pytest.mark.unit
 

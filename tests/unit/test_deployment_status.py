@@ -12,8 +12,9 @@ from mlops_operator.api.rollout import RolloutStrategy
 from mlops_operator.commands.rollout import render_status
 from mlops_operator.reconcile.deployment import rollout_request
 from mlops_operator.reconcile.deployment_report import deployment_status
-from mlops_operator.rollout.decide import Observed, Plan, decide
+from mlops_operator.rollout.decide import decide
 from mlops_operator.rollout.measure import RouterTotals
+from mlops_operator.rollout.plan import Observed, Plan
 
 pytestmark = pytest.mark.unit
 

@@ -140,4 +140,5 @@ def test_reconciles_and_kopf_handler_errors_are_counted_and_served() -> None:
         kopf_logger.removeHandler(metrics._error_counter)
     assert 'mlops_operator_reconciles_total{kind="ModelVersion",result="retry"} 1.0' in text
     assert 'mlops_operator_reconcile_errors_total{kind="ModelVersion"} 1.0' in text
+    assert 'mlops_operator_reconcile_errors_total{kind="Experiment"} 0.0' in text
     assert f'mlops_operator_build_info{{version="{__version__}"}} 1.0' in text

@@ -10,8 +10,9 @@ import pytest
 
 from mlops_operator.api.deployment_status import CounterSnapshot, RolloutState
 from mlops_operator.api.rollout import RolloutStrategy
-from mlops_operator.rollout.decide import Observed, Plan, RolloutRequest, decide
+from mlops_operator.rollout.decide import decide
 from mlops_operator.rollout.measure import RouterTotals
+from mlops_operator.rollout.plan import Observed, Plan, RolloutRequest
 
 pytestmark = pytest.mark.unit
 

@@ -10,6 +10,7 @@ from mlops_core.serving_spec import (
     BatchingSpec,
     DriftSpec,
     ServingSpec,
+    model_digests_value,
     server_environment,
 )
 from mlops_operator.api.deployment import DeploymentSpec
@@ -92,3 +93,19 @@ def test_the_crd_and_the_server_reject_the_same_values(
     }
     with pytest.raises(ValidationError):
         _settings_from(env, monkeypatch)
+
+
+def test_the_servers_expected_digests_are_the_builders(monkeypatch: pytest.MonkeyPatch) -> None:
+    digests = {("fraud", "1.2.0"): "sha256:" + "a" * 64, ("spam", "2.0.0"): "sha256:" + "b" * 64}
+    settings = _settings_from({"MODEL_DIGESTS": model_digests_value(digests)}, monkeypatch)
+    assert settings.expected_digests() == digests
+
+
+@pytest.mark.parametrize(
+    "value", ["fraud:1.2.0=md5:abc", "fraud=sha256:" + "a" * 64, "fraud:1.2.0=sha256:" + "A" * 64]
+)
+def test_a_malformed_digest_setting_says_what_to_write(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ValidationError, match="model:version=sha256:<64 hex digits>"):
+        _settings_from({"MODEL_DIGESTS": value}, monkeypatch)

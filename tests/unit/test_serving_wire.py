@@ -172,3 +172,38 @@ def test_prediction_ids_are_random_hex_and_unique_across_refills() -> None:
     ids = [new_prediction_id() for _ in range(1000)]
     assert len(set(ids)) == 1000
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+def test_the_direct_routes_answer_a_bug_and_an_oversized_body_in_the_usual_shape() -> None:
+    import asyncio
+
+    from mlops_serving.fast_path import PredictFastPath
+
+    def broken() -> object:
+        raise RuntimeError("a bug")
+
+    async def call(path: str, chunks: list[bytes]) -> tuple[int, object]:
+        fast = PredictFastPath(None, inference=broken, max_bytes=10)  # type: ignore[arg-type]
+        sent: list[dict[str, object]] = []
+        pending = [
+            {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+            for i, c in enumerate(chunks)
+        ]
+
+        async def receive() -> dict[str, object]:
+            return pending.pop(0)
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": path, "headers": []}
+        await fast(scope, receive, send)  # type: ignore[arg-type]
+        body = sent[1]["body"]
+        assert isinstance(body, bytes)
+        return int(str(sent[0]["status"])), json.loads(body)
+
+    status, body = asyncio.run(call("/v2/models/m/infer", [b"{}"]))
+    assert (status, body) == (500, {"error": "internal error: RuntimeError"})
+    status, body = asyncio.run(call("/v1/models/m:predict", [b"123456", b"789012"]))  # chunked
+    assert status == 413
+    assert "larger than the limit of 10 bytes" in str(body)

@@ -22,6 +22,9 @@ from mlops_core.progress import TrainingProgress, TrainingResult
 from mlops_core.training_spec import TrainerConfig
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+#: set by the operator for a trial of an Experiment: the search's run, which this run nests under
+PARENT_RUN_ENV = "MLFLOW_PARENT_RUN_ID"
+PARENT_RUN_TAG = "mlflow.parentRunId"
 PARAM_VALUE_MAX = 500
 PARAMS_PER_BATCH = 100
 TIMEOUT_S = 10
@@ -149,18 +152,22 @@ def _now_ms() -> int:
 class MlflowReporter:
     """Logs one MLflow run per training run (rank 0 only)."""
 
-    def __init__(self, client: MlflowClient, *, experiment: str | None = None) -> None:
+    def __init__(
+        self, client: MlflowClient, *, experiment: str | None = None, parent_run: str | None = None
+    ) -> None:
         self.client = client
         self._experiment = experiment
+        self._parent_run = parent_run
         self.run_id: str | None = None
 
     def start(self, config: TrainerConfig, *, rank: int, world_size: int) -> None:
         name = self._experiment or config.mlflow_experiment or config.output.model_name
         experiment_id = self.client.experiment_id(name)
+        tags = {"mlops.model": config.output.model_name, "mlops.version": config.output.version}
+        if self._parent_run:
+            tags[PARENT_RUN_TAG] = self._parent_run
         self.run_id = self.client.create_run(
-            experiment_id,
-            f"{config.output.model_name}-{config.output.version}",
-            {"mlops.model": config.output.model_name, "mlops.version": config.output.version},
+            experiment_id, f"{config.output.model_name}-{config.output.version}", tags
         )
         params = run_params(config)
         params["training.workers"] = str(world_size)
@@ -194,4 +201,8 @@ def mlflow_reporter_from_env(
     uri = environ.get(TRACKING_URI_ENV, "")
     if not uri.startswith(("http://", "https://")):
         return None
-    return MlflowReporter(MlflowClient(uri, environ), experiment=experiment)
+    return MlflowReporter(
+        MlflowClient(uri, environ),
+        experiment=experiment,
+        parent_run=environ.get(PARENT_RUN_ENV) or None,
+    )

@@ -25,10 +25,28 @@ from mlops_operator.api.meta import (
     condition_column,
 )
 from mlops_operator.api.name_limits import EXPERIMENT_NAME_RULE
-from mlops_operator.api.search_space import PARAMETERS_MAX, TRIALS_MAX, Pruner, SearchParameter
+from mlops_operator.api.search_space import (
+    PARAMETER_KIND_RULE,
+    PARAMETERS_MAX,
+    TRIALS_MAX,
+    Pruner,
+    SearchParameter,
+    kind_problem,
+)
 from mlops_operator.api.training_job import TrainingRunSpec
 
 Direction = Literal["minimize", "maximize"]
+ExperimentPhase = Literal["Pending", "Running", "Succeeded", "Failed"]
+TrialPhase = Literal["Running", "Succeeded", "Failed", "Pruned", "Stopped"]
+#: metrics every trial reports per epoch whatever its model.metrics (see the trainer's loop)
+ALWAYS_REPORTED: Final = ("train_loss", "val_loss")
+
+
+def reported_metrics(metric_names: list[str]) -> list[str]:
+    """The per-epoch metrics of a trial whose ``model.metrics`` is ``metric_names``."""
+    return sorted({*ALWAYS_REPORTED, *(f"val_{name}" for name in metric_names)})
+
+
 SearchStrategy = Literal["random", "grid", "bayesian", "cmaes", "quasi-random"]
 WinnerStage = Literal["draft", "staging", "production"]
 
@@ -75,6 +93,24 @@ class ExperimentSpec(WireModel):
                 "self.parallelTrials <= self.maxTrials",
                 "parallelTrials must not exceed maxTrials",
                 field_path=".parallelTrials",
+            ),
+            PARAMETER_KIND_RULE,
+            rule(
+                "self.modelName == oldSelf.modelName && self.objective == oldSelf.objective "
+                "&& self.searchSpace == oldSelf.searchSpace && self.strategy == oldSelf.strategy "
+                "&& has(self.seed) == has(oldSelf.seed) && (!has(self.seed) || self.seed == "
+                "oldSelf.seed) && has(self.pruner) == has(oldSelf.pruner) && (!has(self.pruner) "
+                "|| self.pruner == oldSelf.pruner) && self.trialTemplate == oldSelf.trialTemplate",
+                "only maxTrials, parallelTrials, maxFailedTrials and winner can change once an "
+                "Experiment exists: its trials were planned from the rest; create a new "
+                "Experiment to search differently",
+            ),
+            rule(
+                "self.objective.metric in ['train_loss', 'val_loss'] || "
+                "self.trialTemplate.model.metrics.exists(m, 'val_' + m == self.objective.metric)",
+                "objective.metric must be a metric the trials report every epoch: train_loss, "
+                "val_loss, or val_<name> for a name in trialTemplate.model.metrics",
+                field_path=".objective.metric",
             ),
             rule(
                 "self.strategy != 'grid' || self.searchSpace.all(p, p.type != 'float' "
@@ -136,6 +172,17 @@ class ExperimentSpec(WireModel):
             item.type == "float" and item.step is None for item in self.search_space
         ):
             raise ValueError("grid search needs a finite space: give every float parameter a step")
+        for item in self.search_space:
+            problem = kind_problem(item.name, item.type)
+            if problem is not None:
+                raise ValueError(f"searchSpace: {problem}")
+        metrics = reported_metrics(list(self.trial_template.model.metrics))
+        if self.objective.metric not in metrics:
+            raise ValueError(
+                f"objective.metric {self.objective.metric!r} is not reported by the trials: "
+                f"use one of {', '.join(metrics)} (val_<name> for each of "
+                "trialTemplate.model.metrics)"
+            )
         names = [item.name for item in self.search_space]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
@@ -166,15 +213,45 @@ class BestTrial(WireModel):
     )
 
 
-class ExperimentStatus(ResourceStatus):
-    """Trial counts and the best trial."""
+class TrialFailure(WireModel):
+    """Why one trial failed."""
 
+    training_job: str = Field(max_length=OBJECT_NAME_MAX, description="The trial's TrainingJob.")
+    reason: str = Field(max_length=1024, description="Its failure reason and message.")
+
+
+FAILURES_MAX: Final = 20
+
+
+class ExperimentStatus(ResourceStatus):
+    """Trial counts, the best trial and where the search is."""
+
+    phase: ExperimentPhase | None = Field(
+        default=None, description="Pending, Running, Succeeded or Failed."
+    )
     trials_created: int = Field(default=0, ge=0, description="Trials started so far.")
     trials_running: int = Field(default=0, ge=0, description="Trials running now.")
     trials_succeeded: int = Field(default=0, ge=0, description="Trials that finished.")
     trials_failed: int = Field(default=0, ge=0, description="Trials that failed.")
     trials_pruned: int = Field(default=0, ge=0, description="Trials stopped by the pruner.")
+    trials_stopped: int = Field(
+        default=0, ge=0, description="Trials stopped because the search ended before them."
+    )
+    trials_done: int = Field(
+        default=0, ge=0, description="Trials that ended: succeeded, failed or pruned."
+    )
+    failures: list[TrialFailure] = Field(
+        default_factory=list,
+        max_length=FAILURES_MAX,
+        description=f"The failed trials and why (the first {FAILURES_MAX}).",
+    )
     best_trial: BestTrial | None = Field(default=None, description="The best trial so far.")
+    mlflow_run_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The search's parent run in MLflow, when the operator logs to MLflow; "
+        "each trial's run nests under it.",
+    )
     start_time: datetime | None = Field(default=None, description="When the search started.")
     completion_time: datetime | None = Field(default=None, description="When it ended.")
 
@@ -201,27 +278,42 @@ EXPERIMENT: Final = ResourceKind(
     "TrainingJobs it owns.",
     printer_columns=(
         PrinterColumn(name="Model", json_path=".spec.modelName", description="The Model."),
-        PrinterColumn(name="Strategy", json_path=".spec.strategy", description="Sampler."),
-        PrinterColumn(
-            name="Trials",
-            json_path=".status.trialsCreated",
-            type="integer",
-            description="Trials started.",
-        ),
-        PrinterColumn(
-            name="Max",
-            json_path=".spec.maxTrials",
-            type="integer",
-            description="Trials asked for.",
-        ),
+        PrinterColumn(name="Phase", json_path=".status.phase", description="Phase of the search."),
         PrinterColumn(
             name="Best",
             json_path=".status.bestTrial.value",
             type="number",
             description="Best objective value.",
         ),
+        PrinterColumn(
+            name="Done",
+            json_path=".status.trialsDone",
+            type="integer",
+            description="Trials ended (succeeded, failed or pruned).",
+        ),
+        PrinterColumn(
+            name="Of",
+            json_path=".spec.maxTrials",
+            type="integer",
+            description="Trials asked for.",
+        ),
+        PrinterColumn(
+            name="Running",
+            json_path=".status.trialsRunning",
+            type="integer",
+            description="Trials running now.",
+        ),
         condition_column(SUCCEEDED),
         age_column(),
+        PrinterColumn(
+            name="Strategy", json_path=".spec.strategy", description="Sampler.", priority=1
+        ),
+        PrinterColumn(
+            name="Best trial",
+            json_path=".status.bestTrial.trainingJob",
+            description="The best trial's TrainingJob.",
+            priority=1,
+        ),
     ),
     root_rules=(EXPERIMENT_NAME_RULE,),
 )

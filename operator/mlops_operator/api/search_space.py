@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+import types
+import typing
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -12,6 +14,8 @@ from mlops_core.wire import WireModel
 from mlops_operator.api.cel import rule, validations
 
 ParameterType = Literal["float", "int", "categorical"]
+#: what a template field holds, as far as a search parameter is concerned
+FieldKind = Literal["int", "float", "bool", "text", "list"]
 PrunerType = Literal["median", "successive-halving", "hyperband"]
 
 PARAMETERS_MAX: Final = 32
@@ -30,23 +34,76 @@ NOT_TUNABLE: Final = frozenset(
 )
 
 
-def _leaf_paths(model: type[BaseModel], prefix: str) -> list[str]:
-    paths = []
+def _field_kind(annotation: Any) -> FieldKind:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        annotation = args[0] if len(args) == 1 else annotation
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if annotation is bool:
+        return "bool"
+    if annotation is int:
+        return "int"
+    if annotation is float:
+        return "float"
+    if typing.get_origin(annotation) is list:
+        return "list"
+    return "text"
+
+
+def _leaf_kinds(model: type[BaseModel], prefix: str) -> dict[str, FieldKind]:
+    kinds: dict[str, FieldKind] = {}
     for name, field in model.model_fields.items():
         path = f"{prefix}.{field.alias or to_camel(name)}"
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            paths.extend(_leaf_paths(annotation, path))
+            kinds.update(_leaf_kinds(annotation, path))
         elif path not in NOT_TUNABLE:
-            paths.append(path)
-    return paths
+            kinds[path] = _field_kind(annotation)
+    return kinds
 
 
-#: what a search parameter may set: camelCase dot paths into the trial template
-TUNABLE_PATHS: Final[tuple[str, ...]] = (
-    *_leaf_paths(ModelSpec, "model"),
-    *_leaf_paths(TrainingSpec, "training"),
+#: what a search parameter may set (camelCase dot paths into the trial template) and what
+#: each holds, read from the trial template's own types
+TUNABLE_KINDS: Final[dict[str, FieldKind]] = {
+    **_leaf_kinds(ModelSpec, "model"),
+    **_leaf_kinds(TrainingSpec, "training"),
+}
+TUNABLE_PATHS: Final[tuple[str, ...]] = tuple(TUNABLE_KINDS)
+#: paths a float parameter can set, and those an int parameter can set
+FLOAT_PATHS: Final = tuple(path for path, kind in TUNABLE_KINDS.items() if kind == "float")
+NUMBER_PATHS: Final = tuple(
+    path for path, kind in TUNABLE_KINDS.items() if kind in ("int", "float")
 )
+
+
+def kind_problem(name: str, parameter_type: ParameterType) -> str | None:
+    """Why a parameter of ``parameter_type`` cannot set the field ``name`` (None if it can)."""
+    kind = TUNABLE_KINDS.get(name)
+    if kind is None:
+        return f"{name} is not a tunable field of the trial template"
+    if parameter_type == "float" and kind == "int":
+        return f"{name} holds an int value, so a float parameter cannot set it: use type int"
+    if parameter_type in ("float", "int") and kind not in ("int", "float"):
+        return f"{name} holds a {kind} value: use a categorical parameter"
+    return None
+
+
+def _cel_list(paths: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f"'{path}'" for path in paths) + "]"
+
+
+#: the same check as ``kind_problem``, for the API server
+PARAMETER_KIND_RULE: Final = rule(
+    f"self.searchSpace.all(p, p.type == 'categorical' "
+    f"|| (p.type == 'float' && p.name in {_cel_list(FLOAT_PATHS)}) "
+    f"|| (p.type == 'int' && p.name in {_cel_list(NUMBER_PATHS)}))",
+    "a float parameter can set only a float field of the trial template "
+    f"({', '.join(FLOAT_PATHS)}), an int parameter an int or float field; fields holding "
+    "text, lists or booleans take a categorical parameter",
+    field_path=".searchSpace",
+)
+
 
 CategoryValue = Annotated[str, Field(min_length=1, max_length=256)]
 
@@ -186,11 +243,25 @@ class Pruner(WireModel):
         default=5,
         ge=0,
         le=TRIALS_MAX,
-        description="Trials that run to the end before pruning starts (median).",
+        description="Trials that finish before pruning starts (median).",
     )
     warmup_epochs: int = Field(
         default=1,
         ge=0,
         le=10000,
-        description="Epochs of a trial before it can be pruned.",
+        description="Epochs of a trial before it can be pruned (median).",
+    )
+    min_epochs: int = Field(
+        default=1,
+        ge=1,
+        le=10000,
+        description="Epochs every trial runs before its first comparison (successive-halving "
+        "and hyperband: optuna's min_resource).",
+    )
+    reduction_factor: int = Field(
+        default=3,
+        ge=2,
+        le=16,
+        description="Successive-halving and hyperband keep about 1 in reductionFactor "
+        "trials at each rung.",
     )

@@ -39,7 +39,9 @@ from mlops_operator.api.resources import ComputeResources, Scheduling
 TEXT_ARCHITECTURES: Final = ("lstm", "cnn_text")
 WORKERS_MAX: Final = 64
 
-TrainingPhase = Literal["Pending", "Running", "Registering", "Succeeded", "Failed"]
+TrainingPhase = Literal["Pending", "Running", "Registering", "Succeeded", "Failed", "Stopped"]
+#: phases after which nothing changes
+FINISHED_PHASES: Final = ("Succeeded", "Failed", "Stopped")
 VersionBump = Literal["major", "minor", "patch"]
 InitialStage = Literal["draft", "staging", "production"]
 
@@ -223,7 +225,9 @@ class TrainingJobStatus(ResourceStatus):
     """Where the run is: phase, live progress, attempts and what it produced."""
 
     phase: TrainingPhase | None = Field(
-        default=None, description="Pending, Running, Registering, Succeeded or Failed."
+        default=None,
+        description="Pending, Running, Registering, Succeeded, Failed, or Stopped (by the "
+        "Experiment whose trial it is: pruned, or the search ended).",
     )
     version: VersionString | None = Field(
         default=None,

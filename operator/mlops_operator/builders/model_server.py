@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from mlops_core.serving_spec import server_environment
+from mlops_core.serving_spec import ENV_MODEL_DIGESTS, model_digests_value, server_environment
 from mlops_operator.api.deployment import Deployment
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.builders.names import (
@@ -30,6 +30,7 @@ from mlops_operator.builders.pods import (
     SCRATCH_VOLUME,
     container_resources,
     container_security_context,
+    http_probes,
     placement,
     pod_security_context,
     scratch_env,
@@ -118,6 +119,10 @@ def _env(dep: Deployment, served: ServedVersion) -> list[dict[str, Any]]:
         {"name": "MODEL_REPOSITORY_URI", "value": root},
         {"name": "PRELOAD_MODELS", "value": f"{model}:{version}"},
         {"name": "MODEL_VERSIONS", "value": f"{model}:{version}"},
+        {
+            "name": ENV_MODEL_DIGESTS,
+            "value": model_digests_value({(model, version): served.digest}),
+        },
         *scratch_env(),
     ]
     env += [
@@ -125,15 +130,6 @@ def _env(dep: Deployment, served: ServedVersion) -> list[dict[str, Any]]:
         for key, value in server_environment(dep.spec.serving, dep.spec.monitoring).items()
     ]
     return env
-
-
-def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
-    return {
-        "httpGet": {"path": path, "port": "http"},
-        "periodSeconds": period,
-        "timeoutSeconds": 2,
-        "failureThreshold": failures,
-    }
 
 
 def build_server_deployment(
@@ -151,8 +147,7 @@ def build_server_deployment(
         "env": _env(dep, served),
         "envFrom": [{"secretRef": {"name": storage_secret}}],
         "resources": container_resources(dep.spec.resources, settings),
-        "readinessProbe": _probe(READY_PATH, period=1, failures=2),
-        "livenessProbe": _probe(LIVE_PATH, period=10, failures=3),
+        **http_probes(live=LIVE_PATH, ready=READY_PATH),
         "securityContext": container_security_context(),
         "volumeMounts": [{"name": SCRATCH_VOLUME, "mountPath": SCRATCH_DIR}],
     }

@@ -53,9 +53,14 @@ def build_model_version(
     artifact_uri: str,
     digest: str,
     metrics: dict[str, float],
+    stage: str | None = None,
+    experiment: str | None = None,
+    trial: int | None = None,
 ) -> Manifest:
     """A ModelVersion for the artifact of ``tj``; deliberately not owned by the TrainingJob,
-    so deleting the run keeps the version it registered."""
+    so deleting the run keeps the version it registered. ``stage`` overrides the run's
+    registration stage, and ``experiment`` and ``trial`` complete the lineage of a search's
+    winner."""
     model = tj.spec.model_name
     top_metrics = dict(sorted(metrics.items())[:METRICS_MAX])
     hyperparameters = dict(list(training_hyperparameters(tj).items())[:HYPERPARAMETERS_MAX])
@@ -75,10 +80,14 @@ def build_model_version(
         "spec": {
             "model": model,
             "version": version,
-            "stage": tj.spec.registration.stage,
+            "stage": stage or tj.spec.registration.stage,
             "artifact": {"uri": artifact_uri, "digest": digest, "format": ARTIFACT_FORMAT},
             "metrics": top_metrics,
             "hyperparameters": hyperparameters,
-            "lineage": {"trainingJob": tj.metadata.name},
+            "lineage": {
+                "trainingJob": tj.metadata.name,
+                **({"experiment": experiment} if experiment else {}),
+                **({"trial": trial} if trial is not None else {}),
+            },
         },
     }

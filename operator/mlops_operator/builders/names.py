@@ -31,6 +31,8 @@ LABEL_TRAINING_JOB: Final = f"{GROUP}/trainingjob"
 LABEL_MODEL: Final = f"{GROUP}/model"
 LABEL_VERSION: Final = f"{GROUP}/version"
 MANAGED_BY: Final = "mlops-operator"
+#: on a TrainingJob that is a trial: the MLflow run of its search, which its run nests under
+ANNOTATION_MLFLOW_PARENT_RUN: Final = f"{GROUP}/mlflow-parent-run"
 
 
 def _short_hash(text: str, length: int = 8) -> str:
@@ -76,8 +78,6 @@ def label_value(text: str) -> str:
 
 
 LABEL_DEPLOYMENT: Final = f"{GROUP}/deployment"
-#: ServiceAccount (and Role, RoleBinding) of router pods in every namespace with Deployments
-ROUTER_ACCOUNT: Final = "mlops-router"
 #: a Service name (DNS-1035 label): routers are named after their Deployment, so it must be
 #: one (``SERVICE_NAME_MAX``, ``SERVICE_NAME_PATTERN``; admission refuses other names)
 
@@ -90,3 +90,9 @@ def server_name(deployment: str, version: str) -> str:
 
 def router_config_map_name(deployment: str) -> str:
     return _fit(f"{deployment}-router", 253, salt=deployment)
+
+
+def router_account_name(deployment: str) -> str:
+    """ServiceAccount, Role and RoleBinding of one Deployment's router pods (named as the
+    ConfigMap they may read, the only one)."""
+    return router_config_map_name(deployment)

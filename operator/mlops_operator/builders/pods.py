@@ -75,3 +75,31 @@ def placement(
     if scheduling.priority_class_name:
         result["priorityClassName"] = scheduling.priority_class_name
     return result
+
+
+#: a process that has not answered its liveness path within this long is restarted; the
+#: liveness probe itself only starts once the process has answered (startup probe), so a slow
+#: start — importing torch and loading a model on a busy node — is never mistaken for a hang
+STARTUP_SECONDS = 300
+STARTUP_PERIOD = 2
+
+
+def http_probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
+    """An HTTP GET probe on the container's ``http`` port."""
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": 2,
+        "failureThreshold": failures,
+    }
+
+
+def http_probes(*, live: str, ready: str) -> dict[str, Any]:
+    """Startup, liveness and readiness probes of an HTTP server container."""
+    return {
+        "startupProbe": http_probe(
+            live, period=STARTUP_PERIOD, failures=STARTUP_SECONDS // STARTUP_PERIOD
+        ),
+        "readinessProbe": http_probe(ready, period=1, failures=2),
+        "livenessProbe": http_probe(live, period=10, failures=3),
+    }

@@ -1,7 +1,7 @@
 """The router in front of a Deployment's versions: its apps/v1 Deployment, its Service (named
-after the Deployment: the stable endpoint), the ConfigMap with its weights, and the namespace's
-ServiceAccount, Role and RoleBinding that let router pods watch EndpointSlices and their
-ConfigMap.
+after the Deployment: the stable endpoint), the ConfigMap with its weights, and the Deployment's
+own ServiceAccount, Role and RoleBinding that let its router pods watch EndpointSlices and that
+one ConfigMap (by name: no other ConfigMap of the namespace).
 
 The router pods read their weights from the ConfigMap through the API (a watch), not from a
 mounted file: a kubelet refreshes mounted ConfigMaps only every minute or so, far too slowly
@@ -23,13 +23,14 @@ from mlops_operator.builders.names import (
     LABEL_MANAGED_BY,
     LABEL_MODEL,
     MANAGED_BY,
-    ROUTER_ACCOUNT,
     label_value,
+    router_account_name,
     router_config_map_name,
     server_name,
 )
 from mlops_operator.builders.pods import (
     container_security_context,
+    http_probes,
     pod_security_context,
 )
 from mlops_operator.settings import OperatorSettings
@@ -100,15 +101,6 @@ def build_router_config_map(dep: Deployment, config: RouterConfig) -> Manifest:
     }
 
 
-def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
-    return {
-        "httpGet": {"path": path, "port": "http"},
-        "periodSeconds": period,
-        "timeoutSeconds": 2,
-        "failureThreshold": failures,
-    }
-
-
 def build_router_deployment(dep: Deployment, settings: OperatorSettings) -> Manifest:
     namespace = dep.metadata.namespace
     env = [
@@ -130,8 +122,7 @@ def build_router_deployment(dep: Deployment, settings: OperatorSettings) -> Mani
             "requests": {"cpu": "100m", "memory": "128Mi"},
             "limits": {"cpu": "1", "memory": "512Mi"},
         },
-        "readinessProbe": _probe("/readyz", period=1, failures=2),
-        "livenessProbe": _probe("/healthz", period=10, failures=3),
+        **http_probes(live="/healthz", ready="/readyz"),
         "securityContext": container_security_context(),
         "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR}],
     }
@@ -149,7 +140,7 @@ def build_router_deployment(dep: Deployment, settings: OperatorSettings) -> Mani
             "template": {
                 "metadata": {"labels": _labels(dep)},
                 "spec": {
-                    "serviceAccountName": ROUTER_ACCOUNT,
+                    "serviceAccountName": router_account_name(dep.metadata.name),
                     "automountServiceAccountToken": True,
                     "terminationGracePeriodSeconds": 30,
                     "securityContext": pod_security_context(),
@@ -180,12 +171,13 @@ def endpoint_url(dep: Deployment) -> str:
     return f"http://{dep.metadata.name}.{dep.metadata.namespace}.svc"
 
 
-def build_router_account(namespace: str) -> list[Manifest]:
-    """ServiceAccount + Role + RoleBinding of the router pods in ``namespace``: they may read
-    EndpointSlices (to find ready server pods) and ConfigMaps (their weights), nothing else.
-    One set per namespace, not owned by any Deployment (as the trainers' account)."""
-    labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_COMPONENT: ROUTER_COMPONENT}
-    metadata = {"name": ROUTER_ACCOUNT, "namespace": namespace, "labels": labels}
+def build_router_account(dep: Deployment) -> list[Manifest]:
+    """ServiceAccount + Role + RoleBinding of the Deployment's router pods, owned by it: they may
+    read EndpointSlices (to find ready server pods; their names are generated) and their own
+    ConfigMap by name (``resourceNames``; a list or watch must select it by
+    ``metadata.name``), nothing else."""
+    name = router_account_name(dep.metadata.name)
+    metadata = _metadata(dep, name)
     read = ["get", "list", "watch"]
     return [
         {
@@ -200,20 +192,21 @@ def build_router_account(namespace: str) -> list[Manifest]:
             "metadata": metadata,
             "rules": [
                 {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
-                {"apiGroups": [""], "resources": ["configmaps"], "verbs": read},
+                {
+                    "apiGroups": [""],
+                    "resources": ["configmaps"],
+                    "resourceNames": [router_config_map_name(dep.metadata.name)],
+                    "verbs": read,
+                },
             ],
         },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
             "metadata": metadata,
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": ROUTER_ACCOUNT,
-            },
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
             "subjects": [
-                {"kind": "ServiceAccount", "name": ROUTER_ACCOUNT, "namespace": namespace}
+                {"kind": "ServiceAccount", "name": name, "namespace": dep.metadata.namespace}
             ],
         },
     ]

@@ -16,6 +16,7 @@ from mlops_core.training_spec import OutputSpec, TrainerConfig
 from mlops_operator.api.meta import API_VERSION, GROUP
 from mlops_operator.api.training_job import TrainingJob
 from mlops_operator.builders.names import (
+    ANNOTATION_MLFLOW_PARENT_RUN,
     LABEL_COMPONENT,
     LABEL_MANAGED_BY,
     LABEL_MODEL,
@@ -198,6 +199,9 @@ def _env(tj: TrainingJob, plan: RunPlan, settings: OperatorSettings) -> list[dic
     ]
     if settings.mlflow_tracking_uri:
         env.append({"name": "MLFLOW_TRACKING_URI", "value": settings.mlflow_tracking_uri})
+        parent = tj.metadata.annotations.get(ANNOTATION_MLFLOW_PARENT_RUN)
+        if parent:
+            env.append({"name": "MLFLOW_PARENT_RUN_ID", "value": parent})
     if tj.spec.workers > 1:
         job = training_job_child_name(tj.metadata.name, tj.metadata.uid or "")
         env += [

@@ -31,7 +31,9 @@ from mlops_operator.builders.names import (
     label_value,
     model_version_name,
 )
-from mlops_operator.commands.registry import CommandError, Target, model_versions
+from mlops_operator.operations.errors import OperationError
+from mlops_operator.operations.registry import model_versions
+from mlops_operator.operations.target import Target
 from mlops_operator.reconcile.artifact import config_hyperparameters, flatten_metrics
 from mlops_operator.registry.semver import Bump, InvalidVersionError, Version, next_version
 
@@ -49,10 +51,10 @@ class Migration:
 def read_artifact_dir(path: Path) -> dict[str, bytes]:
     """The artifact files in ``path``; a manifest.json there must match them."""
     if not path.is_dir():
-        raise CommandError(f"{path} is not a directory: pass the folder holding the model files")
+        raise OperationError(f"{path} is not a directory: pass the folder holding the model files")
     missing = [name for name in ARTIFACT_FILES if not (path / name).is_file()]
     if missing:
-        raise CommandError(
+        raise OperationError(
             f"{path} lacks {', '.join(missing)}: an artifact has {', '.join(ARTIFACT_FILES)}"
         )
     files = {name: (path / name).read_bytes() for name in ARTIFACT_FILES}
@@ -63,7 +65,7 @@ def read_artifact_dir(path: Path) -> dict[str, bytes]:
             for name, data in files.items():
                 verify_file(manifest, name, data)
         except ArtifactError as exc:
-            raise CommandError(f"{path} does not match its own manifest.json: {exc}") from exc
+            raise OperationError(f"{path} does not match its own manifest.json: {exc}") from exc
     return files
 
 
@@ -73,9 +75,9 @@ def choose_migration_version(existing: list[str], *, version: str | None, bump: 
     try:
         Version.parse(version)
     except InvalidVersionError as exc:
-        raise CommandError(str(exc)) from exc
+        raise OperationError(str(exc)) from exc
     if version in existing:
-        raise CommandError(f"version {version} already exists: pass another --version")
+        raise OperationError(f"version {version} already exists: pass another --version")
     return version
 
 
@@ -101,7 +103,7 @@ def migrate(
     files = read_artifact_dir(directory)
     if target.kube.get(API_VERSION, "Model", model, target.namespace) is None:
         if task is None:
-            raise CommandError(
+            raise OperationError(
                 f"Model {model!r} does not exist in namespace {target.namespace}: create it, "
                 "or pass --task text-classification|tabular-classification to create it"
             )
@@ -120,7 +122,7 @@ def migrate(
     try:
         published = publish_files(store, model=model, version=chosen, files=files)
     except ArtifactError as exc:
-        raise CommandError(str(exc)) from exc
+        raise OperationError(str(exc)) from exc
     name = model_version_name(model, chosen)
     target.kube.create(
         {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import kopf
 
 from mlops_operator.context import OperatorContext
-from mlops_operator.handlers import deployment, lifecycle, metrics, registry, training
+from mlops_operator.handlers import deployment, experiment, lifecycle, metrics, registry, training
 from mlops_operator.handlers.requeue import Requeue
 
 
@@ -23,6 +23,7 @@ def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
         registry.register(operator_registry, ctx)
     if ctx.settings.use_training:
         training.register(operator_registry, ctx, requeue)
+        experiment.register(operator_registry, ctx, requeue)
     if ctx.settings.use_serving:
         deployment.register(operator_registry, ctx, requeue)
     return operator_registry

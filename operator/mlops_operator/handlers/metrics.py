@@ -55,8 +55,7 @@ def register(
         metrics.serve(port, host=host)
         logger.info(f"metrics on {host}:{port}/metrics")
 
-    if ctx.settings.use_training:
-        _watch(registry, metrics, kind="TrainingJob", plural="trainingjobs", read=training_state)
-        _watch(registry, metrics, kind="Experiment", plural="experiments", read=experiment_state)
-    if ctx.settings.use_serving:
-        _watch(registry, metrics, kind="Deployment", plural="deployments", read=deployment_state)
+    # Whatever the feature flags: the gauges describe the objects, whoever reconciles them.
+    _watch(registry, metrics, kind="TrainingJob", plural="trainingjobs", read=training_state)
+    _watch(registry, metrics, kind="Experiment", plural="experiments", read=experiment_state)
+    _watch(registry, metrics, kind="Deployment", plural="deployments", read=deployment_state)

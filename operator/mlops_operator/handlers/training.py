@@ -21,6 +21,7 @@ from typing import Any
 import kopf
 
 from mlops_operator.api.meta import API_VERSION, GROUP, VERSION
+from mlops_operator.api.training_job import FINISHED_PHASES
 from mlops_operator.builders.names import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY
 from mlops_operator.context import OperatorContext
 from mlops_operator.handlers.posting import post_notes
@@ -72,7 +73,7 @@ class IndexedVersionBook:
 
 
 def _unfinished(status: Any) -> bool:
-    return (status or {}).get("phase") not in ("Succeeded", "Failed")
+    return (status or {}).get("phase") not in FINISHED_PHASES
 
 
 def _reference(namespace: str, name: str, uid: str) -> dict[str, Any]:

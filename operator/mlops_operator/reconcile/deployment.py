@@ -42,7 +42,8 @@ from mlops_operator.reconcile.deployment_children import (
 from mlops_operator.reconcile.deployment_report import deployment_status
 from mlops_operator.reconcile.deployment_sources import read_sources
 from mlops_operator.reconcile.notes import Note, Outcome
-from mlops_operator.rollout.decide import Observed, Plan, RolloutRequest, decide
+from mlops_operator.rollout.decide import decide
+from mlops_operator.rollout.plan import Observed, Plan, RolloutRequest
 from mlops_operator.router_scrape import read_router_totals
 
 _REQUEST = re.compile(r"^(promote|abort|retry)/(.+)$")

@@ -110,12 +110,13 @@ def router_addresses(ctx: OperatorContext, dep: Deployment) -> list[str]:
     return sorted(addresses)
 
 
-def provision_router_account(ctx: OperatorContext, namespace: str) -> None:
-    with ctx.lock(f"provision-router/{namespace}"):
-        key = f"router/{namespace}"
+def provision_router_account(ctx: OperatorContext, dep: Deployment) -> None:
+    """The router pods' own account, applied once per Deployment (uid) and operator run."""
+    key = f"router/{dep.metadata.namespace}/{dep.metadata.name}/{dep.metadata.uid}"
+    with ctx.lock(f"provision-{key}"):
         if key in ctx.provisioned:
             return
-        for manifest in build_router_account(namespace):
+        for manifest in build_router_account(dep):
             ctx.kube.apply(manifest)
         ctx.provisioned.add(key)
 
@@ -146,7 +147,7 @@ def apply_router(
     mirror: MirrorSpec | None,
 ) -> None:
     """Weights first, then the router that reads them and the Service in front of it."""
-    provision_router_account(ctx, dep.metadata.namespace or "")
+    provision_router_account(ctx, dep)
     config = router_config(dep, weights, mirror=mirror)
     ctx.kube.apply(build_router_config_map(dep, config))
     ctx.kube.apply(build_router_deployment(dep, ctx.settings))

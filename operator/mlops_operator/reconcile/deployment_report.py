@@ -20,7 +20,7 @@ from mlops_operator.api.deployment_status import (
     DeploymentStatus,
     TrafficWeight,
 )
-from mlops_operator.rollout.decide import ConditionState, Plan
+from mlops_operator.rollout.plan import ConditionState, Plan
 
 #: (Ready, Reconciling, Stalled) statuses per kind of state
 _CONDITIONS: Final[

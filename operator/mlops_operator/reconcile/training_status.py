@@ -21,7 +21,7 @@ from mlops_operator.api.conditions import (
     ConditionStatus,
     set_conditions,
 )
-from mlops_operator.api.training_job import TrainingJob, TrainingPhase
+from mlops_operator.api.training_job import FINISHED_PHASES, TrainingJob, TrainingPhase
 
 StatusPatch = dict[str, Any]
 
@@ -158,8 +158,22 @@ def succeeded_status(
     return patch
 
 
+def stopped_status(tj: TrainingJob, *, reason: str, message: str, now: datetime) -> StatusPatch:
+    """The run was stopped on purpose (an Experiment pruned its trial, or its search ended):
+    not a failure, and nothing will change."""
+    wanted = ConditionSet(
+        ready=("False", reason),
+        reconciling=("False", reason),
+        stalled=("False", reason),
+        succeeded=("False", reason),
+    )
+    patch = _patch(tj, "Stopped", _conditions(tj, wanted, message=message, now=now))
+    patch["completionTime"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return patch
+
+
 def is_finished(tj: TrainingJob) -> bool:
-    return tj.status.phase in ("Succeeded", "Failed")
+    return tj.status.phase in FINISHED_PHASES
 
 
 def differs(tj: TrainingJob, patch: StatusPatch) -> bool:

@@ -1,0 +1,361 @@
+"""Experiment overhead: a hyperparameter search run by the operator against the same search run
+by a plain optuna ask-and-tell loop that launches the trainer as local processes, in the same
+run on the same machine.
+
+    python benchmarks/experiment_overhead.py [--trials 6] [--parallel 2] [--epochs 3]
+                                             [--repeats 2] [--dir DEVCLUSTER]
+
+Both searches ask the same seeded random sampler for the same trials (its choices do not depend
+on the results), train them with the same trainer (``python -m mlops_trainer``) and the same
+number at a time. The operator's trials run as pods on the devcluster's node agent (also local
+processes, reading the data from MinIO); the plain loop's read the same CSV files from disk.
+
+The two alternate, ``--repeats`` times each, and the medians are compared (the load of a shared
+machine moves single runs a lot). Figures: the wall time of each search and their ratio
+(target ≤ 1.3), and, watched every
+50 ms, the latency from one trial's end (its TrainingJob finished) to the next trial's Job
+being created (median, target ≤ 1 s), with the same from the end of the trial's Job (which
+also covers the operator's check of the artifact). The last line is the JSON summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from mlops_devcluster import lifecycle
+from mlops_devcluster.cluster import DevCluster
+from mlops_devcluster.layout import state_dir
+from mlops_devcluster.local_operator import (
+    OperatorProcess,
+    copy_s3_secret,
+    install,
+    service_account_kubeconfig,
+    upload_example_datasets,
+)
+from mlops_operator.api.meta import API_VERSION
+from mlops_operator.api.search_space import SearchParameter
+from mlops_operator.builders.experiment_trial import trial_selector
+from mlops_operator.kube import Kube, load_api_client
+from mlops_operator.search.strategies import build_sampler, search_distributions
+from mlops_operator.search.template import template_value
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "examples" / "data" / "breast-cancer"
+SEED = 7
+MAX_WALL_RATIO = 1.3
+MAX_GAP_S = 1.0
+SPACE = [
+    {
+        "name": "model.optimizer.learningRate",
+        "type": "float",
+        "low": 0.001,
+        "high": 0.1,
+        "log": True,
+    },
+    {"name": "training.batchSize", "type": "categorical", "values": ["16", "32", "64"]},
+]
+
+
+def template(epochs: int, *, data: str) -> dict[str, Any]:
+    return {
+        "dataset": {
+            "train": f"{data}/train.csv",
+            "validation": f"{data}/validation.csv",
+            "labelColumn": "diagnosis",
+        },
+        "model": {"architecture": "logistic_regression"},
+        "training": {"epochs": epochs, "batchSize": 32},
+    }
+
+
+def plain_optuna(
+    trials: int, parallel: int, epochs: int, work: Path
+) -> tuple[float, list[dict[str, Any]]]:
+    """The baseline: ask, launch ``python -m mlops_trainer``, tell; ``parallel`` at a time."""
+    parameters = [SearchParameter.model_validate(item) for item in SPACE]
+    distributions = search_distributions(parameters)
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=build_sampler("random", seed=SEED, distributions=distributions),
+    )
+    running: dict[int, tuple[subprocess.Popen[bytes], Any, Path]] = {}
+    asked: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    created = 0
+    while created < trials or running:
+        while created < trials and len(running) < parallel:
+            trial = study.ask(dict(distributions))
+            asked.append(dict(trial.params))
+            config = template(epochs, data=str(DATA))
+            for parameter in parameters:
+                value = template_value(parameter, trial.params[parameter.name])
+                section, *rest = parameter.name.split(".")
+                node = config[section]
+                for part in rest[:-1]:
+                    node = node.setdefault(part, {})
+                node[rest[-1]] = value
+            out = work / f"trial-{trial.number}"
+            config["output"] = {
+                "modelName": "bench",
+                "version": f"0.0.{trial.number}",
+                "artifactUri": str(out / "artifact"),
+            }
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "MLFLOW_"))}
+            env.update(
+                # as in the pods, whose 500m CPU limit gives torch one thread
+                OMP_NUM_THREADS="1",
+                MLOPS_TRAINER_CONFIG=json.dumps(config),
+                MLOPS_TERMINATION_MESSAGE_PATH=str(out / "termination"),
+            )
+            out.mkdir(parents=True)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "mlops_trainer"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            running[trial.number] = (process, trial, out)
+            created += 1
+        for number, (process, trial, out) in list(running.items()):
+            if process.poll() is None:
+                continue
+            result = json.loads((out / "termination").read_text())
+            study.tell(trial, result["metrics"]["val_accuracy"])
+            del running[number]
+        time.sleep(0.05)
+    return time.perf_counter() - started, asked
+
+
+def experiment(name: str, trials: int, parallel: int, epochs: int) -> dict[str, Any]:
+    spec_template = template(epochs, data="s3://mlops/datasets/breast-cancer")
+    spec_template["resources"] = {"cpu": "500m", "memory": "1Gi"}
+    spec_template["retries"] = 0
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Experiment",
+        "metadata": {"name": name},
+        "spec": {
+            "modelName": "bench",
+            "objective": {"metric": "val_accuracy", "direction": "maximize"},
+            "strategy": "random",
+            "seed": SEED,
+            "maxTrials": trials,
+            "parallelTrials": parallel,
+            "maxFailedTrials": 0,
+            "searchSpace": SPACE,
+            "winner": {"register": False},
+            "trialTemplate": spec_template,
+        },
+    }
+
+
+def _first(seen: dict[str, float], key: str, now: float) -> None:
+    seen.setdefault(key, now)
+
+
+def through_operator(
+    admin: Kube, namespace: str, trials: int, parallel: int, epochs: int
+) -> tuple[float, list[float], list[float], list[dict[str, Any]]]:
+    """(wall seconds, trial end → next Job, trial Job end → next Job, the trials' parameters)"""
+    body = experiment("bench", trials, parallel, epochs)
+    body["metadata"]["namespace"] = namespace
+    admin.apply(
+        {
+            "apiVersion": API_VERSION,
+            "kind": "Model",
+            "metadata": {"name": "bench", "namespace": namespace},
+            "spec": {"task": "tabular-classification"},
+        }
+    )
+    finished: dict[str, float] = {}
+    job_done: dict[str, float] = {}
+    job_created: dict[str, float] = {}
+    started = time.perf_counter()
+    admin.create(body)
+    wall = None
+    while wall is None:
+        now = time.perf_counter()
+        for tj in admin.list(
+            API_VERSION, "TrainingJob", namespace, label_selector=trial_selector("bench")
+        ):
+            if (tj.get("status") or {}).get("phase") in ("Succeeded", "Failed", "Stopped"):
+                _first(finished, tj["metadata"]["name"], now)
+        for job in admin.list("batch/v1", "Job", namespace):
+            _first(job_created, job["metadata"]["name"], now)
+            if any(
+                c["type"] == "Complete" and c["status"] == "True"
+                for c in (job.get("status") or {}).get("conditions") or []
+            ):
+                _first(job_done, job["metadata"]["name"], now)
+        exp = admin.get(API_VERSION, "Experiment", "bench", namespace) or {}
+        if (exp.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            wall = time.perf_counter() - started
+        time.sleep(0.05)
+    trial_jobs = sorted(job_created.items(), key=lambda item: item[1])
+    # the n-th trial past the first wave starts when the (n - parallel)-th trial to end ends
+    ends = sorted(finished.values())
+    job_ends = sorted(job_done.values())
+    later = [created for _, created in trial_jobs[parallel:]]
+    to_next = [created - end for created, end in zip(later, ends, strict=False)]
+    from_job = [created - end for created, end in zip(later, job_ends, strict=False)]
+    params = [
+        json.loads(tj["metadata"]["annotations"]["mlops.dev/trial"])["params"]
+        for tj in sorted(
+            admin.list(
+                API_VERSION, "TrainingJob", namespace, label_selector=trial_selector("bench")
+            ),
+            key=lambda tj: int(tj["metadata"]["labels"]["mlops.dev/trial"]),
+        )
+    ]
+    return wall, to_next, from_job, params
+
+
+def run(
+    cluster: DevCluster, *, trials: int, parallel: int, epochs: int, repeats: int, work: Path
+) -> dict[str, Any]:
+    admin = Kube(load_api_client(str(cluster.kubeconfig)), field_manager="benchmark")
+    install(admin)
+    from mlops_core.storage import s3_client
+
+    upload_example_datasets(
+        f"s3://{cluster.bucket}",
+        client=s3_client(
+            endpoint=cluster.s3_endpoint,
+            access_key=cluster.s3_access_key,
+            secret_key=cluster.s3_secret_key,
+        ),
+    )
+    kubeconfig = service_account_kubeconfig(
+        admin, admin_kubeconfig=Path(cluster.kubeconfig), path=work / "kubeconfig"
+    )
+    operator = OperatorProcess(
+        kubeconfig=kubeconfig, log_path=work / "operator.log", env=cluster.s3_env()
+    ).start()
+    baselines: list[float] = []
+    walls: list[float] = []
+    to_next: list[float] = []
+    from_job: list[float] = []
+    same = True
+    namespaces = []
+    try:
+        for attempt in range(repeats):
+            baseline, baseline_params = plain_optuna(
+                trials, parallel, epochs, work / f"plain-{attempt}"
+            )
+            baselines.append(baseline)
+            namespace = f"bench-experiment-{attempt}-{int(time.time())}"
+            namespaces.append(namespace)
+            admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+            copy_s3_secret(admin, namespace)
+            wall, gaps, job_gaps, params = through_operator(
+                admin, namespace, trials, parallel, epochs
+            )
+            walls.append(wall)
+            to_next += gaps
+            from_job += job_gaps
+            same = same and params == baseline_params
+            print(
+                f"repeat {attempt + 1}: plain optuna loop {baseline:.1f}s, operator {wall:.1f}s",
+                file=sys.stderr,
+            )
+    finally:
+        operator.stop()
+        for namespace in namespaces:
+            admin.delete("v1", "Namespace", namespace)
+    baseline, wall = statistics.median(baselines), statistics.median(walls)
+    ratio = wall / baseline
+    next_median = statistics.median(to_next) if to_next else float("nan")
+    from_job_median = statistics.median(from_job) if from_job else float("nan")
+    print(f"the same trials in both: {same}")
+    print(
+        f"wall time, median of {repeats}: operator {wall:.1f}s, plain optuna loop "
+        f"{baseline:.1f}s, ratio {ratio:.2f} (target ≤ 1.3)"
+    )
+    print(
+        f"trial end → next trial's Job: median {next_median:.2f}s over {len(to_next)} "
+        f"(target ≤ 1 s); from the end of the trial's Job: median {from_job_median:.2f}s"
+    )
+    return summary(
+        {
+            "trials": trials,
+            "parallel": parallel,
+            "repeats": repeats,
+            "operator_wall_s": wall,
+            "plain_optuna_wall_s": baseline,
+            "trial_end_to_next_job_median_s": next_median,
+            "trial_job_end_to_next_job_median_s": from_job_median,
+            "same_trials": same,
+        }
+    )
+
+
+def _json_number(value: Any) -> Any:
+    """Floats rounded for the summary; a median of nothing (NaN) as null, which JSON allows."""
+    if isinstance(value, float):
+        return round(value, 3) if math.isfinite(value) else None
+    return value
+
+
+def summary(figures: dict[str, Any]) -> dict[str, Any]:
+    """The JSON summary from the medians: each search's wall time and the trial-to-Job gaps."""
+    ratio = figures["operator_wall_s"] / figures["plain_optuna_wall_s"]
+    next_median = figures["trial_end_to_next_job_median_s"]
+    met = bool(figures["same_trials"]) and ratio <= MAX_WALL_RATIO and next_median <= MAX_GAP_S
+    rounded = {k: _json_number(v) for k, v in figures.items()}
+    return {
+        "benchmark": "experiment_overhead",
+        "figures": {**rounded, "wall_ratio": _json_number(ratio)},
+        "targets": {
+            "wall_ratio": f"<= {MAX_WALL_RATIO}",
+            "trial_end_to_next_job_median_s": f"<= {MAX_GAP_S}",
+            "same_trials": True,
+        },
+        "met": met,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2, help="alternating pairs of searches")
+    parser.add_argument("--dir", default=None, help="devcluster state folder")
+    args = parser.parse_args()
+    state = lifecycle.status(state_dir(args.dir))
+    with tempfile.TemporaryDirectory(prefix="mlops-bench-") as tmp:
+        work = Path(tmp)
+        options = {
+            "trials": args.trials,
+            "parallel": args.parallel,
+            "epochs": args.epochs,
+            "repeats": args.repeats,
+            "work": work,
+        }
+        if state.up and state.cluster is not None:
+            summary = run(state.cluster, **options)
+        else:
+            cluster_root = work / "devcluster"
+            cluster = lifecycle.up(cluster_root, use_free_ports=True)
+            try:
+                summary = run(cluster, **options)
+            finally:
+                lifecycle.down(cluster_root, purge=True)
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Hyperparameter searches: create an Experiment, read one, compare several."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlops_operator.api.conditions import SUCCEEDED, find_condition
+from mlops_operator.api.experiment import Direction, Experiment, ExperimentSpec
+from mlops_operator.api.meta import API_VERSION
+from mlops_operator.operations.errors import InvalidRequestError, NotFoundError
+from mlops_operator.operations.target import Target
+
+
+def create_experiment(target: Target, spec: ExperimentSpec, *, name: str | None) -> Experiment:
+    """Create an Experiment named ``name``, or ``<model>-search-<random>``."""
+    metadata: dict[str, object] = {"namespace": target.namespace}
+    if name:
+        metadata["name"] = name
+    else:
+        metadata["generateName"] = f"{spec.model_name[:40]}-search-"
+    created = target.kube.create(
+        {
+            "apiVersion": API_VERSION,
+            "kind": "Experiment",
+            "metadata": metadata,
+            "spec": spec.to_wire(),
+        }
+    )
+    return Experiment.from_body(created)
+
+
+def get_experiment(target: Target, name: str) -> Experiment:
+    body = target.kube.get(API_VERSION, "Experiment", name, target.namespace)
+    if body is None:
+        raise NotFoundError(f"no Experiment {name!r} in namespace {target.namespace}")
+    return Experiment.from_body(body)
+
+
+@dataclass(frozen=True)
+class ExperimentRow:
+    """One Experiment in a comparison."""
+
+    name: str
+    model: str
+    metric: str
+    direction: Direction
+    strategy: str
+    trials_created: int
+    trials_succeeded: int
+    trials_failed: int
+    trials_pruned: int
+    succeeded: bool | None
+    best_value: float | None
+    best_trial: str | None
+    best_params: dict[str, str]
+    best_model_version: str | None
+
+
+@dataclass(frozen=True)
+class ExperimentComparison:
+    rows: list[ExperimentRow]
+    #: the Experiment with the best objective value; None when they optimise different
+    #: metrics or directions, or none has a finished trial
+    best: str | None
+    comparable: bool
+
+
+def _row(experiment: Experiment) -> ExperimentRow:
+    spec, status = experiment.spec, experiment.status
+    done = find_condition(status.conditions, SUCCEEDED)
+    best = status.best_trial
+    return ExperimentRow(
+        name=experiment.metadata.name,
+        model=spec.model_name,
+        metric=spec.objective.metric,
+        direction=spec.objective.direction,
+        strategy=spec.strategy,
+        trials_created=status.trials_created,
+        trials_succeeded=status.trials_succeeded,
+        trials_failed=status.trials_failed,
+        trials_pruned=status.trials_pruned,
+        succeeded=None if done is None or done.status == "Unknown" else done.status == "True",
+        best_value=best.value if best else None,
+        best_trial=best.training_job if best else None,
+        best_params=dict(best.params) if best else {},
+        best_model_version=best.model_version if best else None,
+    )
+
+
+def compare_experiments(experiments: list[Experiment]) -> ExperimentComparison:
+    """Side by side, and which one is best when they share metric and direction. Pure."""
+    rows = [_row(e) for e in experiments]
+    comparable = len({(r.metric, r.direction) for r in rows}) == 1
+    scored = [r for r in rows if r.best_value is not None]
+    best = None
+    if comparable and scored:
+        pick = max if rows[0].direction == "maximize" else min
+        best = pick(scored, key=lambda r: r.best_value or 0.0).name
+    return ExperimentComparison(rows=rows, best=best, comparable=comparable)
+
+
+def compare(target: Target, names: list[str]) -> ExperimentComparison:
+    if len(names) < 2:
+        raise InvalidRequestError("name at least two Experiments to compare")
+    return compare_experiments([get_experiment(target, name) for name in names])

@@ -1,0 +1,114 @@
+"""``/mlops/experiments``: hyperparameter searches as Experiment resources."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import Field
+
+from mlops_core.wire import WireModel
+from mlops_operator.api.experiment import Experiment, ExperimentSpec
+from mlops_operator.api.meta import OBJECT_NAME_MAX, OBJECT_NAME_PATTERN
+from mlops_operator.operations import experiments
+from mlops_operator.rest.access import Access, Scope
+from mlops_operator.rest.auth import Permission
+from mlops_operator.rest.views import (
+    ERRORS,
+    ExperimentComparisonView,
+    ExperimentRowView,
+    ExperimentView,
+    TrialCounts,
+)
+
+router = APIRouter(tags=["experiments"], responses=ERRORS)
+
+ExperimentName = Annotated[str, Field(max_length=OBJECT_NAME_MAX, pattern=OBJECT_NAME_PATTERN)]
+COMPARE_MAX = 20
+
+
+class ExperimentRequest(ExperimentSpec):
+    """The Experiment's spec (camelCase, as in its manifest), plus an optional name."""
+
+    experiment_id: ExperimentName | None = Field(
+        default=None, description="Name of the Experiment (default: generated)."
+    )
+
+    def spec(self) -> ExperimentSpec:
+        return ExperimentSpec.model_validate(
+            self.model_dump(by_alias=True, exclude={"experiment_id"}, exclude_none=True)
+        )
+
+
+def experiment_view(experiment: Experiment) -> ExperimentView:
+    status = experiment.status
+    return ExperimentView(
+        experiment_id=experiment.metadata.name,
+        namespace=experiment.metadata.namespace,
+        model_id=experiment.spec.model_name,
+        objective=experiment.spec.objective,
+        trials=TrialCounts(
+            created=status.trials_created,
+            running=status.trials_running,
+            succeeded=status.trials_succeeded,
+            failed=status.trials_failed,
+            pruned=status.trials_pruned,
+        ),
+        best_trial=status.best_trial,
+        conditions=status.conditions,
+        experiment=experiment.to_wire(),
+    )
+
+
+@router.post("/mlops/experiments", status_code=201, summary="Start a hyperparameter search")
+def create(
+    body: ExperimentRequest,
+    scope: Annotated[Scope, Depends(Access(Permission("create", "experiments")))],
+) -> ExperimentView:
+    created = experiments.create_experiment(scope.target, body.spec(), name=body.experiment_id)
+    return experiment_view(created)
+
+
+@router.get("/mlops/experiments/{experimentId}", summary="A search's trials and best trial")
+def get(
+    experiment_id: Annotated[
+        str, Path(alias="experimentId", max_length=OBJECT_NAME_MAX, pattern=OBJECT_NAME_PATTERN)
+    ],
+    scope: Annotated[Scope, Depends(Access(Permission("get", "experiments")))],
+) -> ExperimentView:
+    return experiment_view(experiments.get_experiment(scope.target, experiment_id))
+
+
+class CompareExperimentsRequest(WireModel):
+    experiment_ids: list[ExperimentName] = Field(min_length=2, max_length=COMPARE_MAX)
+
+
+@router.post("/mlops/experiments/compare", summary="Searches side by side")
+def compare(
+    body: CompareExperimentsRequest,
+    scope: Annotated[Scope, Depends(Access(Permission("get", "experiments")))],
+) -> ExperimentComparisonView:
+    result = experiments.compare(scope.target, body.experiment_ids)
+    return ExperimentComparisonView(
+        comparable=result.comparable,
+        best=result.best,
+        experiments=[
+            ExperimentRowView(
+                experiment_id=row.name,
+                model_id=row.model,
+                metric=row.metric,
+                direction=row.direction,
+                strategy=row.strategy,
+                trials_created=row.trials_created,
+                trials_succeeded=row.trials_succeeded,
+                trials_failed=row.trials_failed,
+                trials_pruned=row.trials_pruned,
+                succeeded=row.succeeded,
+                best_value=row.best_value,
+                best_trial=row.best_trial,
+                best_params=row.best_params,
+                best_model_version=row.best_model_version,
+            )
+            for row in result.rows
+        ],
+    )

@@ -1,0 +1,226 @@
+"""The JSON summary each benchmark prints as its last line: its shape, and when ``met`` holds.
+
+Each benchmark builds the summary with a pure ``summary()`` from its medians; the benchmarks
+themselves are not run here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def benchmark(name: str) -> ModuleType:
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))  # router_overhead imports serving_throughput
+    return importlib.import_module(name)
+
+
+def check_shape(result: dict[str, Any], name: str, *, targets_are_figures: bool = True) -> None:
+    assert list(result) == ["benchmark", "figures", "targets", "met"]
+    assert result["benchmark"] == name
+    assert isinstance(result["met"], bool)
+    assert result["figures"]
+    assert result["targets"]
+    if targets_are_figures:
+        assert set(result["targets"]) <= set(result["figures"])
+    assert json.loads(json.dumps(result, allow_nan=False)) == result
+
+
+def test_every_benchmark_has_a_summary() -> None:
+    names = sorted(p.stem for p in BENCHMARKS.glob("*.py"))
+    assert names == [
+        "experiment_overhead",
+        "reconcile_throughput",
+        "rollout_timing",
+        "router_overhead",
+        "serving_throughput",
+        "trainer_overhead",
+    ]
+    for name in names:
+        assert callable(benchmark(name).summary), name
+
+
+def trainer(cpu_ratio: float) -> dict[str, float]:
+    return {
+        "repeats": 11,
+        "bare_wall_samples_per_s": 1000.0,
+        "trainer_wall_samples_per_s": 500.0,
+        "bare_cpu_samples_per_s": 2000.0,
+        "trainer_cpu_samples_per_s": 2000.0 * cpu_ratio,
+    }
+
+
+@pytest.mark.parametrize(("cpu_ratio", "met"), [(0.96, True), (0.95, True), (0.94, False)])
+def test_trainer_overhead_is_judged_on_the_cpu_time_ratio(cpu_ratio: float, met: bool) -> None:
+    result = benchmark("trainer_overhead").summary(trainer(cpu_ratio))
+    check_shape(result, "trainer_overhead")
+    assert result["figures"]["cpu_ratio"] == pytest.approx(cpu_ratio)
+    assert result["figures"]["wall_ratio"] == 0.5
+    assert result["met"] is met
+
+
+def router(**changes: float) -> dict[str, float]:
+    figures = {
+        "repeats": 3,
+        "direct_p50_ms": 2.0,
+        "routed_p50_ms": 2.5,
+        "direct_rps": 1000.0,
+        "routed_rps": 900.0,
+        "split_requests": 10_000,
+        "split_share_pct": 10.2,
+        "split_errors": 0,
+    }
+    return {**figures, **changes}
+
+
+@pytest.mark.parametrize(
+    ("changes", "met"),
+    [
+        ({}, True),
+        ({"routed_p50_ms": 3.0}, True),
+        ({"routed_p50_ms": 3.2}, False),
+        ({"routed_rps": 800.0}, True),
+        ({"routed_rps": 790.0}, False),
+        ({"split_share_pct": 8.5}, True),
+        ({"split_share_pct": 11.6}, False),
+        ({"split_share_pct": 8.4}, False),
+    ],
+)
+def test_router_overhead_needs_all_three_targets(changes: dict[str, float], met: bool) -> None:
+    result = benchmark("router_overhead").summary(router(**changes))
+    check_shape(result, "router_overhead")
+    assert result["figures"]["added_p50_ms"] == pytest.approx(
+        router(**changes)["routed_p50_ms"] - 2.0
+    )
+    assert result["met"] is met
+
+
+@pytest.mark.parametrize(("operator_s", "met"), [(1.5, True), (3.0, True), (3.3, False)])
+def test_reconcile_throughput_ratio_at_most_three(operator_s: float, met: bool) -> None:
+    figures = {
+        "count": 100,
+        "repeats": 3,
+        "direct_median_s": 1.0,
+        "operator_median_s": operator_s,
+        "trainingjob_creates_median_s": 0.9,
+    }
+    result = benchmark("reconcile_throughput").summary(figures)
+    check_shape(result, "reconcile_throughput")
+    assert result["figures"]["ratio"] == pytest.approx(operator_s)
+    assert result["met"] is met
+
+
+def experiment(**changes: Any) -> dict[str, Any]:
+    figures = {
+        "trials": 6,
+        "parallel": 2,
+        "repeats": 2,
+        "operator_wall_s": 60.0,
+        "plain_optuna_wall_s": 50.0,
+        "trial_end_to_next_job_median_s": 0.4,
+        "trial_job_end_to_next_job_median_s": 0.6,
+        "same_trials": True,
+    }
+    return {**figures, **changes}
+
+
+@pytest.mark.parametrize(
+    ("changes", "met"),
+    [
+        ({}, True),
+        ({"operator_wall_s": 66.0}, False),
+        ({"trial_end_to_next_job_median_s": 1.1}, False),
+        ({"same_trials": False}, False),
+        ({"trial_end_to_next_job_median_s": float("nan")}, False),
+    ],
+)
+def test_experiment_overhead(changes: dict[str, Any], met: bool) -> None:
+    result = benchmark("experiment_overhead").summary(experiment(**changes))
+    check_shape(result, "experiment_overhead")
+    assert result["figures"]["wall_ratio"] == pytest.approx(
+        experiment(**changes)["operator_wall_s"] / 50.0
+    )
+    assert result["met"] is met
+
+
+@pytest.mark.parametrize(
+    ("changes", "met"),
+    [
+        ({}, True),
+        ({"canary_ready_to_full_s": 35.5}, False),
+        ({"rollback_step_start_to_stable_s": 12.5}, False),
+        ({"direct_failed_requests": 1}, False),
+    ],
+)
+def test_rollout_timing_targets_follow_the_interval(changes: dict[str, float], met: bool) -> None:
+    figures = {
+        "interval_s": 10,
+        "repeats": 3,
+        "canary_ready_to_full_s": 33.0,
+        "rollback_step_start_to_stable_s": 11.0,
+        "direct_failed_requests": 0,
+        "direct_requests_sent": 400,
+        **changes,
+    }
+    result = benchmark("rollout_timing").summary(figures)
+    check_shape(result, "rollout_timing")
+    assert result["targets"]["canary_ready_to_full_s"] == 35
+    assert result["targets"]["rollback_step_start_to_stable_s"] == 12
+    assert result["figures"]["canary_overhead_over_intervals_s"] == pytest.approx(
+        figures["canary_ready_to_full_s"] - 30
+    )
+    assert result["met"] is met
+
+
+def serving(changes: dict[tuple[str, int], tuple[float, ...]]) -> dict[tuple[str, int], Any]:
+    result = benchmark("serving_throughput").Result
+
+    def r(rps: float, p99: float, cpu: float, errors: float = 0) -> Any:
+        return result(rps=rps, p50_ms=1.0, p99_ms=p99, errors=errors, headers=[], cpu_us=cpu)
+
+    figures = {
+        ("bare", 64): (10_000, 10.0, 30.0),
+        ("bare", 1): (3000, 1.0, 30.0),
+        ("per-request", 64): (1000, 80.0, 200.0),
+        ("per-request", 1): (800, 2.0, 200.0),
+        ("v1", 64): (4000, 20.0, 100.0),
+        ("v1", 1): (900, 1.5, 150.0),
+        ("v2", 64): (3500, 25.0, 110.0),
+        ("v2", 1): (850, 1.6, 160.0),
+    }
+    return {key: r(*value) for key, value in {**figures, **changes}.items()}
+
+
+@pytest.mark.parametrize(
+    ("changes", "met"),
+    [
+        ({}, True),
+        ({("v1", 64): (3000, 20.0, 100.0)}, True),  # exactly 30% of the bare limit
+        ({("v1", 64): (2900, 20.0, 100.0)}, False),  # under 30% of the bare limit
+        ({("v2", 1): (790, 1.6, 160.0)}, False),  # slower than the per-request server at c=1
+        ({("v2", 64): (3500, 81.0, 110.0)}, False),  # p99 worse than the per-request server
+        ({("v1", 1): (900, 1.5, 150.0, 1)}, False),  # one failed request
+    ],
+)
+def test_serving_throughput_needs_every_target_for_both_protocols(
+    changes: dict[tuple[str, int], tuple[float, ...]], met: bool
+) -> None:
+    result = benchmark("serving_throughput").summary(serving(changes))
+    check_shape(result, "serving_throughput", targets_are_figures=False)
+    for protocol in ("v1", "v2"):
+        for target in result["targets"]:
+            assert any(key.startswith(protocol) and target in key for key in result["figures"])
+    assert result["figures"]["v2_of_bare_c64"] == 0.35
+    assert result["figures"]["v1_cpu_of_bare_c64"] == 0.3
+    assert result["met"] is met
