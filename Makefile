@@ -40,6 +40,17 @@ test-integration: ## Run the integration tests (starts a private devcluster)
 test-e2e: ## Run the end-to-end tests
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
+.PHONY: test-reliability
+test-reliability: ## Run the reliability suite in its bounded form (as make test does)
+	$(PY) -m pytest -m reliability $(PYTEST_ARGS)
+
+.PHONY: reliability
+reliability: ## Run the reliability suite at full counts and rewrite docs/reliability.md with its figures
+	mkdir -p build
+	MLOPS_RELIABILITY=full MLOPS_RELIABILITY_FIGURES=build/reliability.json \
+		$(PY) -m pytest -m reliability $(PYTEST_ARGS); status=$$?; \
+		$(PY) tests/reliability/report.py build/reliability.json docs/reliability.md; exit $$status
+
 .PHONY: lint
 lint: ## ruff lint + format check, import layering
 	$(VENV)/bin/ruff check .

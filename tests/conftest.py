@@ -35,7 +35,7 @@ from mlops_devcluster.ports import PortInUseError
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-TIERS = ("unit", "integration", "e2e")
+TIERS = ("unit", "integration", "e2e", "reliability")
 CLUSTER_FIXTURES = {"devcluster", "kube_api", "namespace", "s3_prefix"}
 START_TIMEOUT = 180.0
 
@@ -47,7 +47,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tiers = [t for t in TIERS if item.get_closest_marker(t) is not None]
         if not tiers:
             problems.append(
-                f"{item.nodeid}: no tier marker (add @pytest.mark.unit, integration or e2e)"
+                f"{item.nodeid}: no tier marker "
+                "(add @pytest.mark.unit, integration, e2e or reliability)"
             )
         uses = CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ()))
         if "unit" in tiers and uses:

@@ -43,6 +43,13 @@ class ArtifactConfig(WireModel):
     max_sequence_length: int | None = Field(
         default=None, ge=1, description="Token ids per example (text models)."
     )
+    run_fingerprint: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of the dataset, model and training spec of the run that trained "
+        "it: a retry of that run (its pod died after publishing) recognises the version as "
+        "its own by this, so nothing outside the artifact has to remember the publish.",
+    )
 
     @property
     def num_classes(self) -> int:

@@ -166,7 +166,8 @@ class S3Store:
         return True
 
     def list(self, prefix: str = "") -> list[str]:
-        return sorted(self._iter_keys(prefix))
+        # retried and wrapped like every other call: an unreachable store is a StorageError
+        return _retry(lambda: sorted(self._iter_keys(prefix)), join_uri(self.uri, prefix))
 
     def _iter_keys(self, prefix: str) -> Iterator[str]:
         root = self._key("")

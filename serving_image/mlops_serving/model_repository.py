@@ -103,7 +103,10 @@ class ModelRepository:
         return found
 
     async def model_names(self) -> list[str]:
-        keys = await asyncio.to_thread(self._store.list, "")
+        try:
+            keys = await asyncio.to_thread(self._store.list, "")
+        except StorageError as exc:
+            raise ModelUnavailableError(f"cannot list the models: {exc}") from exc
         suffix = "/" + MANIFEST_FILE
         return sorted(
             {k.split("/", 1)[0] for k in keys if k.endswith(suffix) and k.count("/") == 2}

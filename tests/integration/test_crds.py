@@ -15,6 +15,12 @@ import yaml
 
 from mlops_operator.api.kinds import KINDS, kind_named
 from mlops_operator.api.meta import GROUP, VERSION
+from mlops_operator.api.name_limits import (
+    DEPLOYMENT_NAME_MAX,
+    EXPERIMENT_NAME_MAX,
+    MODEL_VERSION_NAME_MAX,
+    TRAINING_JOB_NAME_MAX,
+)
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -190,7 +196,56 @@ INVALID: list[tuple[str, str, dict[str, Any], str]] = [
         "cpu-not-a-quantity",
         "tabular/trainingjob.yaml",
         {"spec": {"resources": {"cpu": "lots"}}},
-        "spec.resources.cpu: Invalid value",
+        "cpu must be a Kubernetes quantity such as 500m, 1 or 2.5",
+    ),
+    (
+        "memory-not-a-quantity",
+        "tabular/trainingjob.yaml",
+        {"spec": {"resources": {"memory": "2GB"}}},
+        "memory must be a Kubernetes quantity such as 512Mi or 2Gi",
+    ),
+    (
+        "negative-memory",
+        "tabular/trainingjob.yaml",
+        {"spec": {"resources": {"memory": "-1Gi"}}},
+        "memory must be a Kubernetes quantity such as 512Mi or 2Gi",
+    ),
+    (
+        "negative-cpu-number",
+        "tabular/trainingjob.yaml",
+        {"spec": {"resources": {"cpu": -2}}},
+        "cpu must be a Kubernetes quantity such as 500m, 1 or 2.5",
+    ),
+    (
+        "training-job-name-too-long",
+        "tabular/trainingjob.yaml",
+        {"metadata": {"name": "t" * (TRAINING_JOB_NAME_MAX + 1)}},
+        f"a TrainingJob name may have at most {TRAINING_JOB_NAME_MAX} characters: it names "
+        "the run's Job",
+    ),
+    (
+        "experiment-name-too-long",
+        "experiment/experiment.yaml",
+        {"metadata": {"name": "e" * (EXPERIMENT_NAME_MAX + 1)}},
+        f"an Experiment name may have at most {EXPERIMENT_NAME_MAX} characters: its trials",
+    ),
+    (
+        "model-version-name-too-long",
+        "registry/modelversion.yaml",
+        {"metadata": {"name": "v" * (MODEL_VERSION_NAME_MAX + 1)}},
+        f"a ModelVersion name may have at most {MODEL_VERSION_NAME_MAX} characters",
+    ),
+    (
+        "deployment-name-too-long",
+        "deployments/direct.yaml",
+        {"metadata": {"name": "d" * (DEPLOYMENT_NAME_MAX + 1)}},
+        f"a Deployment name may have at most {DEPLOYMENT_NAME_MAX} characters: its router",
+    ),
+    (
+        "deployment-name-not-a-service-name",
+        "deployments/direct.yaml",
+        {"metadata": {"name": "1st.fraud"}},
+        "a Deployment name must start with a letter",
     ),
     (
         "model-version-not-semver",
@@ -214,7 +269,7 @@ INVALID: list[tuple[str, str, dict[str, Any], str]] = [
         "model-name-too-long",
         "threat-classifier/model.yaml",
         {"metadata": {"name": "m" * 64}},
-        "a Model name is used in labels and paths: at most 63 characters",
+        "a Model name may have at most 63 characters: it is a label value",
     ),
     (
         "model-input-schema-duplicate",
@@ -416,6 +471,25 @@ def test_invalid_manifest_is_rejected(
     _create(kube_api, namespace, _load(example), dry_run=True)  # the base alone is valid
     message = _rejection(lambda: _create(kube_api, namespace, manifest, dry_run=True))
     assert expected in message
+
+
+#: (example, longest name its kind admits): names exactly at the limit pass admission
+AT_THE_NAME_LIMIT = [
+    ("tabular/trainingjob.yaml", TRAINING_JOB_NAME_MAX),
+    ("experiment/experiment.yaml", EXPERIMENT_NAME_MAX),
+    ("registry/modelversion.yaml", MODEL_VERSION_NAME_MAX),
+    ("deployments/direct.yaml", DEPLOYMENT_NAME_MAX),
+]
+
+
+@pytest.mark.usefixtures("crds")
+@pytest.mark.parametrize(("example", "limit"), AT_THE_NAME_LIMIT)
+def test_a_name_at_the_limit_of_its_kind_is_accepted(
+    kube_api: ApiClient, namespace: str, example: str, limit: int
+) -> None:
+    manifest = _merge(_load(example), {"metadata": {"name": "n" * limit}})
+    created = _create(kube_api, namespace, manifest, dry_run=True)
+    assert created["metadata"]["name"] == "n" * limit
 
 
 def test_the_invalid_table_is_large_enough() -> None:

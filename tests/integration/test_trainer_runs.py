@@ -20,7 +20,7 @@ import pyarrow.parquet as pa_parquet
 import pytest
 import yaml
 
-from mlops_core.artifact import MANIFEST_FILE, WEIGHTS_FILE, digest_of
+from mlops_core.artifact import ARTIFACT_FILES, MANIFEST_FILE, WEIGHTS_FILE, digest_of
 from mlops_core.artifact_io import load_artifact
 from mlops_core.progress import TrainingResult
 from mlops_core.storage import LocalStore
@@ -303,10 +303,14 @@ def test_bad_input_fails_with_one_line_and_publishes_nothing(tmp_path: Path, cas
 
 def test_published_version_is_refused_but_the_same_run_may_retry(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    config = breast_cancer_config(out, epochs=2)
+    config = breast_cancer_config(out, epochs=2, checkpointInterval=1)
     first = run_trainer(config, tmp_path)
     assert first.returncode == 0, first.stderr
     manifest = (out / MANIFEST_FILE).read_bytes()
+    # the checkpoints (under the artifact by default) are gone after the publish, markers too:
+    # the folder holds the artifact's files and nothing else
+    left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert left == sorted([*ARTIFACT_FILES, MANIFEST_FILE])
 
     retry = run_trainer(config, tmp_path)  # e.g. the pod died after publishing
     assert retry.returncode == 0, retry.stderr
@@ -314,7 +318,7 @@ def test_published_version_is_refused_but_the_same_run_may_retry(tmp_path: Path)
     assert first.result is not None
     assert retry.result.digest == first.result.digest
 
-    other = breast_cancer_config(out, epochs=2, seed=7)
+    other = breast_cancer_config(out, epochs=2, seed=7, checkpointInterval=1)
     refused = run_trainer(other, tmp_path)
     assert refused.returncode == 1
     assert refused.result is not None

@@ -63,7 +63,16 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         {"spec": {"registration": {"version": "v2"}}},
         "registration.version 'v2' must be a semantic version",
     ),
-    ("tabular/trainingjob.yaml", {"spec": {"resources": {"cpu": "lots"}}}, "should match pattern"),
+    (
+        "tabular/trainingjob.yaml",
+        {"spec": {"resources": {"cpu": "lots"}}},
+        "cpu must be a Kubernetes quantity such as 500m, 1 or 2.5",
+    ),
+    (
+        "tabular/trainingjob.yaml",
+        {"spec": {"resources": {"memory": "2GB"}}},
+        "memory must be a Kubernetes quantity such as 512Mi or 2Gi",
+    ),
     ("tabular/trainingjob.yaml", {"spec": {"unknownField": 1}}, "Extra inputs are not permitted"),
     ("registry/modelversion.yaml", {"spec": {"version": "1.0"}}, "must be a semantic version"),
     (

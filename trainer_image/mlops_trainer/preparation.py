@@ -21,6 +21,7 @@ from mlops_core.preprocessing import (
 )
 from mlops_core.reference_stats import ReferenceStats, compute_reference_stats
 from mlops_core.training_spec import TrainerConfig
+from mlops_trainer.checkpoint import run_fingerprint
 from mlops_trainer.config_source import describe_validation_error
 from mlops_trainer.dataset import Splits, Table
 from mlops_trainer.errors import TrainerError
@@ -118,6 +119,7 @@ def build_artifact_config(
             num_features=None if text else preprocessor.num_features,  # type: ignore[union-attr]
             vocab_size=preprocessor.vocab_size if text else None,  # type: ignore[union-attr]
             max_sequence_length=preprocessor.max_length if text else None,  # type: ignore[union-attr]
+            run_fingerprint=run_fingerprint(config),
         )
     except ValidationError as exc:
         raise TrainerError(

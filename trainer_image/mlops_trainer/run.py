@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import torch
 
-from mlops_core.artifact import MANIFEST_FILE, digest_of
+from mlops_core.artifact import (
+    CONFIG_FILE,
+    MANIFEST_FILE,
+    ArtifactError,
+    digest_of,
+    parse_manifest,
+    verify_file,
+)
+from mlops_core.artifact_config import ArtifactConfig
 from mlops_core.artifact_io import ArtifactMetrics, publish_artifact
 from mlops_core.progress import TrainingResult
 from mlops_core.storage import ObjectNotFoundError, ObjectStore, join_uri, open_store
@@ -22,7 +29,6 @@ from mlops_trainer.reporting import Reporters
 from mlops_trainer.training_loop import EpochLoop, TrainingOutcome
 
 log = logging.getLogger(__name__)
-PUBLISHED_MARKER = "published.json"
 CHECKPOINTS_FOLDER = "checkpoints"
 
 
@@ -33,21 +39,23 @@ def checkpoint_uri(config: TrainerConfig) -> str | None:
     return config.output.checkpoint_uri or join_uri(config.output.artifact_uri, CHECKPOINTS_FOLDER)
 
 
-def _published_earlier(
-    artifact: ObjectStore, checkpoints: ObjectStore | None, fingerprint: str
-) -> str | None:
-    """The digest when this very run already published (a retry after the publish), else None."""
-    if checkpoints is None:
-        return None
+def _published_earlier(artifact: ObjectStore, fingerprint: str) -> str | None:
+    """The digest when this very run already published (a retry after the publish), else None.
+
+    The artifact's own config.json names the run that trained it (its fingerprint), so a
+    retry needs no marker of its own: the checkpoints are gone after the publish, every one.
+    """
     try:
-        marker = json.loads(checkpoints.read_bytes(PUBLISHED_MARKER))
-        manifest = artifact.read_bytes(MANIFEST_FILE)
-    except (ObjectNotFoundError, ValueError):
+        raw_manifest = artifact.read_bytes(MANIFEST_FILE)
+        manifest = parse_manifest(raw_manifest)
+        raw_config = artifact.read_bytes(CONFIG_FILE)
+        verify_file(manifest, CONFIG_FILE, raw_config)
+        published = ArtifactConfig.model_validate_json(raw_config)
+    except (ObjectNotFoundError, ArtifactError, ValueError):
         return None
-    digest = digest_of(manifest)
-    if marker.get("fingerprint") == fingerprint and marker.get("digest") == digest:
-        return digest
-    return None
+    if published.run_fingerprint != fingerprint:
+        return None
+    return digest_of(raw_manifest)
 
 
 NOT_PUBLISHED, PUBLISHED_BY_THIS_RUN, PUBLISHED_BY_ANOTHER, CHECK_FAILED = 0, 1, 2, 3
@@ -58,7 +66,6 @@ def _check_not_published(
     device: torch.device,
     *,
     artifact: ObjectStore,
-    checkpoints: ObjectStore | None,
     fingerprint: str,
     config: TrainerConfig,
 ) -> str | None:
@@ -68,7 +75,7 @@ def _check_not_published(
     if ctx.is_primary:
         try:
             if artifact.exists(MANIFEST_FILE):
-                earlier = _published_earlier(artifact, checkpoints, fingerprint)
+                earlier = _published_earlier(artifact, fingerprint)
                 verdict = PUBLISHED_BY_ANOTHER if earlier is None else PUBLISHED_BY_THIS_RUN
         except Exception as exc:  # told to the other ranks before it is raised
             verdict, failure = CHECK_FAILED, exc
@@ -126,7 +133,6 @@ def _run(
         ctx,
         device,
         artifact=artifact,
-        checkpoints=checkpoints,
         fingerprint=fingerprint,
         config=config,
     )
@@ -168,9 +174,6 @@ def _run(
     if digest is None:
         raise TrainerError("rank 0 failed to publish the artifact; see its log")
     if ctx.is_primary and checkpoints is not None:
-        checkpoints.write_bytes(
-            PUBLISHED_MARKER, json.dumps({"fingerprint": fingerprint, "digest": digest}).encode()
-        )
         checkpoint.delete_all(checkpoints)
     metrics = _metrics_file(outcome).flat()
     return TrainingResult(

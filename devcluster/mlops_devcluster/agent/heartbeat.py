@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Final
 
+import urllib3
+
 from mlops_devcluster.agent.nodes import (
     LEASE_NAMESPACE,
     NodeSpec,
@@ -77,3 +79,7 @@ def heartbeat(
                 uids[spec.name] = register_node(kube, spec, since=since, log_port=log_port)
             else:
                 log.warning("heartbeat of node %s: %s", spec.name, exc)
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            # the API server is down (restarting): the next round tries again, as a kubelet
+            # does; the heartbeat thread must outlive the outage or the node stays NotReady
+            log.warning("heartbeat of node %s: API server unreachable: %s", spec.name, exc)

@@ -24,6 +24,7 @@ from mlops_operator.api.meta import (
     age_column,
     condition_column,
 )
+from mlops_operator.api.name_limits import EXPERIMENT_NAME_RULE
 from mlops_operator.api.search_space import (
     PARAMETER_KIND_RULE,
     PARAMETERS_MAX,
@@ -314,4 +315,5 @@ EXPERIMENT: Final = ResourceKind(
             priority=1,
         ),
     ),
+    root_rules=(EXPERIMENT_NAME_RULE,),
 )

@@ -7,11 +7,9 @@ from typing import Final, Literal
 from pydantic import Field
 
 from mlops_core.wire import WireModel
-from mlops_operator.api.cel import rule
 from mlops_operator.api.conditions import ResourceStatus
 from mlops_operator.api.meta import (
     DESCRIPTION_MAX,
-    LABEL_NAME_MAX,
     SEMVER_MAX,
     CustomResource,
     PrinterColumn,
@@ -20,6 +18,7 @@ from mlops_operator.api.meta import (
     age_column,
     ready_column,
 )
+from mlops_operator.api.name_limits import MODEL_NAME_RULE
 
 ModelTask = Literal["text-classification", "tabular-classification"]
 InputType = Literal["string", "number", "integer", "boolean"]
@@ -138,10 +137,5 @@ MODEL: Final = ResourceKind(
         ready_column(),
         age_column(),
     ),
-    root_rules=(
-        rule(
-            f"size(self.metadata.name) <= {LABEL_NAME_MAX}",
-            f"a Model name is used in labels and paths: at most {LABEL_NAME_MAX} characters",
-        ),
-    ),
+    root_rules=(MODEL_NAME_RULE,),
 )

@@ -25,6 +25,7 @@ from mlops_operator.api.meta import (
     age_column,
     ready_column,
 )
+from mlops_operator.api.name_limits import MODEL_VERSION_NAME_RULE
 
 Stage = Literal["draft", "staging", "production", "archived"]
 ArtifactFormat = Literal["mlops-safetensors-v1"]
@@ -206,4 +207,5 @@ MODEL_VERSION: Final = ResourceKind(
         ready_column(),
         age_column(),
     ),
+    root_rules=(MODEL_VERSION_NAME_RULE,),
 )

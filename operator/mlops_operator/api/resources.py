@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Final, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
+from pydantic.fields import FieldInfo
 
 from mlops_core.wire import WireModel
 from mlops_operator.api.cel import rule, validations
 from mlops_operator.api.meta import OBJECT_NAME_MAX, OBJECT_NAME_PATTERN
 
-#: a Kubernetes resource quantity, e.g. 500m, 2, 4Gi
+#: a Kubernetes resource quantity, e.g. 500m, 2, 4Gi: a non-negative decimal number with an
+#: optional binary (Ki…Ei), decimal (n, u, m, k…E) or exponent suffix (``[.]`` and ``[+]``
+#: rather than escapes, so the pattern goes into a CEL string as it is)
 QUANTITY_PATTERN: Final = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+    "^[+]?(([0-9]+([.][0-9]*)?)|([.][0-9]+))"
+    "(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+([.][0-9]*)?)|([.][0-9]+))))?$"
 )
+QUANTITY_MAX_LENGTH: Final = 32
 GPU_MAX: Final = 16
 LABEL_KEY_MAX: Final = 317
 LABEL_VALUE_MAX: Final = 63
@@ -29,16 +35,46 @@ def _quantity_text(value: object) -> object:
     return value
 
 
-#: a resource quantity: a string or, as in Kubernetes, a plain number
-Quantity = Annotated[
+def quantity_message(what: str, examples: str) -> str:
+    """What a user reads when ``what`` is not a quantity."""
+    return (
+        f"{what} must be a Kubernetes quantity such as {examples} (a non-negative number with "
+        "an optional suffix: m, k, M, G, T or Ki, Mi, Gi, Ti)"
+    )
+
+
+def _checked(message: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if re.fullmatch(QUANTITY_PATTERN, value) is None:
+            raise ValueError(f"{message}; got {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _quantity_schema(message: str) -> FieldInfo:
+    """Int-or-string, checked on the API server by a CEL rule rather than a bare ``pattern``,
+    so a wrong value is refused with a sentence that shows a right one, not the expression.
+    To CEL the value is an int or a string: only a string needs the pattern."""
+    cel = rule(f"type(self) == int ? self >= 0 : self.matches('{QUANTITY_PATTERN}')", message)
+    schema: JsonDict = {"x-kubernetes-int-or-string": True, **validations(cel)}
+    field: FieldInfo = Field(max_length=QUANTITY_MAX_LENGTH, json_schema_extra=schema)
+    return field
+
+
+CPU_MESSAGE: Final = quantity_message("cpu", "500m, 1 or 2.5")
+MEMORY_MESSAGE: Final = quantity_message("memory", "512Mi or 2Gi")
+
+#: CPU per pod: cores, or thousandths of a core (500m); a string or, as in Kubernetes, a number
+CpuQuantity = Annotated[
+    str, BeforeValidator(_quantity_text), _checked(CPU_MESSAGE), _quantity_schema(CPU_MESSAGE)
+]
+#: memory per pod: bytes, usually with a binary suffix (512Mi, 2Gi)
+MemoryQuantity = Annotated[
     str,
     BeforeValidator(_quantity_text),
-    Field(
-        max_length=32,
-        pattern=QUANTITY_PATTERN,
-        # pydantic leaves the pattern out of the JSON schema behind a before-validator
-        json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": QUANTITY_PATTERN},
-    ),
+    _checked(MEMORY_MESSAGE),
+    _quantity_schema(MEMORY_MESSAGE),
 ]
 LabelValue = Annotated[str, Field(max_length=LABEL_VALUE_MAX)]
 
@@ -56,8 +92,10 @@ class ComputeResources(WireModel):
         )
     )
 
-    cpu: Quantity = Field(default="1", description="CPU request and limit per pod, e.g. 500m or 2.")
-    memory: Quantity = Field(
+    cpu: CpuQuantity = Field(
+        default="1", description="CPU request and limit per pod, e.g. 500m or 2."
+    )
+    memory: MemoryQuantity = Field(
         default="2Gi", description="Memory request and limit per pod, e.g. 512Mi or 4Gi."
     )
     gpu: int = Field(

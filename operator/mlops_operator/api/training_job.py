@@ -33,6 +33,7 @@ from mlops_operator.api.meta import (
     condition_column,
 )
 from mlops_operator.api.model_version import check_semver, semver_rule
+from mlops_operator.api.name_limits import TRAINING_JOB_NAME_RULE
 from mlops_operator.api.resources import ComputeResources, Scheduling
 
 TEXT_ARCHITECTURES: Final = ("lstm", "cnn_text")
@@ -308,4 +309,5 @@ TRAINING_JOB: Final = ResourceKind(
             priority=1,
         ),
     ),
+    root_rules=(TRAINING_JOB_NAME_RULE,),
 )

@@ -11,9 +11,17 @@ import re
 from typing import Final
 
 from mlops_operator.api.meta import API_VERSION, GROUP
+from mlops_operator.api.name_limits import (
+    JOB_NAME_MAX,
+    LABEL_VALUE_MAX,
+    MODEL_VERSION_NAME_MAX,
+    SERVICE_NAME_MAX,
+    SERVICE_NAME_PATTERN,
+    TRIAL_SUFFIX,
+)
 from mlops_operator.registry.semver import version_slug
 
-__all__ = ["API_VERSION", "GROUP"]
+__all__ = ["API_VERSION", "GROUP", "SERVICE_NAME_MAX", "SERVICE_NAME_PATTERN"]
 
 FIELD_MANAGER: Final = "mlops-operator"
 
@@ -25,11 +33,6 @@ LABEL_VERSION: Final = f"{GROUP}/version"
 MANAGED_BY: Final = "mlops-operator"
 #: on a TrainingJob that is a trial: the MLflow run of its search, which its run nests under
 ANNOTATION_MLFLOW_PARENT_RUN: Final = f"{GROUP}/mlflow-parent-run"
-
-# Pods of a Job carry its name in a label, and an Indexed Job's pod hostnames are
-# "<job>-<index>", so a Job name has to stay well inside a 63-character label.
-JOB_NAME_MAX: Final = 52
-LABEL_VALUE_MAX: Final = 63
 
 
 def _short_hash(text: str, length: int = 8) -> str:
@@ -56,9 +59,15 @@ TRAINER_ACCOUNT: Final = "mlops-trainer"
 
 
 def model_version_name(model: str, version: str) -> str:
-    """``threat-classifier`` + ``1.2.0`` → ``threat-classifier-v1-2-0``."""
+    """``threat-classifier`` + ``1.2.0`` → ``threat-classifier-v1-2-0``; a long model name or
+    version is shortened with a hash, as a ModelVersion name must fit in a label value."""
     name = f"{model}-v{version_slug(version)}"
-    return _fit(name, 253, salt=f"{model}/{version}")
+    return _fit(name, MODEL_VERSION_NAME_MAX, salt=f"{model}/{version}")
+
+
+def trial_name(experiment: str, number: int) -> str:
+    """The TrainingJob of an Experiment's trial ``number``: ``search`` + 3 → ``search-t3``."""
+    return f"{experiment}{TRIAL_SUFFIX}{number}"
 
 
 def label_value(text: str) -> str:
@@ -69,9 +78,8 @@ def label_value(text: str) -> str:
 
 
 LABEL_DEPLOYMENT: Final = f"{GROUP}/deployment"
-#: a Service name (DNS-1035 label): routers are named after their Deployment, so it must be one
-SERVICE_NAME_MAX: Final = 63
-SERVICE_NAME_PATTERN: Final = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+#: a Service name (DNS-1035 label): routers are named after their Deployment, so it must be
+#: one (``SERVICE_NAME_MAX``, ``SERVICE_NAME_PATTERN``; admission refuses other names)
 
 
 def server_name(deployment: str, version: str) -> str:

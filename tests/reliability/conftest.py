@@ -1,0 +1,120 @@
+"""Fixtures of the reliability tier: the fault counts, the figures, and the operator run
+locally as its own ServiceAccount (as in tests/e2e), started and killed at will."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parents[1]
+# the e2e manifests and the integration tier's tiny models and server processes are reused
+for folder in ("e2e", "integration"):
+    if str(TESTS / folder) not in sys.path:
+        sys.path.append(str(TESTS / folder))
+
+from e2e_support import StartOperator, s3_client_of  # noqa: E402
+from reliability_support import FIGURES_ENV, Figures, Scale  # noqa: E402
+
+from mlops_devcluster.cluster import DevCluster  # noqa: E402
+from mlops_devcluster.local_operator import (  # noqa: E402
+    OperatorProcess,
+    copy_s3_secret,
+    install,
+    service_account_kubeconfig,
+    upload_example_datasets,
+)
+from mlops_operator.kube import Kube, load_api_client  # noqa: E402
+
+FRAUD_VERSIONS = 4
+_FIGURES = Figures(scale=Scale.from_env().name)
+
+
+RUN_LAST = "test_secret_leaks.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The secret search runs after every other reliability test, over what they logged; at
+    full scale a reliability test may take longer than pytest-timeout's default."""
+    items.sort(key=lambda item: item.path.name == RUN_LAST)
+    timeout = Scale.from_env().timeout
+    for item in items:
+        if item.get_closest_marker("reliability") is not None:
+            item.add_marker(pytest.mark.timeout(timeout))
+
+
+@pytest.fixture(scope="session")
+def scale() -> Scale:
+    return Scale.from_env()
+
+
+@pytest.fixture(scope="session")
+def figures() -> Iterator[Figures]:
+    yield _FIGURES
+    target = os.environ.get(FIGURES_ENV)
+    if target:
+        _FIGURES.save(Path(target))
+
+
+@pytest.fixture(scope="session")
+def fraud_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model repository with versions 1.0.0 … 1.3.0 of the tiny fraud model."""
+    from serving_support import fraud_versions
+
+    root = tmp_path_factory.mktemp("models")
+    fraud_versions(root, FRAUD_VERSIONS)
+    return root
+
+
+@pytest.fixture(scope="session")
+def admin(devcluster: DevCluster) -> Kube:
+    return Kube(load_api_client(str(devcluster.kubeconfig)), field_manager="reliability-tests")
+
+
+@pytest.fixture(scope="session")
+def operator_kubeconfig(
+    devcluster: DevCluster, admin: Kube, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """CRDs, peering and RBAC installed, datasets uploaded; the ServiceAccount's kubeconfig."""
+    install(admin)
+    upload_example_datasets(f"s3://{devcluster.bucket}", client=s3_client_of(devcluster))
+    path = tmp_path_factory.mktemp("operator") / "kubeconfig"
+    return service_account_kubeconfig(
+        admin, admin_kubeconfig=Path(devcluster.kubeconfig), path=path
+    )
+
+
+@pytest.fixture
+def operator_log(tmp_path: Path) -> Path:
+    return tmp_path / "operator.log"
+
+
+@pytest.fixture
+def start_operator(
+    devcluster: DevCluster, operator_kubeconfig: Path, operator_log: Path
+) -> Iterator[StartOperator]:
+    """Start the operator (again after a kill); every start appends to one log file."""
+    started: list[OperatorProcess] = []
+
+    def start(**env: str) -> OperatorProcess:
+        process = OperatorProcess(
+            kubeconfig=operator_kubeconfig,
+            log_path=operator_log,
+            env={**devcluster.s3_env(), "MLOPS_PEERING_LIFETIME_SECONDS": "5", **env},
+        )
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def training_namespace(namespace: str, admin: Kube) -> str:
+    """A fresh namespace holding the S3 Secret trainer pods read."""
+    copy_s3_secret(admin, namespace)
+    return namespace
