@@ -3,6 +3,7 @@ the restricted Pod Security profile for the pods their templates make."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -50,7 +51,11 @@ def _router_may_read_only_its_config_map(devcluster: DevCluster, namespace: str)
         )
         return answer.stdout.strip() == "yes"
 
-    assert may("get", "configmaps/fraud-router")
+    # the authorizer sees a new Role and RoleBinding through its informers, a moment later
+    deadline = time.monotonic() + 30
+    while not may("get", "configmaps/fraud-router"):
+        assert time.monotonic() < deadline, "the router's Role never took effect"
+        time.sleep(0.2)
     assert may("watch", "configmaps/fraud-router")
     assert may("list", "endpointslices.discovery.k8s.io")
     assert not may("get", "configmaps/other-router")
