@@ -36,7 +36,7 @@ SCRAPED = "operator;metrics|rest-api;http|serving;http|router;http"
 def scrape_config(*, kubeconfig: Path, namespaces: list[str]) -> dict[str, Any]:
     component = "__meta_kubernetes_pod_label_app_kubernetes_io_component"
     return {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "global": {"scrape_interval": "2s", "scrape_timeout": "2s", "evaluation_interval": "2s"},
         "scrape_configs": [
             {
                 "job_name": "mlops",
@@ -104,7 +104,7 @@ class Prometheus:
         result: list[dict[str, Any]] = self.get("/api/v1/query", query=expr)["result"]
         return result
 
-    def wait_for_data(self, expr: str, *, timeout: float = 20) -> bool:
+    def wait_for_data(self, expr: str, *, timeout: float = 60) -> bool:
         """Whether ``expr`` returns at least one series within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while not self.query(expr):
