@@ -115,7 +115,11 @@ def test_children_are_admitted_under_the_restricted_profile(
     server = build_server_deployment(dep, served, replicas=2, settings=settings)
     router = build_router_deployment(dep, settings)
     for manifest in build_router_account(dep):
-        admin.apply(manifest)  # the router pods' ServiceAccount must exist for their admission
+        # The router pods' ServiceAccount must exist for their admission. Applied without the
+        # owner reference: the owning mlops.dev Deployment is not created here, and the garbage
+        # collector deletes what a missing owner owns.
+        manifest["metadata"].pop("ownerReferences", None)
+        admin.apply(manifest)
     _router_may_read_only_its_config_map(devcluster, namespace)
     manifests = [
         build_server_service(dep, "1.2.0"),
