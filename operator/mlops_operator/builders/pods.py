@@ -103,3 +103,31 @@ def http_probes(*, live: str, ready: str) -> dict[str, Any]:
         "readinessProbe": http_probe(ready, period=1, failures=2),
         "livenessProbe": http_probe(live, period=10, failures=3),
     }
+
+
+def pod_account(metadata: dict[str, Any], rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """ServiceAccount + Role + RoleBinding of one name (``metadata``: name, namespace, labels,
+    owner): the pods running as the account get ``rules`` in their namespace, nothing else,
+    and no token mounted unless a pod asks for one."""
+    name, namespace = metadata["name"], metadata["namespace"]
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": metadata,
+            "automountServiceAccountToken": False,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": metadata,
+            "rules": rules,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": metadata,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        },
+    ]

@@ -31,6 +31,7 @@ from mlops_operator.builders.names import (
 from mlops_operator.builders.pods import (
     container_security_context,
     http_probes,
+    pod_account,
     pod_security_context,
 )
 from mlops_operator.settings import OperatorSettings
@@ -185,34 +186,13 @@ def build_router_account(dep: Deployment) -> list[Manifest]:
     name = router_account_name(dep.metadata.name)
     metadata = _metadata(dep, name)
     read = ["get", "list", "watch"]
-    return [
+    rules = [
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
         {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": metadata,
-            "automountServiceAccountToken": False,
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": metadata,
-            "rules": [
-                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
-                {
-                    "apiGroups": [""],
-                    "resources": ["configmaps"],
-                    "resourceNames": [router_config_map_name(dep.metadata.name)],
-                    "verbs": read,
-                },
-            ],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": metadata,
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [
-                {"kind": "ServiceAccount", "name": name, "namespace": dep.metadata.namespace}
-            ],
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": [router_config_map_name(dep.metadata.name)],
+            "verbs": read,
         },
     ]
+    return pod_account(metadata, rules)

@@ -32,6 +32,7 @@ from mlops_operator.builders.pods import (
     container_resources,
     container_security_context,
     placement,
+    pod_account,
     pod_security_context,
     scratch_env,
 )
@@ -136,40 +137,11 @@ def build_status_reporter(namespace: str) -> list[Manifest]:
     """
     labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_COMPONENT: "training"}
     metadata = {"name": TRAINER_ACCOUNT, "namespace": namespace, "labels": labels}
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": metadata,
-            "automountServiceAccountToken": False,
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": metadata,
-            "rules": [
-                {"apiGroups": [GROUP], "resources": ["trainingjobs"], "verbs": ["get"]},
-                {
-                    "apiGroups": [GROUP],
-                    "resources": ["trainingjobs/status"],
-                    "verbs": ["get", "patch"],
-                },
-            ],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": metadata,
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": TRAINER_ACCOUNT,
-            },
-            "subjects": [
-                {"kind": "ServiceAccount", "name": TRAINER_ACCOUNT, "namespace": namespace}
-            ],
-        },
+    rules = [
+        {"apiGroups": [GROUP], "resources": ["trainingjobs"], "verbs": ["get"]},
+        {"apiGroups": [GROUP], "resources": ["trainingjobs/status"], "verbs": ["get", "patch"]},
     ]
+    return pod_account(metadata, rules)
 
 
 def build_rendezvous_service(tj: TrainingJob) -> Manifest:
