@@ -5,7 +5,8 @@ with the same settings except ``DRIFT_DETECTION_ENABLED`` (on: the default PSI, 
 sampled into the windows). While the drift-on server is loaded, a poller reads its drift
 endpoint every second, as the operator does on its interval (slower in practice). Load comes
 from ``serving_throughput``'s keep-alive client, concurrency 16 and 64, the two servers
-alternating, REPEATS runs each; medians. Target: throughput with drift on ≥ 0.9 × off.
+alternating, in ROUNDS rounds: each ratio is taken within a round and the figure is the median
+of the rounds, with their spread. Target: throughput with drift on ≥ 0.9 × off (the median).
 
 Run: ``nice .venv/bin/python benchmarks/drift_overhead.py``. The last line is the JSON summary.
 """
@@ -13,6 +14,7 @@ Run: ``nice .venv/bin/python benchmarks/drift_overhead.py``. The last line is th
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 import tempfile
 import threading
@@ -26,7 +28,7 @@ import serving_throughput as harness  # the shared load harness
 
 CONCURRENCY = (16, 64)
 REQUESTS = {16: 2000, 64: 4000}
-REPEATS = 3
+ROUNDS = 5
 HOST_ON, HOST_OFF = "127.0.0.4", "127.0.0.5"
 TARGET = 0.9
 
@@ -72,7 +74,7 @@ def main() -> None:
             reads = 0
             for concurrency in CONCURRENCY:
                 on, off = [], []
-                for _ in range(REPEATS):
+                for _ in range(ROUNDS):
                     with DriftPoller(drift_url) as poller:
                         on.append(
                             harness.load(
@@ -85,35 +87,38 @@ def main() -> None:
                             HOST_OFF, p_off, path, body, concurrency, REQUESTS[concurrency]
                         )
                     )
-                rows.append((concurrency, harness.median_result(on), harness.median_result(off)))
+                rows.append((concurrency, on, off))
             final = httpx.get(drift_url, timeout=5).json()
     print(
         f"small MLP, drift on (psi, {final['windowSize']}-value windows) against off; "
-        f"medians of {REPEATS}; {reads} drift reads during the drift-on runs"
+        f"medians of {ROUNDS} rounds; {reads} drift reads during the drift-on runs"
     )
     print(
         f"{'conc':>4} | {'on rps':>8} {'p99 ms':>7} | {'off rps':>8} {'p99 ms':>7} | {'on/off':>6}"
     )
-    ratios = {}
-    for concurrency, on_m, off_m in rows:
-        ratios[concurrency] = on_m.rps / off_m.rps
+    figures: dict[str, float] = {"rounds": ROUNDS, "drift_reads": reads}
+    for concurrency, on, off in rows:
+        ratios = [a.rps / b.rps for a, b in zip(on, off, strict=True)]
+        on_m, off_m = harness.median_result(on), harness.median_result(off)
+        ratio = statistics.median(ratios)
         print(
             f"{concurrency:>4} | {on_m.rps:>8.0f} {on_m.p99_ms:>7.2f} | {off_m.rps:>8.0f} "
-            f"{off_m.p99_ms:>7.2f} | {ratios[concurrency]:>6.3f}"
+            f"{off_m.p99_ms:>7.2f} | {ratio:>6.3f} (rounds {min(ratios):.3f}-{max(ratios):.3f})"
         )
-    figures: dict[str, float] = {
-        **{f"throughput_ratio_c{c}": round(r, 3) for c, r in ratios.items()},
-        **{f"rps_on_c{c}": round(on.rps) for c, on, _ in rows},
-        **{f"rps_off_c{c}": round(off.rps) for c, _, off in rows},
-        "drift_reads": reads,
-    }
+        figures |= {
+            f"throughput_ratio_c{concurrency}": round(ratio, 3),
+            f"throughput_ratio_min_c{concurrency}": round(min(ratios), 3),
+            f"throughput_ratio_max_c{concurrency}": round(max(ratios), 3),
+            f"rps_on_c{concurrency}": round(on_m.rps),
+            f"rps_off_c{concurrency}": round(off_m.rps),
+        }
     print(json.dumps(summary(figures)))
 
 
 def summary(figures: dict[str, float]) -> dict[str, Any]:
     """The JSON summary: throughput with drift tracking on against off (the baseline, same
     run), at every concurrency."""
-    ratios = {k: v for k, v in figures.items() if k.startswith("throughput_ratio_c")}
+    ratios = {k: v for k, v in figures.items() if k.startswith("throughput_ratio_c")}  # medians
     return {
         "benchmark": "drift_overhead",
         "figures": figures,
