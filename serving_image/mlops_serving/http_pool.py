@@ -1,9 +1,13 @@
 """A small HTTP/1.1 client with keep-alive connection pools, for the router's hot path.
 
 The router only talks to model servers on the cluster network, so it needs little: one
-request at a time per connection, ``Content-Length`` or chunked responses, and a clear line
-between failures that are safe to retry elsewhere (the request never reached a server) and
-those that are not. Headers stay bytes end to end.
+request at a time per connection, ``Content-Length``, chunked or close-delimited responses, and
+a clear line between failures that are safe to retry elsewhere (the request never reached a
+server) and those that are not. Headers stay bytes end to end.
+
+Each connection is an asyncio protocol fed to the httptools response parser (the parser the
+router's front uses): a request is one write and one future, with no stream reader between
+the socket and the parser, which is what a proxy spends most of its time on per request.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ import asyncio
 import contextlib
 from collections import deque
 from dataclasses import dataclass
+from typing import cast
+
+import httptools
 
 MAX_HEAD = 64 * 1024
 Headers = list[tuple[bytes, bytes]]
@@ -36,47 +43,104 @@ class HttpResponse:
     body: bytes
 
 
-@dataclass
-class _Connection:
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection to an endpoint; one exchange at a time."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiter: asyncio.Future[HttpResponse] | None = None
+        self.reusable = True
+        self._received = 0
+        self._headers: Headers = []
+        self._body: list[bytes] = []
+        self._head_done = False
+        self._framed = False  # Content-Length or chunked: the parser knows where the body ends
+
+    # ---- the exchange --------------------------------------------------------------------------
+
+    def send(self, payload: bytes) -> asyncio.Future[HttpResponse]:
+        """Write a request; the future is its response (or the reason there is none)."""
+        self.waiter = asyncio.get_running_loop().create_future()
+        self._received = 0
+        self._headers, self._body = [], []
+        self._head_done = self._framed = False
+        if self.transport is None or self.transport.is_closing():
+            self.waiter.set_exception(_StaleConnectionError())
+        else:
+            self.transport.write(payload)
+        return self.waiter
 
     def close(self) -> None:
-        self.writer.close()
+        self.reusable = False
+        if self.transport is not None:
+            self.transport.close()
 
+    def _finish(self, result: HttpResponse | BaseException) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is None or waiter.done():
+            return
+        if isinstance(result, BaseException):
+            self.close()
+            waiter.set_exception(result)
+        else:
+            waiter.set_result(result)
 
-def parse_head(head: bytes) -> tuple[int, Headers]:
-    """Status and headers (names lower-cased) of a response head without its blank line."""
-    lines = head.split(b"\r\n")
-    parts = lines[0].split(b" ", 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-        raise BackendProtocolError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
-    headers: Headers = []
-    for line in lines[1:]:
-        if line:
-            key, _, value = line.partition(b":")
-            headers.append((key.strip().lower(), value.strip()))
-    return int(parts[1]), headers
+    def _response(self) -> HttpResponse:
+        return HttpResponse(self.parser.get_status_code(), self._headers, b"".join(self._body))
 
+    # ---- asyncio protocol ---------------------------------------------------------------------
 
-async def read_body(reader: asyncio.StreamReader, headers: Headers) -> tuple[bytes, bool]:
-    """The body, and whether the connection can be reused."""
-    fields = dict(headers)
-    reusable = fields.get(b"connection", b"").lower() != b"close"
-    if fields.get(b"transfer-encoding", b"").lower() == b"chunked":
-        chunks: list[bytes] = []
-        while True:
-            size_line = await reader.readuntil(b"\r\n")
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
-            if size == 0:
-                while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                    pass  # trailers
-                return b"".join(chunks), reusable
-            chunks.append(await reader.readexactly(size))
-            await reader.readexactly(2)
-    if b"content-length" in fields:
-        return await reader.readexactly(int(fields[b"content-length"])), reusable
-    return await reader.read(), False
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.reusable = False
+        if self.waiter is None:
+            return
+        if self._received == 0:  # closed before answering: the request may be retried
+            self._finish(_StaleConnectionError())
+        elif self._head_done and not self._framed:  # the body ran until the close
+            self._finish(self._response())
+        else:
+            self._finish(BackendProtocolError(f"{self.endpoint} closed the connection mid-answer"))
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is None:  # nothing asked: an idle connection must not talk
+            self.close()
+            return
+        self._received += len(data)
+        if not self._head_done and self._received > MAX_HEAD:
+            self._finish(BackendProtocolError(f"{self.endpoint}: response head over {MAX_HEAD}"))
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._finish(BackendProtocolError(f"{self.endpoint}: not HTTP/1.1: {exc}"))
+
+    # ---- parser callbacks ---------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.lower()
+        if key in (b"content-length", b"transfer-encoding"):
+            self._framed = True
+        self._headers.append((key, value))
+
+    def on_headers_complete(self) -> None:
+        self._head_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if 100 <= self.parser.get_status_code() < 200:  # interim (100 Continue): more follows
+            self._headers, self._body = [], []
+            self._head_done = self._framed = False
+            return
+        self.reusable = self.reusable and self.parser.should_keep_alive()
+        self._finish(self._response())
 
 
 class HttpPool:
@@ -89,21 +153,22 @@ class HttpPool:
 
     async def _open(self, endpoint: str) -> _Connection:
         host, _, port = endpoint.rpartition(":")
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout):
-                reader, writer = await asyncio.open_connection(
-                    host.strip("[]"), int(port), limit=MAX_HEAD
+                _, conn = await loop.create_connection(
+                    lambda: _Connection(endpoint), host.strip("[]"), int(port)
                 )
         except (OSError, TimeoutError) as exc:
             raise BackendConnectError(f"{endpoint}: {exc or type(exc).__name__}") from exc
-        return _Connection(reader, writer)
+        return conn
 
     async def request(
         self, endpoint: str, method: bytes, target: bytes, headers: Headers, body: bytes
     ) -> HttpResponse:
         head = [method + b" " + target + b" HTTP/1.1", b"host: " + endpoint.encode()]
         head += [k + b": " + v for k, v in headers]
-        head.append(b"content-length: " + str(len(body)).encode())
+        head.append(b"content-length: %d" % len(body))
         payload = b"\r\n".join(head) + b"\r\n\r\n" + body
         idle = self._idle.get(endpoint)
         while idle:  # a pooled connection may have been closed by the server meanwhile
@@ -120,37 +185,20 @@ class HttpPool:
 
     async def _exchange(self, endpoint: str, conn: _Connection, payload: bytes) -> HttpResponse:
         try:
-            conn.writer.write(payload)
-            try:
-                head = await conn.reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError as exc:
-                if not exc.partial:
-                    raise _StaleConnectionError from exc
-                raise
-            except ConnectionResetError as exc:
-                raise _StaleConnectionError from exc
-            status, headers = parse_head(head[:-4])
-            body, reusable = await read_body(conn.reader, headers)
-        except _StaleConnectionError:
-            conn.close()
-            raise
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
-            conn.close()
-            raise BackendProtocolError(f"{endpoint}: {type(exc).__name__}: {exc}") from exc
-        except BaseException:  # cancelled or timed out mid-exchange: the connection is unusable
+            response = await conn.send(payload)
+        except BaseException:  # failed, cancelled or timed out: the connection is unusable
             conn.close()
             raise
         idle = self._idle.setdefault(endpoint, deque())
-        if reusable and len(idle) < self._max_idle:
+        if conn.reusable and len(idle) < self._max_idle:
             idle.append(conn)
         else:
             conn.close()
-        return HttpResponse(status, headers, body)
+        return response
 
     async def close(self) -> None:
         for idle in self._idle.values():
             while idle:
-                conn = idle.pop()
-                conn.close()
-                with contextlib.suppress(OSError):
-                    await conn.writer.wait_closed()
+                idle.pop().close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0)  # let the transports close

@@ -1,4 +1,5 @@
-"""The router's HTTP/1.1 response parsing and its config file watcher."""
+"""The router's HTTP/1.1 client connection (responses fed to it in pieces) and its config
+file watcher."""
 
 from __future__ import annotations
 
@@ -8,39 +9,114 @@ from pathlib import Path
 
 import pytest
 
-from mlops_serving.http_pool import BackendProtocolError, parse_head, read_body
+from mlops_serving.http_pool import (
+    MAX_HEAD,
+    BackendProtocolError,
+    HttpResponse,
+    _Connection,
+    _StaleConnectionError,
+)
 from mlops_serving.router_config_source import ConfigSource
 
 pytestmark = pytest.mark.unit
 
 
-def _body(raw: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bool]:
-    async def go() -> tuple[bytes, bool]:
-        reader = asyncio.StreamReader()
-        reader.feed_data(raw)
-        reader.feed_eof()
-        return await read_body(reader, headers)
+class _Transport:
+    """What the connection writes, and whether it closed it."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _exchange(
+    *parts: bytes, close: bool = False
+) -> tuple[HttpResponse | BaseException, _Connection]:
+    """Send a request on a connection, feed it ``parts`` of an answer, maybe close it."""
+
+    async def go() -> tuple[HttpResponse | BaseException, _Connection]:
+        conn = _Connection("h:1")
+        conn.connection_made(_Transport())  # type: ignore[arg-type]
+        answer = conn.send(b"GET / HTTP/1.1\r\n\r\n")
+        for part in parts:
+            conn.data_received(part)
+        if close:
+            conn.connection_lost(None)
+        try:
+            return await asyncio.wait_for(answer, 1), conn
+        except (BackendProtocolError, _StaleConnectionError) as exc:
+            return exc, conn
 
     return asyncio.run(go())
 
 
-def test_parse_head() -> None:
-    status, headers = parse_head(
-        b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nX-A: b"
+def test_an_answer_in_pieces_with_its_length_keeps_the_connection() -> None:
+    response, conn = _exchange(
+        b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nX-A: b\r\nContent-Le",
+        b"ngth: 5\r\n\r\nhel",
+        b"lo",
     )
-    assert status == 404
-    assert headers == [(b"content-type", b"application/json"), (b"x-a", b"b")]
-    with pytest.raises(BackendProtocolError, match="status line"):
-        parse_head(b"SSH-2.0-OpenSSH")
+    assert isinstance(response, HttpResponse)
+    assert response.status == 404
+    assert response.headers == [
+        (b"content-type", b"application/json"),
+        (b"x-a", b"b"),
+        (b"content-length", b"5"),
+    ]
+    assert response.body == b"hello"
+    assert conn.reusable
 
 
-def test_bodies_by_length_chunks_and_close() -> None:
-    assert _body(b"hello!!", [(b"content-length", b"5")]) == (b"hello", True)
+def test_an_interim_answer_is_skipped() -> None:
+    response, conn = _exchange(
+        b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    )
+    assert isinstance(response, HttpResponse)
+    assert (response.status, response.headers, response.body) == (
+        200,
+        [(b"content-length", b"2")],
+        b"ok",
+    )
+    assert conn.reusable
+
+
+def test_chunked_close_delimited_and_closing_answers() -> None:
     chunked = b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-trailer: 1\r\n\r\n"
-    assert _body(chunked, [(b"transfer-encoding", b"chunked")]) == (b"hello world", True)
-    assert _body(b"until eof", []) == (b"until eof", False)
-    closing = [(b"content-length", b"2"), (b"connection", b"close")]
-    assert _body(b"ok", closing) == (b"ok", False)
+    response, conn = _exchange(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked)
+    assert isinstance(response, HttpResponse)
+    assert (response.body, conn.reusable) == (b"hello world", True)
+    response, conn = _exchange(b"HTTP/1.1 200 OK\r\n\r\nuntil ", b"eof", close=True)
+    assert isinstance(response, HttpResponse)
+    assert (response.body, conn.reusable) == (b"until eof", False)
+    response, conn = _exchange(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    )
+    assert isinstance(response, HttpResponse)
+    assert (response.body, conn.reusable) == (b"ok", False)
+
+
+def test_failures_are_told_apart_from_a_connection_closed_before_answering() -> None:
+    stale, conn = _exchange(close=True)
+    assert isinstance(stale, _StaleConnectionError)  # may be retried on a fresh connection
+    cut, conn = _exchange(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nhal", close=True)
+    assert isinstance(cut, BackendProtocolError)
+    assert not conn.reusable
+    garbage, conn = _exchange(b"SSH-2.0-OpenSSH\r\n")
+    assert isinstance(garbage, BackendProtocolError)
+    assert conn.transport is not None
+    assert conn.transport.is_closing()
+    huge, _ = _exchange(b"HTTP/1.1 200 OK\r\n" + b"x-big: " + b"a" * MAX_HEAD + b"\r\n")
+    assert isinstance(huge, BackendProtocolError)
+    assert "head over" in str(huge)
 
 
 def _config(weight: int) -> str:
