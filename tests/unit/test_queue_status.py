@@ -191,3 +191,10 @@ def test_queue_and_priority_class_are_part_of_the_api() -> None:
     assert (tj.spec.queue, tj.spec.priority_class) == ("team-a", "high")
     with pytest.raises(ValueError, match="queue"):
         _tj(queue="Not A Name")
+
+
+def test_a_trainer_stopped_by_sigterm_uses_up_no_retry() -> None:
+    (job,) = _jobs(_tj(queue="team-a"), "team-a")
+    (rule,) = job["spec"]["podFailurePolicy"]["rules"]
+    assert rule["action"] == "Ignore"
+    assert rule["onExitCodes"] == {"containerName": "trainer", "operator": "In", "values": [75]}

@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Final
 
+from mlops_core.progress import PREEMPTED_EXIT_CODE
 from mlops_core.training_spec import OutputSpec, TrainerConfig
 from mlops_operator.api.meta import API_VERSION, GROUP
 from mlops_operator.api.training_job import TrainingJob
@@ -233,6 +234,20 @@ def build_job(
         "completions": workers,
         "parallelism": workers,
         "completionMode": "Indexed" if workers > 1 else "NonIndexed",
+        # a trainer stopped by SIGTERM (Kueue's preemption, a drain) saved its step and exits
+        # with this status: not a failure, no retry used; the next pod resumes from the step
+        "podFailurePolicy": {
+            "rules": [
+                {
+                    "action": "Ignore",
+                    "onExitCodes": {
+                        "containerName": TRAINER_CONTAINER,
+                        "operator": "In",
+                        "values": [PREEMPTED_EXIT_CODE],
+                    },
+                }
+            ]
+        },
         "template": {"metadata": {"labels": labels}, "spec": pod_spec},
     }
     if tj.spec.deadline_seconds:
