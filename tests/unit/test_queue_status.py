@@ -119,7 +119,8 @@ def test_a_request_over_the_whole_quota_is_stalled_with_what_to_change() -> None
     assert (verdict.state, verdict.reason) == ("Stuck", "ExceedsQueueQuota")
     patch = queued_status(_tj(queue="team-a"), verdict=verdict, attempts=0, now=NOW)
     conditions = {c["type"]: c["status"] for c in patch["conditions"]}
-    assert conditions["Stalled"] == "True" and conditions["Reconciling"] == "False"
+    assert conditions["Stalled"] == "True"
+    assert conditions["Reconciling"] == "False"
     assert patch["phase"] == "Queued"
 
 
@@ -146,7 +147,8 @@ def test_admitted_names_the_cluster_queue() -> None:
         )
     )
     assert verdict.state == "Admitted"
-    assert verdict.status.cluster_queue == "team-a-cq" and verdict.status.admitted
+    assert verdict.status.cluster_queue == "team-a-cq"
+    assert verdict.status.admitted
 
 
 def _preempted(count: int) -> dict[str, Any]:
@@ -170,13 +172,17 @@ def _preempted(count: int) -> dict[str, Any]:
 def test_preemptions_are_counted_from_kueues_counter_once_each() -> None:
     assert preemption_count(_preempted(2)) == 2
     first = _verdict(_preempted(1))
-    assert first.reason == "Queued" and "preempted" in first.message
-    assert first.status.preemptions == 1 and len(first.status.preemption_history) == 1
+    assert first.reason == "Queued"
+    assert "preempted" in first.message
+    assert first.status.preemptions == 1
+    assert len(first.status.preemption_history) == 1
     # the same eviction seen again adds nothing
     again = _verdict(_preempted(1), previous=first.status)
-    assert again.status.preemptions == 1 and len(again.status.preemption_history) == 1
+    assert again.status.preemptions == 1
+    assert len(again.status.preemption_history) == 1
     second = _verdict(_preempted(2), previous=again.status)
-    assert second.status.preemptions == 2 and len(second.status.preemption_history) == 2
+    assert second.status.preemptions == 2
+    assert len(second.status.preemption_history) == 2
 
 
 def test_preemption_history_is_bounded_but_the_count_is_not() -> None:

@@ -77,9 +77,12 @@ def observe_queue(
         if not admitted:
             if ctx.kube.get(KUEUE_API_VERSION, "LocalQueue", queue, namespace) is None:
                 missing = "LocalQueue"
-            elif workload is None and tj.spec.priority_class:
-                if not _priority_class_exists(ctx, tj.spec.priority_class):
-                    missing = "WorkloadPriorityClass"
+            elif (
+                workload is None
+                and tj.spec.priority_class
+                and not _priority_class_exists(ctx, tj.spec.priority_class)
+            ):
+                missing = "WorkloadPriorityClass"
     return queue_verdict(
         queue=queue,
         priority_class=tj.spec.priority_class,
