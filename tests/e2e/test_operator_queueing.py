@@ -7,9 +7,11 @@ import re
 import secrets
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from e2e_support import StartOperator, s3_client_of, tabular_model, tabular_training_job
 from queue_support import admitted_cpu, apply, cpu_millis, quotas
 
@@ -23,6 +25,7 @@ from mlops_operator.kube import Kube
 pytestmark = pytest.mark.e2e
 
 KUEUE = "kueue.x-k8s.io/v1beta2"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "queueing"
 
 
 @pytest.fixture
@@ -68,38 +71,41 @@ def test_runs_share_quota_in_a_cohort_never_over_it_and_high_priority_goes_first
     second_namespace: str,
     start_operator: StartOperator,
 ) -> None:
+    """examples/queueing: two teams' ClusterQueues (2 cpu each) lending to each other in one
+    cohort; ten runs; the example's high-priority run submitted last."""
     team_a, team_b = training_namespace, second_namespace
-    with quotas(devcluster, team_a) as made:
-        cq_a = made.cluster_queue("team-a", cpu="2", cohort="ml")
-        cq_b = made.cluster_queue("team-b", cpu="2", cohort="ml")
-        made.local_queue(team_a, "team", cq_a)
-        made.local_queue(team_b, "team", cq_b)
-        low, high = made.priority("low", 10), made.priority("high", 1000)
-        apply(devcluster, made)
+    setup = (EXAMPLES / "kueue-setup.yaml").read_text()
+    devcluster.kubectl("apply", "-f", "-", input=setup)
+    try:
+        devcluster.kubectl("apply", "-n", team_a, "-f", str(EXAMPLES / "localqueue.yaml"))
+        team_b_queue = yaml.safe_load((EXAMPLES / "localqueue.yaml").read_text())
+        team_b_queue["spec"]["clusterQueue"] = "ml-team-b"
+        devcluster.kubectl("apply", "-n", team_b, "-f", "-", input=yaml.safe_dump(team_b_queue))
         operator = start_operator()
         for ns in (team_a, team_b):
-            admin.create(
-                {**tabular_model(), "metadata": {"name": "breast-cancer", "namespace": ns}}
-            )
+            model = {**tabular_model(), "metadata": {"name": "breast-cancer", "namespace": ns}}
+            admin.create(model)
 
-        def run(ns: str, name: str, priority: str) -> None:
+        def run(ns: str, name: str) -> None:
             body = tabular_training_job(
                 name,
                 queue="team",
-                priorityClass=priority,
+                priorityClass="ml-low",
                 resources={"cpu": "1", "memory": "512Mi"},
                 training={"epochs": 2, "batchSize": 64},
             )
             admin.create({**body, "metadata": {"name": name, "namespace": ns}})
 
         for i in range(6):
-            run(team_a, f"low-{i}", low)
+            run(team_a, f"low-{i}")
         for i in range(3):
-            run(team_b, f"b-{i}", low)
-        run(team_a, "urgent", high)
+            run(team_b, f"b-{i}")
+        urgent = yaml.safe_load((EXAMPLES / "trainingjob.yaml").read_text())
+        devcluster.kubectl("apply", "-n", team_a, "-f", "-", input=yaml.safe_dump(urgent))
+        urgent_name = urgent["metadata"]["name"]
         # the operator dies while runs wait in the queue; its successor creates nothing twice
         wait_until(
-            lambda: sum(_phase(tj) == "Queued" for tj in _runs(admin, team_a, team_b)) >= 1,
+            lambda: any(_phase(tj) == "Queued" for tj in _runs(admin, team_a, team_b)),
             timeout=60,
             what="a run to be Queued",
         )
@@ -107,47 +113,49 @@ def test_runs_share_quota_in_a_cohort_never_over_it_and_high_priority_goes_first
         start_operator()
 
         admitted_at: dict[str, float] = {}
-        peak_admitted, peak_pods, seen_queued = 0, 0, False
+        peak_admitted, seen_queued = 0, False
         deadline = time.monotonic() + 480
         while True:
             workloads = [w for ns in (team_a, team_b) for w in admin.list(KUEUE, "Workload", ns)]
-            used = admitted_cpu(workloads)
-            peak_admitted = max(peak_admitted, sum(used.values()))
-            assert sum(used.values()) <= 4000, used  # the cohort's whole quota
+            used = sum(admitted_cpu(workloads).values())
+            peak_admitted = max(peak_admitted, used)
+            assert used <= 4000, workloads  # the cohort's whole quota
             pods = _running_trainer_cpu(admin, team_a, team_b)
-            peak_pods = max(peak_pods, pods)
             assert pods <= 4000, pods
             runs = _runs(admin, team_a, team_b)
             for tj in runs:
                 queue = (tj.get("status") or {}).get("queue") or {}
                 if queue.get("admitted"):
                     admitted_at.setdefault(tj["metadata"]["name"], time.monotonic())
-                if _phase(tj) == "Queued":
+                if _phase(tj) == "Queued" and not queue.get("preemptions"):
                     seen_queued = True
                     assert _condition(tj, "Reconciling").get("status") == "True", tj["status"]
                     assert _condition(tj, "Stalled").get("status") == "False", tj["status"]
-            if all(_phase(tj) in ("Succeeded", "Failed") for tj in runs) and len(runs) == 10:
+            if len(runs) == 10 and all(_phase(tj) in ("Succeeded", "Failed") for tj in runs):
                 break
             assert time.monotonic() < deadline, [(t["metadata"]["name"], _phase(t)) for t in runs]
             time.sleep(1.0)
 
         assert seen_queued
-        assert peak_admitted > 2000  # team-a borrowed what team-b left idle
+        assert peak_admitted > 2000  # a team borrowed what the other left idle
         assert all(_phase(tj) == "Succeeded" for tj in runs), [t["status"] for t in runs]
-        assert all((tj["status"] or {}).get("modelVersion") for tj in runs)
+        assert all(tj["status"].get("modelVersion") for tj in runs)
         for ns, count in ((team_a, 7), (team_b, 3)):
             assert len(admin.list("batch/v1", "Job", ns)) == count  # none twice
             assert len(admin.list(API_VERSION, "ModelVersion", ns)) == count
         # the high-priority run, submitted last, was admitted before low ones submitted earlier
-        later_lows = [
+        later = [
             n
-            for n in admitted_at
-            if n.startswith("low-") and admitted_at[n] > admitted_at["urgent"]
+            for n, t in admitted_at.items()
+            if n.startswith("low-") and t > admitted_at[urgent_name]
         ]
-        assert later_lows, admitted_at
+        assert later, admitted_at
         table = devcluster.kubectl("get", "tj", "-n", team_a).stdout
         assert "QUEUE" in table.splitlines()[0]
-        assert "team" in table
+    finally:
+        devcluster.kubectl(
+            "delete", "--ignore-not-found", "--wait=false", "-f", "-", input=setup, check=False
+        )
 
 
 def _manifest_weights(devcluster: DevCluster, uri: str) -> str:
@@ -312,3 +320,44 @@ def test_distributed_run_is_admitted_whole_and_a_run_that_never_fits_is_stalled(
 
         fixed = wait_until(finished, timeout=240, what="the fixed run to finish")
         assert _phase(fixed) == "Succeeded", fixed["status"]
+
+
+def test_experiment_queues_its_trials_and_runs_exactly_max_trials_within_quota(
+    devcluster: DevCluster,
+    kueue: KueueRelease,
+    admin: Kube,
+    training_namespace: str,
+    start_operator: StartOperator,
+) -> None:
+    """examples/queueing/experiment.yaml with parallelTrials 4 on a queue of 2 cpu."""
+    ns = training_namespace
+    with quotas(devcluster, ns) as made:
+        made.local_queue(ns, "team", made.cluster_queue("two-cpu", cpu="2"))
+        made.priority("unused", 1)
+        apply(devcluster, made)
+        start_operator()
+        admin.create({**tabular_model(), "metadata": {"name": "breast-cancer", "namespace": ns}})
+        experiment = yaml.safe_load((EXAMPLES / "experiment.yaml").read_text())
+        experiment["spec"]["trialTemplate"].pop("priorityClass")
+        experiment["spec"]["maxTrials"] = 4
+        assert experiment["spec"]["parallelTrials"] == 4
+        devcluster.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(experiment))
+        name = experiment["metadata"]["name"]
+
+        most_queued, deadline = 0, time.monotonic() + 420
+        while True:
+            assert _running_trainer_cpu(admin, ns) <= 2000
+            body = admin.get(API_VERSION, "Experiment", name, ns) or {}
+            status = body.get("status") or {}
+            most_queued = max(most_queued, int(status.get("trialsQueued") or 0))
+            assert int(status.get("trialsRunning") or 0) <= 2 or status.get("trialsQueued") == 0
+            if status.get("phase") in ("Succeeded", "Failed"):
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(1.0)
+        assert status["phase"] == "Succeeded", status
+        assert most_queued >= 1  # some trials waited in the queue, neither running nor failed
+        trials = admin.list(API_VERSION, "TrainingJob", ns)
+        assert len(trials) == 4
+        assert status["trialsCreated"] == 4
+        assert status["trialsFailed"] == 0
