@@ -37,6 +37,7 @@ METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
 #: optional: a version without it is served by the torch runtime
 ONNX_FILE = "model.onnx"
+OPTIONAL_ARTIFACT_FILES = (ONNX_FILE,)
 ARTIFACT_FILES = (WEIGHTS_FILE, CONFIG_FILE, PREPROCESSING_FILE, REFERENCE_STATS_FILE, METRICS_FILE)
 ARTIFACT_FORMAT = "mlops-safetensors-v1"
 

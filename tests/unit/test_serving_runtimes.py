@@ -109,3 +109,13 @@ def test_the_onnx_path_never_imports_torch(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome == {"runtime": "onnx", "v1": 200, "platform": "onnxruntime", "torch": []}
+
+
+def test_cuda_comes_first_only_for_a_pod_with_a_gpu_and_onnxruntime_gpu() -> None:
+    from mlops_core.onnx_network import execution_providers
+
+    both = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert execution_providers(gpu=True, available=both) == both
+    assert execution_providers(gpu=False, available=both) == ["CPUExecutionProvider"]
+    cpu_only = ["CPUExecutionProvider"]
+    assert execution_providers(gpu=True, available=cpu_only) == ["CPUExecutionProvider"]
