@@ -257,10 +257,18 @@ def start_kueue(
     kube = cluster.kube()
     _install(kube, release, ports, certs)
     folder = _folder(layout)
+    # where a pod would mount the certificate Secret: Kueue waits for the files there
+    cert_dir = folder / "serving-certs"
+    cert_dir.mkdir(parents=True, exist_ok=True)
+    for name, data in (
+        ("ca.crt", certs.ca_pem),
+        ("tls.crt", certs.cert_pem),
+        ("tls.key", certs.key_pem),
+    ):
+        (cert_dir / name).write_bytes(data)
+        (cert_dir / name).chmod(0o600)
     config_file = folder / "config.yaml"
-    config_file.write_text(
-        yaml.safe_dump(configuration(ports=ports, cert_dir=folder / "serving-certs"))
-    )
+    config_file.write_text(yaml.safe_dump(configuration(ports=ports, cert_dir=cert_dir)))
     argv = [str(release.binary), f"--config={config_file}", "--zap-log-level=info"]
     env = {"KUBECONFIG": str(layout.kubeconfig), "HOME": str(folder)}
     started = time.monotonic()
