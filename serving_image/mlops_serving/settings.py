@@ -75,6 +75,11 @@ class ServerSettings(BaseSettings):
     )
     max_models_in_memory: int = Field(default=4, ge=1, le=MODELS_IN_MEMORY_MAX)
     model_memory_budget_bytes: int = Field(default=0, ge=0, description="0 = no byte budget.")
+    model_overhead_bytes: int = Field(
+        default=0,
+        ge=0,
+        description="Bytes one loaded version costs beyond its files, counted in the budget.",
+    )
     model_cache_ttl: float = Field(
         default=0.0, ge=0, description="Seconds an idle model stays loaded; 0 = until evicted."
     )
