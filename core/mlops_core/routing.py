@@ -209,15 +209,12 @@ def parse_router_config(text: str) -> RouterConfig:
         raise RoutingError(f"invalid router config: {exc}") from exc
 
 
-def parse_any_router_config(text: str) -> RouterConfig | PoolRouterConfig:
-    """A Deployment's RouterConfig, or a pool's PoolRouterConfig (it has ``pool``)."""
-    raw = _mapping_of(text)
+def parse_pool_router_config(text: str) -> PoolRouterConfig:
+    """A pool's PoolRouterConfig from JSON or YAML text; errors name the offending field."""
     try:
-        if "pool" in raw:
-            return PoolRouterConfig.model_validate(raw)
-        return RouterConfig.model_validate(raw)
+        return PoolRouterConfig.model_validate(_mapping_of(text))
     except ValidationError as exc:
-        raise RoutingError(f"invalid router config: {exc}") from exc
+        raise RoutingError(f"invalid pool router config: {exc}") from exc
 
 
 def sticky_fraction(model: str, key: str) -> float:

@@ -194,6 +194,17 @@ class ModelRepository:
         manifest = parse_manifest(self._store.read_bytes(f"{name}/{version}/{MANIFEST_FILE}"))
         return sum(entry.size for entry in manifest.files)
 
+    async def has_room_for(self, name: str, version: str) -> bool:
+        """Whether ``name`` ``version`` would load now without evicting anything."""
+        count = len(self._loaded) + len(self._loading)
+        if count >= self.settings.max_models_in_memory:
+            return False
+        budget = self.settings.model_memory_budget_bytes
+        if not budget:
+            return True
+        files = await asyncio.to_thread(self._manifest_bytes_blocking, name, version)
+        return self.committed_bytes() + files + self.settings.model_overhead_bytes <= budget
+
     async def _reserve(self, key: Key) -> None:
         """Make room for ``key`` within the byte budget before it loads, or refuse it."""
         budget = self.settings.model_memory_budget_bytes

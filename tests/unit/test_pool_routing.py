@@ -11,7 +11,7 @@ from mlops_core.routing import (
     PoolRouterConfig,
     RouterConfig,
     RoutingError,
-    parse_any_router_config,
+    parse_pool_router_config,
 )
 from mlops_operator.placement.decide import ServerSlot, VersionDemand, place
 from mlops_operator.placement.router_config import pool_router_config
@@ -46,8 +46,7 @@ def test_a_placement_becomes_the_pool_router_config_and_parses_back() -> None:
         ],
     )
     text = json.dumps(config.to_wire())
-    parsed = parse_any_router_config(text)
-    assert isinstance(parsed, PoolRouterConfig)
+    parsed = parse_pool_router_config(text)
     assert parsed == config
     assert [r.deployment for r in parsed.routes] == ["fraud", "spam-detector"]
     assert parsed.servers_of("fraud", "1.1.0") == list(placement.servers_of[("fraud", "1.1.0")])
@@ -61,11 +60,10 @@ def test_a_placement_becomes_the_pool_router_config_and_parses_back() -> None:
     assert model_route.deployment == "spam-detector"
 
 
-def test_a_deployment_router_config_still_parses_as_one() -> None:
-    text = json.dumps(
-        {"model": "m", "backends": [{"version": "1.0.0", "weight": 100, "service": "s"}]}
-    )
-    assert isinstance(parse_any_router_config(text), RouterConfig)
+def test_a_deployment_router_config_is_not_a_pool_config() -> None:
+    text = json.dumps({"model": "m", "backends": [{"version": "1.0.0", "weight": 100}]})
+    with pytest.raises(RoutingError, match="pool"):
+        parse_pool_router_config(text)
 
 
 @pytest.mark.parametrize(
@@ -101,4 +99,4 @@ def test_an_inconsistent_pool_config_is_refused_with_the_reason(
     body: dict[str, object], says: str
 ) -> None:
     with pytest.raises(RoutingError, match=says):
-        parse_any_router_config(json.dumps(body))
+        parse_pool_router_config(json.dumps(body))
