@@ -8,7 +8,6 @@ import pytest
 
 from mlops_core.routing import (
     PoolRoute,
-    PoolRouterConfig,
     RouterConfig,
     RoutingError,
     parse_pool_router_config,
