@@ -47,6 +47,8 @@ UNPLACED_MAX: Final = 64
 #: the pool's name plus "-server-<index>" / "-router" stays a Service name and a label value
 POOL_NAME_MAX: Final = SERVICE_NAME_MAX - len("-server-") - len(str(SERVERS_MAX))
 
+#: one loaded small MLP measured ~146 KiB of RSS beyond its files (docs/pools.md), rounded up
+MODEL_OVERHEAD_DEFAULT: Final = "256Ki"
 #: "<model>:<version>" in a status
 ModelRef = Annotated[str, Field(max_length=MODEL_REF_MAX)]
 
@@ -97,10 +99,11 @@ class ServingPoolSpec(WireModel):
         "overhead); the server evicts the least recently used version rather than exceed it. "
         "Less than resources.memory, which also holds the runtime.",
     )
-    model_overhead: MemoryQuantity | None = Field(
-        default=None,
-        description="Memory one loaded version costs beyond its weights (runtime objects, "
-        "buffers). Default: the overhead measured for this server (see docs/pools.md).",
+    model_overhead: MemoryQuantity = Field(
+        default=MODEL_OVERHEAD_DEFAULT,
+        description="Memory one loaded version costs beyond its artifact's bytes (runtime "
+        "objects, drift window, batcher): counted by placement and by each server's budget. "
+        "The default rounds up what a small MLP was measured to cost (docs/pools.md).",
     )
     max_models_per_server: int = Field(
         default=64,
@@ -131,6 +134,10 @@ class ServingPoolSpec(WireModel):
     @property
     def model_memory_bytes(self) -> int:
         return quantity_bytes(self.model_memory)
+
+    @property
+    def model_overhead_bytes(self) -> int:
+        return quantity_bytes(self.model_overhead)
 
 
 class PoolServerStatus(WireModel):
