@@ -23,6 +23,7 @@ from mlops_core.serving_spec import (
     MODELS_IN_MEMORY_MAX,
     BatchingSpec,
     DriftSpec,
+    ServingRuntime,
     ServingSpec,
     parse_model_digests,
 )
@@ -73,6 +74,14 @@ class ServerSettings(BaseSettings):
         description="'name:version=sha256:<hex>,...': the manifest digest each version must have "
         "(the ModelVersion's); a version whose manifest differs is refused.",
     )
+    serving_runtime: ServingRuntime = Field(
+        default="onnx",
+        description="onnx: ONNX Runtime for versions with model.onnx, torch for older ones; "
+        "torch: torch for every version (needs the torch flavour of the image).",
+    )
+    serving_gpu: bool = Field(
+        default=False, description="The pod has a GPU: ONNX Runtime's CUDA provider, torch's cuda."
+    )
     max_models_in_memory: int = Field(default=4, ge=1, le=MODELS_IN_MEMORY_MAX)
     model_memory_budget_bytes: int = Field(default=0, ge=0, description="0 = no byte budget.")
     model_overhead_bytes: int = Field(
@@ -111,7 +120,13 @@ class ServerSettings(BaseSettings):
         default=8, ge=1, le=4096, description="Records of each batch added to the drift window."
     )
     feedback_capacity: int = Field(default=100_000, ge=1)
-    torch_num_threads: int = Field(default_factory=_default_threads, ge=1, le=256)
+    torch_num_threads: int = Field(
+        default_factory=_default_threads,
+        ge=1,
+        le=256,
+        description="Threads of one forward pass, in either runtime (ONNX Runtime's intra-op "
+        "threads, torch's threads).",
+    )
 
     @field_validator("preload_models", "model_versions")
     @classmethod
@@ -142,6 +157,7 @@ class ServerSettings(BaseSettings):
     def serving_spec(self) -> ServingSpec:
         """These settings as the serving contract (``mlops_core.serving_spec``)."""
         return ServingSpec(
+            runtime=self.serving_runtime,
             max_models_in_memory=self.max_models_in_memory,
             warmup=self.warmup_on_load,
             batching=BatchingSpec(
