@@ -139,6 +139,12 @@ class PlacedVersion(WireModel):
     servers: list[str] = Field(
         min_length=1, max_length=COPIES_MAX, description="Names of the servers holding it."
     )
+    digest: str | None = Field(
+        default=None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="The manifest digest the version must have (its ModelVersion's): a pool "
+        "server refuses a version whose manifest differs.",
+    )
 
 
 class PoolRouterConfig(WireModel):

@@ -151,6 +151,10 @@ class ModelRepository:
         self._defaults[name] = (time.monotonic(), default)
         return name, default
 
+    def expect_digests(self, digests: dict[Key, str]) -> None:
+        """Digests versions must have from now on, beside ``MODEL_DIGESTS`` (which wins)."""
+        self._digests = {**digests, **self.settings.expected_digests()}
+
     def default_version_of_loaded(self, name: str) -> str | None:
         versions = [v for (n, v) in self._loaded if n == name]
         return self._pinned.get(name) or highest(versions)

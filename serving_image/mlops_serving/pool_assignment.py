@@ -4,7 +4,8 @@ The server follows the same ``PoolRouterConfig`` file its pool's routers read (`
 and loads the versions whose placement names it (``POOL_SERVER_NAME``, its pod name). Preloading
 never evicts: a placed version is loaded only while it fits beside what is in memory, so a config
 change on an overcommitted pool causes no reload storm; what does not fit loads on the first
-request for it, like any version the server is asked for and was not given.
+request for it, like any version the server is asked for and was not given. Each placed
+version's digest (its ModelVersion's) is what its manifest must have, on every server.
 """
 
 from __future__ import annotations
@@ -54,7 +55,11 @@ class PoolAssignment:
     async def follow(self, period: float = POLL_SECONDS) -> None:
         while True:
             if await asyncio.to_thread(self.source.reload) and self.source.config is not None:
-                self.assigned = assigned_to(self.source.config, self.server)
+                config = self.source.config
+                self.repository.expect_digests(
+                    {(p.model, p.version): p.digest for p in config.placements if p.digest}
+                )
+                self.assigned = assigned_to(config, self.server)
                 log.info("placement gives %s %d versions", self.server, len(self.assigned))
                 await self.preload()
             await asyncio.sleep(period)

@@ -7,6 +7,7 @@ any other server (which loads it on demand) and keeps answering when a server is
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -15,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -22,11 +24,16 @@ import pytest
 from test_serving_models import ServerProcess, free_port, run_process, train_tabular
 from test_serving_server import RECORD
 
-from mlops_core.artifact import MANIFEST_FILE, parse_manifest
+from mlops_core.artifact import MANIFEST_FILE, digest_of, parse_manifest
 from mlops_core.routing import PoolRoute, RouterConfig
 from mlops_core.storage import join_uri, open_store
 from mlops_operator.placement.decide import ServerSlot, VersionDemand, place
 from mlops_operator.placement.router_config import pool_router_config
+from mlops_serving.errors import ModelUnavailableError
+from mlops_serving.metrics import ServerMetrics
+from mlops_serving.model_repository import ModelRepository
+from mlops_serving.pool_assignment import PoolAssignment
+from mlops_serving.settings import ServerSettings
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +45,10 @@ SERVERS = {
 }
 #: each server's model memory: room for three of the tiny models, so the pool holds 9 of 14 copies
 FIT = 3
+
+
+def digest(root: Path, model: str, version: str) -> str:
+    return digest_of((root / model / version / MANIFEST_FILE).read_bytes())
 
 
 def footprint(root: Path, model: str, version: str) -> int:
@@ -103,6 +114,7 @@ class Pool:
             placement=placement,
             routes=routes(),
             server_endpoints={n: f"{SERVERS[n]}:{ports[n]}" for n in SERVERS},
+            digests={k: digest(self.root, *k) for k in keys},
         )
         write_atomically(self.config, json.dumps(config.to_wire()))
         return placement.servers_of
@@ -230,6 +242,40 @@ def test_each_deployment_answers_through_its_host_with_its_own_model(pool: Pool)
     )
     for server in pool.servers.values():
         assert memory_on(server) <= pool.budget
+
+
+def test_a_pool_server_refuses_a_version_whose_digest_is_not_the_placed_one(
+    repository: Path, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        config = tmp_path / "pool.json"
+        placed = [
+            {
+                "model": "m1",
+                "version": "1.0.0",
+                "servers": ["s"],
+                "digest": digest(repository, "m1", "1.0.0"),
+            },
+            {"model": "m2", "version": "1.0.0", "servers": ["s"], "digest": "sha256:" + "0" * 64},
+        ]
+        write_atomically(config, json.dumps({"pool": "shared", "placements": placed}))
+        settings = ServerSettings(model_repository_uri=str(repository), max_models_in_memory=8)
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            repo = ModelRepository(settings, executor=executor, metrics=ServerMetrics())
+            assignment = PoolAssignment(repo, config_file=str(config), server="s")
+            follower = asyncio.create_task(assignment.follow(period=0.05))
+            for _ in range(100):
+                if repo.is_loaded("m1", "1.0.0"):
+                    break
+                await asyncio.sleep(0.05)
+            assert repo.is_loaded("m1", "1.0.0")  # preloaded: it was placed here
+            assert not repo.is_loaded("m2", "1.0.0")
+            with pytest.raises(ModelUnavailableError, match="digest"):
+                await repo.get("m2", "1.0.0")
+            follower.cancel()
+            await repo.close()
+
+    asyncio.run(scenario())
 
 
 def test_a_server_sigkilled_under_load_costs_no_request(pool: Pool) -> None:
