@@ -16,7 +16,7 @@ from mlops_serving.http_pool import (
     _Connection,
     _StaleConnectionError,
 )
-from mlops_serving.router_config_source import ConfigSource
+from mlops_serving.router_config_source import router_config_source
 
 pytestmark = pytest.mark.unit
 
@@ -133,7 +133,7 @@ def _config(weight: int) -> str:
 
 def test_config_source_reloads_on_change_and_keeps_the_last_good_one(tmp_path: Path) -> None:
     path = tmp_path / "router.json"
-    source = ConfigSource(path)
+    source = router_config_source(path)
     assert not source.reload()
     assert "cannot read" in (source.error or "")
     path.write_text(_config(90))
