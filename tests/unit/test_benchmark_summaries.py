@@ -100,6 +100,7 @@ def router(**changes: Any) -> dict[str, Any]:
         ({"split_share_pct": 8.5}, True),
         ({"split_share_pct": 11.6}, False),
         ({"split_share_pct": 8.4}, False),
+        ({"throughput_errors": 1}, False),
     ],
 )
 def test_router_overhead_needs_all_three_targets(changes: dict[str, Any], met: bool) -> None:
