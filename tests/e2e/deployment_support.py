@@ -124,6 +124,31 @@ def server_predictions(address: str, version: str) -> int:
     )
 
 
+def router_endpoints(address: str) -> dict[str, int]:
+    """Ready endpoints the router knows per version (its ``/readyz``), e.g. a mirror's."""
+    try:
+        with urllib.request.urlopen(f"http://{address}/readyz", timeout=5) as answer:
+            body = json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        body = json.loads(exc.read())
+    return {str(k): int(v) for k, v in (body.get("endpoints") or {}).items()}
+
+
+def mirror_copies(address: str, version: str) -> dict[str, int]:
+    """The router's shadow copies to ``version`` by outcome (ok, error, dropped)."""
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as answer:
+        lines = answer.read().decode().splitlines()
+    found: dict[str, int] = {}
+    for line in lines:
+        if (
+            line.startswith("mlops_router_mirror_requests_total{")
+            and f'version="{version}"' in line
+        ):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            found[outcome] = found.get(outcome, 0) + int(float(line.rsplit(" ", 1)[1]))
+    return found
+
+
 def router_requests(admin: Kube, namespace: str, name: str) -> int:
     """Requests the router pod has answered (its own counters)."""
     with urllib.request.urlopen(

@@ -24,10 +24,12 @@ from deployment_support import (
     client_pod,
     condition,
     example,
+    mirror_copies,
     pod_result,
     pod_running,
     predict,
     router_address,
+    router_endpoints,
     router_requests,
     server_address,
     server_predictions,
@@ -230,15 +232,28 @@ def test_healthy_canary_moves_10_25_50_100_with_step_measurements(
     )
     address = router_address(admin, ns, "canary")
     mirrored = server_address(admin, ns, "canary", "1.1.0")
+    # the mirror is best effort: until its server's EndpointSlice reaches the router, copies
+    # are dropped (counted as such); the copies are checked once the router knows where to go
+    wait_until(
+        lambda: router_endpoints(address).get("1.1.0", 0) >= 1,
+        timeout=60,
+        what="the router to learn 1.1.0's ready endpoint",
+        interval=0.2,
+    )
     before = server_predictions(mirrored, "1.1.0")
     answers = [predict(address) for _ in range(20)]
     assert answers == [(200, "1.0.0")] * 20  # clients only see the chosen version's answers
-    wait_until(
-        lambda: server_predictions(mirrored, "1.1.0") >= before + 20,
-        timeout=30,
-        what="the mirrored copies to reach 1.1.0's server",
-        interval=0.2,
-    )
+    try:
+        wait_until(
+            lambda: server_predictions(mirrored, "1.1.0") >= before + 20,
+            timeout=30,
+            what="the mirrored copies to reach 1.1.0's server",
+            interval=0.2,
+        )
+    except TimeoutError as exc:
+        raise TimeoutError(
+            f"{exc}; the router's copies: {mirror_copies(address, '1.1.0')}"
+        ) from None
     seen: list[str] = []
     with Load(address):
         body["spec"]["version"] = "1.1.0"
