@@ -4,6 +4,7 @@ alerts delivered to a real receiver; a replacement reference checked and used by
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -192,3 +193,29 @@ def _predict_with_feedback(server: ServerProcess, n: int, *, seed: int) -> int:
         posted.raise_for_status()
         correct += int(predicted == truth)
     return correct
+
+
+@contextlib.contextmanager
+def _hung_pod() -> Iterator[str]:
+    """A pod that accepts connections and never answers."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+
+
+def test_hung_pods_cost_one_timeout_not_one_each() -> None:
+    with _hung_pod() as first, _hung_pod() as second, _hung_pod() as third:
+        pods = [PodEndpoint(f"hung-{n}", a) for n, a in enumerate((first, second, third))]
+        started = time.monotonic()
+        drift = read_version_drift(pods, model="fraud", version="1.0.0", timeout=1.0)
+        tallies = read_accuracy(pods, model="fraud", timeout=1.0)
+        elapsed = time.monotonic() - started
+    assert [u.split(":")[0] for u in drift.unreadable] == ["hung-0", "hung-1", "hung-2"]
+    assert len(tallies.unreadable) == 3
+    assert elapsed < 3.5, f"{elapsed:.1f}s: the pods were read one after another"

@@ -16,11 +16,12 @@ import urllib.request
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote
 
 from mlops_operator.abtest.verdict import ArmCounts
 from mlops_operator.adapters.drift_reader import PodEndpoint
+from mlops_operator.adapters.pod_reads import read_all
 
 BODY_MAX: Final = 4 * 1024 * 1024
 _REQUESTS = re.compile(r"^mlops_router_requests_total\{([^}]*)\}\s+(\S+)$")
@@ -38,35 +39,51 @@ class ArmTallies:
 def read_accuracy(
     servers: Sequence[PodEndpoint], *, model: str, timeout: float = 5.0
 ) -> ArmTallies:
-    """Labelled predictions and correct ones per version (``/mlops/models/{model}/accuracy``)."""
+    """Labelled predictions and correct ones per version (``/mlops/models/{model}/accuracy``),
+    the pods side by side."""
     samples: defaultdict[str, int] = defaultdict(int)
     correct: defaultdict[str, int] = defaultdict(int)
     unreadable: list[str] = []
-    for pod in servers:
+
+    def read(pod: PodEndpoint) -> Any:
         try:
-            body = json.loads(
+            return json.loads(
                 _get(f"http://{pod.address}/mlops/models/{quote(model)}/accuracy", timeout)
             )
+        except (OSError, ValueError) as exc:
+            return exc
+
+    for pod, body in zip(servers, read_all(servers, read), strict=True):
+        if isinstance(body, Exception):
+            unreadable.append(f"{pod.name}: {body}"[:256])
+            continue
+        try:
             for item in body["versions"]:
                 n = int(item["samples"])
                 samples[item["version"]] += n
                 correct[item["version"]] += round(float(item["accuracy"] or 0.0) * n)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             unreadable.append(f"{pod.name}: {exc}"[:256])
     counts = [ArmCounts(v, samples[v], min(correct[v], samples[v])) for v in sorted(samples)]
     return ArmTallies(counts, unreadable)
 
 
 def read_error_counts(routers: Sequence[PodEndpoint], *, timeout: float = 5.0) -> ArmTallies:
-    """Requests and failed ones (HTTP 5xx) per version, from the routers' ``/metrics``."""
+    """Requests and failed ones (HTTP 5xx) per version, from the routers' ``/metrics``, the
+    pods side by side."""
     total: defaultdict[str, int] = defaultdict(int)
     failed: defaultdict[str, int] = defaultdict(int)
     unreadable: list[str] = []
-    for pod in routers:
+
+    def read(pod: PodEndpoint) -> str | Exception:
         try:
-            text = _get(f"http://{pod.address}/metrics", timeout).decode()
+            return _get(f"http://{pod.address}/metrics", timeout).decode()
         except (OSError, ValueError) as exc:
-            unreadable.append(f"{pod.name}: {exc}"[:256])
+            return exc
+
+    for pod, text in zip(routers, read_all(routers, read), strict=True):
+        if isinstance(text, Exception):
+            unreadable.append(f"{pod.name}: {text}"[:256])
             continue
         for version, code, value in parse_router_requests(text):
             total[version] += value

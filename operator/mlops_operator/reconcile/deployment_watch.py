@@ -17,6 +17,7 @@ from mlops_operator.adapters.drift_reader import (
     check_drift_reference,
     read_version_drift,
 )
+from mlops_operator.adapters.pod_reads import read_all
 from mlops_operator.alerting.alerts import Alert
 from mlops_operator.api.conditions import find_condition
 from mlops_operator.api.deployment import Deployment
@@ -103,11 +104,13 @@ def watch(
     problem = None
     if _drift_due(dep, now):
         served = [v for v, w in plan.weights.items() if w > 0]
-        reads = [
-            read_version_drift(pods, model=dep.spec.model, version=v, timeout=READ_TIMEOUT)
-            for v in served
-            if (pods := server_pods(ctx, dep, v))
-        ]
+        pods_of = {v: pods for v in served if (pods := server_pods(ctx, dep, v))}
+        reads = read_all(
+            list(pods_of),
+            lambda v: read_version_drift(
+                pods_of[v], model=dep.spec.model, version=v, timeout=READ_TIMEOUT
+            ),
+        )
         drift = reads or None  # no server pod ready yet: nothing read, nothing to write
         reference = dep.spec.monitoring.reference
         if reference:
