@@ -44,6 +44,7 @@ def test_every_benchmark_has_a_summary() -> None:
         "drift_overhead",
         "drift_scoring",
         "experiment_overhead",
+        "operator_scale",
         "reconcile_throughput",
         "rollout_timing",
         "router_overhead",
@@ -121,6 +122,48 @@ def test_reconcile_throughput_ratio_at_most_three(operator_s: float, met: bool) 
     result = benchmark("reconcile_throughput").summary(figures)
     check_shape(result, "reconcile_throughput")
     assert result["figures"]["ratio"] == pytest.approx(operator_s)
+    assert result["met"] is met
+
+
+def scale_size(**changes: float) -> dict[str, float]:
+    figures = {
+        "rss_idle_mib": 90.0,
+        "rss_converged_mib": 150.0,
+        "rss_end_mib": 160.0,
+        "rss_peak_mib": 170.0,
+        "cpu_s_per_object": 0.01,
+        "cpu_s_per_object_minute_quiet": 0.001,
+        "create_s": 10.0,
+        "converge_s": 20.0,
+        "catch_up_p50_s": 0.2,
+        "catch_up_p99_s": 0.9,
+        "catch_up_samples": 150,
+        "job_to_ready_p50_s": 0.5,
+        "job_to_ready_p99_s": 1.5,
+        "job_to_ready_samples": 50,
+    }
+    return {**figures, **changes}
+
+
+@pytest.mark.parametrize(
+    ("large", "met"),
+    [
+        ({}, True),
+        ({"catch_up_p99_s": 2.5}, False),
+        ({"rss_peak_mib": 420.0}, False),
+        ({"cpu_s_per_object": 0.016}, False),
+    ],
+)
+def test_operator_scale_judges_the_largest_size_and_the_growth(
+    large: dict[str, float], met: bool
+) -> None:
+    figures = {
+        "sizes": [10, 1000],
+        "10": scale_size(catch_up_p99_s=5.0),
+        "1000": scale_size(**large),
+    }
+    result = benchmark("operator_scale").summary(figures)
+    check_shape(result, "operator_scale")
     assert result["met"] is met
 
 
