@@ -7,8 +7,9 @@ For each size N, in a namespace of its own and with an operator process of its o
 its ServiceAccount, as in the end-to-end tests), the benchmark creates N Models, N
 ModelVersions (each with a small artifact it published in MinIO, so each is verified and
 becomes Ready), N Deployments (one per Model, strategy direct) and N TrainingJobs (one per
-Model). The namespace has a ResourceQuota of zero pods: no trainer or server pod ever runs, so
-the Deployments are **not served** (they wait for server pods) and the figures are the
+Model). The operator runs every part (registry, training, serving, monitoring). The
+namespace has a ResourceQuota of zero pods: no trainer or server pod ever runs, so the
+Deployments are **not served** (they wait for server pods) and the figures are the
 operator's own cost. A TrainingJob's Job **finishes instantly**: the benchmark publishes the
 artifact the trainer would have published at the run's planned location, then marks the Job
 complete through its status subresource (``SuccessCriteriaMet`` and ``Complete``), as the Job
@@ -73,10 +74,12 @@ BURST = 10
 #: clients creating objects side by side
 CREATORS = 8
 KINDS_CHANGED = ("Model", "ModelVersion", "Deployment")
+#: the version each Model starts with (registered directly, not trained)
+PRELOADED = "0.1.0"
 
 
 def log(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -109,10 +112,10 @@ def model_version(name: str, uri: str, digest: str) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
         "kind": "ModelVersion",
-        "metadata": {"name": model_version_name(name, "1.0.0")},
+        "metadata": {"name": model_version_name(name, PRELOADED)},
         "spec": {
             "model": name,
-            "version": "1.0.0",
+            "version": PRELOADED,
             "stage": "draft",
             "artifact": {"uri": uri, "digest": digest},
         },
@@ -124,7 +127,7 @@ def deployment(name: str) -> dict[str, Any]:
         "apiVersion": API_VERSION,
         "kind": "Deployment",
         "metadata": {"name": f"{name}-serve"},
-        "spec": {"model": name, "version": "1.0.0", "strategy": {"type": "direct"}},
+        "spec": {"model": name, "version": PRELOADED, "strategy": {"type": "direct"}},
     }
 
 
@@ -189,6 +192,7 @@ def caught_up(body: dict[str, Any] | None) -> bool:
 def wait_converged(admin: Kube, namespace: str, count: int, *, timeout: float) -> None:
     """Until every object reports its generation observed and every run has its Job."""
     deadline = time.monotonic() + timeout
+    next_note = time.monotonic() + 30
     while True:
         behind = {
             kind: sum(not caught_up(b) for b in admin.list(API_VERSION, kind, namespace))
@@ -201,7 +205,10 @@ def wait_converged(admin: Kube, namespace: str, count: int, *, timeout: float) -
         if not any(behind.values()) and jobs >= count:
             return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"not converged after {timeout:.0f}s: {behind}, {jobs} Jobs")
+            raise TimeoutError(f"not converged after {timeout:.0f}s: {behind}, {jobs} runs")
+        if time.monotonic() >= next_note:
+            log(f"  not yet observed: {behind}; runs with a Job: {jobs} of {count}")
+            next_note = time.monotonic() + 30
         time.sleep(1.0)
 
 
@@ -266,26 +273,19 @@ def catch_up_times(
 
 
 def complete_job(admin: Kube, namespace: str, job: str) -> None:
+    """Mark the Job succeeded, as the Job controller does when its pod succeeds."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    started = ((admin.get("batch/v1", "Job", job, namespace) or {}).get("status") or {}).get(
+        "startTime"
+    )
     conditions = [
         {"type": kind, "status": "True", "lastTransitionTime": now, "lastProbeTime": now}
         for kind in ("SuccessCriteriaMet", "Complete")
     ]
-    admin.merge_patch(
-        "batch/v1",
-        "Job",
-        job,
-        namespace,
-        {
-            "status": {
-                "startTime": now,
-                "completionTime": now,
-                "succeeded": 1,
-                "conditions": conditions,
-            }
-        },
-        subresource="status",
-    )
+    status: dict[str, Any] = {"completionTime": now, "succeeded": 1, "conditions": conditions}
+    if started is None:
+        status["startTime"] = now
+    admin.merge_patch("batch/v1", "Job", job, namespace, {"status": status}, subresource="status")
 
 
 def job_to_ready_times(
@@ -356,8 +356,9 @@ def measure_size(
     )
     namespace = fresh_namespace(admin, size)
     names = [f"m{n:04d}" for n in range(size)]
+    env = {**cluster.s3_env(), "USE_MLOPS_SERVING": "true", "USE_MLOPS_MONITORING": "true"}
     operator = OperatorProcess(
-        kubeconfig=kubeconfig, log_path=work / f"operator-{size}.log", env=cluster.s3_env()
+        kubeconfig=kubeconfig, log_path=work / f"operator-{size}.log", env=env
     ).start()
     try:
         assert operator.process is not None
@@ -366,10 +367,11 @@ def measure_size(
             rss_idle = sampler.rss()
 
             def publish(name: str) -> tuple[str, str]:
-                uri = f"s3://{cluster.bucket}/models/{namespace}/{name}/1.0.0/"
-                files = artifact_files(name, "1.0.0")
+                # apart from where the runs publish: a run may pick any version
+                uri = f"s3://{cluster.bucket}/preloaded/{namespace}/{name}/{PRELOADED}/"
+                files = artifact_files(name, PRELOADED)
                 published = publish_files(
-                    open_store(uri, client), model=name, version="1.0.0", files=files
+                    open_store(uri, client), model=name, version=PRELOADED, files=files
                 )
                 return uri, published.digest
 
@@ -382,11 +384,12 @@ def measure_size(
             ]
             for body in bodies:
                 body["metadata"]["namespace"] = namespace
+            log(f"size {size}: {size} artifacts published; creating {4 * size} objects")
             cpu_before = sampler.cpu()
             started = time.monotonic()
             each(bodies, admin.create)
             created_s = time.monotonic() - started
-            wait_converged(admin, namespace, size, timeout=1800)
+            wait_converged(admin, namespace, size, timeout=900)
             converged_s = time.monotonic() - started
             cpu_converge = sampler.cpu() - cpu_before
             rss_converged = sampler.rss()
@@ -399,7 +402,7 @@ def measure_size(
             cpu_quiet_per_minute = (sampler.cpu() - quiet_cpu) * 2
             per_kind = {
                 "Model": names,
-                "ModelVersion": [model_version_name(n, "1.0.0") for n in names],
+                "ModelVersion": [model_version_name(n, PRELOADED) for n in names],
                 "Deployment": [f"{n}-serve" for n in names],
             }
             catch_up = catch_up_times(admin, namespace, per_kind, min(samples, size))
@@ -415,7 +418,8 @@ def measure_size(
                 f"p99 {percentile(job_ready, 0.99):.3f}s over {len(job_ready)} runs"
             )
             rss_end = sampler.rss()
-            peak = sampler.peak
+            peak = max(sampler.peak, rss_end)
+        log(f"size {size}: deleting the namespace")
         delete_namespace(admin, namespace)
     finally:
         operator.stop()
