@@ -235,7 +235,7 @@ class ModelRepository:
     def _enforce_limits(self, *, keep: Key) -> None:
         budget = self.settings.model_memory_budget_bytes
         while len(self._loaded) > 1 and (
-            len(self._loaded) > self.settings.max_models_in_memory
+            len(self._loaded) > self.settings.serving.max_models_in_memory
             or (budget and self._bytes_in_memory() > budget)
         ):
             victim = next(k for k in self._loaded if k != keep)

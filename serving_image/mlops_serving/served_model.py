@@ -71,13 +71,14 @@ class ServedModel:
         self.drift: DriftMonitor | None = None
         self._executor = executor
         self._drift_sample = settings.drift_sample_per_batch
-        if settings.drift_detection_enabled:
-            reference, source = drift_reference(artifact.reference, settings.drift_reference_uri)
+        drift = settings.drift
+        if drift.enabled:
+            reference, source = drift_reference(artifact.reference, drift.reference or "")
             self.drift = DriftMonitor(
                 reference,
-                method=settings.drift_detection_method,
-                threshold=settings.drift_detection_threshold,
-                window_size=settings.drift_window_size,
+                method=drift.method,
+                threshold=drift.threshold,
+                window_size=drift.window_size,
                 min_samples=settings.drift_min_samples,
                 reference_source=source,
                 extract=lambda records: (
@@ -195,6 +196,6 @@ def load_served_model(
         executor=executor,
         metrics=metrics,
     )
-    if settings.warmup_on_load:
+    if settings.serving.warmup:
         served.warm_up()
     return served

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlops_core.routing import MirrorSpec
+from mlops_operator.adapters.router_scrape import read_router_totals
 from mlops_operator.api.deployment import ROLLOUT_REQUEST_ANNOTATION, Deployment
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.builders.model_server import ArtifactLayoutError, all_servers_selector
@@ -46,7 +47,6 @@ from mlops_operator.reconcile.notes import Note, Outcome
 from mlops_operator.rollout.ab_test import ab_test_plan
 from mlops_operator.rollout.decide import decide
 from mlops_operator.rollout.plan import Observed, Plan, RolloutRequest
-from mlops_operator.router_scrape import read_router_totals
 
 _REQUEST = re.compile(r"^(promote|abort|retry)/(.+)$")
 
