@@ -116,8 +116,8 @@ demo: install ## Local cluster + operator: train the threat-classifier example, 
 	$(MLOPS) demo
 
 .PHONY: bench
-bench: ## Run the benchmarks (ratios against baselines measured in the same run)
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+bench: ## Run the benchmarks (ratios against baselines measured in the same run); fails on a miss
+	@$(PY) scripts/run_benchmarks.py
 
 .PHONY: clean
 clean: ## Remove caches of the tools (not ~/.cache)

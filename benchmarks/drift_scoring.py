@@ -11,8 +11,10 @@ Evidently 0.7's stat tests on the same task took 0.44 s (PSI), 0.42 s (KL) and 1
 the issue); the target is at least 3× faster than those, i.e. at most 0.147 s, 0.140 s and
 0.613 s. Since absolute times depend on the machine, the same targets are also checked as
 speed-ups over the previous implementation measured here: 0.51 / 0.147 = 3.5× (psi), 3.6× (kl)
-and 0.51 / 0.613 = 0.83× (wasserstein). Accuracy: the Wasserstein score of feature 0 beside
-scipy's ``wasserstein_distance`` on the raw samples divided by the reference std.
+and 0.51 / 0.613 = 0.83× (wasserstein); and no method may be slower than the previous code
+timed in the same run, whatever its absolute time (so no target passes on a slowdown).
+Accuracy: the Wasserstein score of every feature beside scipy's ``wasserstein_distance`` on the
+raw samples divided by the reference std; the worst feature is judged.
 
 Run: ``nice .venv/bin/python benchmarks/drift_scoring.py``. Medians of 5 runs; the last line is
 the JSON summary.
@@ -134,10 +136,14 @@ def main() -> None:
     ours_s = {m: median_seconds(lambda m=m: ours(m)) for m in DRIFT_METHODS}
     previous_s = {m: median_seconds(lambda m=m: previous(m)) for m in DRIFT_METHODS}
 
-    exact = wasserstein_distance(train[0], window[0]) / train[0].std()
-    ours_w = ours("wasserstein")[0]
-    previous_w = previous("wasserstein")[0]
-    error = abs(ours_w - exact) / exact
+    exact_all = [
+        wasserstein_distance(t, w) / t.std() for t, w in zip(train, window, strict=True)
+    ]
+    ours_all = ours("wasserstein")
+    errors = [abs(o - e) / e for o, e in zip(ours_all, exact_all, strict=True)]
+    worst = max(range(FEATURES), key=lambda i: errors[i])
+    exact, ours_w, error = exact_all[worst], ours_all[worst], errors[worst]
+    previous_w = previous("wasserstein")[worst]
 
     print(f"{ROWS} rows x {FEATURES} features, {os.cpu_count()} CPUs, medians of {REPEATS} runs")
     print(
@@ -158,8 +164,9 @@ def main() -> None:
             f"{EVIDENTLY_S[m]:>11.2f} | {target:>8.3f}  (or >= {needed:.2f}x the previous)"
         )
     print(
-        f"wasserstein of feature 0: ours {ours_w:.4f}, scipy on raw samples {exact:.4f} "
-        f"({100 * error:.2f}% off), previous 10-bin {previous_w:.4f} "
+        f"wasserstein against scipy on raw samples, every feature: {100 * min(errors):.2f}% to "
+        f"{100 * error:.2f}% off; the worst, feature {worst}: ours {ours_w:.4f}, scipy "
+        f"{exact:.4f}, previous 10-bin {previous_w:.4f} "
         f"({100 * abs(previous_w - exact) / exact:.0f}% off)"
     )
     figures = {
@@ -173,6 +180,8 @@ def main() -> None:
         "wasserstein_scipy": round(exact, 5),
         "wasserstein_previous": round(previous_w, 5),
         "wasserstein_relative_error": round(error, 5),
+        "wasserstein_worst_feature": worst,
+        "wasserstein_features_checked": len(errors),
     }
     print(json.dumps(summary(figures)))
 
@@ -180,14 +189,20 @@ def main() -> None:
 def summary(figures: dict[str, float]) -> dict[str, Any]:
     """The JSON summary. Per method: at most a third of Evidently's quoted time, or — since
     absolute times depend on the machine — at least the speed-up over the previous code
-    (timed in the same run) that the same target asks of it; and an exact Wasserstein."""
+    (timed in the same run) that the same target asks of it, and never slower than that code;
+    and a Wasserstein within 2% of scipy's on every feature (``wasserstein_relative_error``
+    is the worst feature's)."""
     met = figures["wasserstein_relative_error"] <= 0.02
     targets: dict[str, str | float] = {"wasserstein_relative_error": 0.02}
     for m in DRIFT_METHODS:
         target = round(EVIDENTLY_S[m] / FACTOR, 3)
         needed = round(PREVIOUS_QUOTED_S * FACTOR / EVIDENTLY_S[m], 2)
-        targets[f"{m}_s"] = f"<= {target} or {m}_speedup_vs_previous >= {needed}"
-        met = met and (figures[f"{m}_s"] <= target or figures[f"{m}_speedup_vs_previous"] >= needed)
+        speedup = figures[f"{m}_speedup_vs_previous"]
+        targets[f"{m}_s"] = (
+            f"<= {target} or {m}_speedup_vs_previous >= {needed}, "
+            f"and {m}_speedup_vs_previous >= 1"
+        )
+        met = met and (figures[f"{m}_s"] <= target or speedup >= needed) and speedup >= 1.0
     return {"benchmark": "drift_scoring", "figures": figures, "targets": targets, "met": met}
 
 
