@@ -3,13 +3,14 @@
 Both train the same MLP on the same synthetic tabular data with the same batch size, optimizer
 and number of epochs, in this process, alternating, several times; the figure is the ratio of
 the medians. Each repeat is timed twice: wall clock, and the CPU time of this process (with one
-torch thread, the time the loop itself needed). The trainer runs as in production: validation metrics every epoch,
-early stopping bookkeeping, a checkpoint (weights, best weights, optimizer state) to an object
-store every epoch, and progress reports. The bare loop only trains, gathering its batches the
-same way (index_select, faster than ``inputs[rows]``), so the ratio shows the trainer's own
-overhead. Target: ratio >= 0.95, judged on the wall-clock medians — what a user waits for —
-with the spread of the repeats' ratios and the CPU-time ratio reported beside it (a figure
-measured on a loaded machine is to be measured again, not trusted). The last line is the JSON summary.
+torch thread, the time the loop itself needed). The trainer runs as in production: validation
+metrics every epoch, early stopping bookkeeping, a checkpoint (weights, best weights, optimizer
+state) to an object store every epoch, and progress reports. The bare loop only trains,
+gathering its batches the same way (index_select, faster than ``inputs[rows]``), so the ratio
+shows the trainer's own overhead. Target: ratio >= 0.95, judged on the wall-clock medians —
+what a user waits for — with the spread of the repeats' ratios and the CPU-time ratio reported
+beside it (a figure measured on a loaded machine is to be measured again, not trusted). The
+last line is the JSON summary.
 
     python benchmarks/trainer_overhead.py [--rows 20000] [--epochs 3] [--repeats 11] [--threads 1]
 """
