@@ -136,9 +136,7 @@ def main() -> None:
     ours_s = {m: median_seconds(lambda m=m: ours(m)) for m in DRIFT_METHODS}
     previous_s = {m: median_seconds(lambda m=m: previous(m)) for m in DRIFT_METHODS}
 
-    exact_all = [
-        wasserstein_distance(t, w) / t.std() for t, w in zip(train, window, strict=True)
-    ]
+    exact_all = [wasserstein_distance(t, w) / t.std() for t, w in zip(train, window, strict=True)]
     ours_all = ours("wasserstein")
     errors = [abs(o - e) / e for o, e in zip(ours_all, exact_all, strict=True)]
     worst = max(range(FEATURES), key=lambda i: errors[i])
@@ -199,8 +197,7 @@ def summary(figures: dict[str, float]) -> dict[str, Any]:
         needed = round(PREVIOUS_QUOTED_S * FACTOR / EVIDENTLY_S[m], 2)
         speedup = figures[f"{m}_speedup_vs_previous"]
         targets[f"{m}_s"] = (
-            f"<= {target} or {m}_speedup_vs_previous >= {needed}, "
-            f"and {m}_speedup_vs_previous >= 1"
+            f"<= {target} or {m}_speedup_vs_previous >= {needed}, and {m}_speedup_vs_previous >= 1"
         )
         met = met and (figures[f"{m}_s"] <= target or speedup >= needed) and speedup >= 1.0
     return {"benchmark": "drift_scoring", "figures": figures, "targets": targets, "met": met}
