@@ -33,6 +33,9 @@ DRIFT_WINDOW_MIN: Final = 10
 DRIFT_WINDOW_MAX: Final = 1_000_000
 
 #: the server's environment variable of each setting of the specs
+ENV_RUNTIME: Final = "SERVING_RUNTIME"
+#: whether the pod has a GPU (from its resources, not a setting of the specs)
+ENV_GPU: Final = "SERVING_GPU"
 ENV_MODELS_IN_MEMORY: Final = "MAX_MODELS_IN_MEMORY"
 ENV_WARMUP: Final = "WARMUP_ON_LOAD"
 ENV_BATCHING: Final = "BATCHING_ENABLED"
@@ -60,6 +63,17 @@ ENV_MODEL_DIGESTS: Final = "MODEL_DIGESTS"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
+#: onnx: ONNX Runtime for every version whose artifact has model.onnx (the others: torch);
+#: torch: torch for every version (only the torch flavour of the serving image has it)
+ServingRuntime = Literal["onnx", "torch"]
+
+
+def runtime_for(requested: ServingRuntime, *, has_onnx: bool) -> ServingRuntime:
+    """The runtime that serves a version: ONNX Runtime when asked and the artifact has
+    ``model.onnx``; torch when asked, or for versions trained before the ONNX export."""
+    return "onnx" if requested == "onnx" and has_onnx else "torch"
+
+
 class BatchingSpec(WireModel):
     """Dynamic batching: concurrent requests for one version share a forward pass."""
 
@@ -81,6 +95,12 @@ class BatchingSpec(WireModel):
 class ServingSpec(WireModel):
     """Settings of the model server pods."""
 
+    runtime: ServingRuntime = Field(
+        default="onnx",
+        description="onnx: ONNX Runtime serves every version whose artifact has model.onnx "
+        "(versions trained before the export are served by torch); torch: torch serves every "
+        "version (the pods run the torch flavour of the serving image, several times larger).",
+    )
     max_models_in_memory: int = Field(
         default=4,
         ge=1,
@@ -140,6 +160,7 @@ class SpecVariable:
 
 #: every setting of ``ServingSpec`` and ``DriftSpec`` that the server uses, each with its variable
 SPEC_VARIABLES: Final = (
+    SpecVariable(ENV_RUNTIME, "serving", ("runtime",)),
     SpecVariable(ENV_MODELS_IN_MEMORY, "serving", ("max_models_in_memory",)),
     SpecVariable(ENV_WARMUP, "serving", ("warmup",)),
     SpecVariable(ENV_BATCHING, "serving", ("batching", "enabled")),
@@ -175,12 +196,16 @@ def _value_at(model: BaseModel, path: tuple[str, ...]) -> object:
     return value
 
 
-def server_environment(serving: ServingSpec, drift: DriftSpec) -> dict[str, str]:
+def server_environment(
+    serving: ServingSpec, drift: DriftSpec, *, gpu: bool = False
+) -> dict[str, str]:
     """The model server's environment variables for these settings (all of them, always, so
     a pod never falls back on a default that differs from the spec's; an unset optional
-    setting is an empty value)."""
+    setting is an empty value); ``gpu`` when the pod asks for one (ONNX Runtime's CUDA
+    provider, torch's cuda device)."""
     specs: dict[SpecName, BaseModel] = {"serving": serving, "drift": drift}
-    return {v.name: _text(_value_at(specs[v.spec], v.path)) for v in SPEC_VARIABLES}
+    env = {v.name: _text(_value_at(specs[v.spec], v.path)) for v in SPEC_VARIABLES}
+    return {**env, ENV_GPU: _text(gpu)}
 
 
 def specs_from_environment(environ: Mapping[str, str]) -> dict[SpecName, dict[str, Any]]:

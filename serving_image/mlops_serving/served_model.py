@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from mlops_core.artifact_io import LoadedArtifact, load_artifact
 from mlops_core.preprocessing import PreprocessingError, TabularPreprocessor
 from mlops_core.storage import ObjectStore
 from mlops_serving.batching import BatcherClosedError, DynamicBatcher
 from mlops_serving.drift_monitor import DriftMonitor, DriftReport, drift_reference
 from mlops_serving.errors import InvalidInputError, ModelUnavailableError
 from mlops_serving.metrics import ServerMetrics
+from mlops_serving.runtimes import ServableArtifact, load_servable
 from mlops_serving.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class Prediction:
         return max(self.probabilities)
 
 
-def dummy_record(artifact: LoadedArtifact) -> dict[str, Any]:
+def dummy_record(artifact: ServableArtifact) -> dict[str, Any]:
     """A plausible input for warm-up: numeric means, first categories, a short text."""
     pre = artifact.preprocessor
     if isinstance(pre, TabularPreprocessor):
@@ -58,7 +58,7 @@ class ServedModel:
         *,
         name: str,
         version: str,
-        artifact: LoadedArtifact,
+        artifact: ServableArtifact,
         settings: ServerSettings,
         executor: Executor,
         metrics: ServerMetrics,
@@ -176,9 +176,16 @@ def load_served_model(
     metrics: ServerMetrics,
     expected_digest: str | None = None,
 ) -> ServedModel:
-    """Verify and rebuild the version at ``store``, warm it up if asked (blocking); with
+    """Verify the version at ``store``, open it in its runtime (``runtimes.load_servable``)
+    and warm it up if asked (blocking); with
     ``expected_digest``, a manifest with another digest is refused before anything is read."""
-    artifact = load_artifact(store, expected_digest=expected_digest)
+    artifact = load_servable(
+        store,
+        requested=settings.serving.runtime,
+        gpu=settings.serving_gpu,
+        threads=settings.torch_num_threads,
+        expected_digest=expected_digest,
+    )
     if artifact.manifest.model != name or artifact.manifest.version != version:
         log.warning(
             "artifact at %s says it is %s:%s, served as %s:%s",

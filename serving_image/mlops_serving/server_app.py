@@ -10,7 +10,6 @@ import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
-import torch
 from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -56,7 +55,6 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        torch.set_num_threads(settings.torch_num_threads)
         metrics.sample_cpu()  # the first sample only starts psutil's measurement
         # the event loop and the inference thread share the GIL: hand it over sooner than the
         # default 5 ms so that a long batch does not hold up request parsing

@@ -30,6 +30,7 @@ from mlops_core.routing import (
     ENV_ROUTER_NAMESPACE,
 )
 from mlops_core.serving_spec import (
+    ENV_GPU,
     ENV_MODEL_DIGESTS,
     ENV_MODEL_REPOSITORY,
     ENV_MODEL_VERSIONS,
@@ -115,6 +116,11 @@ class ServerSettings(BaseSettings):
     drift: DriftSpec = Field(
         default_factory=DriftSpec, description="Drift scoring: the Deployment's spec.monitoring."
     )
+    serving_gpu: bool = Field(
+        default=False,
+        validation_alias=ENV_GPU,
+        description="The pod has a GPU: ONNX Runtime's CUDA provider, torch's cuda.",
+    )
     model_memory_budget_bytes: int = Field(default=0, ge=0, description="0 = no byte budget.")
     model_cache_ttl: float = Field(
         default=0.0, ge=0, description="Seconds an idle model stays loaded; 0 = until evicted."
@@ -125,7 +131,13 @@ class ServerSettings(BaseSettings):
         default=8, ge=1, le=4096, description="Records of each batch added to the drift window."
     )
     feedback_capacity: int = Field(default=100_000, ge=1)
-    torch_num_threads: int = Field(default_factory=_default_threads, ge=1, le=256)
+    torch_num_threads: int = Field(
+        default_factory=_default_threads,
+        ge=1,
+        le=256,
+        description="Threads of one forward pass, in either runtime (ONNX Runtime's intra-op "
+        "threads, torch's threads).",
+    )
 
     @classmethod
     def settings_customise_sources(

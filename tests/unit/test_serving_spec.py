@@ -25,6 +25,7 @@ from mlops_serving.settings import ServerSettings
 pytestmark = pytest.mark.unit
 
 SPECS = [
+    (ServingSpec(runtime="torch"), DriftSpec()),
     (ServingSpec(), DriftSpec()),
     (
         ServingSpec(

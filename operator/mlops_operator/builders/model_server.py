@@ -134,8 +134,19 @@ def _env(dep: Deployment, served: ServedVersion) -> list[dict[str, Any]]:
         pod_ip_env(),
         *env_list(variables),
         *scratch_env(),
-        *env_list(server_environment(dep.spec.serving, dep.spec.monitoring)),
+        *env_list(
+            server_environment(
+                dep.spec.serving, dep.spec.monitoring, gpu=dep.spec.resources.gpu > 0
+            )
+        ),
     ]
+
+
+def server_image(dep: Deployment, settings: OperatorSettings) -> str:
+    """The serving image without torch, unless the Deployment asks for the torch runtime."""
+    if dep.spec.serving.runtime == "torch":
+        return settings.serving_torch_image
+    return settings.serving_image
 
 
 def build_server_deployment(
@@ -146,7 +157,7 @@ def build_server_deployment(
     storage_secret = dep.spec.storage_secret_name or settings.s3_secret
     container: dict[str, Any] = {
         "name": SERVER_CONTAINER,
-        "image": settings.serving_image,
+        "image": server_image(dep, settings),
         "imagePullPolicy": settings.image_pull_policy,
         "args": ["serve", "--host", f"$({POD_IP_ENV})", "--port", str(HTTP_PORT)],
         "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
