@@ -149,6 +149,23 @@ def parse_router_config(text: str) -> RouterConfig:
         raise RoutingError(f"invalid router config: {exc}") from exc
 
 
+#: the response header naming the version that answered; a request that carries it goes to that
+#: version when it is a backend (e.g. ``:explain`` of an earlier prediction)
+VERSION_HEADER: Final = "x-mlops-version"
+
+
+def requested_version(
+    config: RouterConfig, *, in_path: str | None, in_header: str | None
+) -> str | None:
+    """The version a request names itself, in its path (``/versions/X``) or in
+    ``VERSION_HEADER``, when that version is one of the backends; else None (the split)."""
+    known = {b.version for b in config.backends}
+    for named in (in_path, in_header):
+        if named is not None and named in known:
+            return named
+    return None
+
+
 def sticky_fraction(model: str, key: str) -> float:
     """A stable number in [0, 1) for a sticky key: the first 8 bytes of sha256, scaled."""
     digest = hashlib.sha256(f"{model}/{key}".encode()).digest()

@@ -67,6 +67,15 @@ class ServerMetrics:
             MV,
             registry=r,
         )
+        self.explain_latency = Histogram(
+            "ml_explanation_latency_seconds",
+            "Time to answer an explain request (its own histogram: explaining costs hundreds "
+            "of forward passes per instance).",
+            MV,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+            registry=r,
+        )
+        self.explanations = Counter("ml_explanations_total", "Instances explained.", MV, registry=r)
         self.online_accuracy = Gauge(
             "ml_online_accuracy", "Share of correct predictions among feedback.", MV, registry=r
         )

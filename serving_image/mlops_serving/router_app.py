@@ -24,7 +24,13 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from mlops_core.routing import RouterConfig, choose_version, should_mirror
+from mlops_core.routing import (
+    VERSION_HEADER,
+    RouterConfig,
+    choose_version,
+    requested_version,
+    should_mirror,
+)
 from mlops_serving.batching import cancel_quietly
 from mlops_serving.endpoint_slices import EndpointSliceWatch
 from mlops_serving.http_pool import (
@@ -41,6 +47,7 @@ from mlops_serving.settings import RouterSettings
 log = logging.getLogger(__name__)
 
 PASSED_PREFIXES = ("/v1/", "/v2/", "/mlops/")
+VERSION_HEADER_BYTES = VERSION_HEADER.encode()
 VERSION_IN_PATH = re.compile(r"/versions/([^/:]+)")
 HOP_BY_HOP = frozenset(
     {
@@ -94,9 +101,15 @@ class Router:
         self._random = random.Random()  # noqa: S311 - a traffic split, not a secret
 
     def pick(self, config: RouterConfig, path: str, headers: dict[bytes, bytes]) -> str:
-        named = VERSION_IN_PATH.search(path)
-        if named is not None and any(b.version == named.group(1) for b in config.backends):
-            return named.group(1)
+        in_path = VERSION_IN_PATH.search(path)
+        in_header = headers.get(VERSION_HEADER_BYTES)
+        named = requested_version(
+            config,
+            in_path=in_path.group(1) if in_path is not None else None,
+            in_header=in_header.decode("latin-1") if in_header is not None else None,
+        )
+        if named is not None:
+            return named
         key = None
         if config.sticky_header is not None:
             raw = headers.get(config.sticky_header.lower().encode())
@@ -176,7 +189,7 @@ class Router:
         if mirror_to is not None:
             self.mirror(config, mirror_to, method, target, headers, body)
         answer = await self.forward(config, version, method, target, headers, body)
-        answer.headers.append((b"x-mlops-version", version.encode()))
+        answer.headers.append((VERSION_HEADER_BYTES, version.encode()))
         return version, answer
 
 

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp
 
 from mlops_core.storage import ObjectStore
-from mlops_serving import __version__, protocol_mlops, protocol_v1, protocol_v2
+from mlops_serving import __version__, explain_routes, protocol_mlops, protocol_v1, protocol_v2
 from mlops_serving.api_docs import install_api_docs
 from mlops_serving.batching import cancel_quietly
 from mlops_serving.body_limit import BodyLimitMiddleware
@@ -66,6 +66,16 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
             metrics=metrics,
             feedback=FeedbackBook(settings.feedback_capacity),
         )
+        explain_executor = ThreadPoolExecutor(
+            max_workers=settings.explain_concurrency, thread_name_prefix="explain"
+        )
+        app.state.explanations = explain_routes.Explanations(
+            repository=repository,
+            metrics=metrics,
+            executor=explain_executor,
+            max_instances=settings.explain_max_instances,
+            concurrency=asyncio.Semaphore(settings.explain_concurrency),
+        )
         expiry = None
         if settings.model_cache_ttl > 0:
             period = max(0.05, min(settings.model_cache_ttl / 4, 30.0))
@@ -80,6 +90,7 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
                 preload.cancel()
             await repository.close()
             executor.shutdown(wait=True)
+            explain_executor.shutdown(wait=True)
 
     title = "mlops model server"
     app = FastAPI(
@@ -96,6 +107,7 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
     app.include_router(protocol_v1.router)
     app.include_router(protocol_v2.router)
     app.include_router(protocol_mlops.router)
+    app.include_router(explain_routes.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

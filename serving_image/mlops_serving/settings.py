@@ -131,6 +131,16 @@ class ServerSettings(BaseSettings):
         default=8, ge=1, le=4096, description="Records of each batch added to the drift window."
     )
     feedback_capacity: int = Field(default=100_000, ge=1)
+    explain_max_instances: int = Field(
+        default=16, ge=1, le=1024, description="Instances one explain request may carry (413 past)."
+    )
+    explain_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Explanations computed at once, on threads of their own (never the "
+        "inference thread); further explain requests wait.",
+    )
     torch_num_threads: int = Field(
         default_factory=_default_threads,
         ge=1,
