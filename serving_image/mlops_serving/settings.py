@@ -84,9 +84,20 @@ class ServerSettings(BaseSettings):
     )
     max_models_in_memory: int = Field(default=4, ge=1, le=MODELS_IN_MEMORY_MAX)
     model_memory_budget_bytes: int = Field(default=0, ge=0, description="0 = no byte budget.")
+    model_overhead_bytes: int = Field(
+        default=0,
+        ge=0,
+        description="Bytes one loaded version costs beyond its files, counted in the budget.",
+    )
     model_cache_ttl: float = Field(
         default=0.0, ge=0, description="Seconds an idle model stays loaded; 0 = until evicted."
     )
+    pool_config_file: str = Field(
+        default="",
+        description="A ServingPool's router config (mounted): the server preloads the versions "
+        "placed on POOL_SERVER_NAME. Empty: not a pool server.",
+    )
+    pool_server_name: str = Field(default="", description="This server's name in the pool.")
     warmup_on_load: bool = True
     batching_enabled: bool = Field(
         default=True, description="Off: every request runs alone (a batch of one, no wait)."
@@ -198,6 +209,11 @@ class RouterSettings(BaseSettings):
         default="/etc/mlops/router/router.json", description="Mounted ConfigMap key."
     )
     router_config_poll_seconds: float = Field(default=1.0, gt=0)
+    router_pool: bool = Field(
+        default=False,
+        description="Route for a ServingPool: the config is a PoolRouterConfig (every pooled "
+        "Deployment's split and the placement of versions on the pool's servers).",
+    )
     router_config_map: str | None = Field(
         default=None,
         description="ConfigMap (in router_namespace) whose router.json is followed through the "
