@@ -13,19 +13,25 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
 $(UV):
-	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv \
+	  || python3 -m pip install --quiet --user --break-system-packages uv
 
 .PHONY: install
-install: $(UV) ## Install the Python environment (.venv, from uv.lock) and the Kubernetes binaries
+install: $(UV) ## Check the toolchain, install the Python environment (.venv, from uv.lock) and the Kubernetes binaries
+	scripts/setup-machine.sh toolchain
 	$(UV) sync --all-extras --frozen
 	$(MLOPS) devcluster binaries
+
+.PHONY: test-setup
+test-setup: install ## What make test needs before it runs: install, and promtool and lua5.4 (apt-get when missing)
+	scripts/setup-machine.sh test
 
 .PHONY: lock
 lock: ## Re-resolve uv.lock after editing dependencies
 	$(UV) lock
 
 .PHONY: test
-test: install ## Run every test tier: unit, integration (real control plane) and e2e
+test: test-setup ## Run every test tier: unit, integration (real control plane) and e2e
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
