@@ -79,6 +79,11 @@ def wait_status(
         time.sleep(0.3)
 
 
+def ready(status: dict[str, Any]) -> bool:
+    """``Ready=True``: the stable endpoint answers (as ``kubectl wait --for=condition=Ready``)."""
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+
+
 def router_address(admin: Kube, namespace: str, *, timeout: float = 90.0) -> str:
     """The ready router pod's address (the devcluster's host reaches pod addresses)."""
     selector = f"mlops.dev/deployment={DEPLOYMENT},app.kubernetes.io/component=router"
@@ -208,7 +213,7 @@ def serve_first(admin: Kube, namespace: str, version: str) -> str:
     wait_status(
         admin,
         namespace,
-        lambda s: s.get("stableVersion") == version and s.get("phase") == "Succeeded",
+        lambda s: s.get("stableVersion") == version and ready(s),
         timeout=150,
         what=f"{version} served",
     )
