@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mlops_core.images import SERVING_IMAGE, TRAINER_IMAGE
+from mlops_core.images import SERVING_IMAGE, SERVING_TORCH_IMAGE, TRAINER_IMAGE
 from mlops_operator import __version__
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -31,7 +31,14 @@ class OperatorSettings(BaseSettings):
     serving_image: str = Field(
         default=f"{SERVING_IMAGE}:{__version__}",
         validation_alias="MLOPS_SERVING_IMAGE",
-        description="Image of the model server and router pods (repository:tag or @digest).",
+        description="Image of the model server and router pods (repository:tag or @digest); "
+        "without torch: ONNX Runtime serves the models.",
+    )
+    serving_torch_image: str = Field(
+        default=f"{SERVING_TORCH_IMAGE}:{__version__}",
+        validation_alias="MLOPS_SERVING_TORCH_IMAGE",
+        description="Image of the model server pods of Deployments with serving.runtime torch "
+        "(the serving image with torch).",
     )
     router_replicas: int = Field(
         default=2,

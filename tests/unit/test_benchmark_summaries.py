@@ -257,17 +257,25 @@ def test_drift_overhead_every_concurrency_keeps_nine_tenths(ratio_64: float, met
     ("changes", "met"),
     [
         ({}, True),
-        ({"kl_s": 0.5, "kl_speedup_vs_previous": 1.5}, False),  # neither bound
-        ({"kl_s": 0.5, "kl_speedup_vs_previous": 4.0}, True),  # slower machine, same speed-up
-        ({"wasserstein_relative_error": 0.03}, False),
+        ({"kl_speedup_vs_evidently": 2.99}, False),  # the median of the rounds decides
+        ({"psi_speedup_vs_evidently_min": 2.0}, True),  # one slow round does not
+        ({"wasserstein_speedup_vs_evidently": 0.8}, False),  # a slowdown never passes
+        ({"wasserstein_worst_relative_error": 0.021}, False),  # the worst feature decides
     ],
 )
-def test_drift_scoring_time_or_speedup_and_an_exact_wasserstein(
+def test_drift_scoring_three_times_evidently_on_each_method_and_an_exact_wasserstein(
     changes: dict[str, float], met: bool
 ) -> None:
-    figures = {"wasserstein_relative_error": 0.001}
+    figures = {"rounds": 5, "wasserstein_worst_relative_error": 0.001}
     for method in ("psi", "kl", "wasserstein"):
-        figures |= {f"{method}_s": 0.1, f"{method}_speedup_vs_previous": 1.0}
+        figures |= {
+            f"{method}_s": 0.1,
+            f"{method}_evidently_s": 0.4,
+            f"{method}_speedup_vs_evidently": 4.0,
+            f"{method}_speedup_vs_evidently_min": 3.5,
+            f"{method}_speedup_vs_evidently_max": 4.5,
+        }
     result = benchmark("drift_scoring").summary(figures | changes)
     check_shape(result, "drift_scoring")
+    assert result["targets"]["kl_speedup_vs_evidently"] == 3.0
     assert result["met"] is met
