@@ -121,6 +121,13 @@ class OperatorSettings(BaseSettings):
         validation_alias="MLOPS_GPU_TOLERATION_KEY",
         description="Taint key of GPU nodes that GPU pods tolerate (effect NoSchedule).",
     )
+    default_queue: str | None = Field(
+        default=None,
+        validation_alias="MLOPS_DEFAULT_QUEUE",
+        description="Kueue LocalQueue name for TrainingJobs that name none: a namespace with a "
+        "LocalQueue of this name queues its runs there; elsewhere they start at once. Unset: "
+        "only runs with spec.queue are queued.",
+    )
     job_ttl_seconds: int = Field(
         default=24 * 3600,
         ge=0,

@@ -44,6 +44,7 @@ def test_every_benchmark_has_a_summary() -> None:
         "drift_overhead",
         "drift_scoring",
         "experiment_overhead",
+        "queue_admission",
         "reconcile_throughput",
         "rollout_timing",
         "router_overhead",
@@ -278,4 +279,34 @@ def test_drift_scoring_three_times_evidently_on_each_method_and_an_exact_wassers
     result = benchmark("drift_scoring").summary(figures | changes)
     check_shape(result, "drift_scoring")
     assert result["targets"]["kl_speedup_vs_evidently"] == 3.0
+    assert result["met"] is met
+
+
+@pytest.mark.parametrize(
+    ("operator_s", "over_quota", "lost", "met"),
+    [
+        (0.12, 0, 0.0, True),
+        (0.121, 0, 0.0, False),  # overhead ratio above 1.2
+        (0.1, 1, 0.0, False),  # one sample over quota
+        (0.1, 0, 0.021, False),  # more than 2% of an epoch lost per preemption
+    ],
+)
+def test_queue_admission_needs_ratio_quota_and_work_lost(
+    operator_s: float, over_quota: int, lost: float, met: bool
+) -> None:
+    figures = {
+        "count": 200,
+        "cycles": 40,
+        "plain_median_s": 0.1,
+        "plain_p99_s": 0.2,
+        "plain_spread_s": 0.15,
+        "operator_median_s": operator_s,
+        "operator_p99_s": 0.2,
+        "operator_spread_s": 0.15,
+        "over_quota_samples": over_quota,
+        "lost_epoch_fraction_median": lost,
+        "lost_epoch_fraction_max": lost,
+    }
+    result = benchmark("queue_admission").summary(figures)
+    check_shape(result, "queue_admission")
     assert result["met"] is met
