@@ -62,6 +62,14 @@ class OperatorSettings(BaseSettings):
         validation_alias="MLOPS_METRICS_TIMEOUT_SECONDS",
         description="Timeout of one scrape of a router pod's /metrics.",
     )
+    endpoint_probe: bool = Field(
+        default=True,
+        validation_alias="MLOPS_ENDPOINT_PROBE",
+        description="Ask a Deployment's Service (GET /readyz at its ClusterIP) before reporting "
+        "Ready, so that Ready means a request sent at once succeeds. Turn off only for an "
+        "operator run outside the cluster's network, which cannot reach ClusterIPs; Ready then "
+        "rests on the router pods being ready and listed in the Service's EndpointSlices.",
+    )
     image_pull_policy: str = Field(
         default="IfNotPresent",
         validation_alias="MLOPS_IMAGE_PULL_POLICY",
@@ -112,6 +120,13 @@ class OperatorSettings(BaseSettings):
         default="nvidia.com/gpu",
         validation_alias="MLOPS_GPU_TOLERATION_KEY",
         description="Taint key of GPU nodes that GPU pods tolerate (effect NoSchedule).",
+    )
+    default_queue: str | None = Field(
+        default=None,
+        validation_alias="MLOPS_DEFAULT_QUEUE",
+        description="Kueue LocalQueue name for TrainingJobs that name none: a namespace with a "
+        "LocalQueue of this name queues its runs there; elsewhere they start at once. Unset: "
+        "only runs with spec.queue are queued.",
     )
     job_ttl_seconds: int = Field(
         default=24 * 3600,

@@ -30,7 +30,10 @@ class ServerMetrics:
             "ml_prediction_errors_total", "Prediction requests that failed.", MV, registry=r
         )
         self.memory = Gauge(
-            "ml_model_memory_usage_bytes", "Weight bytes of a loaded model version.", MV, registry=r
+            "ml_model_memory_usage_bytes",
+            "Bytes of a loaded model version (files plus the per-model overhead).",
+            MV,
+            registry=r,
         )
         self.drift = Gauge(
             "ml_feature_drift_score",

@@ -26,6 +26,7 @@ from mlops_serving.feedback import FeedbackBook
 from mlops_serving.inference import Inference
 from mlops_serving.metrics import ServerMetrics
 from mlops_serving.model_repository import ModelRepository
+from mlops_serving.pool_assignment import PoolAssignment
 from mlops_serving.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -80,12 +81,21 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
         if settings.model_cache_ttl > 0:
             period = max(0.05, min(settings.model_cache_ttl / 4, 30.0))
             expiry = asyncio.create_task(_expire_loop(repository, period))
+        following = None
+        if settings.pool_config_file and settings.pool_server_name:
+            assignment = PoolAssignment(
+                repository,
+                config_file=settings.pool_config_file,
+                server=settings.pool_server_name,
+            )
+            following = asyncio.create_task(assignment.follow())
         preload = asyncio.create_task(repository.preload())
         preload.add_done_callback(lambda _: gc.freeze())  # long-lived objects leave the GC's way
         try:
             yield
         finally:
             await cancel_quietly(expiry)
+            await cancel_quietly(following)
             if not preload.done():
                 preload.cancel()
             await repository.close()

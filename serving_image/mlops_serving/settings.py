@@ -122,9 +122,20 @@ class ServerSettings(BaseSettings):
         description="The pod has a GPU: ONNX Runtime's CUDA provider, torch's cuda.",
     )
     model_memory_budget_bytes: int = Field(default=0, ge=0, description="0 = no byte budget.")
+    model_overhead_bytes: int = Field(
+        default=0,
+        ge=0,
+        description="Bytes one loaded version costs beyond its files, counted in the budget.",
+    )
     model_cache_ttl: float = Field(
         default=0.0, ge=0, description="Seconds an idle model stays loaded; 0 = until evicted."
     )
+    pool_config_file: str = Field(
+        default="",
+        description="A ServingPool's router config (mounted): the server preloads the versions "
+        "placed on POOL_SERVER_NAME. Empty: not a pool server.",
+    )
+    pool_server_name: str = Field(default="", description="This server's name in the pool.")
     max_request_bytes: int = Field(default=8 * MIB, ge=1024)
     drift_min_samples: int = Field(default=50, ge=1)
     drift_sample_per_batch: int = Field(
@@ -229,6 +240,11 @@ class RouterSettings(BaseSettings):
     )
     router_config_poll_seconds: float = Field(
         default=1.0, gt=0, validation_alias=ENV_ROUTER_CONFIG_POLL_SECONDS
+    )
+    router_pool: bool = Field(
+        default=False,
+        description="Route for a ServingPool: the config is a PoolRouterConfig (every pooled "
+        "Deployment's split and the placement of versions on the pool's servers).",
     )
     router_config_map: str | None = Field(
         default=None,

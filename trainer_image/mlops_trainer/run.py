@@ -27,6 +27,7 @@ from mlops_trainer.distributed import DistributedContext
 from mlops_trainer.errors import TrainerError
 from mlops_trainer.preparation import PreparedData, prepare
 from mlops_trainer.reporting import Reporters
+from mlops_trainer.stop_request import StopRequest
 from mlops_trainer.training_loop import EpochLoop, TrainingOutcome
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,11 @@ def _checked_onnx(outcome: TrainingOutcome, data: PreparedData) -> bytes:
 
 
 def train_and_publish(
-    config: TrainerConfig, *, ctx: DistributedContext, reporters: Reporters
+    config: TrainerConfig,
+    *,
+    ctx: DistributedContext,
+    reporters: Reporters,
+    stop: StopRequest | None = None,
 ) -> TrainingResult:
     """Run the whole training; raise TrainerError (or a storage/artifact error) on failure."""
     threads = thread_count()
@@ -125,13 +130,18 @@ def train_and_publish(
     device = distributed.select_device(ctx)
     distributed.init(ctx, device)
     try:
-        return _run(config, ctx=ctx, device=device, reporters=reporters)
+        return _run(config, ctx=ctx, device=device, reporters=reporters, stop=stop)
     finally:
         distributed.shutdown(ctx)
 
 
 def _run(
-    config: TrainerConfig, *, ctx: DistributedContext, device: torch.device, reporters: Reporters
+    config: TrainerConfig,
+    *,
+    ctx: DistributedContext,
+    device: torch.device,
+    reporters: Reporters,
+    stop: StopRequest | None,
 ) -> TrainingResult:
     output = config.output
     artifact = open_store(output.artifact_uri)
@@ -159,7 +169,13 @@ def _run(
     splits = load_splits(config.dataset, seed=config.training.seed)
     data = prepare(config, splits)
     outcome = EpochLoop(
-        config, data, ctx=ctx, device=device, reporters=reporters, checkpoints=checkpoints
+        config,
+        data,
+        ctx=ctx,
+        device=device,
+        reporters=reporters,
+        checkpoints=checkpoints,
+        stop=stop,
     ).run()
     digest: str | None = None
     failure: Exception | None = None

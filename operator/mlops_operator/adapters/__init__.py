@@ -7,7 +7,8 @@
 - :mod:`.ab_counts` reads the servers' accuracy tallies and turns the routers' request counters
   into A/B arms;
 - :mod:`.router_metrics` scrapes the router pods' ``/metrics`` (once per reconcile);
-- :mod:`.mlflow_runs` keeps an Experiment's parent run in MLflow.
+- :mod:`.mlflow_runs` keeps an Experiment's parent run in MLflow;
+- :mod:`.endpoint_probe` asks a Service whether it answers.
 
 The handlers and the reconcilers (the Deployment's and the Experiment's) call them to read or
 to deliver; what the answers mean is decided by the pure packages, and an adapter imports no
