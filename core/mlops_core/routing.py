@@ -38,6 +38,8 @@ ENV_ROUTER_CONFIG_FILE: Final = "ROUTER_CONFIG_FILE"
 ENV_ROUTER_CONFIG_POLL_SECONDS: Final = "ROUTER_CONFIG_POLL_SECONDS"
 #: the port of the model server pods behind the versions' Services
 ENV_BACKEND_PORT: Final = "BACKEND_PORT"
+#: "true" for a ServingPool's router (its config is a PoolRouterConfig)
+ENV_ROUTER_POOL: Final = "ROUTER_POOL"
 TOTAL_WEIGHT = 100
 VERSION_MAX = 64
 BACKENDS_MAX = 16

@@ -60,6 +60,12 @@ ENV_MODEL_VERSIONS: Final = "MODEL_VERSIONS"
 #: the digest each served version must have: ``model:version=sha256:<hex>,...`` (what the
 #: ModelVersion recorded); the server refuses a version whose manifest differs
 ENV_MODEL_DIGESTS: Final = "MODEL_DIGESTS"
+#: a pool server's byte budget for loaded versions, and what one version costs beyond its files
+ENV_MODEL_MEMORY_BUDGET: Final = "MODEL_MEMORY_BUDGET_BYTES"
+ENV_MODEL_OVERHEAD: Final = "MODEL_OVERHEAD_BYTES"
+#: a ServingPool server: its pool's router config (mounted) and its own name in the placement
+ENV_POOL_CONFIG_FILE: Final = "POOL_CONFIG_FILE"
+ENV_POOL_SERVER_NAME: Final = "POOL_SERVER_NAME"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 

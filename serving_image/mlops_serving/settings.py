@@ -28,12 +28,17 @@ from mlops_core.routing import (
     ENV_ROUTER_CONFIG_MAP,
     ENV_ROUTER_CONFIG_POLL_SECONDS,
     ENV_ROUTER_NAMESPACE,
+    ENV_ROUTER_POOL,
 )
 from mlops_core.serving_spec import (
     ENV_GPU,
     ENV_MODEL_DIGESTS,
+    ENV_MODEL_MEMORY_BUDGET,
+    ENV_MODEL_OVERHEAD,
     ENV_MODEL_REPOSITORY,
     ENV_MODEL_VERSIONS,
+    ENV_POOL_CONFIG_FILE,
+    ENV_POOL_SERVER_NAME,
     ENV_PRELOAD_MODELS,
     DriftSpec,
     ServingSpec,
@@ -121,10 +126,16 @@ class ServerSettings(BaseSettings):
         validation_alias=ENV_GPU,
         description="The pod has a GPU: ONNX Runtime's CUDA provider, torch's cuda.",
     )
-    model_memory_budget_bytes: int = Field(default=0, ge=0, description="0 = no byte budget.")
+    model_memory_budget_bytes: int = Field(
+        default=0,
+        ge=0,
+        validation_alias=ENV_MODEL_MEMORY_BUDGET,
+        description="0 = no byte budget.",
+    )
     model_overhead_bytes: int = Field(
         default=0,
         ge=0,
+        validation_alias=ENV_MODEL_OVERHEAD,
         description="Bytes one loaded version costs beyond its files, counted in the budget.",
     )
     model_cache_ttl: float = Field(
@@ -132,10 +143,15 @@ class ServerSettings(BaseSettings):
     )
     pool_config_file: str = Field(
         default="",
+        validation_alias=ENV_POOL_CONFIG_FILE,
         description="A ServingPool's router config (mounted): the server preloads the versions "
         "placed on POOL_SERVER_NAME. Empty: not a pool server.",
     )
-    pool_server_name: str = Field(default="", description="This server's name in the pool.")
+    pool_server_name: str = Field(
+        default="",
+        validation_alias=ENV_POOL_SERVER_NAME,
+        description="This server's name in the pool.",
+    )
     max_request_bytes: int = Field(default=8 * MIB, ge=1024)
     drift_min_samples: int = Field(default=50, ge=1)
     drift_sample_per_batch: int = Field(
@@ -243,6 +259,7 @@ class RouterSettings(BaseSettings):
     )
     router_pool: bool = Field(
         default=False,
+        validation_alias=ENV_ROUTER_POOL,
         description="Route for a ServingPool: the config is a PoolRouterConfig (every pooled "
         "Deployment's split and the placement of versions on the pool's servers).",
     )
