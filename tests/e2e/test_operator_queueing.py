@@ -183,11 +183,11 @@ def test_preempted_run_resumes_at_its_step_and_ends_with_an_uninterrupted_runs_p
 ) -> None:
     ns = training_namespace
     long_training = {
-        "epochs": 60,
+        "epochs": 30,
         "batchSize": 4,
         "seed": 11,
         "earlyStopping": {"enabled": False},
-        "checkpointInterval": 20,
+        "checkpointInterval": 10,
     }
     with quotas(devcluster, ns) as made:
         solo = made.cluster_queue("solo", cpu="1", preempt=True)
