@@ -67,6 +67,7 @@ KINDS: Final[dict[tuple[str, str], Kind]] = {
         Kind(API_VERSION, "TrainingJob", "trainingjobs"),
         Kind(API_VERSION, "Experiment", "experiments"),
         Kind(API_VERSION, "Deployment", "deployments"),
+        Kind(API_VERSION, "ServingPool", "servingpools"),
         Kind(
             "apiextensions.k8s.io/v1",
             "CustomResourceDefinition",
@@ -78,6 +79,15 @@ KINDS: Final[dict[tuple[str, str], Kind]] = {
             "rbac.authorization.k8s.io/v1",
             "ClusterRoleBinding",
             "clusterrolebindings",
+            namespaced=False,
+        ),
+        Kind("kueue.x-k8s.io/v1beta2", "Workload", "workloads"),
+        Kind("kueue.x-k8s.io/v1beta2", "LocalQueue", "localqueues"),
+        Kind("kueue.x-k8s.io/v1beta2", "ClusterQueue", "clusterqueues", namespaced=False),
+        Kind(
+            "kueue.x-k8s.io/v1beta2",
+            "WorkloadPriorityClass",
+            "workloadpriorityclasses",
             namespaced=False,
         ),
         Kind("kopf.dev/v1", "ClusterKopfPeering", "clusterkopfpeerings", namespaced=False),
