@@ -71,7 +71,7 @@ def _signed_alert_delivered(admin: Kube, namespace: str, start_operator: StartOp
                 "stringData": {"url": f"{receiver.url}/{HOOK_TOKEN}", "signingKey": SIGNING_KEY},
             }
         )
-        operator = start_operator()
+        operator = start_operator(USE_MLOPS_SERVING="true")  # Deployments and their alerts
         admin.apply(
             {
                 "apiVersion": API_VERSION,
