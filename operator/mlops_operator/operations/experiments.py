@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from mlops_operator.api.conditions import SUCCEEDED, find_condition
 from mlops_operator.api.experiment import Direction, Experiment, ExperimentSpec
 from mlops_operator.api.meta import API_VERSION
+from mlops_operator.api.training_job import TrainingJob, TrainingRunSpec
 from mlops_operator.operations.errors import InvalidRequestError, NotFoundError
+from mlops_operator.operations.registry import get_model, list_models, model_versions
 from mlops_operator.operations.target import Target
 
 
@@ -27,6 +29,54 @@ def create_experiment(target: Target, spec: ExperimentSpec, *, name: str | None)
         }
     )
     return Experiment.from_body(created)
+
+
+def search_model(target: Target, experiment: str | None) -> str:
+    """The Model a search names no model for: the one whose name begins the Experiment's
+    name (``threat-classifier-tuning`` → ``threat-classifier``), else the namespace's only
+    Model."""
+    names = [m.metadata.name for m in list_models(target)]
+    if experiment:
+        prefixes = [n for n in names if experiment == n or experiment.startswith(f"{n}-")]
+        if prefixes:
+            return max(prefixes, key=len)
+    if len(names) == 1:
+        return names[0]
+    known = ", ".join(names) or "none"
+    raise InvalidRequestError(
+        f"name the model the trials train (config.modelId, or modelName): the Experiment's "
+        f"name does not begin with a Model's name (Models in namespace {target.namespace}: "
+        f"{known})"
+    )
+
+
+def trial_template_of(target: Target, model: str) -> TrainingRunSpec:
+    """The spec of the TrainingJob that produced ``model``'s production version, else its
+    latest version that a TrainingJob still here produced: a search's default trial
+    template, the searched values then set per trial."""
+    found = get_model(target, model)
+    versions = model_versions(target, model)
+    production = found.status.production_version if found else None
+    # production first, then the newest
+    ordered = sorted(versions, key=lambda mv: mv.spec.version != production)
+    for mv in ordered:
+        name = mv.spec.lineage.training_job
+        body = target.kube.get(API_VERSION, "TrainingJob", name, target.namespace) if name else None
+        if body is not None:
+            job = TrainingJob.from_body(body)
+            return TrainingRunSpec.model_validate(
+                job.spec.model_dump(by_alias=True, exclude={"model_name", "registration"})
+            )
+    what = (
+        f"none of its {len(versions)} versions was produced by a TrainingJob that still exists"
+        if versions
+        else "it has no version"
+    )
+    raise InvalidRequestError(
+        f"a search of model {model!r} needs a trialTemplate: {what} in namespace "
+        f"{target.namespace} to take one from; give trialTemplate (a TrainingJob's spec) or "
+        "train the model first (POST /mlops/train)"
+    )
 
 
 def get_experiment(target: Target, name: str) -> Experiment:

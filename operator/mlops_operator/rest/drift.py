@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mlops_core.wire import WireModel
 from mlops_operator.api.meta import SEMVER_MAX
@@ -13,6 +13,7 @@ from mlops_operator.operations.drift import init_reference, model_drift
 from mlops_operator.rest.access import Access, Scope
 from mlops_operator.rest.auth import Permission
 from mlops_operator.rest.models import ModelId
+from mlops_operator.rest.service_bodies import drift_init_body
 from mlops_operator.rest.views import ERRORS, DeploymentDriftView, DriftView, NewReferenceView
 
 router = APIRouter(tags=["drift"], responses=ERRORS)
@@ -45,7 +46,8 @@ def drift(
 
 
 class DriftInitRequest(WireModel):
-    """Raw input records (as sent for predictions) that describe 'no drift'."""
+    """Raw input records (as sent for predictions) that describe 'no drift'; the service's
+    ``referenceData`` (records, or ``{column: [values]}``) is taken for ``records``."""
 
     records: list[dict[str, Any]] = Field(min_length=1, max_length=REFERENCE_RECORDS_MAX)
     version: str | None = Field(
@@ -53,6 +55,11 @@ class DriftInitRequest(WireModel):
         max_length=SEMVER_MAX,
         description="Version whose preprocessing defines the features (default: the served one).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _service_shape(cls, body: Any) -> Any:
+        return drift_init_body(body)
 
 
 @router.post(

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mlops_core.wire import WireModel
 from mlops_operator.api.experiment import Experiment, ExperimentSpec
-from mlops_operator.api.meta import OBJECT_NAME_MAX, OBJECT_NAME_PATTERN
+from mlops_operator.api.meta import LABEL_NAME_MAX, OBJECT_NAME_MAX, OBJECT_NAME_PATTERN
+from mlops_operator.api.training_job import TrainingRunSpec
 from mlops_operator.operations import experiments
 from mlops_operator.rest.access import Access, Scope
 from mlops_operator.rest.auth import Permission
+from mlops_operator.rest.service_bodies import experiment_body
 from mlops_operator.rest.views import (
     ERRORS,
     ExperimentComparisonView,
@@ -28,15 +30,42 @@ COMPARE_MAX = 20
 
 
 class ExperimentRequest(ExperimentSpec):
-    """The Experiment's spec (camelCase, as in its manifest), plus an optional name."""
+    """The Experiment's spec (camelCase, as in its manifest), plus an optional name; or the
+    service's ``{"config": {...}}`` (``service_bodies.experiment_body``). The model and the
+    trial template may be left out: see ``operations.experiments.search_model`` and
+    ``trial_template_of``."""
 
     experiment_id: ExperimentName | None = Field(
         default=None, description="Name of the Experiment (default: generated)."
     )
+    model_name: str | None = Field(  # type: ignore[assignment]
+        default=None,
+        max_length=LABEL_NAME_MAX,
+        description="The Model the trials train (default: the Model whose name begins the "
+        "experimentId, else the namespace's only Model).",
+    )
+    trial_template: TrainingRunSpec | None = Field(  # type: ignore[assignment]
+        default=None,
+        description="The TrainingJob every trial runs (default: the spec of the TrainingJob "
+        "that produced the model's production version, else its latest version).",
+    )
 
-    def spec(self) -> ExperimentSpec:
+    @model_validator(mode="before")
+    @classmethod
+    def _service_shape(cls, body: Any) -> Any:
+        return experiment_body(body)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentRequest:
+        """Checked as a whole by ``spec``, once the defaults are known."""
+        return self
+
+    def spec(self, model: str, template: TrainingRunSpec) -> ExperimentSpec:
+        given = self.model_dump(
+            by_alias=True, exclude={"experiment_id", "model_name", "trial_template"}
+        )
         return ExperimentSpec.model_validate(
-            self.model_dump(by_alias=True, exclude={"experiment_id"}, exclude_none=True)
+            {**given, "modelName": model, "trialTemplate": template.to_wire()}
         )
 
 
@@ -65,7 +94,11 @@ def create(
     body: ExperimentRequest,
     scope: Annotated[Scope, Depends(Access(Permission("create", "experiments")))],
 ) -> ExperimentView:
-    created = experiments.create_experiment(scope.target, body.spec(), name=body.experiment_id)
+    target = scope.target
+    model = body.model_name or experiments.search_model(target, body.experiment_id)
+    template = body.trial_template or experiments.trial_template_of(target, model)
+    spec = body.spec(model, template)
+    created = experiments.create_experiment(target, spec, name=body.experiment_id)
     return experiment_view(created)
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mlops_core.wire import WireModel
 from mlops_operator.api.meta import LABEL_NAME_MAX, LABEL_NAME_PATTERN, SEMVER_MAX
@@ -16,6 +16,7 @@ from mlops_operator.operations.compare import Comparison
 from mlops_operator.operations.errors import NotFoundError
 from mlops_operator.rest.access import Access, Scope
 from mlops_operator.rest.auth import Permission
+from mlops_operator.rest.service_bodies import compare_body
 from mlops_operator.rest.views import (
     ERRORS,
     ComparisonView,
@@ -147,8 +148,15 @@ def promote(
 class CompareRequest(WireModel):
     model_id: str = Field(max_length=LABEL_NAME_MAX, pattern=LABEL_NAME_PATTERN)
     versions: list[Annotated[str, Field(max_length=SEMVER_MAX)]] = Field(
-        min_length=2, max_length=2, description="The two versions: [left, right]."
+        min_length=2,
+        max_length=2,
+        description="The two versions: [left, right] (the service's version1 and version2).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _service_shape(cls, body: Any) -> Any:
+        return compare_body(body)
 
 
 def comparison_view(model: str, comparison: Comparison) -> ComparisonView:
