@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated
 
+from pydantic import Field
+from pydantic.dataclasses import dataclass
+
+from mlops_core.wire import WIRE_RESULT
 from mlops_operator.api.conditions import SUCCEEDED, find_condition
 from mlops_operator.api.experiment import Direction, Experiment, ExperimentSpec
 from mlops_operator.api.meta import API_VERSION
@@ -86,12 +90,12 @@ def get_experiment(target: Target, name: str) -> Experiment:
     return Experiment.from_body(body)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=WIRE_RESULT)
 class ExperimentRow:
     """One Experiment in a comparison."""
 
-    name: str
-    model: str
+    name: Annotated[str, Field(serialization_alias="experimentId")]
+    model: Annotated[str, Field(serialization_alias="modelId")]
     metric: str
     direction: Direction
     strategy: str
@@ -106,13 +110,20 @@ class ExperimentRow:
     best_model_version: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=WIRE_RESULT)
 class ExperimentComparison:
-    rows: list[ExperimentRow]
+    rows: Annotated[list[ExperimentRow], Field(serialization_alias="experiments")]
     #: the Experiment with the best objective value; None when they optimise different
     #: metrics or directions, or none has a finished trial
-    best: str | None
-    comparable: bool
+    best: Annotated[
+        str | None,
+        Field(
+            description="The Experiment with the best value, when they share metric and direction."
+        ),
+    ]
+    comparable: Annotated[
+        bool, Field(description="Whether all optimise the same metric and direction.")
+    ]
 
 
 def _row(experiment: Experiment) -> ExperimentRow:

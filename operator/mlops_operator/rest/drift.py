@@ -9,12 +9,12 @@ from pydantic import Field, model_validator
 
 from mlops_core.wire import WireModel
 from mlops_operator.api.meta import SEMVER_MAX
-from mlops_operator.operations.drift import init_reference, model_drift
+from mlops_operator.operations.drift import ModelDrift, NewReference, init_reference, model_drift
 from mlops_operator.rest.access import Access, Scope
 from mlops_operator.rest.auth import Permission
 from mlops_operator.rest.models import ModelId
 from mlops_operator.rest.service_bodies import drift_init_body
-from mlops_operator.rest.views import ERRORS, DeploymentDriftView, DriftView, NewReferenceView
+from mlops_operator.rest.views import ERRORS
 
 router = APIRouter(tags=["drift"], responses=ERRORS)
 
@@ -27,22 +27,8 @@ def drift(
     scope: Annotated[
         Scope, Depends(Access(Permission("list", "deployments"), Permission("get", "models")))
     ],
-) -> DriftView:
-    found = model_drift(scope.target, model_id)
-    return DriftView(
-        model_id=model_id,
-        drift_detected=found.drifted,
-        deployments=[
-            DeploymentDriftView(
-                deployment_id=d.name,
-                monitoring=d.monitoring,
-                drift_detected=d.drifted,
-                reference=d.reference,
-                versions=d.reports,
-            )
-            for d in found.deployments
-        ],
-    )
+) -> ModelDrift:
+    return model_drift(scope.target, model_id)
 
 
 class DriftInitRequest(WireModel):
@@ -80,22 +66,13 @@ def drift_init(
             )
         ),
     ],
-) -> NewReferenceView:
+) -> NewReference:
     services = scope.services
-    done = init_reference(
+    return init_reference(
         scope.target,
         model_id,
         body.records,
         version=body.version,
         reference_root=services.settings.drift_reference_root,
         open_store=services.open_store,
-    )
-    return NewReferenceView(
-        model_id=done.model,
-        version=done.version,
-        reference_uri=done.uri,
-        digest=done.digest,
-        records=done.records,
-        features=done.features,
-        deployments=done.deployments,
     )

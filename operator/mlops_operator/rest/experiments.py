@@ -15,13 +15,7 @@ from mlops_operator.operations import experiments
 from mlops_operator.rest.access import Access, Scope
 from mlops_operator.rest.auth import Permission
 from mlops_operator.rest.service_bodies import experiment_body
-from mlops_operator.rest.views import (
-    ERRORS,
-    ExperimentComparisonView,
-    ExperimentRowView,
-    ExperimentView,
-    TrialCounts,
-)
+from mlops_operator.rest.views import ERRORS, ExperimentView, TrialCounts
 
 router = APIRouter(tags=["experiments"], responses=ERRORS)
 
@@ -120,28 +114,5 @@ class CompareExperimentsRequest(WireModel):
 def compare(
     body: CompareExperimentsRequest,
     scope: Annotated[Scope, Depends(Access(Permission("get", "experiments")))],
-) -> ExperimentComparisonView:
-    result = experiments.compare(scope.target, body.experiment_ids)
-    return ExperimentComparisonView(
-        comparable=result.comparable,
-        best=result.best,
-        experiments=[
-            ExperimentRowView(
-                experiment_id=row.name,
-                model_id=row.model,
-                metric=row.metric,
-                direction=row.direction,
-                strategy=row.strategy,
-                trials_created=row.trials_created,
-                trials_succeeded=row.trials_succeeded,
-                trials_failed=row.trials_failed,
-                trials_pruned=row.trials_pruned,
-                succeeded=row.succeeded,
-                best_value=row.best_value,
-                best_trial=row.best_trial,
-                best_params=row.best_params,
-                best_model_version=row.best_model_version,
-            )
-            for row in result.rows
-        ],
-    )
+) -> experiments.ExperimentComparison:
+    return experiments.compare(scope.target, body.experiment_ids)

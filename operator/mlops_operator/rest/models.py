@@ -14,20 +14,11 @@ from mlops_operator.api.model_version import ModelVersion, Stage
 from mlops_operator.operations import registry
 from mlops_operator.operations.compare import Comparison
 from mlops_operator.operations.errors import NotFoundError
+from mlops_operator.operations.registry import Promotion
 from mlops_operator.rest.access import Access, Scope
 from mlops_operator.rest.auth import Permission
 from mlops_operator.rest.service_bodies import compare_body
-from mlops_operator.rest.views import (
-    ERRORS,
-    ComparisonView,
-    MetricDelta,
-    ModelList,
-    ModelView,
-    ParameterChange,
-    PromotionView,
-    TransitionView,
-    VersionView,
-)
+from mlops_operator.rest.views import ERRORS, ModelList, ModelView, VersionView
 
 router = APIRouter(tags=["models"], responses=ERRORS)
 
@@ -121,28 +112,10 @@ def promote(
         Depends(Access(Permission("list", "modelversions"), Permission("patch", "modelversions"))),
     ],
     body: PromoteRequest | None = None,
-) -> PromotionView:
+) -> Promotion:
     stage = (body or PromoteRequest()).stage
-    done = registry.promote(
-        scope.target,
-        model_id,
-        version,
-        stage,
-        wait=scope.services.settings.promote_wait_seconds,
-    )
-    status = done.model_status
-    return PromotionView(
-        model_id=model_id,
-        version=version,
-        stage=done.stage,
-        changed=done.changed,
-        transitions=[
-            TransitionView(version=t.version, from_=t.old, to=t.new, name=t.name)
-            for t in done.transitions
-        ],
-        production_version=status.production_version if status else None,
-        confirmed=status is not None or not done.changed,
-    )
+    wait = scope.services.settings.promote_wait_seconds
+    return registry.promote(scope.target, model_id, version, stage, wait=wait)
 
 
 class CompareRequest(WireModel):
@@ -159,28 +132,10 @@ class CompareRequest(WireModel):
         return compare_body(body)
 
 
-def comparison_view(model: str, comparison: Comparison) -> ComparisonView:
-    return ComparisonView(
-        model_id=model,
-        left=comparison.left,
-        right=comparison.right,
-        metrics=[
-            MetricDelta(name=r.name, left=r.left, right=r.right, delta=r.delta)
-            for r in comparison.metrics
-        ],
-        changed_hyperparameters=[
-            ParameterChange(name=r.name, left=r.left, right=r.right) for r in comparison.changed
-        ],
-        unchanged_hyperparameters=comparison.unchanged,
-    )
-
-
 @router.post("/mlops/models/compare", summary="Two versions side by side")
 def compare(
     body: CompareRequest,
     scope: Annotated[Scope, Depends(Access(Permission("list", "modelversions")))],
-) -> ComparisonView:
+) -> Comparison:
     left, right = body.versions
-    return comparison_view(
-        body.model_id, registry.compare(scope.target, body.model_id, left, right)
-    )
+    return registry.compare(scope.target, body.model_id, left, right)
