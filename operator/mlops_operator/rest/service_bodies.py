@@ -250,9 +250,9 @@ def experiment_body(body: Any) -> Any:
 def deployment_name_for(model: str, stage: str | None) -> str:
     """The Deployment that is a model's ``stage`` deployment: the model's name for
     production (and when no stage is said), ``<model>-<stage>`` for another stage."""
-    if stage is None or stage == PRODUCTION:
+    if stage is None or stage.lower() == PRODUCTION:
         return model
-    return f"{model}-{stage}"
+    return f"{model}-{stage.lower()}"
 
 
 def deploy_body(body: Any) -> Any:
