@@ -285,6 +285,10 @@ def test_the_services_documented_bodies_reach_their_resources(api: Api) -> None:
     assert (compared.json()["left"], compared.json()["right"]) == ("1.0.0", "1.1.0")
     assert compared.json()["metrics"][0]["delta"] == pytest.approx(0.1)
 
+    creator = api.account("searcher", {"experiments": ["create"]})
+    unread = api.call("POST", "/mlops/experiments", token=creator, body=service.experiment())
+    assert unread.status_code == 403, unread.text
+    assert 'list "models"' in unread.json()["message"]
     searched = api.call("POST", "/mlops/experiments", token=api.writer, body=service.experiment())
     assert searched.status_code == 201, searched.text
     experiment = api.kubectl_json("get", "experiment", "threat-classifier-tuning")["spec"]

@@ -88,8 +88,14 @@ def create(
     body: ExperimentRequest,
     scope: Annotated[Scope, Depends(Access(Permission("create", "experiments")))],
 ) -> ExperimentView:
+    """Without a model or a trial template, the caller must also be allowed to read what
+    they are taken from (the Models; the ModelVersions and TrainingJobs)."""
     target = scope.target
+    if body.model_name is None:
+        scope.require(Permission("list", "models"))
     model = body.model_name or experiments.search_model(target, body.experiment_id)
+    if body.trial_template is None:
+        scope.require(Permission("list", "modelversions"), Permission("get", "trainingjobs"))
     template = body.trial_template or experiments.trial_template_of(target, model)
     spec = body.spec(model, template)
     created = experiments.create_experiment(target, spec, name=body.experiment_id)
