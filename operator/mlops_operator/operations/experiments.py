@@ -13,7 +13,12 @@ from mlops_operator.api.experiment import Direction, Experiment, ExperimentSpec
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.api.training_job import TrainingJob, TrainingRunSpec
 from mlops_operator.operations.errors import InvalidRequestError, NotFoundError
-from mlops_operator.operations.registry import get_model, list_models, model_versions
+from mlops_operator.operations.registry import (
+    get_model,
+    list_models,
+    model_versions,
+    versions_by_model,
+)
 from mlops_operator.operations.target import Target
 
 
@@ -36,10 +41,10 @@ def create_experiment(target: Target, spec: ExperimentSpec, *, name: str | None)
 
 
 def search_model(target: Target, experiment: str | None) -> str:
-    """The Model a search names no model for: the one whose name begins the Experiment's
-    name (``threat-classifier-tuning`` → ``threat-classifier``), else the namespace's only
-    Model."""
-    names = [m.metadata.name for m in list_models(target)]
+    """The model of a search that names none: the one whose name begins the Experiment's name
+    (``threat-classifier-tuning`` → ``threat-classifier``), else the namespace's only model.
+    Models are those with a Model object or a ModelVersion."""
+    names = sorted({m.metadata.name for m in list_models(target)} | set(versions_by_model(target)))
     if experiment:
         prefixes = [n for n in names if experiment == n or experiment.startswith(f"{n}-")]
         if prefixes:
@@ -49,7 +54,7 @@ def search_model(target: Target, experiment: str | None) -> str:
     known = ", ".join(names) or "none"
     raise InvalidRequestError(
         f"name the model the trials train (config.modelId, or modelName): the Experiment's "
-        f"name does not begin with a Model's name (Models in namespace {target.namespace}: "
+        f"name does not begin with a model's name (models in namespace {target.namespace}: "
         f"{known})"
     )
 

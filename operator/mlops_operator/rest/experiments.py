@@ -35,8 +35,8 @@ class ExperimentRequest(ExperimentSpec):
     model_name: str | None = Field(  # type: ignore[assignment]
         default=None,
         max_length=LABEL_NAME_MAX,
-        description="The Model the trials train (default: the Model whose name begins the "
-        "experimentId, else the namespace's only Model).",
+        description="The Model the trials train (default: the model whose name begins the "
+        "experimentId, else the namespace's only model).",
     )
     trial_template: TrainingRunSpec | None = Field(  # type: ignore[assignment]
         default=None,
@@ -92,7 +92,7 @@ def create(
     they are taken from (the Models; the ModelVersions and TrainingJobs)."""
     target = scope.target
     if body.model_name is None:
-        scope.require(Permission("list", "models"))
+        scope.require(Permission("list", "models"), Permission("list", "modelversions"))
     model = body.model_name or experiments.search_model(target, body.experiment_id)
     if body.trial_template is None:
         scope.require(Permission("list", "modelversions"), Permission("get", "trainingjobs"))
