@@ -13,19 +13,25 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
 $(UV):
-	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv \
+	  || python3 -m pip install --quiet --user --break-system-packages uv
 
 .PHONY: install
-install: $(UV) ## Install the Python environment (.venv, from uv.lock) and the Kubernetes binaries
+install: $(UV) ## Check the toolchain, install the Python environment (.venv, from uv.lock) and the Kubernetes binaries
+	scripts/setup-machine.sh toolchain
 	$(UV) sync --all-extras --frozen
 	$(MLOPS) devcluster binaries
+
+.PHONY: test-setup
+test-setup: install ## What make test needs before it runs: install, and promtool and lua5.4 (apt-get when missing)
+	scripts/setup-machine.sh test
 
 .PHONY: lock
 lock: ## Re-resolve uv.lock after editing dependencies
 	$(UV) lock
 
 .PHONY: test
-test: install ## Run every test tier: unit, integration (real control plane) and e2e
+test: test-setup ## Run every test tier: unit, integration (real control plane) and e2e
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -87,16 +93,39 @@ images: ## Build the three images with buildah on a debootstrap base, no daemon 
 	PATH="$(dir $(UV)):$$PATH" images/build-images.sh
 
 .PHONY: images-smoke
-images-smoke: images ## Run each image with podman: non-root, read-only root, health endpoint, size
+images-smoke: ## Run each image with podman: non-root, read-only root, health endpoint, size
+	$(PY) images/smoke_images.py --check-tools
+	$(MAKE) images
 	$(PY) images/smoke_images.py
+
+REGISTRY ?=
+KIND_CLUSTER ?=
+IMAGE_ARCHIVES ?= build/images
+
+.PHONY: images-push
+images-push: ## Push the three images to REGISTRY=host[/path] (buildah push; buildah login first) and print the chart values for them
+	images/publish-images.sh check "$(REGISTRY)"
+	$(MAKE) images
+	images/publish-images.sh push "$(REGISTRY)"
+
+.PHONY: kind-load
+kind-load: ## Write the images as archives for kind (build/images/*.tar) and, with KIND_CLUSTER=name, load them into it
+	$(MAKE) images
+	images/publish-images.sh archives "$(IMAGE_ARCHIVES)" "$(KIND_CLUSTER)"
+
+ACTIONLINT_VERSION := v1.7.12
+
+.PHONY: actionlint
+actionlint: ## Lint the GitHub workflows (.github/workflows) with actionlint, built once from the Go module proxy
+	scripts/actionlint.sh $(ACTIONLINT_VERSION)
 
 .PHONY: images-smoke-if-cached
 images-smoke-if-cached: ## CI: smoke-test the images only when all three are cached (a cold build takes too long)
-	@if command -v buildah >/dev/null && command -v podman >/dev/null \
+	@if command -v buildah >/dev/null && $(PY) images/smoke_images.py --check-tools 2>/dev/null \
 	    && PATH="$(dir $(UV)):$$PATH" images/build-images.sh --cached-only; then \
 	  $(PY) images/smoke_images.py; \
 	else \
-	  echo "images: not built for these inputs (or no buildah/podman): skipped; run make images-smoke"; \
+	  echo "images: not built for these inputs (or no buildah, podman or OCI runtime): skipped; run make images-smoke"; \
 	fi
 
 .PHONY: devcluster-up

@@ -6,19 +6,21 @@ For each image: it runs as uid 10001 (non-root), its root filesystem is read-onl
 trainer ``--help``), and its size is reported. Prints one JSON object as its last line.
 
     python images/smoke_images.py
+    python images/smoke_images.py --check-tools   # only: are podman and its OCI runtime here?
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,31 @@ RUNTIME = os.environ.get(
     "SMOKE_PODMAN_FLAGS",
     "--runtime runc --cgroup-manager cgroupfs --ulimit nofile=4096:4096 --ulimit nproc=1024:1024",
 ).split()
+#: OCI runtimes podman can use, when the flags name none (its containers.conf picks one)
+KNOWN_RUNTIMES = ("crun", "runc")
+
+
+def missing_tools(flags: list[str], which: Callable[[str], str | None]) -> str | None:
+    """What to install before podman can run the images with ``flags``, or None (pure: ``which``
+    is ``shutil.which`` or a stand-in)."""
+    if which("podman") is None:
+        return "podman is missing: install it (Debian: apt-get install podman runc)"
+    named = [flags[i + 1] for i, flag in enumerate(flags[:-1]) if flag == "--runtime"]
+    named += [flag.split("=", 1)[1] for flag in flags if flag.startswith("--runtime=")]
+    if named:
+        runtime = named[-1]
+        if which(runtime) is None and not Path(runtime).is_file():
+            return (
+                f"the OCI runtime {runtime!r} that podman is told to use (--runtime {runtime}) is "
+                f"missing: install it (Debian: apt-get install {Path(runtime).name}), or name "
+                "another one in SMOKE_PODMAN_FLAGS"
+            )
+        return None
+    if not any(which(runtime) for runtime in KNOWN_RUNTIMES):
+        return "podman has no OCI runtime: install one (Debian: apt-get install runc, or crun)"
+    return None
+
+
 SANDBOX = ["--read-only", "--tmpfs", "/tmp:rw,mode=1777", "--network", "host"]
 RUN = ["run", *RUNTIME, "--rm", *SANDBOX]
 
@@ -174,6 +201,14 @@ def check_operator(image: str) -> dict[str, bool]:
 
 
 def main() -> int:
+    problem = missing_tools(RUNTIME, shutil.which)
+    if "--check-tools" in sys.argv[1:]:
+        if problem is not None:
+            print(f"images-smoke: {problem}", file=sys.stderr)
+        return 0 if problem is None else 1
+    if problem is not None:
+        print(f"images-smoke: {problem}", file=sys.stderr)
+        return 1
     checks = {"operator": check_operator, "trainer": check_trainer, "serving": check_serving}
     figures: dict[str, Any] = {}
     met = True

@@ -9,6 +9,8 @@
 - ``s3_prefix`` (function): a fresh ``s3://mlops/test-<random>`` URI on its MinIO, emptied after.
 - ``helm`` (session): the path of the pinned helm binary (found, else built once before the
   first test, like the devcluster binaries).
+- ``kueue`` (session): Kueue's CRDs installed and its manager running on the devcluster
+  (built once before the first test that asks for it); only the queue tests pay for it.
 
 Unit tests may not use these: a ``unit`` test asking for one is a collection error.
 """
@@ -26,9 +28,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from mlops_devcluster import lifecycle
-from mlops_devcluster.binaries import MissingBinaryError, resolve_binaries, resolve_helm
+from mlops_devcluster.binaries import (
+    KueueRelease,
+    MissingBinaryError,
+    resolve_binaries,
+    resolve_helm,
+    resolve_kueue,
+)
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.kube import ApiError
+from mlops_devcluster.kueue import KueueStartError, start_kueue
 from mlops_devcluster.layout import DIR_ENV
 from mlops_devcluster.ports import PortInUseError
 
@@ -36,7 +45,7 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
 TIERS = ("unit", "integration", "e2e", "reliability")
-CLUSTER_FIXTURES = {"devcluster", "kube_api", "namespace", "s3_prefix"}
+CLUSTER_FIXTURES = {"devcluster", "kube_api", "namespace", "s3_prefix", "kueue"}
 START_TIMEOUT = 180.0
 
 
@@ -65,6 +74,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         "helm" in getattr(i, "fixturenames", ()) for i in items
     ):
         _provide_helm(config)
+    if not config.option.collectonly and any(
+        "kueue" in getattr(i, "fixturenames", ()) for i in items
+    ):
+        _provide_kueue(config)
 
 
 #: why the binaries could not be had (the ``devcluster`` fixture fails with it)
@@ -111,6 +124,39 @@ def _provide_helm(config: pytest.Config) -> None:
         resolve_helm(build=True)
     except MissingBinaryError as exc:
         _HELM_PROBLEM.append(str(exc))
+
+
+#: why Kueue could not be had (the ``kueue`` fixture fails with it)
+_KUEUE_PROBLEM: list[str] = []
+
+
+def _provide_kueue(config: pytest.Config) -> None:
+    try:
+        resolve_kueue(build=False)
+        return
+    except MissingBinaryError:
+        pass
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            "Kueue missing: building it once from the Go module proxy "
+            "(about 5 minutes on 2 cores; cached in ~/.cache/mlops-devcluster)"
+        )
+    try:
+        resolve_kueue(build=True)
+    except MissingBinaryError as exc:
+        _KUEUE_PROBLEM.append(str(exc))
+
+
+@pytest.fixture(scope="session")
+def kueue(devcluster: DevCluster) -> KueueRelease:
+    """Kueue's manager on the session's devcluster (stopped with it)."""
+    if _KUEUE_PROBLEM:
+        pytest.fail(f"Kueue is not available: {_KUEUE_PROBLEM[0]}", pytrace=False)
+    try:
+        return start_kueue(devcluster)
+    except (MissingBinaryError, KueueStartError) as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,8 @@ or a local directory)::
     preprocessing.json     the fitted preprocessing (scaler, encoders, vocabulary)
     reference_stats.json   per-feature training statistics for drift detection
     metrics.json           validation/test metrics and the best epoch
+    model.onnx             the network in ONNX, ending in probabilities (``onnx_network``);
+                           absent from versions trained before the export existed
     manifest.json          sha256 and size of every file above — written LAST
 
 A reader trusts a version only when ``manifest.json`` exists and every file it lists matches
@@ -33,6 +35,9 @@ PREPROCESSING_FILE = "preprocessing.json"
 REFERENCE_STATS_FILE = "reference_stats.json"
 METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
+#: optional: a version without it is served by the torch runtime
+ONNX_FILE = "model.onnx"
+OPTIONAL_ARTIFACT_FILES = (ONNX_FILE,)
 ARTIFACT_FILES = (WEIGHTS_FILE, CONFIG_FILE, PREPROCESSING_FILE, REFERENCE_STATS_FILE, METRICS_FILE)
 ARTIFACT_FORMAT = "mlops-safetensors-v1"
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field, ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
@@ -28,6 +27,7 @@ from mlops_core.artifact import (
     ARTIFACT_FORMAT,
     CONFIG_FILE,
     METRICS_FILE,
+    ONNX_FILE,
     PREPROCESSING_FILE,
     REFERENCE_STATS_FILE,
     WEIGHTS_FILE,
@@ -36,18 +36,16 @@ from mlops_core.artifact import (
     Manifest,
     PublishedFiles,
     publish_files,
-    read_verified_files,
 )
 from mlops_core.artifact_config import ArtifactConfig, Task
-from mlops_core.models import build_model, input_dtype, probabilities
-from mlops_core.preprocessing import (
-    PreprocessingError,
-    Records,
-    TabularPreprocessor,
-    TextPreprocessor,
-    from_json,
+from mlops_core.artifact_parts import (
+    ArtifactMetrics,
+    ArtifactParts,
+    Preprocessor,
+    read_artifact_parts,
 )
-from mlops_core.progress import EpochRecord
+from mlops_core.models import build_model, input_dtype, probabilities
+from mlops_core.preprocessing import Records
 from mlops_core.reference_stats import ReferenceStats, drift_categories, drift_features
 from mlops_core.storage import ObjectStore
 from mlops_core.wire import WireModel
@@ -59,30 +57,12 @@ __all__ = [
     "ArtifactMetrics",
     "LoadedArtifact",
     "Task",
+    "TorchNetwork",
     "load_artifact",
     "publish_artifact",
+    "rebuild_module",
     "state_dict_bytes",
 ]
-
-Preprocessor = TabularPreprocessor | TextPreprocessor
-
-
-class ArtifactMetrics(WireModel):
-    """``metrics.json``: validation metrics of the kept epoch, test metrics, and the history."""
-
-    best_epoch: int | None = Field(default=None, ge=1, description="Epoch whose weights these are.")
-    epochs_run: int = Field(ge=0, description="Epochs trained (early stopping may end sooner).")
-    validation: dict[str, float] = Field(
-        default_factory=dict, description="val_* metrics of the best epoch."
-    )
-    test: dict[str, float] = Field(
-        default_factory=dict, description="test_* metrics of the published weights."
-    )
-    history: list[EpochRecord] = Field(default_factory=list, description="Metrics of every epoch.")
-
-    def flat(self) -> dict[str, float]:
-        """``val_*`` and ``test_*`` metrics in one map (what a ModelVersion records)."""
-        return {**self.validation, **self.test}
 
 
 def state_dict_bytes(module: nn.Module) -> bytes:
@@ -109,8 +89,12 @@ def publish_artifact(
     preprocessor: Preprocessor,
     reference: ReferenceStats,
     metrics: ArtifactMetrics,
+    onnx: bytes | None = None,
 ) -> PublishedFiles:
-    """Publish a complete version; ArtifactExistsError when it already has a manifest."""
+    """Publish a complete version; ArtifactExistsError when it already has a manifest.
+
+    ``onnx`` is the network's ``model.onnx`` (``onnx_export.export_onnx``, checked against
+    ``module``); without it the version is served by the torch runtime only."""
     files = {
         WEIGHTS_FILE: state_dict_bytes(module),
         CONFIG_FILE: _json(config),
@@ -118,6 +102,8 @@ def publish_artifact(
         REFERENCE_STATS_FILE: reference.to_json(),
         METRICS_FILE: _json(metrics),
     }
+    if onnx is not None:
+        files[ONNX_FILE] = onnx
     return publish_files(store, model=model, version=version, files=files)
 
 
@@ -173,42 +159,62 @@ class LoadedArtifact:
         return drift_categories(self.preprocessor, records)
 
 
+class TorchNetwork:
+    """The torch runtime: a rebuilt module, encoded inputs (numpy) → probabilities (numpy)."""
+
+    runtime = "torch"
+
+    def __init__(self, module: nn.Module, config: ArtifactConfig, device: torch.device) -> None:
+        self.module = module
+        self.device = device
+        self._dtype = input_dtype(config)
+        self._num_classes = config.num_classes
+
+    def probabilities(self, inputs: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        if inputs.shape[0] == 0:
+            return np.zeros((0, self._num_classes), dtype=np.float32)
+        tensor = torch.from_numpy(inputs).to(self.device, dtype=self._dtype)
+        with torch.inference_mode():
+            out: np.ndarray[Any, np.dtype[np.float32]] = (
+                probabilities(self.module(tensor)).cpu().numpy()
+            )
+        return out
+
+
+def rebuild_module(parts: ArtifactParts, device: str | torch.device = "cpu") -> nn.Module:
+    """The module of a verified version, from its safetensors weights (eval mode, on ``device``)."""
+    try:
+        state = load_safetensors(parts.files[WEIGHTS_FILE])
+    except SafetensorError as exc:
+        raise ArtifactError(f"{WEIGHTS_FILE} of {parts.uri} is not safetensors: {exc}") from exc
+    module = build_model(parts.config)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ArtifactError(
+            f"weights of {parts.uri} do not fit architecture {parts.config.architecture!r}: {exc}"
+        ) from exc
+    module.to(torch.device(device)).eval()
+    return module
+
+
 def load_artifact(
     store: ObjectStore, *, device: str | torch.device = "cpu", expected_digest: str | None = None
 ) -> LoadedArtifact:
     """Read, verify and rebuild the version at ``store``; ArtifactError says what is wrong
     (including a manifest whose digest is not ``expected_digest``, when given)."""
-    verified = read_verified_files(store, expected_digest=expected_digest)
-    files = verified.files
-    try:
-        config = ArtifactConfig.model_validate_json(files[CONFIG_FILE])
-        preprocessor = from_json(files[PREPROCESSING_FILE])
-        reference = ReferenceStats.from_json(files[REFERENCE_STATS_FILE])
-        metrics = ArtifactMetrics.model_validate_json(files[METRICS_FILE])
-    except (ValidationError, PreprocessingError, ValueError) as exc:
-        raise ArtifactError(f"artifact {store.uri} has an invalid file: {exc}") from exc
-    try:
-        state = load_safetensors(files[WEIGHTS_FILE])
-    except SafetensorError as exc:
-        raise ArtifactError(f"{WEIGHTS_FILE} of {store.uri} is not safetensors: {exc}") from exc
-    module = build_model(config)
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ArtifactError(
-            f"weights of {store.uri} do not fit architecture {config.architecture!r}: {exc}"
-        ) from exc
+    parts = read_artifact_parts(store, expected_digest=expected_digest)
     target = torch.device(device)
-    module.to(target).eval()
+    module = rebuild_module(parts, target)
     return LoadedArtifact(
-        uri=store.uri,
-        config=config,
+        uri=parts.uri,
+        config=parts.config,
         module=module,
-        preprocessor=preprocessor,
-        reference=reference,
-        metrics=metrics,
-        manifest=verified.manifest,
-        digest=verified.digest,
-        size_bytes=verified.size_bytes,
+        preprocessor=parts.preprocessor,
+        reference=parts.reference,
+        metrics=parts.metrics,
+        manifest=parts.manifest,
+        digest=parts.digest,
+        size_bytes=parts.size_bytes,
         device=target,
     )

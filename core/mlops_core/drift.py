@@ -23,8 +23,8 @@ raw values seen by a model server. Three methods:
   For a categorical feature it is the total variation distance, which is the 1-Wasserstein
   distance under the discrete metric.
 
-Every numeric score sorts the window once; bin counts then come from binary searches of the
-bin edges in the sorted values, which is what makes scoring 200,000 values cheap.
+PSI and KL count the window into the bins with one comparison pass per edge (no sort); the
+Wasserstein score sorts the window once (``sorted_copy``: float32 where that is safe).
 
 Empty bins are smoothed: proportions below ``EPSILON`` are raised to it and renormalised, so
 scores stay finite when a bin is empty on one side. A feature that was constant in training
@@ -43,6 +43,11 @@ import numpy.typing as npt
 DriftMethod = Literal["psi", "kl", "wasserstein"]
 DRIFT_METHODS: tuple[DriftMethod, ...] = ("psi", "kl", "wasserstein")
 EPSILON = 1e-4
+#: Sorting float32 (see sorted_copy): from this many values, within this many std
+FLOAT32_SORT_MIN = 1 << 16
+FLOAT32_SORT_TOLERANCE = 1e-6
+#: Bin counts by one comparison pass per edge up to this many edges
+MAX_COUNTED_EDGES = 64
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -190,13 +195,43 @@ def wasserstein_distance(
     return float(np.sum(np.abs(u_cdf - v_cdf) * deltas))
 
 
-def sorted_finite(values: npt.ArrayLike) -> FloatArray:
-    """The finite values, sorted, in one copy (the input is left as it is)."""
+def finite_values(values: npt.ArrayLike) -> FloatArray:
+    """The finite values as float64 (the input itself when it already is that)."""
     x = np.asarray(values, dtype=np.float64)
     finite = np.isfinite(x)
-    x = x[finite] if not finite.all() else x.copy()
-    x.sort()
-    return x
+    return x if finite.all() else x[finite]
+
+
+def sorted_copy(x: FloatArray, std: float) -> FloatArray:
+    """``x`` sorted, in a new array.
+
+    Sorting is what reference statistics and the Wasserstein score spend their time on, and
+    sorting float32 is about twice as fast. Arrays of ``FLOAT32_SORT_MIN`` values or more are
+    therefore sorted as float32 offsets from the middle of their range when that is safe: the
+    rounding moves a value by at most 2⁻²⁵ of the range, which must stay within
+    ``FLOAT32_SORT_TOLERANCE`` standard deviations (far below what any drift score resolves;
+    a range wider than about 33 standard deviations sorts exactly). The ends stay exact.
+    """
+    if len(x) >= FLOAT32_SORT_MIN:
+        low, high = float(x.min()), float(x.max())
+        if (high - low) * 2.0**-25 <= FLOAT32_SORT_TOLERANCE * std:
+            middle = (low + high) / 2.0
+            narrow = (x - middle).astype(np.float32)
+            narrow.sort()
+            ordered = narrow.astype(np.float64)
+            ordered += middle
+            np.clip(ordered, low, high, out=ordered)
+            ordered[0], ordered[-1] = low, high
+            return ordered
+    ordered = x.copy()
+    ordered.sort()
+    return ordered
+
+
+def sorted_finite(values: npt.ArrayLike) -> FloatArray:
+    """The finite values, sorted, in one copy (the input is left as it is; see sorted_copy)."""
+    x = finite_values(values)
+    return sorted_copy(x, float(x.std()) if len(x) >= FLOAT32_SORT_MIN else 0.0)
 
 
 def sorted_quantiles(sorted_values: FloatArray, probabilities: npt.ArrayLike) -> FloatArray:
@@ -215,12 +250,12 @@ def sorted_bin_counts(sorted_values: FloatArray, edges: FloatArray) -> FloatArra
     return np.diff(bounds).astype(np.float64)
 
 
-def sorted_range_counts(sorted_values: FloatArray, edges: FloatArray) -> FloatArray:
-    """``range_counts`` of values that are already sorted."""
-    first = int(np.searchsorted(sorted_values, edges[0], side="left"))
-    last = int(np.searchsorted(sorted_values, edges[-1], side="right"))
-    inside = sorted_bin_counts(sorted_values[first:last], edges)
-    return np.concatenate([[float(first)], inside, [float(len(sorted_values) - last)]])
+def _below(x: FloatArray, edges: FloatArray) -> FloatArray:
+    """How many of ``x`` lie below each edge: one pass per edge while there are few (a
+    comparison and a count, much cheaper than sorting), a sort and binary searches otherwise."""
+    if len(edges) <= MAX_COUNTED_EDGES:
+        return np.array([np.count_nonzero(x < edge) for edge in edges], dtype=np.float64)
+    return np.searchsorted(np.sort(x), edges, side="left").astype(np.float64)
 
 
 def bin_counts(values: npt.ArrayLike, edges: npt.ArrayLike) -> FloatArray:
@@ -229,14 +264,18 @@ def bin_counts(values: npt.ArrayLike, edges: npt.ArrayLike) -> FloatArray:
     Bins are ``[e_i, e_{i+1})`` with the last one closed; values below the first edge go to
     the first bin and values above the last edge to the last bin.
     """
-    x = np.sort(np.asarray(values, dtype=np.float64))
-    return sorted_bin_counts(x, np.asarray(edges, dtype=np.float64))
+    x = np.asarray(values, dtype=np.float64)
+    bounds = np.concatenate([[0.0], _below(x, np.asarray(edges, dtype=np.float64)[1:-1])])
+    return np.diff(np.append(bounds, float(len(x))))
 
 
 def range_counts(values: npt.ArrayLike, edges: npt.ArrayLike) -> FloatArray:
     """``[below the first edge, *in-range bin counts, above the last edge]`` (k + 2 slots)."""
-    x = np.sort(np.asarray(values, dtype=np.float64))
-    return sorted_range_counts(x, np.asarray(edges, dtype=np.float64))
+    x = np.asarray(values, dtype=np.float64)
+    e = np.asarray(edges, dtype=np.float64)
+    through_last = float(np.count_nonzero(x <= e[-1]))
+    bounds = np.concatenate([[0.0], _below(x, e[:-1]), [through_last, float(len(x))]])
+    return np.diff(bounds)
 
 
 def quantile_sketch(sorted_values: FloatArray, size: int) -> tuple[FloatArray, FloatArray]:
@@ -359,18 +398,21 @@ def wasserstein_scale(reference: NumericReference) -> float:
 
 def score_numeric(reference: NumericReference, values: npt.ArrayLike, method: DriftMethod) -> float:
     """Drift of a window of numeric values against a numeric reference."""
+    if method != "wasserstein":
+        x = finite_values(values)
+        if len(x) == 0:
+            raise DriftError("the window holds no finite values")
+        current = range_counts(x, reference.edges)
+        return _histogram_score(np.concatenate([[0.0], reference.counts, [0.0]]), current, method)
     x = sorted_finite(values)
     if len(x) == 0:
         raise DriftError("the window holds no finite values")
-    if method == "wasserstein":
-        if reference.probabilities is not None and reference.quantiles is not None:
-            distance = quantile_sketch_wasserstein(reference.probabilities, reference.quantiles, x)
-        else:
-            u, uw, v, vw = numeric_wasserstein_inputs(reference, x)
-            distance = wasserstein_distance(u, v, uw, vw)
-        return distance / wasserstein_scale(reference)
-    current = sorted_range_counts(x, reference.edges)
-    return _histogram_score(np.concatenate([[0.0], reference.counts, [0.0]]), current, method)
+    if reference.probabilities is not None and reference.quantiles is not None:
+        distance = quantile_sketch_wasserstein(reference.probabilities, reference.quantiles, x)
+    else:
+        u, uw, v, vw = numeric_wasserstein_inputs(reference, x)
+        distance = wasserstein_distance(u, v, uw, vw)
+    return distance / wasserstein_scale(reference)
 
 
 def score_categorical(

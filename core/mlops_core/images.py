@@ -12,13 +12,17 @@ from typing import Final
 IMAGE_REGISTRY: Final = "ghcr.io/mlops-dev"
 OPERATOR_IMAGE: Final = f"{IMAGE_REGISTRY}/mlops-operator"
 TRAINER_IMAGE: Final = f"{IMAGE_REGISTRY}/mlops-trainer"
+#: the model server and router without torch (ONNX Runtime serves the models)
 SERVING_IMAGE: Final = f"{IMAGE_REGISTRY}/mlops-serving"
+#: the same server with torch too: for Deployments with serving.runtime torch
+SERVING_TORCH_IMAGE: Final = f"{IMAGE_REGISTRY}/mlops-serving-torch"
 
 #: image repository (without tag or digest) → ``python -m`` module the image's entrypoint runs
 ENTRYPOINT_MODULES: Final[dict[str, str]] = {
     OPERATOR_IMAGE: "mlops_operator",
     TRAINER_IMAGE: "mlops_trainer",
     SERVING_IMAGE: "mlops_serving",
+    SERVING_TORCH_IMAGE: "mlops_serving",
 }
 
 

@@ -17,6 +17,9 @@ from mlops_core.wire import WireModel
 HISTORY_MAX = 50
 METRICS_MAX = 16
 TERMINATION_MESSAGE_MAX = 4096
+#: the trainer's exit status after it stopped on SIGTERM (preemption, drain) and checkpointed
+#: the step it was at; the training Job does not count it as a failure (EX_TEMPFAIL)
+PREEMPTED_EXIT_CODE = 75
 
 Metrics = dict[str, float]
 

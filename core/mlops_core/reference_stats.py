@@ -39,9 +39,10 @@ from pydantic import Field, ValidationError, field_validator
 from mlops_core.drift import (
     DriftError,
     NumericReference,
+    finite_values,
     quantile_sketch,
     sorted_bin_counts,
-    sorted_finite,
+    sorted_copy,
     sorted_quantiles,
 )
 from mlops_core.preprocessing import (
@@ -214,18 +215,21 @@ def numeric_stats(
     *,
     sketch_size: int = QUANTILE_SKETCH_SIZE,
 ) -> NumericFeatureStats:
-    """Bins, moments and the quantile sketch of one numeric feature, from one sort."""
-    data = sorted_finite(values)
-    if data.size == 0:
+    """Bins, moments and the quantile sketch of one numeric feature, from one sort
+    (``mlops_core.drift.sorted_copy``; the moments, min and max are of the exact values)."""
+    exact = finite_values(values)
+    if exact.size == 0:
         raise ValueError(f"feature {name!r} has no values to describe")
+    std = float(exact.std())
+    data = sorted_copy(exact, std)
     edges = _edges(data, bins)
     probabilities, quantiles = quantile_sketch(data, sketch_size)
     return NumericFeatureStats(
         name=name,
         bin_edges=edges,
         counts=[int(c) for c in sorted_bin_counts(data, np.asarray(edges))],
-        mean=float(data.mean()),
-        std=float(data.std()),
+        mean=float(exact.mean()),
+        std=std,
         min=float(data[0]),
         max=float(data[-1]),
         count=int(data.size),

@@ -5,6 +5,12 @@ the router mounts; the router re-reads the file whenever it changes. The choice 
 a request is a pure function of the config, an optional sticky key (the value of
 ``stickyHeader``) and a uniform random draw, so it is unit-tested without a router.
 
+A pool's routers read a ``PoolRouterConfig`` from the same key instead: one ``RouterConfig`` per
+Deployment the pool serves (found by the first label of the request's Host, i.e. the
+Deployment's own Service name), and the pool's placement: which servers hold each version. The
+router prefers those servers and falls back to any server of the pool, which loads the version
+on demand.
+
 Sticky assignment hashes ``<model>/<key>`` with sha256, never Python's ``hash()``, so a user
 lands on the same version across router restarts and replicas as long as the weights hold.
 """
@@ -13,10 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Self
+from typing import Final, Self
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from mlops_core.wire import WireModel
 
@@ -25,6 +31,10 @@ TOTAL_WEIGHT = 100
 VERSION_MAX = 64
 BACKENDS_MAX = 16
 ENDPOINTS_MAX = 256
+POOL_ROUTES_MAX = 1024
+POOL_PLACED_MAX = 4096
+POOL_SERVERS_MAX = 64
+COPIES_MAX = 8
 
 
 class RoutingError(ValueError):
@@ -108,8 +118,83 @@ class RouterConfig(WireModel):
         raise RoutingError(f"no backend for version {version!r}")
 
 
-def parse_router_config(text: str) -> RouterConfig:
-    """A RouterConfig from JSON or YAML text; errors name the offending field."""
+class PoolRoute(WireModel):
+    """One Deployment a pool serves: the Service name it is addressed by, and its split."""
+
+    deployment: str = Field(
+        min_length=1,
+        max_length=63,
+        description="The Deployment's Service name: requests whose Host starts with it.",
+    )
+    routing: RouterConfig = Field(
+        description="Versions and weights; each backend names the pool's servers."
+    )
+
+
+class PlacedVersion(WireModel):
+    """Servers that hold one version (placement), in the order they are preferred."""
+
+    model: str = Field(min_length=1, max_length=253, description="Registry model name.")
+    version: str = Field(min_length=1, max_length=VERSION_MAX, description="Model version.")
+    servers: list[str] = Field(
+        min_length=1, max_length=COPIES_MAX, description="Names of the servers holding it."
+    )
+    digest: str | None = Field(
+        default=None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="The manifest digest the version must have (its ModelVersion's): a pool "
+        "server refuses a version whose manifest differs.",
+    )
+
+
+class PoolRouterConfig(WireModel):
+    """What a pool's routers need: every Deployment's route and the placement of versions."""
+
+    _route_index: dict[str, PoolRoute] = PrivateAttr(default_factory=dict)
+    _placed_index: dict[tuple[str, str], list[str]] = PrivateAttr(default_factory=dict)
+
+    pool: str = Field(min_length=1, max_length=63, description="ServingPool name.")
+    server_endpoints: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=POOL_SERVERS_MAX,
+        description="Server name → static host:port (local use); empty in a cluster, where "
+        "the backends' Service's EndpointSlices give each server pod's address by name.",
+    )
+    routes: list[PoolRoute] = Field(
+        default_factory=list, max_length=POOL_ROUTES_MAX, description="One per Deployment."
+    )
+    placements: list[PlacedVersion] = Field(
+        default_factory=list, max_length=POOL_PLACED_MAX, description="Where versions live."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        names = [r.deployment for r in self.routes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"routes list a deployment twice: {sorted(names)}")
+        keys = [(p.model, p.version) for p in self.placements]
+        if len(set(keys)) != len(keys):
+            raise ValueError("placements list a version twice")
+        return self
+
+    def route(self, deployment: str) -> PoolRoute | None:
+        """The route of ``deployment``, or None."""
+        return self._route_index.get(deployment)
+
+    def route_for_model(self, model: str) -> PoolRoute | None:
+        """The first route serving ``model`` (for a request whose Host names no route)."""
+        return next((r for r in self.routes if r.routing.model == model), None)
+
+    def servers_of(self, model: str, version: str) -> list[str]:
+        """Servers placed to hold ``model`` ``version`` (empty: not placed)."""
+        return self._placed_index.get((model, version), [])
+
+    def model_post_init(self, context: object, /) -> None:
+        self._route_index = {r.deployment: r for r in self.routes}
+        self._placed_index = {(p.model, p.version): p.servers for p in self.placements}
+
+
+def _mapping_of(text: str) -> dict[str, object]:
     try:
         raw = json.loads(text)
     except ValueError:
@@ -119,10 +204,40 @@ def parse_router_config(text: str) -> RouterConfig:
             raise RoutingError(f"router config is neither JSON nor YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise RoutingError("router config must be a mapping with model and backends")
+    return raw
+
+
+def parse_router_config(text: str) -> RouterConfig:
+    """A RouterConfig from JSON or YAML text; errors name the offending field."""
     try:
-        return RouterConfig.model_validate(raw)
+        return RouterConfig.model_validate(_mapping_of(text))
     except ValidationError as exc:
         raise RoutingError(f"invalid router config: {exc}") from exc
+
+
+def parse_pool_router_config(text: str) -> PoolRouterConfig:
+    """A pool's PoolRouterConfig from JSON or YAML text; errors name the offending field."""
+    try:
+        return PoolRouterConfig.model_validate(_mapping_of(text))
+    except ValidationError as exc:
+        raise RoutingError(f"invalid pool router config: {exc}") from exc
+
+
+#: the response header naming the version that answered; a request that carries it goes to that
+#: version when it is a backend (e.g. ``:explain`` of an earlier prediction)
+VERSION_HEADER: Final = "x-mlops-version"
+
+
+def requested_version(
+    config: RouterConfig, *, in_path: str | None, in_header: str | None
+) -> str | None:
+    """The version a request names itself, in its path (``/versions/X``) or in
+    ``VERSION_HEADER``, when that version is one of the backends; else None (the split)."""
+    known = {b.version for b in config.backends}
+    for named in (in_path, in_header):
+        if named is not None and named in known:
+            return named
+    return None
 
 
 def sticky_fraction(model: str, key: str) -> float:

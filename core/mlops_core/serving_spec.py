@@ -10,7 +10,7 @@ here. A unit test proves a spec round-trips into the server's settings unchanged
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, Literal
 
 from pydantic import Field
 
@@ -28,6 +28,8 @@ DRIFT_WINDOW_MIN: Final = 10
 DRIFT_WINDOW_MAX: Final = 1_000_000
 
 #: the server's environment variable of each setting (``ServerSettings`` field names, upper-cased)
+ENV_RUNTIME: Final = "SERVING_RUNTIME"
+ENV_GPU: Final = "SERVING_GPU"
 ENV_MODELS_IN_MEMORY: Final = "MAX_MODELS_IN_MEMORY"
 ENV_WARMUP: Final = "WARMUP_ON_LOAD"
 ENV_BATCHING: Final = "BATCHING_ENABLED"
@@ -45,6 +47,17 @@ DRIFT_REFERENCE_MAX: Final = 1024
 #: ModelVersion recorded); the server refuses a version whose manifest differs
 ENV_MODEL_DIGESTS: Final = "MODEL_DIGESTS"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+#: onnx: ONNX Runtime for every version whose artifact has model.onnx (the others: torch);
+#: torch: torch for every version (only the torch flavour of the serving image has it)
+ServingRuntime = Literal["onnx", "torch"]
+
+
+def runtime_for(requested: ServingRuntime, *, has_onnx: bool) -> ServingRuntime:
+    """The runtime that serves a version: ONNX Runtime when asked and the artifact has
+    ``model.onnx``; torch when asked, or for versions trained before the ONNX export."""
+    return "onnx" if requested == "onnx" and has_onnx else "torch"
 
 
 class BatchingSpec(WireModel):
@@ -68,6 +81,12 @@ class BatchingSpec(WireModel):
 class ServingSpec(WireModel):
     """Settings of the model server pods."""
 
+    runtime: ServingRuntime = Field(
+        default="onnx",
+        description="onnx: ONNX Runtime serves every version whose artifact has model.onnx "
+        "(versions trained before the export are served by torch); torch: torch serves every "
+        "version (the pods run the torch flavour of the serving image, several times larger).",
+    )
     max_models_in_memory: int = Field(
         default=4,
         ge=1,
@@ -117,11 +136,16 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def server_environment(serving: ServingSpec, drift: DriftSpec) -> dict[str, str]:
+def server_environment(
+    serving: ServingSpec, drift: DriftSpec, *, gpu: bool = False
+) -> dict[str, str]:
     """The model server's environment variables for these settings (all of them, always, so
-    a pod never falls back on a default that differs from the spec's)."""
+    a pod never falls back on a default that differs from the spec's); ``gpu`` when the pod
+    asks for one (ONNX Runtime's CUDA provider, torch's cuda device)."""
     batching = serving.batching
     return {
+        ENV_RUNTIME: serving.runtime,
+        ENV_GPU: _flag(gpu),
         ENV_MODELS_IN_MEMORY: str(serving.max_models_in_memory),
         ENV_WARMUP: _flag(serving.warmup),
         ENV_BATCHING: _flag(batching.enabled),

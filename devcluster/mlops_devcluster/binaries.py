@@ -6,7 +6,9 @@ in ``$KUBEBUILDER_ASSETS`` (the envtest convention), then ``PATH``, then the cac
 from the ``k8s.io/kubernetes`` Go module through the Go module proxy. MinIO:
 ``$MLOPS_DEVCLUSTER_MINIO``, ``PATH``, the cache, else ``build-minio.sh``. helm (for the chart
 tests, not for running a devcluster): ``PATH`` when it is the pinned version, the cache, else
-``build-helm.sh``.
+``build-helm.sh``. Kueue's manager and its CRDs (for ``up --with-kueue`` and the queue tests):
+``$MLOPS_DEVCLUSTER_KUEUE`` (a folder with ``bin/kueue`` and ``crd/``), the cache, else
+``build-kueue.sh``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ KUBERNETES_VERSION: Final = "v1.36.3"
 ETCD_VERSION: Final = "v3.6.8"
 MINIO_VERSION: Final = "v0.0.0-20260212201848-7aac2a2c5b7c"
 HELM_VERSION: Final = "v3.22.0"
+KUEUE_VERSION: Final = "v0.17.0"
+KUEUE_ENV: Final = "MLOPS_DEVCLUSTER_KUEUE"
 CONTROL_PLANE: Final = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 KUBECTL: Final = "kubectl"
 ASSETS_ENV: Final = "KUBEBUILDER_ASSETS"
@@ -49,6 +53,10 @@ def minio_cache_dir() -> Path:
 
 def helm_cache_dir() -> Path:
     return cache_root() / f"helm-{HELM_VERSION}" / "bin"
+
+
+def kueue_cache_dir() -> Path:
+    return cache_root() / f"kueue-{KUEUE_VERSION}"
 
 
 def _script(name: str) -> Path:
@@ -231,4 +239,50 @@ def resolve_helm(*, build: bool = True) -> Path:
     found = find_helm()
     if found is None:
         raise MissingBinaryError(f"the build did not produce helm {HELM_VERSION}")
+    return found
+
+
+@dataclass(frozen=True)
+class KueueRelease:
+    """Kueue's manager binary and the folder of its CRDs (from the same module version)."""
+
+    binary: Path
+    crd_dir: Path
+
+
+def _kueue_release(folder: Path) -> KueueRelease | None:
+    release = KueueRelease(binary=folder / "bin" / "kueue", crd_dir=folder / "crd")
+    if _executable(release.binary) and any(release.crd_dir.glob("*.yaml")):
+        return release
+    return None
+
+
+def find_kueue() -> KueueRelease | None:
+    """Kueue from ``$MLOPS_DEVCLUSTER_KUEUE``, else the cache."""
+    explicit = os.environ.get(KUEUE_ENV)
+    if explicit:
+        release = _kueue_release(Path(explicit))
+        if release is None:
+            raise MissingBinaryError(
+                f"${KUEUE_ENV}={explicit} does not hold bin/kueue and crd/*.yaml"
+            )
+        return release
+    return _kueue_release(kueue_cache_dir())
+
+
+def resolve_kueue(*, build: bool = True) -> KueueRelease:
+    """The pinned Kueue, building it from the Go module proxy when missing and ``build``."""
+    found = find_kueue()
+    if found is not None:
+        return found
+    provide = f"set ${KUEUE_ENV} to a folder with bin/kueue and crd/ (Kueue {KUEUE_VERSION})"
+    if not build:
+        raise MissingBinaryError(
+            f"missing Kueue {KUEUE_VERSION}: {provide}, or run {_script('build-kueue.sh')} "
+            "(needs Go)"
+        )
+    _run_build(_script("build-kueue.sh"), f"Kueue {KUEUE_VERSION}", "5 minutes", provide=provide)
+    found = find_kueue()
+    if found is None:
+        raise MissingBinaryError(f"the build did not produce Kueue {KUEUE_VERSION}")
     return found

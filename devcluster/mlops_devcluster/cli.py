@@ -16,9 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from mlops_devcluster import lifecycle
-from mlops_devcluster.binaries import MissingBinaryError, resolve_binaries, resolve_helm
+from mlops_devcluster.binaries import (
+    MissingBinaryError,
+    resolve_binaries,
+    resolve_helm,
+    resolve_kueue,
+)
 from mlops_devcluster.cluster import DevCluster, NotRunningError
-from mlops_devcluster.layout import DIR_ENV, state_dir
+from mlops_devcluster.kueue import KueueStartError, kueue_running, start_kueue
+from mlops_devcluster.layout import DIR_ENV, Layout, state_dir
 from mlops_devcluster.pod_logs import PodLogError, container_pid_file, find_log
 from mlops_devcluster.ports import PortInUseError
 
@@ -33,6 +39,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
     cluster = lifecycle.up(
         root, use_free_ports=args.free_ports, timeout=args.timeout, log=_print_err
     )
+    if args.with_kueue:
+        start_kueue(cluster, log=_print_err)
     _print_err(f"devcluster up in {time.monotonic() - started:.1f}s: {cluster.server}")
     _print_err(f'use it with: eval "$({_self_command()}{_dir_flag(args)} env)"')
     return 0
@@ -59,6 +67,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
     print(f"state folder: {state.root}")
     for name, pid in state.components.items():
         print(f"  {name:<24} {'running (pid ' + str(pid) + ')' if pid else 'stopped'}")
+    kueue = kueue_running(Layout(state.root))
+    kueue_state = f"running (pid {kueue})" if kueue else "stopped"
+    print(f"  {'kueue (optional)':<24} {kueue_state}")
     if state.cluster is not None:
         readiness = "ready" if state.api_ready else "not ready"
         print(f"  {'API server':<24} {state.cluster.server} ({readiness})")
@@ -115,6 +126,8 @@ def _cmd_binaries(args: argparse.Namespace) -> int:
     for name, path in found.to_json().items():
         print(f"{name.replace('_', '-')}: {path}")
     print(f"helm: {resolve_helm(build=not args.no_build)}")
+    if args.kueue:
+        print(f"kueue: {resolve_kueue(build=not args.no_build).binary}")
     return 0
 
 
@@ -137,6 +150,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=lifecycle.DEFAULT_TIMEOUT,
         help="seconds to wait for the cluster to be usable",
+    )
+    up.add_argument(
+        "--with-kueue",
+        action="store_true",
+        help="also install Kueue's CRDs and run its manager (queued training; built once "
+        "from the Go module proxy)",
     )
     up.set_defaults(devcluster_handler=_cmd_up)
     down = commands.add_parser("down", help="stop everything the devcluster started")
@@ -170,6 +189,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="find (else build, once) etcd, the Kubernetes binaries, kubectl, MinIO and helm",
     )
     found.add_argument("--no-build", action="store_true", help="fail instead of building")
+    found.add_argument("--kueue", action="store_true", help="also Kueue's manager and CRDs")
     found.set_defaults(devcluster_handler=_cmd_binaries)
 
 
@@ -193,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
         NotRunningError,
         lifecycle.StartError,
         PodLogError,
+        KueueStartError,
     ) as exc:
         _print_err(f"error: {exc}")
         return 1

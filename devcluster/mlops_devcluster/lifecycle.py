@@ -35,6 +35,7 @@ from mlops_devcluster.cluster import (
 )
 from mlops_devcluster.kube import ApiError, Kube
 from mlops_devcluster.kubeconfig import build_kubeconfig, write_kubeconfig
+from mlops_devcluster.kueue import KUEUE, stop_kueue
 from mlops_devcluster.layout import Layout
 from mlops_devcluster.minio import build_s3_secret
 from mlops_devcluster.pki import (
@@ -312,6 +313,9 @@ def down(root: Path, *, purge: bool = False, log: Log = _quiet) -> list[str]:
     with ``purge``, delete the state folder. Returns the names of what was running."""
     layout = Layout(root)
     stopped = []
+    if stop_kueue(layout):
+        stopped.append(KUEUE)
+        log(f"stopped {KUEUE}")
     for name in (comp.NODE_AGENT, comp.MINIO, comp.SCHEDULER, comp.CONTROLLER_MANAGER):
         if processes.stop(layout.pid_file(name), grace=15.0):
             stopped.append(name)

@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mlops_core.images import SERVING_IMAGE, TRAINER_IMAGE
+from mlops_core.images import SERVING_IMAGE, SERVING_TORCH_IMAGE, TRAINER_IMAGE
 from mlops_operator import __version__
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -31,7 +31,14 @@ class OperatorSettings(BaseSettings):
     serving_image: str = Field(
         default=f"{SERVING_IMAGE}:{__version__}",
         validation_alias="MLOPS_SERVING_IMAGE",
-        description="Image of the model server and router pods (repository:tag or @digest).",
+        description="Image of the model server and router pods (repository:tag or @digest); "
+        "without torch: ONNX Runtime serves the models.",
+    )
+    serving_torch_image: str = Field(
+        default=f"{SERVING_TORCH_IMAGE}:{__version__}",
+        validation_alias="MLOPS_SERVING_TORCH_IMAGE",
+        description="Image of the model server pods of Deployments with serving.runtime torch "
+        "(the serving image with torch).",
     )
     router_replicas: int = Field(
         default=2,
@@ -105,6 +112,13 @@ class OperatorSettings(BaseSettings):
         default="nvidia.com/gpu",
         validation_alias="MLOPS_GPU_TOLERATION_KEY",
         description="Taint key of GPU nodes that GPU pods tolerate (effect NoSchedule).",
+    )
+    default_queue: str | None = Field(
+        default=None,
+        validation_alias="MLOPS_DEFAULT_QUEUE",
+        description="Kueue LocalQueue name for TrainingJobs that name none: a namespace with a "
+        "LocalQueue of this name queues its runs there; elsewhere they start at once. Unset: "
+        "only runs with spec.queue are queued.",
     )
     job_ttl_seconds: int = Field(
         default=24 * 3600,

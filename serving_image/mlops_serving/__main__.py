@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     adopt_legacy_environment(os.environ)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if args.command == "route":
-        from mlops_serving.router_app import build_router_app
+        from mlops_serving.router_app import ProxyApp, build_router_app
         from mlops_serving.router_server import run
         from mlops_serving.settings import RouterSettings
 
@@ -51,7 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 router_settings.router_config_map,
                 router_settings.router_config_file,
             ).start()
-        run(build_router_app(router_settings), host=router_settings.host, port=router_settings.port)
+        if router_settings.router_pool:
+            from mlops_serving.pool_router import build_pool_router_app
+
+            proxy: ProxyApp = build_pool_router_app(router_settings)
+        else:
+            proxy = build_router_app(router_settings)
+        run(proxy, host=router_settings.host, port=router_settings.port)
         return 0
     from mlops_serving.server_app import build_server
     from mlops_serving.settings import ServerSettings

@@ -20,13 +20,7 @@ def ready_addresses(endpoint_slice: dict[str, Any], *, default_port: int) -> lis
     a terminating or not-ready one gets no traffic. The port is the one named ``http``, else
     the first one listed, else ``default_port``.
     """
-    ports = endpoint_slice.get("ports") or []
-    port = default_port
-    named = [p for p in ports if p.get("name") == "http" and p.get("port")]
-    if named:
-        port = int(named[0]["port"])
-    elif ports and ports[0].get("port"):
-        port = int(ports[0]["port"])
+    port = _port_of(endpoint_slice, default_port=default_port)
     out: list[str] = []
     for endpoint in endpoint_slice.get("endpoints") or []:
         conditions = endpoint.get("conditions") or {}
@@ -38,13 +32,40 @@ def ready_addresses(endpoint_slice: dict[str, Any], *, default_port: int) -> lis
     return sorted(out)
 
 
+def ready_named_addresses(endpoint_slice: dict[str, Any], *, default_port: int) -> dict[str, str]:
+    """Pod name → ``host:port`` of every ready endpoint (a pool's servers are placed by name)."""
+    named: dict[str, str] = {}
+    port = _port_of(endpoint_slice, default_port=default_port)
+    for endpoint in endpoint_slice.get("endpoints") or []:
+        conditions = endpoint.get("conditions") or {}
+        if conditions.get("ready") is False or conditions.get("terminating") is True:
+            continue
+        name = (endpoint.get("targetRef") or {}).get("name") or endpoint.get("hostname")
+        addresses = endpoint.get("addresses") or []
+        if name and addresses:
+            host = f"[{addresses[0]}]" if ":" in addresses[0] else addresses[0]
+            named[name] = f"{host}:{port}"
+    return named
+
+
+def _port_of(endpoint_slice: dict[str, Any], *, default_port: int) -> int:
+    ports = endpoint_slice.get("ports") or []
+    named = [p for p in ports if p.get("name") == "http" and p.get("port")]
+    if named:
+        return int(named[0]["port"])
+    if ports and ports[0].get("port"):
+        return int(ports[0]["port"])
+    return default_port
+
+
 class EndpointSliceWatch:
     """Watches EndpointSlices of one namespace in a background thread."""
 
     def __init__(self, namespace: str, *, default_port: int) -> None:
         self.namespace = namespace
         self.default_port = default_port
-        self._slices: dict[str, tuple[str, list[str]]] = {}  # slice name → (service, addresses)
+        # slice name → (service, addresses, pod name → address)
+        self._slices: dict[str, tuple[str, list[str], dict[str, str]]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -52,8 +73,26 @@ class EndpointSliceWatch:
 
     def addresses(self, service: str) -> list[str]:
         with self._lock:
-            found = [a for svc, addrs in self._slices.values() if svc == service for a in addrs]
+            found = [a for svc, addrs, _ in self._slices.values() if svc == service for a in addrs]
         return sorted(set(found))
+
+    def named_addresses(self, service: str) -> dict[str, str]:
+        """Pod name → address of the ready pods of ``service``."""
+        with self._lock:
+            return {
+                name: address
+                for svc, _, named in self._slices.values()
+                if svc == service
+                for name, address in named.items()
+            }
+
+    def _entry(self, obj: dict[str, Any], service: str) -> tuple[str, list[str], dict[str, str]]:
+        port = self.default_port
+        return (
+            service,
+            ready_addresses(obj, default_port=port),
+            ready_named_addresses(obj, default_port=port),
+        )
 
     def _apply(self, kind: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
@@ -63,18 +102,15 @@ class EndpointSliceWatch:
             if kind == "DELETED" or service is None:
                 self._slices.pop(name, None)
             else:
-                self._slices[name] = (service, ready_addresses(obj, default_port=self.default_port))
+                self._slices[name] = self._entry(obj, service)
 
     def _replace(self, items: Iterable[dict[str, Any]]) -> None:
-        fresh: dict[str, tuple[str, list[str]]] = {}
+        fresh: dict[str, tuple[str, list[str], dict[str, str]]] = {}
         for obj in items:
             meta = obj.get("metadata") or {}
             service = (meta.get("labels") or {}).get(SERVICE_LABEL)
             if service is not None:
-                fresh[meta.get("name", "")] = (
-                    service,
-                    ready_addresses(obj, default_port=self.default_port),
-                )
+                fresh[meta.get("name", "")] = self._entry(obj, service)
         with self._lock:
             self._slices = fresh
 

@@ -30,7 +30,10 @@ class ServerMetrics:
             "ml_prediction_errors_total", "Prediction requests that failed.", MV, registry=r
         )
         self.memory = Gauge(
-            "ml_model_memory_usage_bytes", "Weight bytes of a loaded model version.", MV, registry=r
+            "ml_model_memory_usage_bytes",
+            "Bytes of a loaded model version (files plus the per-model overhead).",
+            MV,
+            registry=r,
         )
         self.drift = Gauge(
             "ml_feature_drift_score",
@@ -67,6 +70,15 @@ class ServerMetrics:
             MV,
             registry=r,
         )
+        self.explain_latency = Histogram(
+            "ml_explanation_latency_seconds",
+            "Time to answer an explain request (its own histogram: explaining costs hundreds "
+            "of forward passes per instance).",
+            MV,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+            registry=r,
+        )
+        self.explanations = Counter("ml_explanations_total", "Instances explained.", MV, registry=r)
         self.online_accuracy = Gauge(
             "ml_online_accuracy", "Share of correct predictions among feedback.", MV, registry=r
         )

@@ -5,7 +5,10 @@ A version lives at ``<MODEL_REPOSITORY_URI>/<model>/<version>/`` and counts only
 else its highest semantic version. Loading happens on first use (or at start for
 ``PRELOAD_MODELS``); concurrent requests for a version being loaded all wait for that one load.
 Versions in memory are kept within ``MAX_MODELS_IN_MEMORY`` and the byte budget by evicting the
-least recently used; an evicted version finishes the requests it already holds. A version
+least recently used; an evicted version finishes the requests it already holds. With a byte
+budget, a version's size (the bytes its manifest lists, plus ``MODEL_OVERHEAD_BYTES``) is known
+before it loads: room is made first, so the versions in memory never add up to more than the
+budget, and a version bigger than the whole budget is refused without loading. A version
 listed in ``MODEL_DIGESTS`` loads only if its manifest has that digest. A failed load is
 remembered for a short while and answered with 503 and its reason.
 """
@@ -22,7 +25,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from mlops_core.artifact import MANIFEST_FILE, ArtifactError
+from mlops_core.artifact import MANIFEST_FILE, ArtifactError, parse_manifest
 from mlops_core.storage import ObjectStore, StorageError, join_uri, open_store
 from mlops_serving.errors import ModelNotFoundError, ModelUnavailableError
 from mlops_serving.metrics import ServerMetrics
@@ -67,6 +70,7 @@ class ModelRepository:
         self._listing: dict[str, tuple[float, list[str]]] = {}
         self._defaults: dict[str, tuple[float, str]] = {}
         self._retiring: set[asyncio.Task[None]] = set()
+        self._reserved: dict[Key, int] = {}
         self.preloaded = False
         self.preload_errors: list[str] = []
         self.pinned_preloads: set[Key] = set()
@@ -147,6 +151,10 @@ class ModelRepository:
         self._defaults[name] = (time.monotonic(), default)
         return name, default
 
+    def expect_digests(self, digests: dict[Key, str]) -> None:
+        """Digests versions must have from now on, beside ``MODEL_DIGESTS`` (which wins)."""
+        self._digests = {**digests, **self.settings.expected_digests()}
+
     def default_version_of_loaded(self, name: str) -> str | None:
         versions = [v for (n, v) in self._loaded if n == name]
         return self._pinned.get(name) or highest(versions)
@@ -186,10 +194,43 @@ class ModelRepository:
             served.in_flight -= 1
             served.last_used = time.monotonic()
 
+    def _manifest_bytes_blocking(self, name: str, version: str) -> int:
+        manifest = parse_manifest(self._store.read_bytes(f"{name}/{version}/{MANIFEST_FILE}"))
+        return sum(entry.size for entry in manifest.files)
+
+    async def has_room_for(self, name: str, version: str) -> bool:
+        """Whether ``name`` ``version`` would load now without evicting anything."""
+        count = len(self._loaded) + len(self._loading)
+        if count >= self.settings.max_models_in_memory:
+            return False
+        budget = self.settings.model_memory_budget_bytes
+        if not budget:
+            return True
+        files = await asyncio.to_thread(self._manifest_bytes_blocking, name, version)
+        return self.committed_bytes() + files + self.settings.model_overhead_bytes <= budget
+
+    async def _reserve(self, key: Key) -> None:
+        """Make room for ``key`` within the byte budget before it loads, or refuse it."""
+        budget = self.settings.model_memory_budget_bytes
+        if not budget:
+            return
+        files = await asyncio.to_thread(self._manifest_bytes_blocking, *key)
+        needed = files + self.settings.model_overhead_bytes
+        if needed > budget:
+            reason = (
+                f"it needs {needed} bytes (files plus MODEL_OVERHEAD_BYTES), more than "
+                f"MODEL_MEMORY_BUDGET_BYTES={budget}"
+            )
+            self._failures[key] = _Failure(reason, time.monotonic())
+            raise ModelUnavailableError(f"model {key[0]} {key[1]} cannot be loaded: {reason}")
+        self._reserved[key] = needed
+        self._enforce_limits(keep=key)
+
     async def _load(self, key: Key) -> ServedModel:
         name, version = key
         started = time.monotonic()
         try:
+            await self._reserve(key)
             store = open_store(join_uri(self._store.uri, name, version))
             served = await asyncio.to_thread(
                 load_served_model,
@@ -209,8 +250,9 @@ class ModelRepository:
             raise ModelUnavailableError(f"model {name} {version} failed to load: {reason}") from exc
         finally:
             self._loading.pop(key, None)
+            self._reserved.pop(key, None)
         budget = self.settings.model_memory_budget_bytes
-        if budget and served.size_bytes > budget:
+        if budget and self._footprint(served) > budget:
             reason = (
                 f"it needs {served.size_bytes} bytes, more than MODEL_MEMORY_BUDGET_BYTES={budget}"
             )
@@ -219,7 +261,7 @@ class ModelRepository:
         self._failures.pop(key, None)
         self._loaded[key] = served
         self.metrics.load_seconds.labels(name, version).observe(time.monotonic() - started)
-        self.metrics.memory.labels(name, version).set(served.size_bytes)
+        self.metrics.memory.labels(name, version).set(self._footprint(served))
         self._enforce_limits(keep=key)
         self.metrics.loaded.set(len(self._loaded))
         log.info(
@@ -229,17 +271,29 @@ class ModelRepository:
 
     # ---- eviction --------------------------------------------------------------------------
 
-    def _bytes_in_memory(self) -> int:
-        return sum(m.size_bytes for m in self._loaded.values())
+    def _footprint(self, served: ServedModel) -> int:
+        return served.size_bytes + self.settings.model_overhead_bytes
+
+    def bytes_in_memory(self) -> int:
+        """Bytes the loaded versions hold, as the budget counts them (files plus overhead)."""
+        return sum(self._footprint(m) for m in self._loaded.values())
+
+    def committed_bytes(self) -> int:
+        """Bytes loaded plus bytes reserved by loads under way: never more than the budget."""
+        return self.bytes_in_memory() + sum(self._reserved.values())
 
     def _enforce_limits(self, *, keep: Key) -> None:
+        """Evict the least recently used until the count and the bytes (those loaded plus
+        those reserved by loads under way) are within the limits."""
         budget = self.settings.model_memory_budget_bytes
-        while len(self._loaded) > 1 and (
-            len(self._loaded) > self.settings.max_models_in_memory
-            or (budget and self._bytes_in_memory() > budget)
-        ):
-            victim = next(k for k in self._loaded if k != keep)
-            self._evict(victim)
+        while True:
+            victims = [k for k in self._loaded if k != keep]
+            count = len(self._loaded) + (keep not in self._loaded)
+            held = self.committed_bytes()
+            over = count > self.settings.max_models_in_memory or (budget and held > budget)
+            if not victims or not over:
+                return
+            self._evict(victims[0])
 
     def _evict(self, key: Key) -> None:
         served = self._loaded.pop(key)

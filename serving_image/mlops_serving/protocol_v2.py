@@ -77,12 +77,13 @@ async def _metadata(name: str, version: str | None, request: Request) -> dict[st
     return {
         "name": served.name,
         "versions": await repo.versions(served.name),
-        "platform": "pytorch",
+        "platform": "onnxruntime" if served.artifact.runtime == "onnx" else "pytorch",
         "parameters": {
             "version": served.version,
             "digest": served.artifact.digest,
             "classLabels": served.class_labels,
             "architecture": served.artifact.config.architecture,
+            "runtime": served.artifact.runtime,
         },
         **_tensor_meta(served.artifact.config),
     }

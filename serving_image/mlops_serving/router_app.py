@@ -20,11 +20,17 @@ import random
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from mlops_core.routing import RouterConfig, choose_version, should_mirror
+from mlops_core.routing import (
+    VERSION_HEADER,
+    RouterConfig,
+    choose_version,
+    requested_version,
+    should_mirror,
+)
 from mlops_serving.batching import cancel_quietly
 from mlops_serving.endpoint_slices import EndpointSliceWatch
 from mlops_serving.http_pool import (
@@ -34,13 +40,14 @@ from mlops_serving.http_pool import (
     HttpPool,
 )
 from mlops_serving.router_backends import BackendPool
-from mlops_serving.router_config_source import ConfigSource
+from mlops_serving.router_config_source import ConfigSource, router_config_source
 from mlops_serving.router_metrics import RouterMetrics
 from mlops_serving.settings import RouterSettings
 
 log = logging.getLogger(__name__)
 
 PASSED_PREFIXES = ("/v1/", "/v2/", "/mlops/")
+VERSION_HEADER_BYTES = VERSION_HEADER.encode()
 VERSION_IN_PATH = re.compile(r"/versions/([^/:]+)")
 HOP_BY_HOP = frozenset(
     {
@@ -83,7 +90,12 @@ def error(status: int, message: str) -> Answer:
 class Router:
     """Chooses a version and an endpoint for each request and forwards it."""
 
-    def __init__(self, settings: RouterSettings, source: ConfigSource, pool: BackendPool) -> None:
+    def __init__(
+        self,
+        settings: RouterSettings,
+        source: ConfigSource[RouterConfig] | None,
+        pool: BackendPool,
+    ) -> None:
         self.settings = settings
         self.source = source
         self.pool = pool
@@ -93,10 +105,20 @@ class Router:
         self._mirror_tasks: set[asyncio.Task[None]] = set()
         self._random = random.Random()  # noqa: S311 - a traffic split, not a secret
 
+    def random(self) -> float:
+        """A uniform draw in [0, 1) for a split or a mirror decision."""
+        return self._random.random()
+
     def pick(self, config: RouterConfig, path: str, headers: dict[bytes, bytes]) -> str:
-        named = VERSION_IN_PATH.search(path)
-        if named is not None and any(b.version == named.group(1) for b in config.backends):
-            return named.group(1)
+        in_path = VERSION_IN_PATH.search(path)
+        in_header = headers.get(VERSION_HEADER_BYTES)
+        named = requested_version(
+            config,
+            in_path=in_path.group(1) if in_path is not None else None,
+            in_header=in_header.decode("latin-1") if in_header is not None else None,
+        )
+        if named is not None:
+            return named
         key = None
         if config.sticky_header is not None:
             raw = headers.get(config.sticky_header.lower().encode())
@@ -117,8 +139,13 @@ class Router:
         target: bytes,
         headers: Headers,
         body: bytes,
+        *,
+        endpoints: list[str] | None = None,
     ) -> Answer:
-        endpoints = self.pool.order(self.pool.endpoints(config, version))
+        """Send the request to ``version``: to ``endpoints`` in that order when given (a pool's
+        router orders them by placement), else round-robin over the version's endpoints."""
+        if endpoints is None:
+            endpoints = self.pool.order(self.pool.endpoints(config, version))
         if not endpoints:
             return error(503, f"no ready endpoints for {config.model} version {version}")
         last_error = ""
@@ -147,6 +174,8 @@ class Router:
         target: bytes,
         headers: Headers,
         body: bytes,
+        *,
+        endpoints: list[str] | None = None,
     ) -> None:
         if self._mirror_slots.locked():
             self.metrics.mirrored.labels(version, "dropped").inc()
@@ -154,7 +183,9 @@ class Router:
 
         async def send() -> None:
             async with self._mirror_slots:
-                answer = await self.forward(config, version, method, target, headers, body)
+                answer = await self.forward(
+                    config, version, method, target, headers, body, endpoints=endpoints
+                )
             outcome = "ok" if answer.status < 500 else "error"
             self.metrics.mirrored.labels(version, outcome).inc()
 
@@ -163,9 +194,11 @@ class Router:
         task.add_done_callback(self._mirror_tasks.discard)
 
     async def proxy(self, request: Request) -> tuple[str | None, Answer]:
-        config = self.source.config
-        if config is None:
-            return None, error(503, f"router has no valid config yet: {self.source.error}")
+        source = self.source
+        config = source.config if source is not None else None
+        if source is None or config is None:
+            reason = source.error if source is not None else "none given"
+            return None, error(503, f"router has no valid config yet: {reason}")
         path = request.path
         if not path.startswith(PASSED_PREFIXES):
             return None, error(404, f"the router passes /v1/, /v2/ and /mlops/ paths, not {path}")
@@ -176,8 +209,20 @@ class Router:
         if mirror_to is not None:
             self.mirror(config, mirror_to, method, target, headers, body)
         answer = await self.forward(config, version, method, target, headers, body)
-        answer.headers.append((b"x-mlops-version", version.encode()))
+        answer.headers.append((VERSION_HEADER_BYTES, version.encode()))
         return version, answer
+
+
+class ProxyApp(Protocol):
+    """What the router's HTTP front serves: a Deployment's router or a pool's."""
+
+    settings: RouterSettings
+
+    async def answer(self, request: Request) -> Answer: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class RouterApp:
@@ -185,7 +230,7 @@ class RouterApp:
 
     def __init__(self, settings: RouterSettings, watch: EndpointSliceWatch | None) -> None:
         self.settings = settings
-        self.source = ConfigSource(settings.router_config_file)
+        self.source = router_config_source(settings.router_config_file)
         self.source.reload()
         self.watch = watch
         self.router = Router(settings, self.source, BackendPool(watch))

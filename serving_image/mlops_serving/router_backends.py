@@ -41,6 +41,12 @@ class BackendPool:
         start = next(self._counter) % len(endpoints)
         return endpoints[start:] + endpoints[:start]
 
+    def alive_first(self, endpoints: list[str]) -> list[str]:
+        """``endpoints`` with the quarantined ones moved to the end (order kept otherwise)."""
+        now = time.monotonic()
+        alive = [e for e in endpoints if self._dead.get(e, 0.0) <= now]
+        return alive + [e for e in endpoints if self._dead.get(e, 0.0) > now]
+
     def mark_dead(self, endpoint: str) -> None:
         self._dead[endpoint] = time.monotonic() + QUARANTINE_S
 

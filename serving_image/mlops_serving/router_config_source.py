@@ -10,19 +10,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from mlops_core.routing import RouterConfig, RoutingError, parse_router_config
 
 log = logging.getLogger(__name__)
 
 
-class ConfigSource:
-    """Holds the current ``RouterConfig`` and the last load error."""
+Config = TypeVar("Config")
 
-    def __init__(self, path: str | Path) -> None:
+
+class ConfigSource(Generic[Config]):
+    """Holds the current config (a ``RouterConfig``, or what ``parse`` makes) and the last
+    load error."""
+
+    def __init__(self, path: str | Path, parse: Callable[[str], Config]) -> None:
         self.path = Path(path)
-        self.config: RouterConfig | None = None
+        self.parse = parse
+        self.config: Config | None = None
         self.error: str | None = None
         self.generation = 0
         self._digest: str | None = None
@@ -39,7 +46,7 @@ class ConfigSource:
             return False
         self._digest = digest
         try:
-            config = parse_router_config(data.decode())
+            config = self.parse(data.decode())
         except (RoutingError, UnicodeDecodeError) as exc:
             self.error = f"{self.path}: {exc}"
             log.error("router config rejected, keeping the previous one: %s", self.error)
@@ -47,14 +54,22 @@ class ConfigSource:
         self.config = config
         self.error = None
         self.generation += 1
-        log.info(
-            "router config %d: %s",
-            self.generation,
-            ", ".join(f"{b.version}={b.weight}" for b in config.backends),
-        )
+        log.info("router config %d: %s", self.generation, describe(config))
         return True
 
     async def watch(self, period: float) -> None:
         while True:
             await asyncio.to_thread(self.reload)
             await asyncio.sleep(period)
+
+
+def describe(config: object) -> str:
+    """A one-line summary of a config for the log."""
+    if isinstance(config, RouterConfig):
+        return ", ".join(f"{b.version}={b.weight}" for b in config.backends)
+    return type(config).__name__
+
+
+def router_config_source(path: str | Path) -> ConfigSource[RouterConfig]:
+    """The source of a Deployment's router: a ``RouterConfig``."""
+    return ConfigSource(path, parse_router_config)

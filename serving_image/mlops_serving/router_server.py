@@ -20,7 +20,7 @@ from typing import cast
 import httptools
 
 from mlops_serving.http_pool import Headers
-from mlops_serving.router_app import Answer, Request, RouterApp, error
+from mlops_serving.router_app import Answer, ProxyApp, Request, error
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def encode_answer(answer: Answer, *, keep_alive: bool) -> bytes:
 class RouterProtocol(asyncio.Protocol):
     """One client connection."""
 
-    def __init__(self, app: RouterApp) -> None:
+    def __init__(self, app: ProxyApp) -> None:
         self.app = app
         self.max_body = app.settings.max_request_bytes
         self.transport: asyncio.Transport | None = None
@@ -148,7 +148,7 @@ class RouterProtocol(asyncio.Protocol):
                 return
 
 
-async def serve(app: RouterApp, *, host: str, port: int) -> None:
+async def serve(app: ProxyApp, *, host: str, port: int) -> None:
     """Run until SIGTERM or SIGINT, then stop taking connections and shut down."""
     loop = asyncio.get_running_loop()
     await app.start()
@@ -168,7 +168,7 @@ async def serve(app: RouterApp, *, host: str, port: int) -> None:
         await app.stop()
 
 
-def run(app: RouterApp, *, host: str, port: int) -> None:
+def run(app: ProxyApp, *, host: str, port: int) -> None:
     try:
         import uvloop
     except ImportError:

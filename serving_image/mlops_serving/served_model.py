@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
@@ -16,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from mlops_core.artifact_io import LoadedArtifact, load_artifact
 from mlops_core.preprocessing import PreprocessingError, TabularPreprocessor
 from mlops_core.storage import ObjectStore
 from mlops_serving.batching import BatcherClosedError, DynamicBatcher
 from mlops_serving.drift_monitor import DriftMonitor, DriftReport, drift_reference
 from mlops_serving.errors import InvalidInputError, ModelUnavailableError
+from mlops_serving.explaining import Explanation, ModelExplainer
 from mlops_serving.metrics import ServerMetrics
+from mlops_serving.runtimes import ServableArtifact, load_servable
 from mlops_serving.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ class Prediction:
         return max(self.probabilities)
 
 
-def dummy_record(artifact: LoadedArtifact) -> dict[str, Any]:
+def dummy_record(artifact: ServableArtifact) -> dict[str, Any]:
     """A plausible input for warm-up: numeric means, first categories, a short text."""
     pre = artifact.preprocessor
     if isinstance(pre, TabularPreprocessor):
@@ -58,7 +60,7 @@ class ServedModel:
         *,
         name: str,
         version: str,
-        artifact: LoadedArtifact,
+        artifact: ServableArtifact,
         settings: ServerSettings,
         executor: Executor,
         metrics: ServerMetrics,
@@ -69,6 +71,8 @@ class ServedModel:
         self.in_flight = 0
         self.last_used = time.monotonic()
         self.drift: DriftMonitor | None = None
+        self._explainer: ModelExplainer | None = None
+        self._explainer_lock = threading.Lock()
         self._executor = executor
         self._drift_sample = settings.drift_sample_per_batch
         if settings.drift_detection_enabled:
@@ -123,6 +127,22 @@ class ServedModel:
             Prediction(labels[int(i)], row) for i, row in zip(best, proba.tolist(), strict=True)
         ]
 
+    def explain(self, records: Sequence[Record]) -> list[Explanation]:
+        """Explanations of ``records`` (blocking: the explain routes run it on their threads;
+        the explainer and its background are built on the first call)."""
+        with self._explainer_lock:
+            if self._explainer is None:
+                artifact = self.artifact
+                self._explainer = ModelExplainer(
+                    preprocessor=artifact.preprocessor,
+                    reference=artifact.reference,
+                    architecture=artifact.config.architecture,
+                    class_labels=artifact.class_labels,
+                    probabilities=artifact.explaining_network().probabilities,
+                )
+            explainer = self._explainer
+        return explainer.explain(records)
+
     def _observe_drift(self, records: list[Record]) -> None:
         """Keep a sample of a batch's records for the drift windows (after the answers)."""
         if self.drift is None:
@@ -175,9 +195,16 @@ def load_served_model(
     metrics: ServerMetrics,
     expected_digest: str | None = None,
 ) -> ServedModel:
-    """Verify and rebuild the version at ``store``, warm it up if asked (blocking); with
+    """Verify the version at ``store``, open it in its runtime (``runtimes.load_servable``)
+    and warm it up if asked (blocking); with
     ``expected_digest``, a manifest with another digest is refused before anything is read."""
-    artifact = load_artifact(store, expected_digest=expected_digest)
+    artifact = load_servable(
+        store,
+        requested=settings.serving_runtime,
+        gpu=settings.serving_gpu,
+        threads=settings.torch_num_threads,
+        expected_digest=expected_digest,
+    )
     if artifact.manifest.model != name or artifact.manifest.version != version:
         log.warning(
             "artifact at %s says it is %s:%s, served as %s:%s",

@@ -10,14 +10,13 @@ import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
-import torch
 from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp
 
 from mlops_core.storage import ObjectStore
-from mlops_serving import __version__, protocol_mlops, protocol_v1, protocol_v2
+from mlops_serving import __version__, explain_routes, protocol_mlops, protocol_v1, protocol_v2
 from mlops_serving.api_docs import install_api_docs
 from mlops_serving.batching import cancel_quietly
 from mlops_serving.body_limit import BodyLimitMiddleware
@@ -27,6 +26,7 @@ from mlops_serving.feedback import FeedbackBook
 from mlops_serving.inference import Inference
 from mlops_serving.metrics import ServerMetrics
 from mlops_serving.model_repository import ModelRepository
+from mlops_serving.pool_assignment import PoolAssignment
 from mlops_serving.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,6 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        torch.set_num_threads(settings.torch_num_threads)
         metrics.sample_cpu()  # the first sample only starts psutil's measurement
         # the event loop and the inference thread share the GIL: hand it over sooner than the
         # default 5 ms so that a long batch does not hold up request parsing
@@ -68,20 +67,40 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
             metrics=metrics,
             feedback=FeedbackBook(settings.feedback_capacity),
         )
+        explain_executor = ThreadPoolExecutor(
+            max_workers=settings.explain_concurrency, thread_name_prefix="explain"
+        )
+        app.state.explanations = explain_routes.Explanations(
+            repository=repository,
+            metrics=metrics,
+            executor=explain_executor,
+            max_instances=settings.explain_max_instances,
+            concurrency=asyncio.Semaphore(settings.explain_concurrency),
+        )
         expiry = None
         if settings.model_cache_ttl > 0:
             period = max(0.05, min(settings.model_cache_ttl / 4, 30.0))
             expiry = asyncio.create_task(_expire_loop(repository, period))
+        following = None
+        if settings.pool_config_file and settings.pool_server_name:
+            assignment = PoolAssignment(
+                repository,
+                config_file=settings.pool_config_file,
+                server=settings.pool_server_name,
+            )
+            following = asyncio.create_task(assignment.follow())
         preload = asyncio.create_task(repository.preload())
         preload.add_done_callback(lambda _: gc.freeze())  # long-lived objects leave the GC's way
         try:
             yield
         finally:
             await cancel_quietly(expiry)
+            await cancel_quietly(following)
             if not preload.done():
                 preload.cancel()
             await repository.close()
             executor.shutdown(wait=True)
+            explain_executor.shutdown(wait=True)
 
     title = "mlops model server"
     app = FastAPI(
@@ -98,6 +117,7 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
     app.include_router(protocol_v1.router)
     app.include_router(protocol_v2.router)
     app.include_router(protocol_mlops.router)
+    app.include_router(explain_routes.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

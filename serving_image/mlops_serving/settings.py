@@ -23,6 +23,7 @@ from mlops_core.serving_spec import (
     MODELS_IN_MEMORY_MAX,
     BatchingSpec,
     DriftSpec,
+    ServingRuntime,
     ServingSpec,
     parse_model_digests,
 )
@@ -73,11 +74,30 @@ class ServerSettings(BaseSettings):
         description="'name:version=sha256:<hex>,...': the manifest digest each version must have "
         "(the ModelVersion's); a version whose manifest differs is refused.",
     )
+    serving_runtime: ServingRuntime = Field(
+        default="onnx",
+        description="onnx: ONNX Runtime for versions with model.onnx, torch for older ones; "
+        "torch: torch for every version (needs the torch flavour of the image).",
+    )
+    serving_gpu: bool = Field(
+        default=False, description="The pod has a GPU: ONNX Runtime's CUDA provider, torch's cuda."
+    )
     max_models_in_memory: int = Field(default=4, ge=1, le=MODELS_IN_MEMORY_MAX)
     model_memory_budget_bytes: int = Field(default=0, ge=0, description="0 = no byte budget.")
+    model_overhead_bytes: int = Field(
+        default=0,
+        ge=0,
+        description="Bytes one loaded version costs beyond its files, counted in the budget.",
+    )
     model_cache_ttl: float = Field(
         default=0.0, ge=0, description="Seconds an idle model stays loaded; 0 = until evicted."
     )
+    pool_config_file: str = Field(
+        default="",
+        description="A ServingPool's router config (mounted): the server preloads the versions "
+        "placed on POOL_SERVER_NAME. Empty: not a pool server.",
+    )
+    pool_server_name: str = Field(default="", description="This server's name in the pool.")
     warmup_on_load: bool = True
     batching_enabled: bool = Field(
         default=True, description="Off: every request runs alone (a batch of one, no wait)."
@@ -100,7 +120,23 @@ class ServerSettings(BaseSettings):
         default=8, ge=1, le=4096, description="Records of each batch added to the drift window."
     )
     feedback_capacity: int = Field(default=100_000, ge=1)
-    torch_num_threads: int = Field(default_factory=_default_threads, ge=1, le=256)
+    explain_max_instances: int = Field(
+        default=16, ge=1, le=1024, description="Instances one explain request may carry (413 past)."
+    )
+    explain_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Explanations computed at once, on threads of their own (never the "
+        "inference thread); further explain requests wait.",
+    )
+    torch_num_threads: int = Field(
+        default_factory=_default_threads,
+        ge=1,
+        le=256,
+        description="Threads of one forward pass, in either runtime (ONNX Runtime's intra-op "
+        "threads, torch's threads).",
+    )
 
     @field_validator("preload_models", "model_versions")
     @classmethod
@@ -131,6 +167,7 @@ class ServerSettings(BaseSettings):
     def serving_spec(self) -> ServingSpec:
         """These settings as the serving contract (``mlops_core.serving_spec``)."""
         return ServingSpec(
+            runtime=self.serving_runtime,
             max_models_in_memory=self.max_models_in_memory,
             warmup=self.warmup_on_load,
             batching=BatchingSpec(
@@ -172,6 +209,11 @@ class RouterSettings(BaseSettings):
         default="/etc/mlops/router/router.json", description="Mounted ConfigMap key."
     )
     router_config_poll_seconds: float = Field(default=1.0, gt=0)
+    router_pool: bool = Field(
+        default=False,
+        description="Route for a ServingPool: the config is a PoolRouterConfig (every pooled "
+        "Deployment's split and the placement of versions on the pool's servers).",
+    )
     router_config_map: str | None = Field(
         default=None,
         description="ConfigMap (in router_namespace) whose router.json is followed through the "

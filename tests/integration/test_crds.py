@@ -21,6 +21,7 @@ from mlops_operator.api.name_limits import (
     MODEL_VERSION_NAME_MAX,
     TRAINING_JOB_NAME_MAX,
 )
+from mlops_operator.api.serving_pool import POOL_NAME_MAX
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -144,6 +145,18 @@ def test_the_mlops_category_lists_every_kind(devcluster: DevCluster, namespace: 
 
 # (name, example the manifest starts from, merge patch making it invalid, expected message)
 INVALID: list[tuple[str, str, dict[str, Any], str]] = [
+    (
+        "pool-model-memory-over-the-pod",
+        "pools/servingpool.yaml",
+        {"spec": {"modelMemory": "4Gi"}},
+        "modelMemory must be less than resources.memory",
+    ),
+    (
+        "pool-without-copies",
+        "pools/servingpool.yaml",
+        {"spec": {"copies": 0}},
+        "spec.copies: Invalid value",
+    ),
     (
         "negative-gpu",
         "gpu/trainingjob.yaml",
@@ -479,6 +492,7 @@ AT_THE_NAME_LIMIT = [
     ("experiment/experiment.yaml", EXPERIMENT_NAME_MAX),
     ("registry/modelversion.yaml", MODEL_VERSION_NAME_MAX),
     ("deployments/direct.yaml", DEPLOYMENT_NAME_MAX),
+    ("pools/servingpool.yaml", POOL_NAME_MAX),
 ]
 
 

@@ -101,6 +101,54 @@ def test_memory_budget_bounds_bytes_and_rejects_oversized_models(
     asyncio.run(scenario())
 
 
+def test_room_is_made_before_a_load_so_the_budget_holds_at_every_moment(
+    models: Path, executor: ThreadPoolExecutor
+) -> None:
+    async def scenario() -> None:
+        size = (await repository(models, executor).get("fraud", "1.0.0")).size_bytes
+        overhead = size // 4
+        budget = 2 * (size + overhead) + size // 8  # room for two fraud versions, not three
+        repo = repository(
+            models,
+            executor,
+            model_memory_budget_bytes=budget,
+            model_overhead_bytes=overhead,
+            max_models_in_memory=10,
+        )
+        peak = 0
+        done = asyncio.Event()
+
+        async def watch() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, repo.committed_bytes(), repo.bytes_in_memory())
+                await asyncio.sleep(0)
+
+        watcher = asyncio.create_task(watch())
+        for _ in range(3):
+            for version in ("1.0.0", "1.1.0"):
+                await repo.get("fraud", version)
+            await asyncio.gather(repo.get("threats"), repo.get("fraud", "1.0.0"))
+        done.set()
+        await watcher
+        assert 0 < peak <= budget
+        assert repo.bytes_in_memory() <= budget
+        assert (
+            repo.metrics.registry.get_sample_value(
+                "ml_model_memory_usage_bytes", {"model": "fraud", "version": "1.0.0"}
+            )
+            == size + overhead
+        )
+        # a version bigger than the whole budget is refused before anything of it is read
+        small = repository(models, executor, model_memory_budget_bytes=size, model_overhead_bytes=1)
+        with pytest.raises(ModelUnavailableError, match="MODEL_OVERHEAD_BYTES"):
+            await small.get("fraud", "1.0.0")
+        assert load_count(small, "1.0.0") is None
+        await repo.close()
+
+    asyncio.run(scenario())
+
+
 def test_idle_models_expire_after_the_ttl_but_preloaded_stay(
     models: Path, executor: ThreadPoolExecutor
 ) -> None:

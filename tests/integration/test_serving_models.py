@@ -24,6 +24,7 @@ import torch
 from mlops_core.artifact_config import ArtifactConfig
 from mlops_core.artifact_io import ArtifactMetrics, load_artifact, publish_artifact
 from mlops_core.models import build_model
+from mlops_core.onnx_export import export_onnx
 from mlops_core.preprocessing import fit_tabular, fit_text
 from mlops_core.reference_stats import compute_reference_stats
 from mlops_core.storage import ObjectStore, join_uri, open_store
@@ -84,8 +85,10 @@ def train_tabular(
     hidden: tuple[int, ...] = (32, 16),
     seed: int = 0,
     epochs: int = 60,
+    onnx: bool = True,
 ) -> str:
-    """Train a small MLP on synthetic data and publish it; returns the version digest."""
+    """Train a small MLP on synthetic data and publish it (with its ONNX export unless
+    ``onnx`` is False: a version served by torch); returns the version digest."""
     torch.manual_seed(seed)
     data = tabular_data(1500, seed=seed)
     pre = fit_tabular(data, feature_columns=FEATURES, categorical_columns=["segment"])
@@ -113,6 +116,7 @@ def train_tabular(
         preprocessor=pre,
         reference=compute_reference_stats(pre, data),
         metrics=ArtifactMetrics(epochs_run=epochs, validation={"val_accuracy": accuracy}),
+        onnx=export_onnx(module, config, x.numpy()) if onnx else None,
     )
     return published.digest
 
@@ -147,6 +151,7 @@ def train_text(store: ObjectStore, *, model: str = "threats", version: str = "1.
         preprocessor=pre,
         reference=compute_reference_stats(pre, data),
         metrics=ArtifactMetrics(epochs_run=40),
+        onnx=export_onnx(module, config, x.numpy()),
     )
     return published.digest
 

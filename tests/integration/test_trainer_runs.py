@@ -20,10 +20,17 @@ import pyarrow.parquet as pa_parquet
 import pytest
 import yaml
 
-from mlops_core.artifact import ARTIFACT_FILES, MANIFEST_FILE, WEIGHTS_FILE, digest_of
+from mlops_core.artifact import (
+    ARTIFACT_FILES,
+    MANIFEST_FILE,
+    ONNX_FILE,
+    WEIGHTS_FILE,
+    digest_of,
+)
 from mlops_core.artifact_io import load_artifact
 from mlops_core.progress import TrainingResult
 from mlops_core.storage import LocalStore
+from mlops_serving.runtimes import load_servable
 
 pytestmark = pytest.mark.integration
 
@@ -128,6 +135,9 @@ def test_tabular_run_publishes_an_artifact_that_predicts(tmp_path: Path) -> None
     accuracy = np.mean(np.array(loaded.predict(test_rows)) == np.array(labels))
     assert accuracy == pytest.approx(done.result.metrics["test_accuracy"])
     assert accuracy > 0.9
+    served = load_servable(LocalStore(out), requested="onnx")  # the ONNX export, verified
+    assert served.runtime == "onnx"
+    assert np.abs(served.predict_proba(test_rows) - loaded.predict_proba(test_rows)).max() <= 1e-5
     mean_radius = loaded.reference.feature("mean_radius")
     assert mean_radius.kind == "numeric"
     assert len(mean_radius.counts) == 10  # type: ignore[union-attr]
@@ -167,6 +177,10 @@ def test_text_models_learn_the_threat_descriptions(tmp_path: Path, architecture:
         [{"description": "port scan from 10.1.2.3 hit 200 hosts on port 22 then ssh logins"}]
     )
     assert prediction[0] in {"benign", "phishing", "malware", "intrusion"}
+    test_rows = _csv_rows(data / "test.csv")
+    served = load_servable(LocalStore(out), requested="onnx")
+    assert served.runtime == "onnx"
+    assert np.abs(served.predict_proba(test_rows) - loaded.predict_proba(test_rows)).max() <= 1e-5
     assert [f.name for f in loaded.reference.features] == ["text_length", "oov_rate"]
 
 
@@ -310,7 +324,7 @@ def test_published_version_is_refused_but_the_same_run_may_retry(tmp_path: Path)
     # the checkpoints (under the artifact by default) are gone after the publish, markers too:
     # the folder holds the artifact's files and nothing else
     left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert left == sorted([*ARTIFACT_FILES, MANIFEST_FILE])
+    assert left == sorted([*ARTIFACT_FILES, ONNX_FILE, MANIFEST_FILE])
 
     retry = run_trainer(config, tmp_path)  # e.g. the pod died after publishing
     assert retry.returncode == 0, retry.stderr

@@ -1,7 +1,8 @@
 """The chart's alert rules pass ``promtool check rules`` and their ``promtool test rules`` cases,
 and every alert has a case where it fires and one where it does not.
 
-promtool comes with Debian's ``prometheus`` package (``.ci/run`` installs it).
+promtool comes with Debian's ``prometheus`` package (``make test`` installs it when missing:
+``scripts/setup-machine.sh``).
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ def test_every_benchmark_has_a_summary() -> None:
         "drift_overhead",
         "drift_scoring",
         "experiment_overhead",
+        "queue_admission",
         "reconcile_throughput",
         "rollout_timing",
         "router_overhead",
@@ -257,17 +258,55 @@ def test_drift_overhead_every_concurrency_keeps_nine_tenths(ratio_64: float, met
     ("changes", "met"),
     [
         ({}, True),
-        ({"kl_s": 0.5, "kl_speedup_vs_previous": 1.5}, False),  # neither bound
-        ({"kl_s": 0.5, "kl_speedup_vs_previous": 4.0}, True),  # slower machine, same speed-up
-        ({"wasserstein_relative_error": 0.03}, False),
+        ({"kl_speedup_vs_evidently": 2.99}, False),  # the median of the rounds decides
+        ({"psi_speedup_vs_evidently_min": 2.0}, True),  # one slow round does not
+        ({"wasserstein_speedup_vs_evidently": 0.8}, False),  # a slowdown never passes
+        ({"wasserstein_worst_relative_error": 0.021}, False),  # the worst feature decides
     ],
 )
-def test_drift_scoring_time_or_speedup_and_an_exact_wasserstein(
+def test_drift_scoring_three_times_evidently_on_each_method_and_an_exact_wasserstein(
     changes: dict[str, float], met: bool
 ) -> None:
-    figures = {"wasserstein_relative_error": 0.001}
+    figures = {"rounds": 5, "wasserstein_worst_relative_error": 0.001}
     for method in ("psi", "kl", "wasserstein"):
-        figures |= {f"{method}_s": 0.1, f"{method}_speedup_vs_previous": 1.0}
+        figures |= {
+            f"{method}_s": 0.1,
+            f"{method}_evidently_s": 0.4,
+            f"{method}_speedup_vs_evidently": 4.0,
+            f"{method}_speedup_vs_evidently_min": 3.5,
+            f"{method}_speedup_vs_evidently_max": 4.5,
+        }
     result = benchmark("drift_scoring").summary(figures | changes)
     check_shape(result, "drift_scoring")
+    assert result["targets"]["kl_speedup_vs_evidently"] == 3.0
+    assert result["met"] is met
+
+
+@pytest.mark.parametrize(
+    ("operator_s", "over_quota", "lost", "met"),
+    [
+        (0.12, 0, 0.0, True),
+        (0.121, 0, 0.0, False),  # overhead ratio above 1.2
+        (0.1, 1, 0.0, False),  # one sample over quota
+        (0.1, 0, 0.021, False),  # more than 2% of an epoch lost per preemption
+    ],
+)
+def test_queue_admission_needs_ratio_quota_and_work_lost(
+    operator_s: float, over_quota: int, lost: float, met: bool
+) -> None:
+    figures = {
+        "count": 200,
+        "cycles": 40,
+        "plain_median_s": 0.1,
+        "plain_p99_s": 0.2,
+        "plain_spread_s": 0.15,
+        "operator_median_s": operator_s,
+        "operator_p99_s": 0.2,
+        "operator_spread_s": 0.15,
+        "over_quota_samples": over_quota,
+        "lost_epoch_fraction_median": lost,
+        "lost_epoch_fraction_max": lost,
+    }
+    result = benchmark("queue_admission").summary(figures)
+    check_shape(result, "queue_admission")
     assert result["met"] is met

@@ -90,6 +90,26 @@ def test_gpu_servers_are_placed_like_gpu_trainers() -> None:
     assert pod["tolerations"][-1]["key"] == "nvidia.com/gpu"
 
 
+def test_servers_run_onnx_without_torch_unless_the_spec_asks_for_torch() -> None:
+    default = build_server_deployment(deployment(), served(), replicas=1, settings=SETTINGS)
+    assert env_of(default)["SERVING_RUNTIME"] == "onnx"
+    assert env_of(default)["SERVING_GPU"] == "false"
+    assert default["spec"]["template"]["spec"]["containers"][0]["image"] == SETTINGS.serving_image
+    torch = build_server_deployment(
+        deployment(serving={"runtime": "torch"}), served(), replicas=1, settings=SETTINGS
+    )
+    assert env_of(torch)["SERVING_RUNTIME"] == "torch"
+    container = torch["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == SETTINGS.serving_torch_image != SETTINGS.serving_image
+    gpu = build_server_deployment(
+        deployment(resources={"cpu": "2", "memory": "4Gi", "gpu": 1}),
+        served(),
+        replicas=1,
+        settings=SETTINGS,
+    )
+    assert env_of(gpu)["SERVING_GPU"] == "true"  # ONNX Runtime's CUDA provider
+
+
 def test_the_storage_secret_of_the_spec_wins() -> None:
     manifest = build_server_deployment(
         deployment(storageSecretName="team-s3"), served(), replicas=1, settings=SETTINGS

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlops_serving.http_pool import BackendProtocolError, parse_head, read_body
-from mlops_serving.router_config_source import ConfigSource
+from mlops_serving.router_config_source import router_config_source
 
 pytestmark = pytest.mark.unit
 
@@ -57,7 +57,7 @@ def _config(weight: int) -> str:
 
 def test_config_source_reloads_on_change_and_keeps_the_last_good_one(tmp_path: Path) -> None:
     path = tmp_path / "router.json"
-    source = ConfigSource(path)
+    source = router_config_source(path)
     assert not source.reload()
     assert "cannot read" in (source.error or "")
     path.write_text(_config(90))

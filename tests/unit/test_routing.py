@@ -13,6 +13,7 @@ from mlops_core.routing import (
     RoutingError,
     choose_version,
     parse_router_config,
+    requested_version,
     should_mirror,
     sticky_fraction,
 )
@@ -152,3 +153,12 @@ def test_non_mapping_and_garbage_are_rejected() -> None:
 def test_draw_out_of_range_is_an_error() -> None:
     with pytest.raises(RoutingError, match=r"\[0, 1\)"):
         choose_version(_config(), draw=1.0)
+
+
+def test_a_request_naming_the_version_that_answered_goes_there() -> None:
+    config = _config()
+    # :explain of an earlier answer carries its x-mlops-version header
+    assert requested_version(config, in_path=None, in_header="1.1.0") == "1.1.0"
+    assert requested_version(config, in_path="1.0.0", in_header="1.1.0") == "1.0.0"
+    assert requested_version(config, in_path=None, in_header="9.9.9") is None  # the split
+    assert requested_version(config, in_path=None, in_header=None) is None

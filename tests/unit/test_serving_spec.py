@@ -19,6 +19,7 @@ from mlops_serving.settings import ServerSettings
 pytestmark = pytest.mark.unit
 
 SPECS = [
+    (ServingSpec(runtime="torch"), DriftSpec()),
     (ServingSpec(), DriftSpec()),
     (
         ServingSpec(

@@ -8,8 +8,15 @@ A checkpoint of epoch N is a folder ``epoch-<N>/`` under the run's checkpoint UR
     state.json             epoch, early stopping, history, optimizer hyperparameters,
                            grad-scaler state and the run's fingerprint — written LAST
 
-Only a folder with ``state.json`` counts. Randomness needs no saved state: each epoch reseeds
-from (seed, epoch, rank), so a resumed run continues exactly as an uninterrupted one would.
+Only a folder with ``state.json`` counts. Randomness needs no saved state at epoch ends: each
+epoch reseeds from (seed, epoch, rank), so a resumed run continues exactly as an uninterrupted
+one would.
+
+A run stopped in the middle of an epoch (SIGTERM: preemption, drain) writes ``interrupted/``:
+the same files as of that optimizer step, ``state.json`` naming the epoch in progress and the
+steps done (``partial``), and per rank ``rank-<r>.safetensors`` with the random generator's
+state and the epoch's running loss sum, so the rest of the epoch draws and sums exactly as it
+would have. It is resumed when it is at least as far as the newest epoch checkpoint.
 """
 
 from __future__ import annotations
@@ -26,13 +33,14 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from mlops_core.progress import EpochRecord
-from mlops_core.storage import ObjectStore
+from mlops_core.storage import ObjectNotFoundError, ObjectStore
 from mlops_core.training_spec import TrainerConfig
 from mlops_core.wire import WireModel
 from mlops_trainer.early_stopping import EarlyStoppingState
 from mlops_trainer.errors import TrainerError
 
 STATE_FILE = "state.json"
+INTERRUPTED = "interrupted"
 MODEL_FILE = "model.safetensors"
 BEST_FILE = "best.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
@@ -40,6 +48,14 @@ KEEP_LAST = 2
 _FOLDER = re.compile(r"^epoch-(\d{6})/state\.json$")
 
 Weights = dict[str, torch.Tensor]
+
+
+class PartialEpoch(WireModel):
+    """How far into ``epoch`` an interrupted run got."""
+
+    epoch: int = Field(ge=1, description="The epoch in progress.")
+    steps: int = Field(ge=0, description="Optimizer steps of that epoch already taken.")
+    examples: int = Field(ge=0, description="Examples (this rank's) those steps used.")
 
 
 class CheckpointState(WireModel):
@@ -55,14 +71,44 @@ class CheckpointState(WireModel):
         default_factory=dict, description="Non-tensor optimizer state per parameter index."
     )
     scaler: dict[str, Any] | None = Field(default=None, description="GradScaler state (CUDA).")
+    partial: PartialEpoch | None = Field(
+        default=None, description="Only in interrupted/: the epoch in progress."
+    )
 
 
 @dataclass
 class Checkpoint:
     state: CheckpointState
     weights: Weights
-    best_weights: Weights
+    best_weights: Weights | None
     optimizer: dict[str, Any]
+    #: this rank's generator state and running loss sum (interrupted checkpoints only)
+    rank_state: Weights | None = None
+
+
+@dataclass
+class EpochProgress:
+    """Where an epoch stands after some steps: what an interrupted checkpoint records."""
+
+    epoch: int
+    steps: int
+    examples: int
+    loss_sum: torch.Tensor
+    #: the default generator's state (CPU; plus the device's on CUDA) after those steps
+    rng: dict[str, torch.Tensor]
+
+
+def generator_state(device: torch.device) -> dict[str, torch.Tensor]:
+    state = {"rng_cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["rng_cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_generator(state: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(state["rng_cpu"])
+    if device.type == "cuda" and "rng_cuda" in state:
+        torch.cuda.set_rng_state(state["rng_cuda"], device)
 
 
 def run_fingerprint(config: TrainerConfig) -> str:
@@ -129,15 +175,66 @@ def save_checkpoint(
     optimizer: dict[str, Any],
 ) -> None:
     """Write epoch ``state.epoch``'s checkpoint (state.json last), then prune old ones."""
-    tensors, groups, scalars = split_optimizer_state(optimizer)
-    state = state.model_copy(update={"optimizer_groups": groups, "optimizer_scalars": scalars})
-    base = folder(state.epoch)
-    store.write_bytes(f"{base}/{MODEL_FILE}", save_safetensors(cpu_copy(weights)))
-    store.write_bytes(f"{base}/{BEST_FILE}", save_safetensors(cpu_copy(best_weights)))
-    store.write_bytes(f"{base}/{OPTIMIZER_FILE}", save_safetensors(tensors))
-    store.write_bytes(f"{base}/{STATE_FILE}", state.model_dump_json(by_alias=True).encode())
+    _write(store, folder(state.epoch), state, weights, best_weights, optimizer)
     for old in checkpoint_epochs(store)[:-KEEP_LAST]:
         delete_checkpoint(store, old)
+
+
+def _write(
+    store: ObjectStore,
+    base: str,
+    state: CheckpointState,
+    weights: Weights,
+    best_weights: Weights | None,
+    optimizer: dict[str, Any],
+) -> None:
+    tensors, groups, scalars = split_optimizer_state(optimizer)
+    state = state.model_copy(update={"optimizer_groups": groups, "optimizer_scalars": scalars})
+    store.delete(f"{base}/{STATE_FILE}")  # a folder being rewritten stops counting first
+    store.write_bytes(f"{base}/{MODEL_FILE}", save_safetensors(cpu_copy(weights)))
+    if best_weights is not None:
+        store.write_bytes(f"{base}/{BEST_FILE}", save_safetensors(cpu_copy(best_weights)))
+    else:
+        store.delete(f"{base}/{BEST_FILE}")
+    store.write_bytes(f"{base}/{OPTIMIZER_FILE}", save_safetensors(tensors))
+    store.write_bytes(f"{base}/{STATE_FILE}", state.model_dump_json(by_alias=True).encode())
+
+
+def rank_file(rank: int) -> str:
+    return f"{INTERRUPTED}/rank-{rank}.safetensors"
+
+
+def save_rank_state(store: ObjectStore, rank: int, tensors: Weights) -> None:
+    """This rank's part of an interrupted checkpoint (written by every rank, before rank 0
+    writes the rest)."""
+    store.write_bytes(rank_file(rank), save_safetensors(cpu_copy(tensors)))
+
+
+def save_interrupted(
+    store: ObjectStore,
+    *,
+    state: CheckpointState,
+    weights: Weights,
+    best_weights: Weights | None,
+    optimizer: dict[str, Any],
+) -> None:
+    """Write ``interrupted/`` (``state.partial`` set; state.json last)."""
+    if state.partial is None:
+        raise ValueError("an interrupted checkpoint needs state.partial")
+    _write(store, INTERRUPTED, state, weights, best_weights, optimizer)
+
+
+def interrupted_state(store: ObjectStore) -> CheckpointState | None:
+    """The interrupted checkpoint's state, or None when there is none (or only part of one)."""
+    try:
+        raw = store.read_bytes(f"{INTERRUPTED}/{STATE_FILE}")
+    except ObjectNotFoundError:
+        return None
+    try:
+        return CheckpointState.model_validate_json(raw)
+    except ValidationError as exc:
+        where = f"{store.uri}/{INTERRUPTED}"
+        raise TrainerError(f"checkpoint {where} has an invalid state.json") from exc
 
 
 def delete_checkpoint(store: ObjectStore, epoch: int) -> None:
@@ -147,8 +244,11 @@ def delete_checkpoint(store: ObjectStore, epoch: int) -> None:
         store.delete(f"{base}/{name}")
 
 
-def load_checkpoint(store: ObjectStore, epoch: int, *, fingerprint: str) -> Checkpoint:
-    base = folder(epoch)
+def load_checkpoint(
+    store: ObjectStore, epoch: int | None, *, fingerprint: str, rank: int = 0
+) -> Checkpoint:
+    """Epoch ``epoch``'s checkpoint, or with None the interrupted one (with ``rank``'s part)."""
+    base = folder(epoch) if epoch is not None else INTERRUPTED
     try:
         state = CheckpointState.model_validate_json(store.read_bytes(f"{base}/{STATE_FILE}"))
     except ValidationError as exc:
@@ -159,14 +259,29 @@ def load_checkpoint(store: ObjectStore, epoch: int, *, fingerprint: str) -> Chec
             "checkpoints or give output.checkpointUri of this run"
         )
     tensors = load_safetensors(store.read_bytes(f"{base}/{OPTIMIZER_FILE}"))
+    try:
+        best = load_safetensors(store.read_bytes(f"{base}/{BEST_FILE}"))
+    except ObjectNotFoundError:
+        best = None  # interrupted in the first epoch: no best yet
+    rank_state = None
+    if epoch is None:
+        rank_state = load_safetensors(store.read_bytes(rank_file(rank)))
     return Checkpoint(
         state=state,
         weights=load_safetensors(store.read_bytes(f"{base}/{MODEL_FILE}")),
-        best_weights=load_safetensors(store.read_bytes(f"{base}/{BEST_FILE}")),
+        best_weights=best,
         optimizer=join_optimizer_state(tensors, state.optimizer_groups, state.optimizer_scalars),
+        rank_state=rank_state,
     )
 
 
+def delete_interrupted(store: ObjectStore) -> None:
+    store.delete(f"{INTERRUPTED}/{STATE_FILE}")  # first: it stops counting at once
+    for key in store.list(f"{INTERRUPTED}/"):
+        store.delete(key)
+
+
 def delete_all(store: ObjectStore) -> None:
+    delete_interrupted(store)
     for epoch in checkpoint_epochs(store):
         delete_checkpoint(store, epoch)

@@ -2,6 +2,8 @@
 
 Exit status 0 with the result in the termination message; on failure exit 1 (2 for an invalid
 config) with a one-line reason on stderr and in the termination message, and nothing published.
+On SIGTERM the run stops after the current step, checkpoints it and exits 75 (see
+``stop_request``): not a failure, and the next start resumes from that step.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from mlops_trainer.kube_reporter import kubernetes_reporter_from_env
 from mlops_trainer.mlflow_tracking import mlflow_reporter_from_env
 from mlops_trainer.reporting import JsonLinesReporter, Reporter, Reporters
 from mlops_trainer.run import train_and_publish
+from mlops_trainer.stop_request import PREEMPTED_EXIT, Preempted, StopRequest
 from mlops_trainer.termination import one_line, write_termination_message
 
 log = logging.getLogger("mlops_trainer")
@@ -82,8 +85,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         fail(str(exc), None)
         return 2
     reporters = build_reporters(config, ctx)
+    stop = StopRequest()
+    stop.install()
     try:
-        result = train_and_publish(config, ctx=ctx, reporters=reporters)
+        result = train_and_publish(config, ctx=ctx, reporters=reporters, stop=stop)
+    except Preempted as exc:
+        write_termination_message(TrainingResult(succeeded=False, reason=one_line(str(exc))))
+        print(f"stopped: {exc}", file=sys.stderr, flush=True)
+        return PREEMPTED_EXIT
     except EXPECTED_ERRORS as exc:
         fail(str(exc), reporters)
         return 1

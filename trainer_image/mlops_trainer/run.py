@@ -16,6 +16,7 @@ from mlops_core.artifact import (
 )
 from mlops_core.artifact_config import ArtifactConfig
 from mlops_core.artifact_io import ArtifactMetrics, publish_artifact
+from mlops_core.onnx_export import OnnxExportError, export_onnx
 from mlops_core.progress import TrainingResult
 from mlops_core.storage import ObjectNotFoundError, ObjectStore, join_uri, open_store
 from mlops_core.training_spec import TrainerConfig
@@ -24,8 +25,9 @@ from mlops_trainer.cpu_threads import thread_count
 from mlops_trainer.dataset import load_splits
 from mlops_trainer.distributed import DistributedContext
 from mlops_trainer.errors import TrainerError
-from mlops_trainer.preparation import prepare
+from mlops_trainer.preparation import PreparedData, prepare
 from mlops_trainer.reporting import Reporters
+from mlops_trainer.stop_request import StopRequest
 from mlops_trainer.training_loop import EpochLoop, TrainingOutcome
 
 log = logging.getLogger(__name__)
@@ -106,8 +108,20 @@ def _metrics_file(outcome: TrainingOutcome) -> ArtifactMetrics:
     )
 
 
+def _checked_onnx(outcome: TrainingOutcome, data: PreparedData) -> bytes:
+    """``model.onnx`` of the kept weights, equal to torch's answers on the validation split."""
+    try:
+        return export_onnx(outcome.module, data.config, data.validation.inputs.cpu().numpy())
+    except OnnxExportError as exc:
+        raise TrainerError(f"the artifact was not published: {exc}") from exc
+
+
 def train_and_publish(
-    config: TrainerConfig, *, ctx: DistributedContext, reporters: Reporters
+    config: TrainerConfig,
+    *,
+    ctx: DistributedContext,
+    reporters: Reporters,
+    stop: StopRequest | None = None,
 ) -> TrainingResult:
     """Run the whole training; raise TrainerError (or a storage/artifact error) on failure."""
     threads = thread_count()
@@ -116,13 +130,18 @@ def train_and_publish(
     device = distributed.select_device(ctx)
     distributed.init(ctx, device)
     try:
-        return _run(config, ctx=ctx, device=device, reporters=reporters)
+        return _run(config, ctx=ctx, device=device, reporters=reporters, stop=stop)
     finally:
         distributed.shutdown(ctx)
 
 
 def _run(
-    config: TrainerConfig, *, ctx: DistributedContext, device: torch.device, reporters: Reporters
+    config: TrainerConfig,
+    *,
+    ctx: DistributedContext,
+    device: torch.device,
+    reporters: Reporters,
+    stop: StopRequest | None,
 ) -> TrainingResult:
     output = config.output
     artifact = open_store(output.artifact_uri)
@@ -150,12 +169,19 @@ def _run(
     splits = load_splits(config.dataset, seed=config.training.seed)
     data = prepare(config, splits)
     outcome = EpochLoop(
-        config, data, ctx=ctx, device=device, reporters=reporters, checkpoints=checkpoints
+        config,
+        data,
+        ctx=ctx,
+        device=device,
+        reporters=reporters,
+        checkpoints=checkpoints,
+        stop=stop,
     ).run()
     digest: str | None = None
     failure: Exception | None = None
     if ctx.is_primary:
         try:
+            onnx = _checked_onnx(outcome, data)
             digest = publish_artifact(
                 artifact,
                 model=output.model_name,
@@ -165,6 +191,7 @@ def _run(
                 preprocessor=data.preprocessor,
                 reference=data.reference,
                 metrics=_metrics_file(outcome),
+                onnx=onnx,
             ).digest
         except Exception as exc:  # told to the other ranks before it is raised
             failure = exc

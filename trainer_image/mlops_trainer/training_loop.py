@@ -20,12 +20,14 @@ from mlops_core.progress import HISTORY_MAX, EpochRecord, TrainingProgress
 from mlops_core.storage import ObjectStore
 from mlops_core.training_spec import TrainerConfig
 from mlops_trainer import checkpoint, distributed
+from mlops_trainer.checkpoint import EpochProgress, generator_state, restore_generator
 from mlops_trainer.distributed import DistributedContext
 from mlops_trainer.early_stopping import EarlyStoppingState, step
 from mlops_trainer.errors import TrainerError
 from mlops_trainer.optimization import LossFunction, loss_function, make_optimizer
 from mlops_trainer.preparation import Examples, PreparedData
 from mlops_trainer.reporting import Reporters
+from mlops_trainer.stop_request import Preempted, StopRequest
 
 log = logging.getLogger(__name__)
 EVAL_BATCH_MIN = 1024
@@ -131,8 +133,12 @@ class EpochLoop:
         device: torch.device,
         reporters: Reporters,
         checkpoints: ObjectStore | None,
+        stop: StopRequest | None = None,
     ) -> None:
         self.config = config
+        self.stop = stop or StopRequest()
+        #: the epoch in progress when the run resumed from an interrupted checkpoint
+        self.resume_progress: EpochProgress | None = None
         self.data = data
         self.ctx = ctx
         self.device = device
@@ -165,14 +171,24 @@ class EpochLoop:
     # --- checkpoints -------------------------------------------------------------------------
     def resume(self) -> None:
         """Continue from the latest checkpoint of this run, if any (rank 0 picks the epoch)."""
-        latest = 0
+        latest, interrupted = 0, 0
         if self.checkpoints is not None and self.ctx.is_primary:
             epochs = checkpoint.checkpoint_epochs(self.checkpoints)
             latest = epochs[-1] if epochs else 0
+            state = checkpoint.interrupted_state(self.checkpoints)
+            if state is not None and state.partial is not None:
+                # the epoch in progress there, if that is ahead of the newest whole epoch
+                interrupted = state.partial.epoch if state.partial.epoch > latest else 0
         latest = distributed.broadcast_int(self.ctx, latest, self.device)
-        if latest == 0 or self.checkpoints is None:
+        interrupted = distributed.broadcast_int(self.ctx, interrupted, self.device)
+        if (latest == 0 and interrupted == 0) or self.checkpoints is None:
             return
-        saved = checkpoint.load_checkpoint(self.checkpoints, latest, fingerprint=self.fingerprint)
+        saved = checkpoint.load_checkpoint(
+            self.checkpoints,
+            None if interrupted else latest,
+            fingerprint=self.fingerprint,
+            rank=self.ctx.rank,
+        )
         self.module.load_state_dict(saved.weights)
         self.optimizer.load_state_dict(saved.optimizer)
         if saved.state.scaler and self.amp:
@@ -181,6 +197,24 @@ class EpochLoop:
         self.early = saved.state.early_stopping
         self.history = list(saved.state.history)
         self.best_metrics = dict(saved.state.best_metrics)
+        partial = saved.state.partial
+        if interrupted and partial is not None and saved.rank_state is not None:
+            rank_state = dict(saved.rank_state)
+            self.resume_progress = EpochProgress(
+                epoch=partial.epoch,
+                steps=partial.steps,
+                examples=partial.examples,
+                loss_sum=rank_state.pop("loss_sum").to(self.device),
+                rng=rank_state,
+            )
+            self.start_epoch = partial.epoch - 1
+            log.info(
+                "resumed from the interrupted checkpoint at epoch %d, step %d in %s",
+                partial.epoch,
+                partial.steps,
+                self.checkpoints.uri,
+            )
+            return
         self.start_epoch = saved.state.epoch
         log.info("resumed from checkpoint of epoch %d in %s", latest, self.checkpoints.uri)
 
@@ -204,6 +238,48 @@ class EpochLoop:
             optimizer=self.optimizer.state_dict(),
         )
 
+    def save_interrupted(self, progress: EpochProgress) -> bool:
+        """Checkpoint the step ``progress`` reached (every rank its own generator and loss sum,
+        then rank 0 the rest, state.json last); whether there was somewhere to save it."""
+        store = self.checkpoints
+        if store is None:
+            return False
+        if self.ctx.is_primary:
+            store.delete(f"{checkpoint.INTERRUPTED}/{checkpoint.STATE_FILE}")
+        self._barrier()
+        rank_state = {**progress.rng, "loss_sum": progress.loss_sum.reshape(())}
+        checkpoint.save_rank_state(store, self.ctx.rank, rank_state)
+        self._barrier()
+        if self.ctx.is_primary:
+            checkpoint.save_interrupted(
+                store,
+                state=checkpoint.CheckpointState(
+                    fingerprint=self.fingerprint,
+                    epoch=progress.epoch,
+                    early_stopping=self.early,
+                    best_metrics=self.best_metrics,
+                    history=self.history,
+                    optimizer_groups=[],
+                    scaler=self.scaler.state_dict() if self.amp else None,
+                    partial=checkpoint.PartialEpoch(
+                        epoch=progress.epoch, steps=progress.steps, examples=progress.examples
+                    ),
+                ),
+                weights=self.module.state_dict(),
+                best_weights=self.best_weights,
+                optimizer=self.optimizer.state_dict(),
+            )
+        self._barrier()
+        return True
+
+    def _barrier(self) -> None:
+        distributed.all_reduce_sum(self.ctx, torch.zeros(1, device=self.device))
+
+    def _stop_now(self) -> bool:
+        """Whether any rank was asked to stop (all ranks agree, so all stop at the same step)."""
+        flag = torch.tensor([1.0 if self.stop.requested() else 0.0], device=self.device)
+        return bool(distributed.all_reduce_sum(self.ctx, flag)[0] > 0)
+
     # --- one epoch ---------------------------------------------------------------------------
     def train_epoch(self, model: nn.Module, epoch: int) -> float:
         """Mean training loss over all ranks' examples of this epoch."""
@@ -215,8 +291,17 @@ class EpochLoop:
             len(self.data.train), training.batch_size, seed=training.seed, epoch=epoch, ctx=self.ctx
         )
         order = torch.from_numpy(np.concatenate(batches)).to(self.device)
-        count, start = 0, 0
-        for rows in batches:
+        count, start, skip = 0, 0, 0
+        resumed = self.resume_progress
+        if resumed is not None and resumed.epoch == epoch:
+            restore_generator(resumed.rng, self.device)
+            total = resumed.loss_sum.clone()
+            count, skip = resumed.examples, resumed.steps
+            start = sum(len(rows) for rows in batches[:skip])
+            self.resume_progress = None
+        for step_index, rows in enumerate(batches):
+            if step_index < skip:
+                continue
             index = order[start : start + len(rows)]
             start += len(rows)
             inputs = self.train_inputs.index_select(0, index)
@@ -234,6 +319,16 @@ class EpochLoop:
                 self.optimizer.step()
             total.add_(loss.detach().float(), alpha=len(rows))
             count += len(rows)
+            if self._stop_now():
+                progress = EpochProgress(
+                    epoch=epoch,
+                    steps=step_index + 1,
+                    examples=count,
+                    loss_sum=total,
+                    rng=generator_state(self.device),
+                )
+                saved = self.save_interrupted(progress)
+                raise Preempted(epoch=epoch, step=step_index + 1, saved=saved)
         summed = distributed.all_reduce_sum(
             self.ctx, torch.stack([total, torch.tensor(float(count), device=self.device)])
         )

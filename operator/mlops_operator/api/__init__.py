@@ -5,10 +5,10 @@ the CustomResourceDefinitions in ``crds/`` (and the Helm chart's copy), and the 
 every raw object it receives into one of them once, at the boundary.
 
 One module per kind: :mod:`.model`, :mod:`.model_version`, :mod:`.training_job`,
-:mod:`.experiment` (with :mod:`.search_space`) and :mod:`.deployment` (with :mod:`.rollout`,
-:mod:`.monitoring` and :mod:`.deployment_status`). :mod:`.meta`, :mod:`.conditions`,
-:mod:`.resources` and :mod:`.cel` hold what they share, and :mod:`.kinds` lists every kind.
-:mod:`.openapi` and :mod:`.crd` turn the models into CustomResourceDefinitions.
+:mod:`.experiment` (with :mod:`.search_space`), :mod:`.deployment` (with :mod:`.rollout`,
+:mod:`.monitoring` and :mod:`.deployment_status`) and :mod:`.serving_pool`. :mod:`.meta`,
+:mod:`.conditions`, :mod:`.resources` and :mod:`.cel` hold what they share, and :mod:`.kinds`
+lists every kind. :mod:`.openapi` and :mod:`.crd` turn the models into CustomResourceDefinitions.
 """
 
 from mlops_operator.api.conditions import Condition, set_condition
@@ -19,6 +19,7 @@ from mlops_operator.api.kinds import KINDS
 from mlops_operator.api.meta import API_VERSION, GROUP, VERSION, ObjectMeta, ResourceKind
 from mlops_operator.api.model import Model, RegisteredModelSpec, RegisteredModelStatus
 from mlops_operator.api.model_version import ModelVersion, ModelVersionSpec, ModelVersionStatus
+from mlops_operator.api.serving_pool import ServingPool, ServingPoolSpec, ServingPoolStatus
 from mlops_operator.api.training_job import TrainingJob, TrainingJobSpec, TrainingJobStatus
 
 __all__ = [
@@ -41,6 +42,9 @@ __all__ = [
     "RegisteredModelSpec",
     "RegisteredModelStatus",
     "ResourceKind",
+    "ServingPool",
+    "ServingPoolSpec",
+    "ServingPoolStatus",
     "TrainingJob",
     "TrainingJobSpec",
     "TrainingJobStatus",

@@ -146,7 +146,11 @@ class ExperimentSpec(WireModel):
     )
     max_trials: int = Field(default=10, ge=1, le=TRIALS_MAX, description="Trials to run in total.")
     parallel_trials: int = Field(
-        default=1, ge=1, le=PARALLEL_MAX, description="Trials running at the same time."
+        default=1,
+        ge=1,
+        le=PARALLEL_MAX,
+        description="Trials running at the same time, at most. With a queue in the trial "
+        "template the trials wait there for quota: fewer may run at once, never more.",
     )
     max_failed_trials: int = Field(
         default=3,
@@ -230,6 +234,11 @@ class ExperimentStatus(ResourceStatus):
         default=None, description="Pending, Running, Succeeded or Failed."
     )
     trials_created: int = Field(default=0, ge=0, description="Trials started so far.")
+    trials_queued: int = Field(
+        default=0,
+        ge=0,
+        description="Trials waiting in their Kueue queue for quota (neither running nor failed).",
+    )
     trials_running: int = Field(default=0, ge=0, description="Trials running now.")
     trials_succeeded: int = Field(default=0, ge=0, description="Trials that finished.")
     trials_failed: int = Field(default=0, ge=0, description="Trials that failed.")
@@ -296,6 +305,12 @@ EXPERIMENT: Final = ResourceKind(
             json_path=".spec.maxTrials",
             type="integer",
             description="Trials asked for.",
+        ),
+        PrinterColumn(
+            name="Queued",
+            json_path=".status.trialsQueued",
+            type="integer",
+            description="Trials waiting in their queue.",
         ),
         PrinterColumn(
             name="Running",

@@ -9,6 +9,7 @@ from mlops_operator.api.experiment import EXPERIMENT
 from mlops_operator.api.meta import ResourceKind
 from mlops_operator.api.model import MODEL
 from mlops_operator.api.model_version import MODEL_VERSION
+from mlops_operator.api.serving_pool import SERVING_POOL
 from mlops_operator.api.training_job import TRAINING_JOB
 
 KINDS: Final[tuple[ResourceKind, ...]] = (
@@ -17,6 +18,7 @@ KINDS: Final[tuple[ResourceKind, ...]] = (
     TRAINING_JOB,
     EXPERIMENT,
     DEPLOYMENT,
+    SERVING_POOL,
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Final, Literal
 
@@ -76,6 +77,26 @@ MemoryQuantity = Annotated[
     _checked(MEMORY_MESSAGE),
     _quantity_schema(MEMORY_MESSAGE),
 ]
+_BINARY: Final = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL: Final = {
+    "n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+    "P": 1e15, "E": 1e18,
+}  # fmt: skip
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A memory quantity (``512Mi``, ``2G``, ``1e9``, ``1048576``) in whole bytes, rounded up."""
+    if re.fullmatch(QUANTITY_PATTERN, quantity) is None:
+        raise ValueError(f"{MEMORY_MESSAGE}; got {quantity!r}")
+    text = quantity.lstrip("+")
+    for suffix, factor in _BINARY.items():
+        if text.endswith(suffix):
+            return math.ceil(float(text[: -len(suffix)]) * factor)
+    if text and text[-1] in _DECIMAL:
+        return math.ceil(float(text[:-1]) * _DECIMAL[text[-1]])
+    return math.ceil(float(text))
+
+
 LabelValue = Annotated[str, Field(max_length=LABEL_VALUE_MAX)]
 
 

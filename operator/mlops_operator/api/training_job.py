@@ -39,7 +39,9 @@ from mlops_operator.api.resources import ComputeResources, Scheduling
 TEXT_ARCHITECTURES: Final = ("lstm", "cnn_text")
 WORKERS_MAX: Final = 64
 
-TrainingPhase = Literal["Pending", "Running", "Registering", "Succeeded", "Failed", "Stopped"]
+TrainingPhase = Literal[
+    "Pending", "Queued", "Running", "Registering", "Succeeded", "Failed", "Stopped"
+]
 #: phases after which nothing changes
 FINISHED_PHASES: Final = ("Succeeded", "Failed", "Stopped")
 VersionBump = Literal["major", "minor", "patch"]
@@ -114,6 +116,25 @@ class TrainingRunSpec(WireModel):
         ),
         description="Number of worker pods. More than 1 runs distributed data parallel "
         "training: an Indexed Job plus a headless Service for the rendezvous.",
+    )
+    queue: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=LABEL_NAME_MAX,
+        pattern=LABEL_NAME_PATTERN,
+        description="Kueue LocalQueue (in this namespace) the run waits in for quota: its Job "
+        "is created suspended and starts when Kueue admits it. Default: the operator's "
+        "defaultQueue when this namespace has a LocalQueue of that name; else the run starts "
+        "at once, outside any queue.",
+    )
+    priority_class: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=LABEL_NAME_MAX,
+        pattern=LABEL_NAME_PATTERN,
+        description="Kueue WorkloadPriorityClass of the run: orders the queue and lets a "
+        "higher-priority run preempt a lower one (the preempted run resumes from the "
+        "checkpoint it writes when stopped). Only with a queue.",
     )
     retries: int = Field(
         default=2,
@@ -210,6 +231,48 @@ class TrainingJobSpec(TrainingRunSpec):
     )
 
 
+class Preemption(WireModel):
+    """One time Kueue took the run's quota back for another workload."""
+
+    time: datetime = Field(description="When the run was evicted.")
+    reason: str = Field(max_length=128, description="Kueue's eviction reason, e.g. Preempted.")
+    message: str = Field(
+        default="", max_length=1024, description="Kueue's message: by which workload, and why."
+    )
+
+
+PREEMPTIONS_KEPT: Final = 10
+
+
+class QueueStatus(WireModel):
+    """The run's Kueue Workload as the operator last read it."""
+
+    name: str = Field(max_length=LABEL_NAME_MAX, description="The LocalQueue.")
+    workload: str | None = Field(
+        default=None, max_length=OBJECT_NAME_MAX, description="Kueue's Workload of the run."
+    )
+    cluster_queue: str | None = Field(
+        default=None,
+        max_length=OBJECT_NAME_MAX,
+        description="The ClusterQueue that admitted the run (once admitted).",
+    )
+    admitted: bool = Field(default=False, description="Whether Kueue admitted the run.")
+    reason: str | None = Field(
+        default=None, max_length=128, description="Why it waits, as Kueue says it."
+    )
+    position: int | None = Field(
+        default=None, ge=0, description="Place in the queue, when Kueue reports it."
+    )
+    preemptions: int = Field(
+        default=0, ge=0, description="How many times the run was preempted (not failures)."
+    )
+    preemption_history: list[Preemption] = Field(
+        default_factory=list,
+        max_length=PREEMPTIONS_KEPT,
+        description=f"The latest {PREEMPTIONS_KEPT} preemptions, oldest first.",
+    )
+
+
 class PublishedArtifact(WireModel):
     """The artifact a run writes."""
 
@@ -226,8 +289,12 @@ class TrainingJobStatus(ResourceStatus):
 
     phase: TrainingPhase | None = Field(
         default=None,
-        description="Pending, Running, Registering, Succeeded, Failed, or Stopped (by the "
-        "Experiment whose trial it is: pruned, or the search ended).",
+        description="Pending, Queued (waiting in a Kueue queue for quota), Running, "
+        "Registering, Succeeded, Failed, or Stopped (by the Experiment whose trial it is: "
+        "pruned, or the search ended).",
+    )
+    queue: QueueStatus | None = Field(
+        default=None, description="The Kueue queue the run goes through, and its place there."
     )
     version: VersionString | None = Field(
         default=None,
@@ -285,6 +352,9 @@ TRAINING_JOB: Final = ResourceKind(
     printer_columns=(
         PrinterColumn(name="Model", json_path=".spec.modelName", description="The Model trained."),
         PrinterColumn(name="Phase", json_path=".status.phase", description="Phase of the run."),
+        PrinterColumn(
+            name="Queue", json_path=".status.queue.name", description="Kueue LocalQueue."
+        ),
         PrinterColumn(
             name="Epoch",
             json_path=".status.progress.epoch",

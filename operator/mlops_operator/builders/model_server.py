@@ -127,9 +127,18 @@ def _env(dep: Deployment, served: ServedVersion) -> list[dict[str, Any]]:
     ]
     env += [
         {"name": key, "value": value}
-        for key, value in server_environment(dep.spec.serving, dep.spec.monitoring).items()
+        for key, value in server_environment(
+            dep.spec.serving, dep.spec.monitoring, gpu=dep.spec.resources.gpu > 0
+        ).items()
     ]
     return env
+
+
+def server_image(dep: Deployment, settings: OperatorSettings) -> str:
+    """The serving image without torch, unless the Deployment asks for the torch runtime."""
+    if dep.spec.serving.runtime == "torch":
+        return settings.serving_torch_image
+    return settings.serving_image
 
 
 def build_server_deployment(
@@ -140,7 +149,7 @@ def build_server_deployment(
     storage_secret = dep.spec.storage_secret_name or settings.s3_secret
     container: dict[str, Any] = {
         "name": SERVER_CONTAINER,
-        "image": settings.serving_image,
+        "image": server_image(dep, settings),
         "imagePullPolicy": settings.image_pull_policy,
         "args": ["serve", "--host", "$(POD_IP)", "--port", str(HTTP_PORT)],
         "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],

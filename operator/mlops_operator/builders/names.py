@@ -32,6 +32,9 @@ LABEL_MODEL: Final = f"{GROUP}/model"
 LABEL_VERSION: Final = f"{GROUP}/version"
 MANAGED_BY: Final = "mlops-operator"
 #: on a TrainingJob that is a trial: the MLflow run of its search, which its run nests under
+#: Kueue's labels on a Job: the LocalQueue it waits in, and its WorkloadPriorityClass
+LABEL_KUEUE_QUEUE: Final = "kueue.x-k8s.io/queue-name"
+LABEL_KUEUE_PRIORITY: Final = "kueue.x-k8s.io/priority-class"
 ANNOTATION_MLFLOW_PARENT_RUN: Final = f"{GROUP}/mlflow-parent-run"
 
 

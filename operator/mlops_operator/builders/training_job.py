@@ -12,12 +12,15 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Final
 
+from mlops_core.progress import PREEMPTED_EXIT_CODE
 from mlops_core.training_spec import OutputSpec, TrainerConfig
 from mlops_operator.api.meta import API_VERSION, GROUP
 from mlops_operator.api.training_job import TrainingJob
 from mlops_operator.builders.names import (
     ANNOTATION_MLFLOW_PARENT_RUN,
     LABEL_COMPONENT,
+    LABEL_KUEUE_PRIORITY,
+    LABEL_KUEUE_QUEUE,
     LABEL_MANAGED_BY,
     LABEL_MODEL,
     LABEL_TRAINING_JOB,
@@ -184,10 +187,22 @@ def _env(tj: TrainingJob, plan: RunPlan, settings: OperatorSettings) -> list[dic
     return env
 
 
-def build_job(tj: TrainingJob, plan: RunPlan, settings: OperatorSettings) -> Manifest:
-    """The batch/v1 Job that runs the trainer (Indexed, one pod per worker, when workers > 1)."""
+def build_job(
+    tj: TrainingJob, plan: RunPlan, settings: OperatorSettings, *, queue: str | None = None
+) -> Manifest:
+    """The batch/v1 Job that runs the trainer (Indexed, one pod per worker, when workers > 1).
+
+    With a ``queue`` (a Kueue LocalQueue) the Job is created suspended and labelled with the
+    queue and the run's WorkloadPriorityClass: Kueue admits it whole (one Workload for all
+    workers), adds its ResourceFlavor's node labels to the pod template and unsuspends it.
+    """
     name = training_job_child_name(tj.metadata.name, tj.metadata.uid or "")
     labels = child_labels(tj, version=plan.version)
+    job_labels = dict(labels)
+    if queue:
+        job_labels[LABEL_KUEUE_QUEUE] = queue
+        if tj.spec.priority_class:
+            job_labels[LABEL_KUEUE_PRIORITY] = tj.spec.priority_class
     workers = tj.spec.workers
     storage_secret = tj.spec.storage_secret_name or settings.s3_secret
     pod_spec: dict[str, Any] = {
@@ -219,25 +234,41 @@ def build_job(tj: TrainingJob, plan: RunPlan, settings: OperatorSettings) -> Man
         "completions": workers,
         "parallelism": workers,
         "completionMode": "Indexed" if workers > 1 else "NonIndexed",
+        # a trainer stopped by SIGTERM (Kueue's preemption, a drain) saved its step and exits
+        # with this status: not a failure, no retry used; the next pod resumes from the step
+        "podFailurePolicy": {
+            "rules": [
+                {
+                    "action": "Ignore",
+                    "onExitCodes": {
+                        "containerName": TRAINER_CONTAINER,
+                        "operator": "In",
+                        "values": [PREEMPTED_EXIT_CODE],
+                    },
+                }
+            ]
+        },
         "template": {"metadata": {"labels": labels}, "spec": pod_spec},
     }
     if tj.spec.deadline_seconds:
         spec["activeDeadlineSeconds"] = tj.spec.deadline_seconds
+    if queue:
+        spec["suspend"] = True
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": _metadata(tj, name, labels),
+        "metadata": _metadata(tj, name, job_labels),
         "spec": spec,
     }
 
 
 def build_training_children(
-    tj: TrainingJob, plan: RunPlan, settings: OperatorSettings
+    tj: TrainingJob, plan: RunPlan, settings: OperatorSettings, *, queue: str | None = None
 ) -> list[Manifest]:
     """The run's own children, in the order to apply them (the Job last). The namespace's
     status reporter (``build_status_reporter``) is applied separately, once."""
     children = []
     if tj.spec.workers > 1:
         children.append(build_rendezvous_service(tj))
-    children.append(build_job(tj, plan, settings))
+    children.append(build_job(tj, plan, settings, queue=queue))
     return children

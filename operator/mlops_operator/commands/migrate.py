@@ -17,6 +17,7 @@ from mlops_core.artifact import (
     CONFIG_FILE,
     MANIFEST_FILE,
     METRICS_FILE,
+    OPTIONAL_ARTIFACT_FILES,
     ArtifactError,
     parse_manifest,
     publish_files,
@@ -57,7 +58,8 @@ def read_artifact_dir(path: Path) -> dict[str, bytes]:
         raise OperationError(
             f"{path} lacks {', '.join(missing)}: an artifact has {', '.join(ARTIFACT_FILES)}"
         )
-    files = {name: (path / name).read_bytes() for name in ARTIFACT_FILES}
+    present = [name for name in OPTIONAL_ARTIFACT_FILES if (path / name).is_file()]
+    files = {name: (path / name).read_bytes() for name in (*ARTIFACT_FILES, *present)}
     manifest_path = path / MANIFEST_FILE
     if manifest_path.is_file():
         manifest = parse_manifest(manifest_path.read_bytes())

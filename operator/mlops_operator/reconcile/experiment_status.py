@@ -112,6 +112,7 @@ def experiment_status(
     counts = dict.fromkeys(("running", "succeeded", "failed", "pruned", "stopped"), 0)
     for record in records:
         counts[record.state] += 1
+    queued = sum(1 for record in records if record.queued)
     best = best_trial(records, experiment.spec.objective.direction)
     failures = [
         TrialFailure(training_job=record.name, reason=(record.reason or "failed")[:1024])
@@ -137,7 +138,8 @@ def experiment_status(
         conditions=conditions,
         phase=stage.phase,
         trials_created=len(records),
-        trials_running=counts["running"],
+        trials_queued=queued,
+        trials_running=counts["running"] - queued,
         trials_succeeded=counts["succeeded"],
         trials_failed=counts["failed"],
         trials_pruned=counts["pruned"],

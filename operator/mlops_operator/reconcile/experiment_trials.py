@@ -91,6 +91,7 @@ def trial_record(tj: TrainingJob, *, metric: str) -> TrialRecord | None:
         epochs=progress.epoch if progress else 0,
         started=tj.status.start_time or tj.metadata.creation_timestamp,
         finished=tj.status.completion_time,
+        queued=state == "running" and tj.status.phase == "Queued",
     )
 
 

@@ -33,12 +33,14 @@ from mlops_operator.kube import ConflictError, Kube
 from mlops_operator.reconcile.artifact import ArtifactUnavailableError, verify_artifact
 from mlops_operator.reconcile.job_outcome import job_outcome, pods_matter
 from mlops_operator.reconcile.notes import Note, Outcome
+from mlops_operator.reconcile.training_queue import effective_queue, job_queue, observe_queue
 from mlops_operator.reconcile.training_status import (
     StatusPatch,
     differs,
     failed_status,
     is_finished,
     progress_status,
+    queued_status,
     started_status,
     succeeded_status,
 )
@@ -162,13 +164,14 @@ def _ensure_children(
     job = None if fresh else ctx.kube.get("batch/v1", "Job", name, namespace)
     if job is not None:
         return job
+    queue = effective_queue(ctx, tj)
     with ctx.lock(f"provision/{namespace}"):
         if namespace not in ctx.provisioned:
             for manifest in build_status_reporter(namespace):
                 ctx.kube.apply(manifest)
             ctx.provisioned.add(namespace)
     applied: dict[str, Any] = {}
-    for manifest in build_training_children(tj, plan, ctx.settings):
+    for manifest in build_training_children(tj, plan, ctx.settings, queue=queue):
         applied = ctx.kube.apply(manifest)
     return applied
 
@@ -329,6 +332,18 @@ def reconcile_training_job(
         )
         job = _ensure_children(ctx, tj, plan, fresh=fresh)
         job_name = job["metadata"]["name"]
+        queue = job_queue(job)
+        queue_patch: StatusPatch = {}
+        if queue is not None:
+            place = observe_queue(ctx, tj, job, queue, now=_now())
+            if (job.get("spec") or {}).get("suspend"):
+                _write_status(
+                    ctx,
+                    tj,
+                    queued_status(tj, verdict=place, attempts=tj.status.attempts, now=_now()),
+                )
+                return outcome
+            queue_patch = {"queue": place.status.to_wire()}
         pods = []
         if pods_matter(job):
             pods = ctx.kube.list(
@@ -359,20 +374,17 @@ def reconcile_training_job(
                 verdict.attempts,
                 outcome,
             )
-        elif verdict.state == "Pending" and tj.status.phase == "Pending":
+        elif verdict.state == "Pending" and tj.status.phase == "Pending" and not queue_patch:
             pass  # still waiting for a pod: the status written at the start says so
         else:
             phase: TrainingPhase = "Running" if verdict.state == "Running" else "Pending"
-            _write_status(
-                ctx,
+            patch = progress_status(
                 tj,
-                progress_status(
-                    tj,
-                    phase=phase,
-                    reason=verdict.reason,
-                    message=verdict.message,
-                    attempts=verdict.attempts,
-                    now=_now(),
-                ),
+                phase=phase,
+                reason=verdict.reason,
+                message=verdict.message,
+                attempts=verdict.attempts,
+                now=_now(),
             )
+            _write_status(ctx, tj, {**patch, **queue_patch})
     return outcome

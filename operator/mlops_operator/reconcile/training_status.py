@@ -22,6 +22,7 @@ from mlops_operator.api.conditions import (
     set_conditions,
 )
 from mlops_operator.api.training_job import FINISHED_PHASES, TrainingJob, TrainingPhase
+from mlops_operator.reconcile.queue_status import QueueVerdict
 
 StatusPatch = dict[str, Any]
 
@@ -104,6 +105,25 @@ def progress_status(
     )
     patch = _patch(tj, phase, _conditions(tj, wanted, message=message, now=now))
     patch["attempts"] = max(attempts, tj.status.attempts)
+    return patch
+
+
+def queued_status(
+    tj: TrainingJob, *, verdict: QueueVerdict, attempts: int, now: datetime
+) -> StatusPatch:
+    """Waiting in a Kueue queue: ``Reconciling`` while waiting can end by itself, ``Stalled``
+    (with what to fix) when it cannot. Either way the Job stays suspended in the queue."""
+    stuck = verdict.state == "Stuck"
+    reason = verdict.reason
+    wanted = ConditionSet(
+        ready=("False", reason),
+        reconciling=("False" if stuck else "True", reason),
+        stalled=("True" if stuck else "False", reason),
+        succeeded=("Unknown", reason),
+    )
+    patch = _patch(tj, "Queued", _conditions(tj, wanted, message=verdict.message, now=now))
+    patch["attempts"] = max(attempts, tj.status.attempts)
+    patch["queue"] = verdict.status.to_wire()
     return patch
 
 

@@ -131,6 +131,8 @@ class TrialRecord:
     epochs: int = 0
     started: datetime | None = None
     finished: datetime | None = None
+    #: a running trial still waiting in its Kueue queue (neither training nor failed)
+    queued: bool = False
 
     @property
     def number(self) -> int:

@@ -1,0 +1,101 @@
+"""A verified artifact's files, parsed without torch: what every runtime starts from.
+
+``read_artifact_parts`` reads the manifest and every file it lists, checks each sha256 and size
+before parsing anything (``artifact.read_verified_files``), then parses the JSON companions.
+The network itself stays bytes here: ``artifact_io`` rebuilds it in torch from the safetensors
+weights, ``onnx_network`` opens ``model.onnx`` in ONNX Runtime; the server imports only the one
+its runtime needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import Field, ValidationError
+
+from mlops_core.artifact import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    ONNX_FILE,
+    PREPROCESSING_FILE,
+    REFERENCE_STATS_FILE,
+    ArtifactError,
+    Manifest,
+    read_verified_files,
+)
+from mlops_core.artifact_config import ArtifactConfig
+from mlops_core.preprocessing import (
+    PreprocessingError,
+    TabularPreprocessor,
+    TextPreprocessor,
+    from_json,
+)
+from mlops_core.progress import EpochRecord
+from mlops_core.reference_stats import ReferenceStats
+from mlops_core.storage import ObjectStore
+from mlops_core.wire import WireModel
+
+Preprocessor = TabularPreprocessor | TextPreprocessor
+
+
+class ArtifactMetrics(WireModel):
+    """``metrics.json``: validation metrics of the kept epoch, test metrics, and the history."""
+
+    best_epoch: int | None = Field(default=None, ge=1, description="Epoch whose weights these are.")
+    epochs_run: int = Field(ge=0, description="Epochs trained (early stopping may end sooner).")
+    validation: dict[str, float] = Field(
+        default_factory=dict, description="val_* metrics of the best epoch."
+    )
+    test: dict[str, float] = Field(
+        default_factory=dict, description="test_* metrics of the published weights."
+    )
+    history: list[EpochRecord] = Field(default_factory=list, description="Metrics of every epoch.")
+
+    def flat(self) -> dict[str, float]:
+        """``val_*`` and ``test_*`` metrics in one map (what a ModelVersion records)."""
+        return {**self.validation, **self.test}
+
+
+@dataclass(frozen=True)
+class ArtifactParts:
+    """Every file of a verified version; the JSON ones parsed, the network's still bytes."""
+
+    uri: str
+    config: ArtifactConfig
+    preprocessor: Preprocessor
+    reference: ReferenceStats
+    metrics: ArtifactMetrics
+    manifest: Manifest
+    digest: str
+    size_bytes: int
+    files: dict[str, bytes]
+
+    @property
+    def onnx(self) -> bytes | None:
+        """``model.onnx``, or None for a version trained before the export existed."""
+        return self.files.get(ONNX_FILE)
+
+
+def read_artifact_parts(store: ObjectStore, *, expected_digest: str | None = None) -> ArtifactParts:
+    """Read, verify and parse the version at ``store``; ArtifactError says what is wrong
+    (including a manifest whose digest is not ``expected_digest``, when given)."""
+    verified = read_verified_files(store, expected_digest=expected_digest)
+    files = verified.files
+    try:
+        config = ArtifactConfig.model_validate_json(files[CONFIG_FILE])
+        preprocessor = from_json(files[PREPROCESSING_FILE])
+        reference = ReferenceStats.from_json(files[REFERENCE_STATS_FILE])
+        metrics = ArtifactMetrics.model_validate_json(files[METRICS_FILE])
+    except (ValidationError, PreprocessingError, ValueError) as exc:
+        raise ArtifactError(f"artifact {store.uri} has an invalid file: {exc}") from exc
+    return ArtifactParts(
+        uri=store.uri,
+        config=config,
+        preprocessor=preprocessor,
+        reference=reference,
+        metrics=metrics,
+        manifest=verified.manifest,
+        digest=verified.digest,
+        size_bytes=verified.size_bytes,
+        files=files,
+    )

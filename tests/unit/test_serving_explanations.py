@@ -1,0 +1,132 @@
+"""Explanations: exact for logistic regression, additive for every model, bounded per request."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from example_artifacts import example_records, publish_example
+
+from mlops_core.artifact_io import rebuild_module
+from mlops_core.artifact_parts import read_artifact_parts
+from mlops_core.preprocessing import tokenize
+from mlops_serving.explaining import ADDITIVITY_TOLERANCE, ModelExplainer
+from mlops_serving.runtimes import ServableArtifact, load_servable
+from mlops_serving.server_app import build_server
+from mlops_serving.settings import ServerSettings
+
+pytestmark = pytest.mark.unit
+
+
+def _explainer(artifact: ServableArtifact) -> ModelExplainer:
+    return ModelExplainer(
+        preprocessor=artifact.preprocessor,
+        reference=artifact.reference,
+        architecture=artifact.config.architecture,
+        class_labels=artifact.class_labels,
+        probabilities=artifact.network.probabilities,
+    )
+
+
+def test_logistic_regression_gets_the_exact_linear_shapley_values(tmp_path: Path) -> None:
+    store = publish_example(tmp_path, "logistic_regression")
+    artifact = load_servable(store, requested="onnx")
+    explainer = _explainer(artifact)
+    weights = rebuild_module(read_artifact_parts(store)).linear.weight.detach().numpy()
+    background = explainer._explainer.background  # what the explainer calls E[x]
+    records = example_records("breast-cancer", "test")
+    rows = artifact.encode(records)
+    explained = explainer.explain(records)
+    assert len(explained) == len(records)
+    for row, explanation in zip(rows, explained, strict=True):
+        assert explanation.output == "log-odds"
+        k = artifact.class_labels.index(explanation.label)
+        w = weights[k] - weights[1 - k]  # log(p_k / p_other) = (w_k - w_other)·x + b
+        exact = w * (row - background.mean(axis=0))
+        got = np.array([a.value for a in explanation.attributions])
+        assert [a.feature for a in explanation.attributions] == artifact.input_columns
+        assert np.abs(got - exact).max() <= 1e-3
+        assert explanation.additivity_error <= ADDITIVITY_TOLERANCE
+
+
+def test_mlp_attributions_add_up_on_every_test_instance(tmp_path: Path) -> None:
+    artifact = load_servable(publish_example(tmp_path, "mlp"), requested="onnx")
+    records = example_records("breast-cancer", "test")
+    explained = _explainer(artifact).explain(records)
+    probabilities = artifact.predict_proba(records)
+    for explanation, proba in zip(explained, probabilities, strict=True):
+        assert explanation.output == "probability"
+        assert explanation.additivity_error <= ADDITIVITY_TOLERANCE
+        k = artifact.class_labels.index(explanation.label)
+        assert k == int(proba.argmax())
+        assert explanation.prediction == pytest.approx(float(proba[k]), abs=1e-6)
+    assert any(abs(a.value) > 1e-3 for e in explained for a in e.attributions)
+
+
+@pytest.mark.parametrize("architecture", ["lstm", "cnn_text"])
+def test_text_attributions_are_per_token_and_add_up(tmp_path: Path, architecture: str) -> None:
+    artifact = load_servable(publish_example(tmp_path, architecture), requested="onnx")
+    records = [*example_records("threat-classifier", "test")[:10], {"description": ""}]
+    for record, explanation in zip(records, _explainer(artifact).explain(records), strict=True):
+        tokens = [a.feature for a in explanation.attributions]
+        max_length = artifact.preprocessor.max_length  # type: ignore[union-attr]
+        assert tokens == tokenize(record["description"])[:max_length]
+        assert explanation.additivity_error <= ADDITIVITY_TOLERANCE
+    assert explanation.attributions == []  # the empty text: nothing moved it from the base
+
+
+async def _post_all(repository: Path, calls: list[tuple[str, Any]]) -> list[httpx.Response]:
+    settings = ServerSettings(
+        model_repository_uri=str(repository), preload_models="m:1.0.0", explain_max_instances=4
+    )
+    server = build_server(settings)
+    app = server.app  # type: ignore[attr-defined]
+    async with app.router.lifespan_context(app):
+        await app.state.inference.repository.get("m", "1.0.0")
+        transport = httpx.ASGITransport(app=server)
+        async with httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+            answers = [await client.post(path, json=body) for path, body in calls]
+            answers.append(await client.get("/metrics"))
+    return answers
+
+
+def test_the_explain_routes_answer_and_bound_the_instances(tmp_path: Path) -> None:
+    publish_example(tmp_path / "m" / "1.0.0", "mlp", steps=10)
+    records = example_records("breast-cancer", "test")
+    columns = list(records[0])
+    v2_body = {
+        "inputs": [
+            {"name": c, "shape": [2], "datatype": "FP64", "data": [r[c] for r in records[:2]]}
+            for c in columns
+        ]
+    }
+    v1, v2, too_many, metrics = asyncio.run(
+        _post_all(
+            tmp_path,
+            [
+                ("/v1/models/m:explain", {"instances": records[:3]}),
+                ("/v2/models/m/explain", v2_body),
+                ("/v1/models/m:explain", {"instances": records[:5]}),
+            ],
+        )
+    )
+    assert v1.status_code == 200, v1.text
+    body = v1.json()
+    assert (body["model"], body["version"], body["runtime"]) == ("m", "1.0.0", "onnx")
+    assert len(body["explanations"]) == 3
+    first = body["explanations"][0]
+    assert [a["feature"] for a in first["attributions"]] == columns
+    total = sum(a["value"] for a in first["attributions"])
+    assert abs(total - (first["prediction"] - first["baseValue"])) <= ADDITIVITY_TOLERANCE
+    assert first["additivityError"] <= ADDITIVITY_TOLERANCE
+    assert v2.status_code == 200, v2.text
+    assert v2.json()["model_name"] == "m"
+    assert len(v2.json()["explanations"]) == 2
+    assert too_many.status_code == 413
+    assert "limit of 4" in json.dumps(too_many.json())
+    assert 'ml_explanation_latency_seconds_count{model="m",version="1.0.0"} 2.0' in metrics.text
