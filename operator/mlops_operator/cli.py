@@ -116,6 +116,19 @@ def _migrate(args: argparse.Namespace) -> str:
     )
 
 
+def _explain(args: argparse.Namespace) -> str:
+    from mlops_operator.commands.explain import explain
+
+    return explain(
+        _target(args),
+        model=args.model,
+        version=args.version,
+        input_file=Path(args.input),
+        deployment=args.deployment,
+        top=args.top,
+    )
+
+
 def _rollout(args: argparse.Namespace) -> str:
     from mlops_operator.commands import rollout
 
@@ -225,6 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare_exp.add_argument("left", metavar="A")
     compare_exp.add_argument("right", metavar="B")
+
+    explain = add("explain", _explain, "why a served version predicts what it does (SHAP)")
+    explain.add_argument("model")
+    explain.add_argument("version")
+    explain.add_argument(
+        "--input", required=True, metavar="FILE", help="JSON: a list of records, or one record"
+    )
+    explain.add_argument("--top", type=int, default=5, help="features shown per instance")
+    explain.add_argument("--deployment", default=None, help="when several serve the model")
 
     rollout = add("rollout", _rollout, "follow and steer the rollout of a Deployment")
     rollout.add_argument(

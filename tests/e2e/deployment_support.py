@@ -78,6 +78,45 @@ def wait_status(
         raise TimeoutError(f"{exc}; the last status of {name}:\n{last}") from None
 
 
+def wait_ready(admin: Kube, namespace: str, name: str, *, timeout: float, what: str) -> None:
+    """Until the Deployment says ``Ready=True`` for its current generation, looked at every
+    50 ms: a caller sends right after it, as ``kubectl wait --for=condition=Ready`` would."""
+
+    def ready() -> bool:
+        body = admin.get(API_VERSION, "Deployment", name, namespace) or {}
+        generation = body.get("metadata", {}).get("generation")
+        return any(
+            c["type"] == "Ready"
+            and c["status"] == "True"
+            and c.get("observedGeneration") == generation
+            for c in (body.get("status") or {}).get("conditions", [])
+        )
+
+    try:
+        wait_until(ready, timeout=timeout, what=what, interval=0.05)
+    except TimeoutError as exc:
+        last = json.dumps(status(admin, namespace, name), indent=1)[:3000]
+        pods = [
+            (p["metadata"]["name"], (p.get("status") or {}).get("phase"))
+            for p in admin.list("v1", "Pod", namespace)
+        ]
+        raise TimeoutError(f"{exc}; the last status of {name}:\n{last}\npods: {pods}") from None
+
+
+def stable_address(admin: Kube, namespace: str, name: str) -> str:
+    """The stable endpoint (the router Service's ClusterIP, port 80), as the devcluster's host
+    reaches it: through the same Service proxy the pods' requests go through."""
+    service = admin.get("v1", "Service", name, namespace)
+    assert service is not None, f"no router Service {namespace}/{name}"
+    return f"{service['spec']['clusterIP']}:80"
+
+
+def answers_at_once(address: str, count: int = 30) -> list[tuple[int, str]]:
+    """``count`` predictions sent one after another without a pause, as a client that waited
+    for Ready sends: every answer, so that a failure shows what it was."""
+    return [predict(address, timeout=5) for _ in range(count)]
+
+
 def router_address(admin: Kube, namespace: str, name: str) -> str:
     """The router pod's address (the devcluster's host reaches pod IPs)."""
 

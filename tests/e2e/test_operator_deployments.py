@@ -20,18 +20,19 @@ import pytest
 from deployment_support import (
     MODEL,
     Load,
+    answers_at_once,
     apply,
     client_pod,
     condition,
     example,
     pod_result,
     pod_running,
-    predict,
-    router_address,
     router_requests,
     server_address,
     server_predictions,
+    stable_address,
     status,
+    wait_ready,
     wait_status,
 )
 from e2e_support import s3_client_of, tabular_model, tabular_training_job
@@ -166,17 +167,12 @@ def test_direct_switch_by_service_name_from_a_pod_fails_no_request(
         ns,
         example("direct.yaml", deployment="direct", version="1.0.0", followStage=None),
     )
-    wait_status(
-        admin,
-        ns,
-        "direct",
-        lambda s: s.get("phase") == "Succeeded",
-        timeout=120,
-        what="1.0.0 served",
-    )
+    wait_ready(admin, ns, "direct", timeout=120, what="1.0.0 served")
+    # Ready means the stable endpoint answers: sent at once, no request may fail
+    assert answers_at_once(stable_address(admin, ns, "direct")) == [(200, "1.0.0")] * 30
+    assert status(admin, ns, "direct")["phase"] == "Succeeded"
     endpoint = status(admin, ns, "direct")["endpoint"]
     assert endpoint == f"http://direct.{ns}.svc"
-    assert predict(router_address(admin, ns, "direct")) == (200, "1.0.0")
     url = f"{endpoint}/v1/models/{MODEL}:predict"
     admin.apply(client_pod(ns, "client", url, new="1.1.0", settle=6.0))
     wait_until(lambda: pod_running(admin, ns, "client"), timeout=60, what="the client pod")
@@ -225,14 +221,13 @@ def test_healthy_canary_moves_10_25_50_100_with_step_measurements(
         "canary.yaml", deployment="canary", version="1.0.0", followStage=None, strategy=strategy
     )
     apply(devcluster, ns, body)
-    wait_status(
-        admin, ns, "canary", lambda s: s.get("phase") == "Succeeded", timeout=120, what="1.0.0"
-    )
-    address = router_address(admin, ns, "canary")
+    wait_ready(admin, ns, "canary", timeout=120, what="1.0.0")
+    address = stable_address(admin, ns, "canary")
+    answers = answers_at_once(address)
+    assert answers == [(200, "1.0.0")] * 30  # clients only see the chosen version's answers
     mirrored = server_address(admin, ns, "canary", "1.1.0")
     before = server_predictions(mirrored, "1.1.0")
-    answers = [predict(address) for _ in range(20)]
-    assert answers == [(200, "1.0.0")] * 20  # clients only see the chosen version's answers
+    assert answers_at_once(address, 20) == [(200, "1.0.0")] * 20
     wait_until(
         lambda: server_predictions(mirrored, "1.1.0") >= before + 20,
         timeout=30,
@@ -288,10 +283,9 @@ def test_faulty_canary_is_rolled_back_to_stable(
         "canary.yaml", deployment="faulty", version="1.0.0", followStage=None, strategy=strategy
     )
     apply(devcluster, ns, body)
-    wait_status(
-        admin, ns, "faulty", lambda s: s.get("phase") == "Succeeded", timeout=120, what="1.0.0"
-    )
-    address = router_address(admin, ns, "faulty")
+    wait_ready(admin, ns, "faulty", timeout=120, what="1.0.0")
+    address = stable_address(admin, ns, "faulty")
+    assert answers_at_once(address) == [(200, "1.0.0")] * 30
     with Load(address) as load:
         body["spec"].update(version="1.2.0", progressDeadlineSeconds=10)
         apply(devcluster, ns, body)
@@ -330,10 +324,11 @@ def test_follow_stage_abort_retry_and_a_sigkilled_operator(
     body = example("canary.yaml", deployment="follow", strategy=strategy)
     assert body["spec"]["followStage"] == "production"
     apply(devcluster, ns, body)
-    wait_status(
-        admin, ns, "follow", lambda s: s.get("stableVersion") == "1.0.0", timeout=120, what="1.0.0"
-    )
-    with Load(router_address(admin, ns, "follow")):
+    wait_ready(admin, ns, "follow", timeout=120, what="1.0.0")
+    assert status(admin, ns, "follow")["stableVersion"] == "1.0.0"
+    address = stable_address(admin, ns, "follow")
+    assert answers_at_once(address) == [(200, "1.0.0")] * 30
+    with Load(address):
         # a promotion starts the canary by itself
         assert mlops(["promote", MODEL, "1.1.0", "--stage", "production", *kubeconfig]) == 0
         wait_status(

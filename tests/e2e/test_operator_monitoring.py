@@ -26,7 +26,8 @@ from deployment_support import (
     MODEL,
     apply,
     condition,
-    router_address,
+    stable_address,
+    wait_ready,
     wait_status,
 )
 from deployment_support import status as deployment_status
@@ -223,26 +224,11 @@ def ab_deployment(name: str, *, alerts: list[dict[str, Any]], **ab: Any) -> dict
 
 
 def _router(admin: Kube, ns: str, name: str) -> str:
-    """The router's address once it and both arms' servers are ready (pods start slowly on a
-    busy machine); a timeout lists the pods and their phases."""
-    try:
-        wait_status(
-            admin,
-            ns,
-            name,
-            lambda s: any(
-                c["type"] == "Ready" and c["status"] == "True" for c in s.get("conditions", [])
-            ),
-            timeout=240,
-            what="the A/B Deployment Ready",
-        )
-    except TimeoutError as exc:
-        pods = [
-            (p["metadata"]["name"], (p.get("status") or {}).get("phase"))
-            for p in admin.list("v1", "Pod", ns)
-        ]
-        raise TimeoutError(f"{exc}\npods: {pods}") from None
-    return router_address(admin, ns, name)
+    """The stable endpoint once the A/B Deployment is Ready (pods start slowly on a busy
+    machine); a timeout lists the pods. The callers send right away, and every request of
+    their first batch must succeed."""
+    wait_ready(admin, ns, name, timeout=240, what="the A/B Deployment Ready")
+    return stable_address(admin, ns, name)
 
 
 def delete_deployment(devcluster: DevCluster, ns: str, name: str) -> None:
@@ -266,7 +252,8 @@ def test_a_split_that_does_not_match_the_weights_stops_the_test(
     name = "bc-ab-broken"
     apply(devcluster, ns, ab_deployment(name, alerts=[], promoteWinner=False))
     address = _router(admin, ns, name)
-    for sent in range(0, 200, 20):
+    assert labelled_requests(address, 20, users=1) == 20  # Ready: the endpoint answers at once
+    for sent in range(20, 200, 20):
         labelled_requests(address, 20, users=1, start=sent)  # one caller: one arm only
         if (deployment_status(admin, ns, name).get("abTest") or {}).get("concluded"):
             break
@@ -313,7 +300,8 @@ def test_ab_test_names_and_promotes_the_winner_then_drift_alerts_once_across_a_r
     }
     apply(devcluster, ns, ab_deployment(name, alerts=[hook]))
     address = _router(admin, ns, name)
-    for sent in range(0, 1200, 40):
+    assert labelled_requests(address, 40, users=997) == 40  # Ready: it answers at once
+    for sent in range(40, 1200, 40):
         labelled_requests(address, 40, users=997, start=sent)
         if (deployment_status(admin, ns, name).get("abTest") or {}).get("concluded"):
             break

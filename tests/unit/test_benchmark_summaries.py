@@ -48,6 +48,7 @@ def test_every_benchmark_has_a_summary() -> None:
         "reconcile_throughput",
         "rollout_timing",
         "router_overhead",
+        "serving_runtimes",
         "serving_throughput",
         "trainer_overhead",
     ]
@@ -280,6 +281,54 @@ def test_drift_scoring_three_times_evidently_on_each_method_and_an_exact_wassers
     check_shape(result, "drift_scoring")
     assert result["targets"]["kl_speedup_vs_evidently"] == 3.0
     assert result["met"] is met
+
+
+def runtimes(changes: dict[tuple[str, str, int], tuple[float, float]]) -> Any:
+    module = benchmark("serving_runtimes")
+    result_type = benchmark("serving_throughput").Result
+
+    def r(rps: float, p99: float) -> Any:
+        return result_type(rps=rps, p50_ms=p99 / 2, p99_ms=p99, errors=0, headers=[])
+
+    base = {
+        (runtime, protocol, c): (
+            1000.0 if runtime == "onnx" else 800.0,
+            10.0 if runtime == "onnx" else 12.0,
+        )
+        for runtime in ("onnx", "torch")
+        for protocol in ("v1", "v2")
+        for c in (1, 64)
+    }
+    base[("bare", "v1", 1)] = (3000.0, 1.0)
+    base[("bare", "v1", 64)] = (2000.0, 5.0)
+    figures = {key: r(*value) for key, value in {**base, **changes}.items()}
+    return module, figures, (r(900, 10.0), r(880, 11.0))
+
+
+@pytest.mark.parametrize(
+    ("changes", "starts", "met"),
+    [
+        ({}, (1.0, 4.5), True),
+        ({}, (1.6, 4.5), False),  # cold start over a third of torch's
+        ({("onnx", "v2", 1): (790.0, 10.0)}, (1.0, 4.5), False),  # slower than torch at c=1
+        ({("onnx", "v1", 64): (880.0, 10.0)}, (1.0, 4.5), False),  # under 0.45 of bare
+        ({("onnx", "v1", 64): (900.0, 10.0)}, (1.0, 4.5), True),  # exactly 0.45 of bare
+        ({("onnx", "v2", 64): (1000.0, 13.0)}, (1.0, 4.5), False),  # p99 worse than torch
+    ],
+)
+def test_serving_runtimes_judge_onnx_against_torch_in_the_same_run(
+    changes: dict[tuple[str, str, int], tuple[float, float]], starts: tuple[float, float], met: bool
+) -> None:
+    module, figures, explain = runtimes(changes)
+    result = module.summary(
+        {"onnx": [starts[0]], "torch": [starts[1]]},
+        {"onnx": [150.0], "torch": [577.0]},
+        figures,
+        explain,
+    )
+    check_shape(result, "serving_runtimes", targets_are_figures=False)
+    assert result["figures"]["idle_rss_onnx_of_torch"] == 0.26
+    assert result["figures"]["predict_p99_under_explain_ratio"] == 1.1
 
 
 @pytest.mark.parametrize(

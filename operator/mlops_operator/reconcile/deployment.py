@@ -6,6 +6,9 @@ draining live in status, the children have deterministic names and are applied w
 server-side apply, so a reconcile repeated, or resumed after the operator was killed, goes on
 from where the last one left off and creates nothing twice.
 
+``Ready`` is written only once the stable endpoint answers (``rollout.endpoint``): the rollout may
+be done while the router pods, the Service's EndpointSlices or the Service proxy are not yet.
+
 Order of writes, so that no request fails during a switch: the new version's servers first
 (they get traffic only once ready); then the weights; a version that leaves keeps its pods (and
 a weight-0 place in the router's config, so a router that has not yet seen the new version's
@@ -43,6 +46,7 @@ from mlops_operator.reconcile.deployment_report import deployment_status
 from mlops_operator.reconcile.deployment_sources import read_sources
 from mlops_operator.reconcile.deployment_watch import monitor
 from mlops_operator.reconcile.notes import Note, Outcome
+from mlops_operator.reconcile.stable_endpoint import gate_on_endpoint
 from mlops_operator.rollout.ab_test import ab_test_plan
 from mlops_operator.rollout.decide import decide
 from mlops_operator.rollout.plan import Observed, Plan, RolloutRequest
@@ -216,6 +220,7 @@ def reconcile_deployment(ctx: OperatorContext, namespace: str, name: str) -> Out
                 drain_due = _apply(ctx, dep, plan, sources, servers, now)
             except ArtifactLayoutError as exc:
                 plan = _stalled_plan(dep, str(exc), "ArtifactLayout")
+            plan = gate_on_endpoint(ctx, dep, plan)
         serving = [
             s for v, s in (servers or {}).items() if v in {label_value(x) for x in plan.weights}
         ]
