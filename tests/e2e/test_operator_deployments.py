@@ -10,140 +10,62 @@ test has its own Deployment in the module's namespace.
 
 from __future__ import annotations
 
-import json
-import secrets
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from deployment_support import (
     MODEL,
     Load,
+    ServingOperator,
     answers_at_once,
     apply,
     client_pod,
     condition,
     example,
+    mirror_copies,
     pod_result,
     pod_running,
+    router_endpoints,
     router_requests,
     server_address,
     server_predictions,
     stable_address,
     status,
+    train_ready_versions,
     wait_ready,
     wait_status,
 )
-from e2e_support import s3_client_of, tabular_model, tabular_training_job
+from e2e_support import s3_client_of, tabular_training_job
 
 from mlops_devcluster.cluster import DevCluster
-from mlops_devcluster.local_operator import OperatorProcess, copy_s3_secret, wait_until
-from mlops_operator.api.meta import API_VERSION
+from mlops_devcluster.local_operator import wait_until
 from mlops_operator.cli import main as mlops
 from mlops_operator.kube import Kube
 
 pytestmark = pytest.mark.e2e
+
+#: the module's namespace (the ``ns`` fixture): serve-<random>
+NAMESPACE_PREFIX = "serve"
 
 VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 CANARY = {"stepWeights": [10, 25, 50], "intervalSeconds": 5}
 GATES = {"maxErrorRate": 0.01, "maxP99LatencyMs": 2000, "minRequests": 5}
 
 
-class Operator:
-    """The operator of the module, restartable after a SIGKILL."""
-
-    def __init__(self, kubeconfig: Path, log: Path, env: dict[str, str]) -> None:
-        self.kubeconfig, self.log, self.env = kubeconfig, log, env
-        self.process: OperatorProcess | None = None
-
-    def start(self) -> None:
-        self.process = OperatorProcess(kubeconfig=self.kubeconfig, log_path=self.log, env=self.env)
-        self.process.start()
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-
-
 @pytest.fixture(scope="module")
-def ns(devcluster: DevCluster, admin: Kube, operator_kubeconfig: Path) -> Iterator[str]:
-    name = f"serve-{secrets.token_hex(3)}"
-    admin.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {
-                "name": name,
-                "labels": {
-                    "pod-security.kubernetes.io/enforce": "restricted",
-                    "pod-security.kubernetes.io/enforce-version": "latest",
-                },
-            },
-        }
-    )
-    wait_until(
-        lambda: admin.get("v1", "ServiceAccount", "default", name),
-        timeout=30,
-        what="the namespace's default ServiceAccount",
-    )
-    copy_s3_secret(admin, name)
-    yield name
-    admin.delete("v1", "Namespace", name)
-
-
-@pytest.fixture(scope="module")
-def operator(
-    devcluster: DevCluster,
-    operator_kubeconfig: Path,
-    ns: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Operator]:
-    env = {
-        **devcluster.s3_env(),
-        "MLOPS_PEERING_LIFETIME_SECONDS": "5",
-        "USE_MLOPS_SERVING": "true",
-        "MLOPS_ROUTER_REPLICAS": "1",
-        "MLOPS_DRAIN_SECONDS": "2",
-    }
-    started = Operator(operator_kubeconfig, tmp_path_factory.mktemp("op") / "operator.log", env)
-    started.start()
-    yield started
-    started.stop()
-
-
-@pytest.fixture(scope="module")
-def versions(devcluster: DevCluster, admin: Kube, ns: str, operator: Operator) -> tuple[str, ...]:
+def versions(
+    devcluster: DevCluster, admin: Kube, ns: str, operator: ServingOperator
+) -> tuple[str, ...]:
     """Three trained, registered, Ready versions of the breast-cancer model."""
-    manifests: list[dict[str, Any]] = [tabular_model()]
-    for version in VERSIONS:
-        manifests.append(
-            tabular_training_job(
-                f"bc-{version.replace('.', '-')}",
-                training={"epochs": 2, "batchSize": 64},
-                registration={"version": version},
-            )
+    jobs = {
+        version: tabular_training_job(
+            f"bc-{version.replace('.', '-')}",
+            training={"epochs": 2, "batchSize": 64},
+            registration={"version": version},
         )
-    devcluster.kubectl(
-        "apply", "-n", ns, "-f", "-", input="\n---\n".join(map(json.dumps, manifests))
-    )
-
-    def ready() -> bool:
-        names = {f"{MODEL}-v{v.replace('.', '-')}" for v in VERSIONS}
-        found = 0
-        for mv in admin.list(API_VERSION, "ModelVersion", ns):
-            conditions = (mv.get("status") or {}).get("conditions") or []
-            if mv["metadata"]["name"] in names and any(
-                c["type"] == "Ready" and c["status"] == "True" for c in conditions
-            ):
-                found += 1
-        return found == len(VERSIONS)
-
-    wait_until(ready, timeout=240, what="three Ready ModelVersions", interval=1)
+        for version in VERSIONS
+    }
+    train_ready_versions(devcluster, admin, ns, jobs, timeout=240)
     return VERSIONS
 
 
@@ -226,14 +148,27 @@ def test_healthy_canary_moves_10_25_50_100_with_step_measurements(
     answers = answers_at_once(address)
     assert answers == [(200, "1.0.0")] * 30  # clients only see the chosen version's answers
     mirrored = server_address(admin, ns, "canary", "1.1.0")
-    before = server_predictions(mirrored, "1.1.0")
-    assert answers_at_once(address, 20) == [(200, "1.0.0")] * 20
+    # the mirror is best effort: until its server's EndpointSlice reaches the router, copies
+    # are dropped (counted as such); the copies are checked once the router knows where to go
     wait_until(
-        lambda: server_predictions(mirrored, "1.1.0") >= before + 20,
-        timeout=30,
-        what="the mirrored copies to reach 1.1.0's server",
+        lambda: router_endpoints(address).get("1.1.0", 0) >= 1,
+        timeout=60,
+        what="the router to learn 1.1.0's ready endpoint",
         interval=0.2,
     )
+    before = server_predictions(mirrored, "1.1.0")
+    assert answers_at_once(address, 20) == [(200, "1.0.0")] * 20
+    try:
+        wait_until(
+            lambda: server_predictions(mirrored, "1.1.0") >= before + 20,
+            timeout=30,
+            what="the mirrored copies to reach 1.1.0's server",
+            interval=0.2,
+        )
+    except TimeoutError as exc:
+        raise TimeoutError(
+            f"{exc}; the router's copies: {mirror_copies(address, '1.1.0')}"
+        ) from None
     seen: list[str] = []
     with Load(address):
         body["spec"]["version"] = "1.1.0"
@@ -315,7 +250,7 @@ def test_follow_stage_abort_retry_and_a_sigkilled_operator(
     admin: Kube,
     ns: str,
     versions: tuple[str, ...],
-    operator: Operator,
+    operator: ServingOperator,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     kubeconfig = ["--kubeconfig", str(devcluster.kubeconfig), "-n", ns]

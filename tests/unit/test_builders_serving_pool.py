@@ -45,17 +45,21 @@ def plain_env(manifest: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: e["value"] for e in container_of(manifest)["env"] if "value" in e}
 
 
-def test_servers_get_the_budget_overhead_and_config_the_server_reads() -> None:
+def test_servers_get_the_budget_overhead_and_config_the_server_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     manifest = build_pool_server_deployment(
         pool(replicas=4, modelMemory="512Mi", maxModelsPerServer=32), SETTINGS
     )
     assert manifest["spec"]["replicas"] == 4
     env = plain_env(manifest)
     # the server's own settings parse exactly what the builder writes
-    settings = ServerSettings(**{k.lower(): v for k, v in env.items()})
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = ServerSettings()
     assert settings.model_memory_budget_bytes == 512 * 2**20
     assert settings.model_overhead_bytes == 256 * 2**10
-    assert settings.max_models_in_memory == 32
+    assert settings.serving.max_models_in_memory == 32
     assert settings.model_repository_uri == f"{SETTINGS.artifact_root}/team-a"
     assert settings.pool_config_file == f"/etc/mlops/pool/{ROUTER_CONFIG_KEY}"
     named = {e["name"]: e for e in container_of(manifest)["env"]}

@@ -15,7 +15,20 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from mlops_core.routing import ROUTER_CONFIG_KEY, PoolRouterConfig
+from mlops_core.routing import (
+    ENV_ROUTER_POOL,
+    ROUTER_CONFIG_KEY,
+    PoolRouterConfig,
+    router_environment,
+)
+from mlops_core.serving_spec import (
+    ENV_MODEL_MEMORY_BUDGET,
+    ENV_MODEL_OVERHEAD,
+    ENV_MODEL_REPOSITORY,
+    ENV_MODELS_IN_MEMORY,
+    ENV_POOL_CONFIG_FILE,
+    ENV_POOL_SERVER_NAME,
+)
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.api.serving_pool import ServingPool
 from mlops_operator.builders.model_server import HTTP_PORT, LIVE_PATH, READY_PATH
@@ -26,13 +39,16 @@ from mlops_operator.builders.names import (
     label_value,
 )
 from mlops_operator.builders.pods import (
+    POD_IP_ENV,
     SCRATCH_DIR,
     SCRATCH_VOLUME,
     container_resources,
     container_security_context,
+    env_list,
     http_probes,
     placement,
     pod_account,
+    pod_ip_env,
     pod_security_context,
     scratch_env,
 )
@@ -94,23 +110,21 @@ def repository_root(pool: ServingPool, settings: OperatorSettings) -> str:
     return f"{settings.artifact_root}/{pool.metadata.namespace}"
 
 
-def _env(*pairs: tuple[str, str]) -> list[dict[str, Any]]:
-    return [{"name": name, "value": value} for name, value in pairs]
-
-
 def build_pool_server_deployment(pool: ServingPool, settings: OperatorSettings) -> Manifest:
     name = pool.metadata.name
     spec = pool.spec
     metadata = _metadata(pool, pool_server_name(name), POOL_SERVER_COMPONENT)
     env = [
-        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-        {"name": "POOL_SERVER_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        *_env(
-            ("MODEL_REPOSITORY_URI", repository_root(pool, settings)),
-            ("MODEL_MEMORY_BUDGET_BYTES", str(spec.model_memory_bytes)),
-            ("MODEL_OVERHEAD_BYTES", str(spec.model_overhead_bytes)),
-            ("MAX_MODELS_IN_MEMORY", str(spec.max_models_per_server)),
-            ("POOL_CONFIG_FILE", f"{POOL_CONFIG_DIR}/{ROUTER_CONFIG_KEY}"),
+        pod_ip_env(),
+        {"name": ENV_POOL_SERVER_NAME, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        *env_list(
+            {
+                ENV_MODEL_REPOSITORY: repository_root(pool, settings),
+                ENV_MODEL_MEMORY_BUDGET: str(spec.model_memory_bytes),
+                ENV_MODEL_OVERHEAD: str(spec.model_overhead_bytes),
+                ENV_MODELS_IN_MEMORY: str(spec.max_models_per_server),
+                ENV_POOL_CONFIG_FILE: f"{POOL_CONFIG_DIR}/{ROUTER_CONFIG_KEY}",
+            }
         ),
         *scratch_env(),
     ]
@@ -118,7 +132,7 @@ def build_pool_server_deployment(pool: ServingPool, settings: OperatorSettings) 
         "name": "server",
         "image": settings.serving_image,
         "imagePullPolicy": settings.image_pull_policy,
-        "args": ["serve", "--host", "$(POD_IP)", "--port", str(HTTP_PORT)],
+        "args": ["serve", "--host", f"$({POD_IP_ENV})", "--port", str(HTTP_PORT)],
         "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
         "env": env,
         "envFrom": [{"secretRef": {"name": spec.storage_secret_name or settings.s3_secret}}],
@@ -162,22 +176,19 @@ def build_pool_server_deployment(pool: ServingPool, settings: OperatorSettings) 
 def build_pool_router_deployment(pool: ServingPool, settings: OperatorSettings) -> Manifest:
     name = pool.metadata.name
     metadata = _metadata(pool, pool_router_name(name), POOL_ROUTER_COMPONENT)
-    env = [
-        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-        *_env(
-            ("ROUTER_POOL", "true"),
-            ("ROUTER_NAMESPACE", str(pool.metadata.namespace)),
-            ("ROUTER_CONFIG_MAP", pool_router_name(name)),
-            ("ROUTER_CONFIG_FILE", f"{ROUTER_CONFIG_DIR}/{ROUTER_CONFIG_KEY}"),
-            ("ROUTER_CONFIG_POLL_SECONDS", str(CONFIG_POLL_SECONDS)),
-            ("BACKEND_PORT", str(HTTP_PORT)),
-        ),
-    ]
+    variables = router_environment(
+        namespace=str(pool.metadata.namespace),
+        config_map=pool_router_name(name),
+        config_file=f"{ROUTER_CONFIG_DIR}/{ROUTER_CONFIG_KEY}",
+        poll_seconds=CONFIG_POLL_SECONDS,
+        backend_port=HTTP_PORT,
+    )
+    env = [pod_ip_env(), *env_list({ENV_ROUTER_POOL: "true", **variables})]
     container = {
         "name": "router",
         "image": settings.serving_image,
         "imagePullPolicy": settings.image_pull_policy,
-        "args": ["route", "--host", "$(POD_IP)", "--port", str(HTTP_PORT)],
+        "args": ["route", "--host", f"$({POD_IP_ENV})", "--port", str(HTTP_PORT)],
         "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
         "env": env,
         "resources": {

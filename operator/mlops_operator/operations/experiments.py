@@ -1,17 +1,20 @@
-"""Hyperparameter searches: create an Experiment, read one, compare several."""
+"""Hyperparameter searches: create an Experiment, read one with its trials, compare several."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Final
 
 from pydantic import Field
-from pydantic.dataclasses import dataclass
+from pydantic.dataclasses import dataclass as wire_dataclass
 
 from mlops_core.wire import WIRE_RESULT
 from mlops_operator.api.conditions import SUCCEEDED, find_condition
 from mlops_operator.api.experiment import Direction, Experiment, ExperimentSpec
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.api.training_job import TrainingJob, TrainingRunSpec
+from mlops_operator.builders.experiment_trial import trial_selector
 from mlops_operator.operations.errors import InvalidRequestError, NotFoundError
 from mlops_operator.operations.registry import (
     get_model,
@@ -20,6 +23,16 @@ from mlops_operator.operations.registry import (
     versions_by_model,
 )
 from mlops_operator.operations.target import Target
+from mlops_operator.reconcile.experiment_trials import trial_record
+from mlops_operator.search.record import TrialRecord, TrialState
+
+STATE_TEXT: Final[dict[TrialState, str]] = {
+    "running": "Running",
+    "succeeded": "Succeeded",
+    "failed": "Failed",
+    "pruned": "Pruned",
+    "stopped": "Stopped",
+}
 
 
 def create_experiment(target: Target, spec: ExperimentSpec, *, name: str | None) -> Experiment:
@@ -91,11 +104,74 @@ def trial_template_of(target: Target, model: str) -> TrainingRunSpec:
 def get_experiment(target: Target, name: str) -> Experiment:
     body = target.kube.get(API_VERSION, "Experiment", name, target.namespace)
     if body is None:
-        raise NotFoundError(f"no Experiment {name!r} in namespace {target.namespace}")
+        raise NotFoundError(
+            f"no Experiment {name!r} in namespace {target.namespace}: "
+            "list them with kubectl get mlexp"
+        )
     return Experiment.from_body(body)
 
 
-@dataclass(frozen=True, config=WIRE_RESULT)
+@dataclass(frozen=True)
+class TrialRow:
+    """One trial as a person compares them."""
+
+    number: int
+    name: str
+    state: str
+    value: float | None
+    params: dict[str, str]
+    epochs: int
+    duration_seconds: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class ExperimentReport:
+    """An Experiment and its trials, best first (``records``: the trials as the search sees
+    them, for plots)."""
+
+    experiment: Experiment
+    trials: list[TrialRow]
+    records: list[TrialRecord]
+
+
+def _duration(record: TrialRecord, *, now: datetime) -> float | None:
+    if record.started is None:
+        return None
+    return ((record.finished or now) - record.started).total_seconds()
+
+
+def experiment_report(target: Target, name: str) -> ExperimentReport:
+    """The Experiment's trials sorted by objective value (best first; no value last)."""
+    experiment = get_experiment(target, name)
+    metric = experiment.spec.objective.metric
+    records = []
+    for body in target.kube.list(
+        API_VERSION, "TrainingJob", target.namespace, label_selector=trial_selector(name)
+    ):
+        record = trial_record(TrainingJob.from_body(body), metric=metric)
+        if record is not None:
+            records.append(record)
+    now = datetime.now(UTC)
+    sign = -1.0 if experiment.spec.objective.direction == "maximize" else 1.0
+    ordered = sorted(records, key=lambda r: (r.value is None, sign * (r.value or 0.0), r.number))
+    rows = [
+        TrialRow(
+            number=record.number,
+            name=record.name,
+            state=STATE_TEXT[record.state],
+            value=record.value,
+            params={key: str(value) for key, value in record.plan.params.items()},
+            epochs=record.epochs,
+            duration_seconds=_duration(record, now=now),
+            reason=record.reason,
+        )
+        for record in ordered
+    ]
+    return ExperimentReport(experiment=experiment, trials=rows, records=records)
+
+
+@wire_dataclass(frozen=True, config=WIRE_RESULT)
 class ExperimentRow:
     """One Experiment in a comparison."""
 
@@ -104,10 +180,12 @@ class ExperimentRow:
     metric: str
     direction: Direction
     strategy: str
+    phase: str
     trials_created: int
     trials_succeeded: int
     trials_failed: int
     trials_pruned: int
+    trials_running: int
     succeeded: bool | None
     best_value: float | None
     best_trial: str | None
@@ -115,7 +193,7 @@ class ExperimentRow:
     best_model_version: str | None
 
 
-@dataclass(frozen=True, config=WIRE_RESULT)
+@wire_dataclass(frozen=True, config=WIRE_RESULT)
 class ExperimentComparison:
     rows: Annotated[list[ExperimentRow], Field(serialization_alias="experiments")]
     #: the Experiment with the best objective value; None when they optimise different
@@ -141,10 +219,12 @@ def _row(experiment: Experiment) -> ExperimentRow:
         metric=spec.objective.metric,
         direction=spec.objective.direction,
         strategy=spec.strategy,
+        phase=status.phase or "Pending",
         trials_created=status.trials_created,
         trials_succeeded=status.trials_succeeded,
         trials_failed=status.trials_failed,
         trials_pruned=status.trials_pruned,
+        trials_running=status.trials_running,
         succeeded=None if done is None or done.status == "Unknown" else done.status == "True",
         best_value=best.value if best else None,
         best_trial=best.training_job if best else None,
