@@ -75,9 +75,9 @@ def test_the_server_the_operator_and_the_rest_api_run_on_the_services_environmen
         monkeypatch.setenv(name, value)  # what adopt_legacy_environment sets, undone after
     server = ServerSettings()
     assert server.model_repository_uri == "s3://ml-models/models"
-    assert (server.max_models_in_memory, server.warmup_on_load) == (7, False)
+    assert (server.serving.max_models_in_memory, server.serving.warmup) == (7, False)
     assert (server.preload_models, server.model_cache_ttl) == ("threat-classifier", 3600.0)
-    drift = server.drift_spec()
+    drift = server.drift
     assert (drift.method, drift.threshold, drift.window_size) == ("wasserstein", 0.1, 500)
     operator = OperatorSettings()
     assert (operator.bucket, operator.s3_endpoint) == ("ml-models", "http://minio:9000")
