@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Annotated, Final
 
+from pydantic import Field
+from pydantic.dataclasses import dataclass as wire_dataclass
+
+from mlops_core.wire import WIRE_RESULT
 from mlops_operator.api.conditions import SUCCEEDED, find_condition
 from mlops_operator.api.experiment import Direction, Experiment, ExperimentSpec
 from mlops_operator.api.meta import API_VERSION
-from mlops_operator.api.training_job import TrainingJob
+from mlops_operator.api.training_job import TrainingJob, TrainingRunSpec
 from mlops_operator.builders.experiment_trial import trial_selector
 from mlops_operator.operations.errors import InvalidRequestError, NotFoundError
+from mlops_operator.operations.registry import (
+    get_model,
+    list_models,
+    model_versions,
+    versions_by_model,
+)
 from mlops_operator.operations.target import Target
 from mlops_operator.reconcile.experiment_trials import trial_record
 from mlops_operator.search.record import TrialRecord, TrialState
@@ -41,6 +51,54 @@ def create_experiment(target: Target, spec: ExperimentSpec, *, name: str | None)
         }
     )
     return Experiment.from_body(created)
+
+
+def search_model(target: Target, experiment: str | None) -> str:
+    """The model of a search that names none: the one whose name begins the Experiment's name
+    (``threat-classifier-tuning`` → ``threat-classifier``), else the namespace's only model.
+    Models are those with a Model object or a ModelVersion."""
+    names = sorted({m.metadata.name for m in list_models(target)} | set(versions_by_model(target)))
+    if experiment:
+        prefixes = [n for n in names if experiment == n or experiment.startswith(f"{n}-")]
+        if prefixes:
+            return max(prefixes, key=len)
+    if len(names) == 1:
+        return names[0]
+    known = ", ".join(names) or "none"
+    raise InvalidRequestError(
+        f"name the model the trials train (config.modelId, or modelName): the Experiment's "
+        f"name does not begin with a model's name (models in namespace {target.namespace}: "
+        f"{known})"
+    )
+
+
+def trial_template_of(target: Target, model: str) -> TrainingRunSpec:
+    """The spec of the TrainingJob that produced ``model``'s production version, else its
+    latest version that a TrainingJob still here produced: a search's default trial
+    template, the searched values then set per trial."""
+    found = get_model(target, model)
+    versions = model_versions(target, model)
+    production = found.status.production_version if found else None
+    # production first, then the newest
+    ordered = sorted(versions, key=lambda mv: mv.spec.version != production)
+    for mv in ordered:
+        name = mv.spec.lineage.training_job
+        body = target.kube.get(API_VERSION, "TrainingJob", name, target.namespace) if name else None
+        if body is not None:
+            job = TrainingJob.from_body(body)
+            return TrainingRunSpec.model_validate(
+                job.spec.model_dump(by_alias=True, exclude={"model_name", "registration"})
+            )
+    what = (
+        f"none of its {len(versions)} versions was produced by a TrainingJob that still exists"
+        if versions
+        else "it has no version"
+    )
+    raise InvalidRequestError(
+        f"a search of model {model!r} needs a trialTemplate: {what} in namespace "
+        f"{target.namespace} to take one from; give trialTemplate (a TrainingJob's spec) or "
+        "train the model first (POST /mlops/train)"
+    )
 
 
 def get_experiment(target: Target, name: str) -> Experiment:
@@ -113,12 +171,12 @@ def experiment_report(target: Target, name: str) -> ExperimentReport:
     return ExperimentReport(experiment=experiment, trials=rows, records=records)
 
 
-@dataclass(frozen=True)
+@wire_dataclass(frozen=True, config=WIRE_RESULT)
 class ExperimentRow:
     """One Experiment in a comparison."""
 
-    name: str
-    model: str
+    name: Annotated[str, Field(serialization_alias="experimentId")]
+    model: Annotated[str, Field(serialization_alias="modelId")]
     metric: str
     direction: Direction
     strategy: str
@@ -135,13 +193,20 @@ class ExperimentRow:
     best_model_version: str | None
 
 
-@dataclass(frozen=True)
+@wire_dataclass(frozen=True, config=WIRE_RESULT)
 class ExperimentComparison:
-    rows: list[ExperimentRow]
+    rows: Annotated[list[ExperimentRow], Field(serialization_alias="experiments")]
     #: the Experiment with the best objective value; None when they optimise different
     #: metrics or directions, or none has a finished trial
-    best: str | None
-    comparable: bool
+    best: Annotated[
+        str | None,
+        Field(
+            description="The Experiment with the best value, when they share metric and direction."
+        ),
+    ]
+    comparable: Annotated[
+        bool, Field(description="Whether all optimise the same metric and direction.")
+    ]
 
 
 def _row(experiment: Experiment) -> ExperimentRow:
