@@ -38,7 +38,7 @@ STEP = 100  # samples per arm between two looks
 NULL_TESTS = 4000
 POWER_TESTS = 2000
 BASE, EFFECT = 0.80, 0.85
-FALSE_WINNER_TARGET = 0.055
+FALSE_WINNER_TARGET = 0.05
 
 
 def simulate(rng: np.random.Generator, p_a: float, p_b: float, tests: int) -> dict[str, np.ndarray]:
@@ -154,15 +154,16 @@ def main() -> None:
 
 
 def summary(figures: dict[str, float]) -> dict[str, Any]:
-    """The JSON summary: the always-valid test's false-winner rate under peeking, over enough
-    A/A tests, beside the plain z-test's (the baseline, from the same simulated data)."""
+    """The JSON summary: the always-valid test's false-winner rate under peeking (over
+    ``aa_tests`` A/A tests), beside the plain z-test's (the baseline, from the same simulated
+    data); the target is the significance level, 0.05."""
     figures = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in figures.items()}
-    rate, tests = figures["false_winner_rate_msprt"], figures["aa_tests"]
+    rate = figures["false_winner_rate_msprt"]
     return {
         "benchmark": "ab_statistics",
         "figures": figures,
-        "targets": {"false_winner_rate_msprt": FALSE_WINNER_TARGET, "aa_tests": 2000},
-        "met": rate is not None and rate <= FALSE_WINNER_TARGET and tests >= 2000,
+        "targets": {"false_winner_rate_msprt": FALSE_WINNER_TARGET},
+        "met": rate is not None and rate <= FALSE_WINNER_TARGET,
     }
 
 

@@ -115,11 +115,15 @@ def _quotas(admin: Kube, cluster: DevCluster, namespace: str, suffix: str) -> No
 
 
 def _admitted_cpu_millis(workloads: list[dict[str, Any]]) -> int:
+    """CPU held by Workloads with quota reserved that are neither evicted nor finished."""
     total = 0
     for workload in workloads:
         status = workload.get("status") or {}
         conditions = {c["type"]: c["status"] for c in status.get("conditions") or []}
-        if conditions.get("QuotaReserved") != "True" or conditions.get("Finished") == "True":
+        if conditions.get("QuotaReserved") != "True" or "True" in (
+            conditions.get("Finished"),
+            conditions.get("Evicted"),
+        ):
             continue
         for pod_set in (status.get("admission") or {}).get("podSetAssignments") or []:
             cpu = str((pod_set.get("resourceUsage") or {}).get("cpu", "0"))
@@ -200,6 +204,10 @@ def _measure(
         )
         current = jobs.next_unsuspended(done, timeout=120)
         latencies.append(time.perf_counter() - started)
+        # the watch delivers changes in order: every Job suspended before this one was
+        # unsuspended is known, so this is the exact set of running Jobs at that moment
+        if len(jobs.running) > 1:
+            over_quota += 1
         if _admitted_cpu_millis(admin.list(KUEUE_API_VERSION, "Workload", namespace)) > 1000:
             over_quota += 1
     return latencies, over_quota
@@ -296,6 +304,21 @@ def work_lost_per_preemption(stops: int, *, seed: int = 5) -> list[float]:
     return fractions
 
 
+def _remove(admin: Kube, cluster: DevCluster, prefix: str) -> None:
+    """Delete one side's namespaces and queues, and wait until Kueue forgot its Workloads, so
+    the other side runs on a Kueue as empty as the first one did."""
+    for namespace in admin.list("v1", "Namespace"):
+        name = namespace["metadata"]["name"]
+        if name.startswith(prefix):
+            cluster.kubectl(
+                "delete", "namespace", name, "--wait=true", "--timeout=120s", check=False
+            )
+            cluster.kubectl(
+                "delete", "clusterqueue,resourceflavor", name, "--wait=false", check=False
+            )
+    time.sleep(2)
+
+
 def run(cluster: DevCluster, *, count: int, cycles: int, work: Path) -> dict[str, Any]:
     start_kueue(cluster)
     admin = Kube(load_api_client(str(cluster.kubeconfig)), field_manager="benchmark")
@@ -309,18 +332,14 @@ def run(cluster: DevCluster, *, count: int, cycles: int, work: Path) -> dict[str
     admin_kubeconfig = Path(cluster.kubeconfig)
     try:
         plain, plain_over = _plain(admin, cluster, admin_kubeconfig, count=count, cycles=cycles)
+        _remove(admin, cluster, "bench-queue-plain-")
         through, operator_over = _operator(
             admin, cluster, admin_kubeconfig, count=count, cycles=cycles
         )
     finally:
         operator.stop()
-        for namespace in admin.list("v1", "Namespace"):
-            name = namespace["metadata"]["name"]
-            if name.startswith(("bench-queue-plain-", "bench-queue-operator-")):
-                admin.delete("v1", "Namespace", name)
-                cluster.kubectl(
-                    "delete", "clusterqueue,resourceflavor", name, "--wait=false", check=False
-                )
+        for prefix in ("bench-queue-plain-", "bench-queue-operator-"):
+            _remove(admin, cluster, prefix)
     lost = work_lost_per_preemption(5)
     figures: dict[str, float] = {
         "count": count,

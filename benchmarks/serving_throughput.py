@@ -70,6 +70,7 @@ def train_artifact(root: Path, *, model: str = "bench", version: str = "1.0.0") 
     from mlops_core.artifact_config import ArtifactConfig
     from mlops_core.artifact_io import ArtifactMetrics, publish_artifact
     from mlops_core.models import build_model
+    from mlops_core.onnx_export import export_onnx
     from mlops_core.preprocessing import fit_tabular
     from mlops_core.reference_stats import compute_reference_stats
     from mlops_core.storage import open_store
@@ -112,6 +113,7 @@ def train_artifact(root: Path, *, model: str = "bench", version: str = "1.0.0") 
         preprocessor=pre,
         reference=compute_reference_stats(pre, data),
         metrics=ArtifactMetrics(epochs_run=30),
+        onnx=export_onnx(module, config, inputs.numpy()),  # served by ONNX Runtime by default
     )
     return root
 

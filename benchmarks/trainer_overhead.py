@@ -2,14 +2,15 @@
 
 Both train the same MLP on the same synthetic tabular data with the same batch size, optimizer
 and number of epochs, in this process, alternating, several times; the figure is the ratio of
-the medians. Each repeat is timed twice: wall clock, and the CPU time of this process, which
-other processes on a shared machine disturb far less (with one torch thread, CPU time is the
-time the loop needed). The trainer runs as in production: validation metrics every epoch,
-early stopping bookkeeping, a checkpoint (weights, best weights, optimizer state) to an object
-store every epoch, and progress reports. The bare loop only trains, gathering its batches the
-same way (index_select, faster than ``inputs[rows]``), so the ratio shows the trainer's own
-overhead. Target: ratio >= 0.95, judged on the CPU-time medians (the wall-clock ratio is
-reported beside it). The last line is the JSON summary.
+the medians. Each repeat is timed twice: wall clock, and the CPU time of this process (with one
+torch thread, the time the loop itself needed). The trainer runs as in production: validation
+metrics every epoch, early stopping bookkeeping, a checkpoint (weights, best weights, optimizer
+state) to an object store every epoch, and progress reports. The bare loop only trains,
+gathering its batches the same way (index_select, faster than ``inputs[rows]``), so the ratio
+shows the trainer's own overhead. Target: ratio >= 0.95, judged on the wall-clock medians —
+what a user waits for — with the spread of the repeats' ratios and the CPU-time ratio reported
+beside it (a figure measured on a loaded machine is to be measured again, not trusted). The
+last line is the JSON summary.
 
     python benchmarks/trainer_overhead.py [--rows 20000] [--epochs 3] [--repeats 11] [--threads 1]
 """
@@ -167,6 +168,9 @@ def main() -> None:
     for index, clock in enumerate(("wall", "cpu")):
         figures[f"bare_{clock}_samples_per_s"] = statistics.median(r[index] for r in bare)
         figures[f"trainer_{clock}_samples_per_s"] = statistics.median(r[index] for r in trainer)
+    # the spread: each repeat's trainer run against the bare run just before it
+    paired = [t[0] / b[0] for t, b in zip(trainer, bare, strict=True)]
+    figures["wall_ratio_min"], figures["wall_ratio_max"] = min(paired), max(paired)
     result = summary(figures)
     print(
         f"rows={args.rows} validation={args.rows // 10} epochs={args.epochs} "
@@ -180,16 +184,21 @@ def main() -> None:
         )
     print(
         "trainer: validation metrics, early stopping, checkpoint and report every epoch; "
-        f"target CPU-time ratio >= {TARGET_RATIO}"
+        f"target wall-clock ratio >= {TARGET_RATIO} (repeats' ratios "
+        f"{figures['wall_ratio_min']:.3f} to {figures['wall_ratio_max']:.3f})"
     )
     print(json.dumps(result))
 
 
 def summary(figures: dict[str, float]) -> dict[str, Any]:
-    """The JSON summary from the medians: samples/s of each loop, by wall clock and CPU time."""
+    """The JSON summary from the medians: samples/s of each loop, by wall clock and CPU time;
+    judged on the wall-clock ratio."""
     wall_ratio = figures["trainer_wall_samples_per_s"] / figures["bare_wall_samples_per_s"]
     cpu_ratio = figures["trainer_cpu_samples_per_s"] / figures["bare_cpu_samples_per_s"]
-    rounded = {k: round(v, 1) if isinstance(v, float) else v for k, v in figures.items()}
+    rounded = {
+        k: (round(v, 3) if "ratio" in k else round(v, 1)) if isinstance(v, float) else v
+        for k, v in figures.items()
+    }
     return {
         "benchmark": "trainer_overhead",
         "figures": {
@@ -197,8 +206,8 @@ def summary(figures: dict[str, float]) -> dict[str, Any]:
             "wall_ratio": round(wall_ratio, 3),
             "cpu_ratio": round(cpu_ratio, 3),
         },
-        "targets": {"cpu_ratio": f">= {TARGET_RATIO}"},
-        "met": cpu_ratio >= TARGET_RATIO,
+        "targets": {"wall_ratio": f">= {TARGET_RATIO}"},
+        "met": wall_ratio >= TARGET_RATIO,
     }
 
 

@@ -4,6 +4,7 @@
 # debootstrap assembles from Debian packages, and uv comes from the uv binary on this machine.
 #
 #   images/build-images.sh                # build what is missing, print each image's size
+#   SERVING_TORCH=1 images/build-images.sh  # also the torch flavour of the serving image
 #   images/build-images.sh --cached-only  # exit 0 when all three are cached, 3 when not (no build)
 #
 # Everything lives under ~/.cache/mlops-images (containers storage, build cache). Each image is
@@ -65,12 +66,12 @@ if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
   CA_MOUNT=(--volume /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro)
 fi
 
-build() {  # name dockerfile package-dir
-  local name="$1" dockerfile="$2" package="$3"
+build() {  # name dockerfile package-dir [build target]
+  local name="$1" dockerfile="$2" package="$3" target="${4:-}"
   local inputs key image cached
   inputs=("$ROOT/$dockerfile" "$ROOT/uv.lock" "$ROOT/pyproject.toml" "$ROOT/README.md")
   while IFS= read -r file; do inputs+=("$ROOT/$file"); done < <(cd "$ROOT" && git ls-files core/mlops_core "$package")
-  key="$(printf '%s\n' "$BASE" "$UV_IMAGE" "$TORCH_VERSION" | cat - "${inputs[@]}" | sha256sum | cut -c1-16)"
+  key="$(printf '%s\n' "$BASE" "$UV_IMAGE" "$TORCH_VERSION" ${target:+"$target"} | cat - "${inputs[@]}" | sha256sum | cut -c1-16)"
   image="ghcr.io/mlops-dev/mlops-$name:$VERSION"
   cached="localhost/mlops-$name:inputs-$key"
   if have "$cached"; then
@@ -83,8 +84,10 @@ build() {  # name dockerfile package-dir
     MISSING=1
     return
   fi
-  say "$image: buildah bud -f $dockerfile"
-  bah bud --layers --quiet --isolation "${BUILDAH_ISOLATION:-chroot}" \
+  say "$image: buildah bud -f $dockerfile ${target:+--target $target}"
+  local target_args=()
+  [ -n "$target" ] && target_args=(--target "$target")
+  bah bud "${target_args[@]}" --layers --quiet --isolation "${BUILDAH_ISOLATION:-chroot}" \
     --build-arg "PYTHON_IMAGE=$BASE" --build-arg "UV_IMAGE=$UV_IMAGE" \
     --build-arg "TORCH_VERSION=$TORCH_VERSION" --build-arg "UV_CACHE_DIR=/uv-cache" \
     --build-arg "UV_FLAGS=${IMAGES_UV_FLAGS---system-certs}" \
@@ -95,6 +98,10 @@ build() {  # name dockerfile package-dir
 build operator operator/Dockerfile operator/mlops_operator
 build trainer trainer_image/Dockerfile trainer_image/mlops_trainer
 build serving serving_image/Dockerfile serving_image/mlops_serving
+# the torch flavour (several GB) only when asked: Deployments with serving.runtime: torch
+if [ "${SERVING_TORCH:-0}" = 1 ]; then
+  build serving-torch serving_image/Dockerfile serving_image/mlops_serving serving-torch
+fi
 
 [ "$MISSING" -eq 0 ] || exit 3
 bah images --format '{{.Name}}:{{.Tag}} {{.Size}}' | grep 'ghcr.io/mlops-dev/' | sort

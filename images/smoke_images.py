@@ -155,7 +155,17 @@ def check_serving(image: str) -> dict[str, bool]:
         env = {"HOST": "127.0.0.1", "PORT": str(port), "ROUTER_CONFIG_FILE": "/config/router.json"}
         with detached(image, "route", env=env, volumes=[f"{folder}:/config:ro"]):
             router = answers(f"http://127.0.0.1:{port}/healthz", timeout=60)
-    return {"server_health": server, "router_health": router}
+    # the default flavour serves with ONNX Runtime and has no torch at all
+    probe = (
+        "import importlib.util as u; "
+        "print(u.find_spec('torch') is None, u.find_spec('onnxruntime') is not None)"
+    )
+    found = podman(*RUN, "--entrypoint", "python", image, "-c", probe, check=False)
+    return {
+        "server_health": server,
+        "router_health": router,
+        "no_torch_onnxruntime": found.stdout.split() == ["True", "True"],
+    }
 
 
 def check_trainer(image: str) -> dict[str, bool]:

@@ -128,6 +128,17 @@ class Api:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.request(method, f"{self.url}{path}", json=body, headers=headers, timeout=60)
 
+    def account(self, name: str, verbs: dict[str, list[str]]) -> str:
+        """A ServiceAccount allowed ``verbs`` by resource in the namespace; its token."""
+        rules = [
+            {"apiGroups": [GROUP], "resources": [resource], "verbs": allowed}
+            for resource, allowed in verbs.items()
+        ]
+        role = {**_role(name, self.namespace, []), "rules": rules}
+        self.admin.apply(role)
+        self.admin.apply(_binding("Role", name, self.namespace, name, self.namespace))
+        return _account(self.admin, self.namespace, name)
+
     def kubectl_json(self, *args: str) -> dict[str, Any]:
         out = self.devcluster.kubectl(*args, "-n", self.namespace, "-o", "json").stdout
         result: dict[str, Any] = json.loads(out)

@@ -1,9 +1,10 @@
 """The traffic router's configuration and its choice of backend version.
 
 The operator writes a ``RouterConfig`` as JSON into the key ``router.json`` of a ConfigMap that
-the router mounts; the router re-reads the file whenever it changes. The choice of version for
-a request is a pure function of the config, an optional sticky key (the value of
-``stickyHeader``) and a uniform random draw, so it is unit-tested without a router.
+the router follows (``router_environment`` names it, with the rest of the router pods'
+environment, which the router's settings read); the router re-reads it whenever it changes.
+The choice of version for a request is a pure function of the config, an optional sticky key
+(the value of ``stickyHeader``) and a uniform random draw, so it is unit-tested without a router.
 
 A pool's routers read a ``PoolRouterConfig`` from the same key instead: one ``RouterConfig`` per
 Deployment the pool serves (found by the first label of the request's Host, i.e. the
@@ -27,6 +28,18 @@ from pydantic import Field, PrivateAttr, ValidationError, model_validator
 from mlops_core.wire import WireModel
 
 ROUTER_CONFIG_KEY = "router.json"
+
+#: the router pods' environment: the namespace of its ConfigMap and of the versions' Services
+ENV_ROUTER_NAMESPACE: Final = "ROUTER_NAMESPACE"
+#: the ConfigMap whose ``router.json`` the router follows through the API
+ENV_ROUTER_CONFIG_MAP: Final = "ROUTER_CONFIG_MAP"
+#: the file the router keeps that ``router.json`` in, and how often it looks at it
+ENV_ROUTER_CONFIG_FILE: Final = "ROUTER_CONFIG_FILE"
+ENV_ROUTER_CONFIG_POLL_SECONDS: Final = "ROUTER_CONFIG_POLL_SECONDS"
+#: the port of the model server pods behind the versions' Services
+ENV_BACKEND_PORT: Final = "BACKEND_PORT"
+#: "true" for a ServingPool's router (its config is a PoolRouterConfig)
+ENV_ROUTER_POOL: Final = "ROUTER_POOL"
 TOTAL_WEIGHT = 100
 VERSION_MAX = 64
 BACKENDS_MAX = 16
@@ -35,6 +48,19 @@ POOL_ROUTES_MAX = 1024
 POOL_PLACED_MAX = 4096
 POOL_SERVERS_MAX = 64
 COPIES_MAX = 8
+
+
+def router_environment(
+    *, namespace: str, config_map: str, config_file: str, poll_seconds: float, backend_port: int
+) -> dict[str, str]:
+    """The router container's environment variables."""
+    return {
+        ENV_ROUTER_NAMESPACE: namespace,
+        ENV_ROUTER_CONFIG_MAP: config_map,
+        ENV_ROUTER_CONFIG_FILE: config_file,
+        ENV_ROUTER_CONFIG_POLL_SECONDS: str(poll_seconds),
+        ENV_BACKEND_PORT: str(backend_port),
+    }
 
 
 class RoutingError(ValueError):

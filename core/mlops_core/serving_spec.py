@@ -1,18 +1,23 @@
 """The model server pods' settings, declared once: what a Deployment asks for and what the
 server reads.
 
-The operator embeds ``ServingSpec`` and ``DriftSpec`` in the Deployment's spec, turns them into
-the server's environment with ``server_environment`` and the server's settings
-(``mlops_serving.settings.ServerSettings``) read that environment back, with the bounds declared
-here. A unit test proves a spec round-trips into the server's settings unchanged.
+The operator embeds ``ServingSpec`` and ``DriftSpec`` in the Deployment's spec and turns them into
+the server's environment with ``server_environment``; the server's settings
+(``mlops_serving.settings.ServerSettings``) hold the same two specs, read back from that
+environment by ``specs_from_environment``. Each setting's variable is named once, in
+``SPEC_VARIABLES``; a unit test proves a spec round-trips into the server's settings unchanged.
+The variables that say which versions a pod serves (repository, preloads, pinned versions,
+digests) are named here too.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Final, Literal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, ValidationError
 
 from mlops_core.drift import DriftMethod
 from mlops_core.wire import WireModel
@@ -27,8 +32,9 @@ DRIFT_THRESHOLD_MAX: Final = 1000.0
 DRIFT_WINDOW_MIN: Final = 10
 DRIFT_WINDOW_MAX: Final = 1_000_000
 
-#: the server's environment variable of each setting (``ServerSettings`` field names, upper-cased)
+#: the server's environment variable of each setting of the specs
 ENV_RUNTIME: Final = "SERVING_RUNTIME"
+#: whether the pod has a GPU (from its resources, not a setting of the specs)
 ENV_GPU: Final = "SERVING_GPU"
 ENV_MODELS_IN_MEMORY: Final = "MAX_MODELS_IN_MEMORY"
 ENV_WARMUP: Final = "WARMUP_ON_LOAD"
@@ -43,9 +49,23 @@ ENV_DRIFT_REFERENCE: Final = "DRIFT_REFERENCE_URI"
 #: a reference_stats.json in the object store
 DRIFT_REFERENCE_PATTERN: Final = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+[.]json$"
 DRIFT_REFERENCE_MAX: Final = 1024
+
+#: where the server finds a version: ``<root>/<model>/<version>/`` (s3://bucket/prefix or a
+#: local folder)
+ENV_MODEL_REPOSITORY: Final = "MODEL_REPOSITORY_URI"
+#: ``name:version,name2`` loaded (and warmed) before the server reports ready
+ENV_PRELOAD_MODELS: Final = "PRELOAD_MODELS"
+#: ``name:version,...``: the version a request without one gets (else the highest)
+ENV_MODEL_VERSIONS: Final = "MODEL_VERSIONS"
 #: the digest each served version must have: ``model:version=sha256:<hex>,...`` (what the
 #: ModelVersion recorded); the server refuses a version whose manifest differs
 ENV_MODEL_DIGESTS: Final = "MODEL_DIGESTS"
+#: a pool server's byte budget for loaded versions, and what one version costs beyond its files
+ENV_MODEL_MEMORY_BUDGET: Final = "MODEL_MEMORY_BUDGET_BYTES"
+ENV_MODEL_OVERHEAD: Final = "MODEL_OVERHEAD_BYTES"
+#: a ServingPool server: its pool's router config (mounted) and its own name in the placement
+ENV_POOL_CONFIG_FILE: Final = "POOL_CONFIG_FILE"
+ENV_POOL_SERVER_NAME: Final = "POOL_SERVER_NAME"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -132,31 +152,92 @@ class DriftSpec(WireModel):
     )
 
 
-def _flag(value: bool) -> str:
-    return "true" if value else "false"
+SpecName = Literal["serving", "drift"]
+
+
+@dataclass(frozen=True)
+class SpecVariable:
+    """One setting of the specs and the environment variable that carries it."""
+
+    name: str
+    spec: SpecName
+    path: tuple[str, ...]
+
+
+#: every setting of ``ServingSpec`` and ``DriftSpec`` that the server uses, each with its variable
+SPEC_VARIABLES: Final = (
+    SpecVariable(ENV_RUNTIME, "serving", ("runtime",)),
+    SpecVariable(ENV_MODELS_IN_MEMORY, "serving", ("max_models_in_memory",)),
+    SpecVariable(ENV_WARMUP, "serving", ("warmup",)),
+    SpecVariable(ENV_BATCHING, "serving", ("batching", "enabled")),
+    SpecVariable(ENV_BATCH_SIZE, "serving", ("batching", "max_batch_size")),
+    SpecVariable(ENV_BATCH_LATENCY, "serving", ("batching", "max_latency_ms")),
+    SpecVariable(ENV_DRIFT, "drift", ("enabled",)),
+    SpecVariable(ENV_DRIFT_METHOD, "drift", ("method",)),
+    SpecVariable(ENV_DRIFT_THRESHOLD, "drift", ("threshold",)),
+    SpecVariable(ENV_DRIFT_WINDOW, "drift", ("window_size",)),
+    SpecVariable(ENV_DRIFT_REFERENCE, "drift", ("reference",)),
+)
+
+#: the settings only the operator uses: not carried to the pods, so changing one restarts none
+OPERATOR_ONLY: Final[frozenset[tuple[SpecName, tuple[str, ...]]]] = frozenset(
+    {("drift", ("interval_seconds",))}
+)
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _value_at(model: BaseModel, path: tuple[str, ...]) -> object:
+    value: object = model
+    for name in path:
+        value = getattr(value, name)
+    return value
 
 
 def server_environment(
     serving: ServingSpec, drift: DriftSpec, *, gpu: bool = False
 ) -> dict[str, str]:
     """The model server's environment variables for these settings (all of them, always, so
-    a pod never falls back on a default that differs from the spec's); ``gpu`` when the pod
-    asks for one (ONNX Runtime's CUDA provider, torch's cuda device)."""
-    batching = serving.batching
-    return {
-        ENV_RUNTIME: serving.runtime,
-        ENV_GPU: _flag(gpu),
-        ENV_MODELS_IN_MEMORY: str(serving.max_models_in_memory),
-        ENV_WARMUP: _flag(serving.warmup),
-        ENV_BATCHING: _flag(batching.enabled),
-        ENV_BATCH_SIZE: str(batching.max_batch_size),
-        ENV_BATCH_LATENCY: repr(float(batching.max_latency_ms)),
-        ENV_DRIFT: _flag(drift.enabled),
-        ENV_DRIFT_METHOD: drift.method,
-        ENV_DRIFT_THRESHOLD: repr(float(drift.threshold)),
-        ENV_DRIFT_WINDOW: str(drift.window_size),
-        ENV_DRIFT_REFERENCE: drift.reference or "",
-    }
+    a pod never falls back on a default that differs from the spec's; an unset optional
+    setting is an empty value); ``gpu`` when the pod asks for one (ONNX Runtime's CUDA
+    provider, torch's cuda device)."""
+    specs: dict[SpecName, BaseModel] = {"serving": serving, "drift": drift}
+    env = {v.name: _text(_value_at(specs[v.spec], v.path)) for v in SPEC_VARIABLES}
+    return {**env, ENV_GPU: _text(gpu)}
+
+
+def specs_from_environment(environ: Mapping[str, str]) -> dict[SpecName, dict[str, Any]]:
+    """The settings that ``environ`` sets, unvalidated, by spec and field: what
+    ``ServingSpec`` and ``DriftSpec`` validate. An unset or empty variable keeps the spec's
+    default."""
+    raw: dict[SpecName, dict[str, Any]] = {"serving": {}, "drift": {}}
+    for variable in SPEC_VARIABLES:
+        value = environ.get(variable.name, "")
+        if not value:
+            continue
+        level = raw[variable.spec]
+        for name in variable.path[:-1]:
+            level = level.setdefault(name, {})
+        level[variable.path[-1]] = value
+    return raw
+
+
+def describe_environment_error(spec: SpecName, exc: ValidationError) -> str:
+    """A spec's validation errors as ``VARIABLE: message``, naming the variables to fix."""
+    by_path = {v.path: v.name for v in SPEC_VARIABLES if v.spec == spec}
+    problems = []
+    for error in exc.errors():
+        path = tuple(str(part) for part in error["loc"])
+        problems.append(f"{by_path.get(path, '.'.join(path) or spec)}: {error['msg']}")
+    return "; ".join(problems)
 
 
 def model_digests_value(digests: dict[tuple[str, str], str]) -> str:

@@ -24,3 +24,8 @@ class WireModel(BaseModel):
     def to_wire(self) -> dict[str, object]:
         """The JSON-ready, camelCase form with unset optional fields left out."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+#: the config of a result dataclass (``pydantic.dataclasses.dataclass(config=WIRE_RESULT)``):
+#: built positionally or by snake_case name in Python, camelCase when serialised
+WIRE_RESULT = ConfigDict(alias_generator=to_camel, populate_by_name=True)

@@ -2,7 +2,9 @@
 
 Every row is a short, security-operations style description of an event and one of four labels:
 benign, phishing, malware, intrusion. Descriptions are assembled from templated sentences with
-randomised hosts, users, addresses, files and phrasing. To keep accuracy meaningful, the classes
+randomised hosts, users, addresses, files and phrasing; ordinary office work (documents opened,
+read, printed or shared on internal sites) has sentences of its own, so that it is not told
+apart from attacks by missing words alone. To keep accuracy meaningful, the classes
 share vocabulary (e-mail, login, file, alert...), a share of rows carries only ambiguous
 sentences, words are misspelled at random, and 4% of labels are flipped on purpose.
 
@@ -97,6 +99,30 @@ MALWARE = [
     "a remote access trojan",
 ]
 PORTS = ["22", "3389", "445", "5432", "8080", "443", "6379", "9200"]
+#: everyday office work, so that ordinary activity has words of its own
+PERIODS = ["quarterly", "monthly", "annual", "weekly", "daily", "end of year"]
+DOCUMENTS = [
+    "report",
+    "budget",
+    "sales figures",
+    "presentation",
+    "newsletter",
+    "roadmap",
+    "timesheet",
+    "policy document",
+    "meeting minutes",
+    "team plan",
+]
+PLACES = [
+    "intranet portal",
+    "company wiki",
+    "shared drive",
+    "hr portal",
+    "document management system",
+    "team site",
+    "project workspace",
+]
+ACCOUNTS = ["root", "admin", "administrator", "service", "domain admin"]
 
 
 def ip(rng: random.Random) -> str:
@@ -113,6 +139,10 @@ def fill(rng: random.Random, template: str) -> str:
         goodfile=rng.choice(GOOD_FILES),
         malware=rng.choice(MALWARE),
         port=rng.choice(PORTS),
+        period=rng.choice(PERIODS),
+        document=rng.choice(DOCUMENTS),
+        place=rng.choice(PLACES),
+        account=rng.choice(ACCOUNTS),
         ip=ip(rng),
         n=rng.randint(3, 400),
         mins=rng.randint(2, 90),
@@ -161,6 +191,10 @@ SENTENCES: dict[str, list[str]] = {
         "exploit attempt against an unpatched service on {host} port {port}",
         "kubernetes api accessed with a stolen service account token from {ip}",
         "rdp session to {host} from an unknown address {ip} at 3am",
+        "multiple failed ssh logins from an unknown address, then a successful {account} login",
+        "successful {account} login on {host} right after repeated failed logins from {ip}",
+        "{n} failed login attempts on {host} from an unknown address before the {account} "
+        "account got in",
     ],
     "benign": [
         "{user} downloaded {goodfile} from {good} as part of the weekly report",
@@ -175,6 +209,12 @@ SENTENCES: dict[str, list[str]] = {
         "{user} shared {goodfile} with the finance team on {good}",
         "new laptop {host} enrolled in device management",
         "planned maintenance on the vpn gateway finished without issues",
+        "{user} opened the {period} {document} from the {place}",
+        "{user} viewed the {document} on the {place} during working hours",
+        "{user} printed the {period} {document} for the team meeting",
+        "{user} updated the {period} {document} in the {place}",
+        "user browsed the {place} and read the {period} {document}",
+        "{user} uploaded the {document} to the {place} as usual",
     ],
 }
 AMBIGUOUS = [

@@ -6,6 +6,7 @@ import os
 
 import kopf
 
+from mlops_core.legacy_environment import adopt_legacy_environment
 from mlops_core.storage import ObjectStore, open_store, s3_client
 from mlops_operator.context import OperatorContext
 from mlops_operator.handlers import build_registry
@@ -27,6 +28,7 @@ def _store_opener() -> object:
 
 
 def main() -> None:
+    adopt_legacy_environment(os.environ)
     settings = OperatorSettings()
     if settings.s3_endpoint:
         os.environ.setdefault("AWS_ENDPOINT_URL_S3", settings.s3_endpoint)

@@ -78,7 +78,8 @@ def _compare(args: argparse.Namespace) -> str:
 
 
 def _experiment(args: argparse.Namespace) -> str:
-    from mlops_operator.commands.experiments import experiment_report, render_report
+    from mlops_operator.commands.experiments import render_report
+    from mlops_operator.operations.experiments import experiment_report
 
     report = experiment_report(_target(args), args.name)
     text = render_report(report)
@@ -91,13 +92,14 @@ def _experiment(args: argparse.Namespace) -> str:
 
 
 def _experiments(args: argparse.Namespace) -> str:
-    from mlops_operator.commands.experiments import compare_experiments, render_comparison
+    from mlops_operator.commands.experiments import render_comparison
+    from mlops_operator.operations.experiments import compare
 
-    return render_comparison(compare_experiments(_target(args), args.left, args.right))
+    return render_comparison(compare(_target(args), args.names))
 
 
 def _migrate(args: argparse.Namespace) -> str:
-    from mlops_operator.commands.migrate import migrate
+    from mlops_operator.operations.migrate import migrate
 
     done = migrate(
         _target(args),
@@ -116,17 +118,32 @@ def _migrate(args: argparse.Namespace) -> str:
     )
 
 
+def _explain(args: argparse.Namespace) -> str:
+    from mlops_operator.commands.explain import explain
+
+    return explain(
+        _target(args),
+        model=args.model,
+        version=args.version,
+        input_file=Path(args.input),
+        deployment=args.deployment,
+        top=args.top,
+    )
+
+
 def _rollout(args: argparse.Namespace) -> str:
-    from mlops_operator.commands import rollout
+    from mlops_operator.commands.rollout import render_change, render_status
+    from mlops_operator.operations.rollout import rollout_pause, rollout_request
+    from mlops_operator.operations.serving import get_deployment
 
     target, name = _target(args), args.deployment
     if args.action == "status":
-        return rollout.render_status(rollout.rollout_status(target, name))
+        return render_status(get_deployment(target, name))
     if args.action in ("pause", "resume"):
-        change = rollout.rollout_pause(target, name, paused=args.action == "pause")
+        change = rollout_pause(target, name, paused=args.action == "pause")
     else:
-        change = rollout.rollout_request(target, name, args.action)
-    return rollout.render_change(change)
+        change = rollout_request(target, name, args.action)
+    return render_change(change)
 
 
 #: entry point group of packages that add commands: ``register(subparsers)``; a command sets
@@ -218,13 +235,21 @@ def build_parser() -> argparse.ArgumentParser:
         "coordinates to FILE (.html, .png, .svg or .pdf)",
     )
 
-    experiments = add("experiments", _experiments, "compare two Experiments")
+    experiments = add("experiments", _experiments, "compare two or more Experiments")
     experiments_sub = experiments.add_subparsers(dest="action", required=True, metavar="ACTION")
     compare_exp = experiments_sub.add_parser(
         "compare", parents=[common], help="best values, parameters and trial counts side by side"
     )
-    compare_exp.add_argument("left", metavar="A")
-    compare_exp.add_argument("right", metavar="B")
+    compare_exp.add_argument("names", metavar="NAME", nargs="+", help="two or more Experiments")
+
+    explain = add("explain", _explain, "why a served version predicts what it does (SHAP)")
+    explain.add_argument("model")
+    explain.add_argument("version")
+    explain.add_argument(
+        "--input", required=True, metavar="FILE", help="JSON: a list of records, or one record"
+    )
+    explain.add_argument("--top", type=int, default=5, help="features shown per instance")
+    explain.add_argument("--deployment", default=None, help="when several serve the model")
 
     rollout = add("rollout", _rollout, "follow and steer the rollout of a Deployment")
     rollout.add_argument(

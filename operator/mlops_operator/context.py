@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from mlops_core.storage import ObjectStore, open_store
 from mlops_operator.kube import Kube
+from mlops_operator.search.study_cache import StudyCache
 from mlops_operator.settings import OperatorSettings
 
 
@@ -32,6 +33,8 @@ class OperatorContext:
     reserved: defaultdict[tuple[str, str], set[str]] = field(
         default_factory=lambda: defaultdict(set)
     )
+    #: Experiment uid → its replayed study, as the last reconcile left it
+    studies: StudyCache = field(default_factory=StudyCache)
 
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:

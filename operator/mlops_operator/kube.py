@@ -67,6 +67,7 @@ KINDS: Final[dict[tuple[str, str], Kind]] = {
         Kind(API_VERSION, "TrainingJob", "trainingjobs"),
         Kind(API_VERSION, "Experiment", "experiments"),
         Kind(API_VERSION, "Deployment", "deployments"),
+        Kind(API_VERSION, "ServingPool", "servingpools"),
         Kind(
             "apiextensions.k8s.io/v1",
             "CustomResourceDefinition",

@@ -62,6 +62,14 @@ class OperatorSettings(BaseSettings):
         validation_alias="MLOPS_METRICS_TIMEOUT_SECONDS",
         description="Timeout of one scrape of a router pod's /metrics.",
     )
+    endpoint_probe: bool = Field(
+        default=True,
+        validation_alias="MLOPS_ENDPOINT_PROBE",
+        description="Ask a Deployment's Service (GET /readyz at its ClusterIP) before reporting "
+        "Ready, so that Ready means a request sent at once succeeds. Turn off only for an "
+        "operator run outside the cluster's network, which cannot reach ClusterIPs; Ready then "
+        "rests on the router pods being ready and listed in the Service's EndpointSlices.",
+    )
     image_pull_policy: str = Field(
         default="IfNotPresent",
         validation_alias="MLOPS_IMAGE_PULL_POLICY",

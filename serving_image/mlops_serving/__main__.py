@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 import uvicorn
+
+from mlops_core.legacy_environment import adopt_legacy_environment
 
 
 def _uvicorn_options() -> dict[str, str]:
@@ -32,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    adopt_legacy_environment(os.environ)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if args.command == "route":
         from mlops_serving.router_app import ProxyApp, build_router_app

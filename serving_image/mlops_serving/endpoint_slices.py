@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
-from collections.abc import Iterable
 from typing import Any
 
-log = logging.getLogger(__name__)
+from mlops_serving.kube_watch import ListWatch
 
 SERVICE_LABEL = "kubernetes.io/service-name"
 
@@ -58,18 +55,17 @@ def _port_of(endpoint_slice: dict[str, Any], *, default_port: int) -> int:
     return default_port
 
 
-class EndpointSliceWatch:
-    """Watches EndpointSlices of one namespace in a background thread."""
+class EndpointSliceWatch(ListWatch):
+    """Ready addresses of every Service of one namespace, from its EndpointSlices."""
+
+    name = "endpointslice-watch"
 
     def __init__(self, namespace: str, *, default_port: int) -> None:
-        self.namespace = namespace
+        super().__init__(namespace)
         self.default_port = default_port
         # slice name → (service, addresses, pod name → address)
         self._slices: dict[str, tuple[str, list[str], dict[str, str]]] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.synced = threading.Event()
 
     def addresses(self, service: str) -> list[str]:
         with self._lock:
@@ -86,70 +82,37 @@ class EndpointSliceWatch:
                 for name, address in named.items()
             }
 
-    def _entry(self, obj: dict[str, Any], service: str) -> tuple[str, list[str], dict[str, str]]:
+    def _entry(
+        self, obj: dict[str, Any]
+    ) -> tuple[str, tuple[str, list[str], dict[str, str]]] | None:
+        """(slice name, (service, ready addresses, pod name → address)), or None for a slice of
+        no Service."""
+        meta = obj.get("metadata") or {}
+        service = (meta.get("labels") or {}).get(SERVICE_LABEL)
+        if service is None:
+            return None
         port = self.default_port
-        return (
+        found = (
             service,
             ready_addresses(obj, default_port=port),
             ready_named_addresses(obj, default_port=port),
         )
+        return meta.get("name", ""), found
 
-    def _apply(self, kind: str, obj: dict[str, Any]) -> None:
-        meta = obj.get("metadata") or {}
-        name = meta.get("name", "")
-        service = (meta.get("labels") or {}).get(SERVICE_LABEL)
+    def list_call(self, client: Any) -> Any:
+        return client.DiscoveryV1Api().list_namespaced_endpoint_slice
+
+    def listed(self, items: list[dict[str, Any]]) -> None:
+        entries = [entry for obj in items if (entry := self._entry(obj)) is not None]
         with self._lock:
-            if kind == "DELETED" or service is None:
-                self._slices.pop(name, None)
+            self._slices = dict(entries)
+        self.synced.set()
+
+    def changed(self, event: str, obj: dict[str, Any]) -> None:
+        entry = self._entry(obj)
+        with self._lock:
+            if event == "DELETED" or entry is None:
+                self._slices.pop((obj.get("metadata") or {}).get("name", ""), None)
             else:
-                self._slices[name] = self._entry(obj, service)
-
-    def _replace(self, items: Iterable[dict[str, Any]]) -> None:
-        fresh: dict[str, tuple[str, list[str], dict[str, str]]] = {}
-        for obj in items:
-            meta = obj.get("metadata") or {}
-            service = (meta.get("labels") or {}).get(SERVICE_LABEL)
-            if service is not None:
-                fresh[meta.get("name", "")] = self._entry(obj, service)
-        with self._lock:
-            self._slices = fresh
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="endpointslice-watch", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        import kubernetes
-
-        k8s: Any = kubernetes  # the client's own annotations are partial
-        client, config, watch = k8s.client, k8s.config, k8s.watch
-        try:
-            config.load_incluster_config()
-        except config.ConfigException:
-            config.load_kube_config()
-        api = client.DiscoveryV1Api()
-        sanitize = client.ApiClient().sanitize_for_serialization
-        backoff = 0.5
-        while not self._stop.is_set():
-            try:
-                listing = api.list_namespaced_endpoint_slice(self.namespace)
-                self._replace(sanitize(item) for item in listing.items)
-                self.synced.set()
-                stream = watch.Watch().stream(
-                    api.list_namespaced_endpoint_slice,
-                    self.namespace,
-                    resource_version=listing.metadata.resource_version,
-                    timeout_seconds=60,
-                )
-                for event in stream:
-                    if self._stop.is_set():
-                        return
-                    self._apply(event["type"], sanitize(event["object"]))
-                backoff = 0.5
-            except Exception as exc:  # the watch must survive API hiccups
-                log.warning("EndpointSlice watch in %s: %s; retrying", self.namespace, exc)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+                name, found = entry
+                self._slices[name] = found

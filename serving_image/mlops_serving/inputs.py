@@ -49,18 +49,23 @@ def instance_to_record(config: ArtifactConfig, instance: Any, where: str) -> Rec
 
 
 def text_record(config: ArtifactConfig, data: Mapping[str, Any]) -> Record:
-    """A text model's record: its text column, or ``description`` and ``context`` joined."""
+    """A text model's record: its text column, or ``description`` and ``context`` (a text,
+    or an object whose values are taken) joined."""
     column = str(config.text_column)
     if column in data:
         return {column: data[column]}
-    parts = [data.get("description"), data.get("context")]
+    context = data.get("context")
+    if isinstance(context, Mapping):
+        # the replaced service's context object: its values, in order, as words
+        context = " ".join(str(v) for v in context.values() if isinstance(v, str | int | float))
+    parts = [data.get("description"), context]
     if all(p is None for p in parts):
         raise InvalidInputError(
             f"text input needs {column!r}, or 'description' (and optionally 'context')"
         )
     for part in parts:
         if part is not None and not isinstance(part, str):
-            raise InvalidInputError("'description' and 'context' must be strings")
+            raise InvalidInputError("'description' must be a string, 'context' a string or object")
     return {column: " ".join(p for p in parts if p)}
 
 

@@ -201,7 +201,7 @@ class ModelRepository:
     async def has_room_for(self, name: str, version: str) -> bool:
         """Whether ``name`` ``version`` would load now without evicting anything."""
         count = len(self._loaded) + len(self._loading)
-        if count >= self.settings.max_models_in_memory:
+        if count >= self.settings.serving.max_models_in_memory:
             return False
         budget = self.settings.model_memory_budget_bytes
         if not budget:
@@ -290,7 +290,7 @@ class ModelRepository:
             victims = [k for k in self._loaded if k != keep]
             count = len(self._loaded) + (keep not in self._loaded)
             held = self.committed_bytes()
-            over = count > self.settings.max_models_in_memory or (budget and held > budget)
+            over = count > self.settings.serving.max_models_in_memory or (budget and held > budget)
             if not victims or not over:
                 return
             self._evict(victims[0])

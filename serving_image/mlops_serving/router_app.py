@@ -156,6 +156,7 @@ class Router:
                 async with asyncio.timeout(self.settings.backend_timeout_seconds):
                     upstream = await self.client.request(endpoint, method, target, headers, body)
             except (BackendConnectError, BackendProtocolError) as exc:
+                self.metrics.endpoint_failures.labels(version, endpoint).inc()
                 self.pool.mark_dead(endpoint)
                 last_error = str(exc)
                 continue
@@ -177,7 +178,9 @@ class Router:
         *,
         endpoints: list[str] | None = None,
     ) -> None:
-        if self._mirror_slots.locked():
+        if self._mirror_slots.locked() or not self.pool.endpoints(config, version):
+            # best effort: no slot free, or no ready endpoint of the mirror yet (its server is
+            # starting, or its EndpointSlice has not reached the router): the copy is not sent
             self.metrics.mirrored.labels(version, "dropped").inc()
             return
 

@@ -33,6 +33,13 @@ class RouterMetrics:
             ("version",),
             registry=r,
         )
+        self.endpoint_failures = Counter(
+            "mlops_router_endpoint_failures_total",
+            "Attempts on an endpoint that could not connect or lost the connection, by "
+            "endpoint (each sets the endpoint aside for a few seconds).",
+            ("version", "endpoint"),
+            registry=r,
+        )
         self.mirrored = Counter(
             "mlops_router_mirror_requests_total",
             "Shadow copies sent (outcome: ok, error, dropped).",

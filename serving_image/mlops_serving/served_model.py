@@ -75,13 +75,14 @@ class ServedModel:
         self._explainer_lock = threading.Lock()
         self._executor = executor
         self._drift_sample = settings.drift_sample_per_batch
-        if settings.drift_detection_enabled:
-            reference, source = drift_reference(artifact.reference, settings.drift_reference_uri)
+        drift = settings.drift
+        if drift.enabled:
+            reference, source = drift_reference(artifact.reference, drift.reference or "")
             self.drift = DriftMonitor(
                 reference,
-                method=settings.drift_detection_method,
-                threshold=settings.drift_detection_threshold,
-                window_size=settings.drift_window_size,
+                method=drift.method,
+                threshold=drift.threshold,
+                window_size=drift.window_size,
                 min_samples=settings.drift_min_samples,
                 reference_source=source,
                 extract=lambda records: (
@@ -200,7 +201,7 @@ def load_served_model(
     ``expected_digest``, a manifest with another digest is refused before anything is read."""
     artifact = load_servable(
         store,
-        requested=settings.serving_runtime,
+        requested=settings.serving.runtime,
         gpu=settings.serving_gpu,
         threads=settings.torch_num_threads,
         expected_digest=expected_digest,
@@ -222,6 +223,6 @@ def load_served_model(
         executor=executor,
         metrics=metrics,
     )
-    if settings.warmup_on_load:
+    if settings.serving.warmup:
         served.warm_up()
     return served

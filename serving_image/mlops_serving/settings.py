@@ -1,31 +1,51 @@
 """Settings of the model server and the router, from the environment (and the command line).
 
 Every field maps to an upper-case environment variable of the same name, e.g.
-``MODEL_REPOSITORY_URI``, ``MAX_MODELS_IN_MEMORY`` or ``DRIFT_DETECTION_METHOD``. The settings a
-Deployment controls (models in memory, warm-up, batching, drift) are bounded by the contract in
-``mlops_core.serving_spec``, whose ``server_environment`` writes exactly these variables.
+``MODEL_REPOSITORY_URI`` or ``MAX_REQUEST_BYTES``. The settings a Deployment controls (models in
+memory, warm-up, batching, drift) are not restated here: the server holds the contract's own
+``ServingSpec`` and ``DriftSpec`` (``mlops_core.serving_spec``), read from the variables that
+the operator's ``server_environment`` writes, with the contract's defaults and bounds. The
+router's variables are those of ``mlops_core.routing``.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_core.core_schema import ValidatorFunctionWrapHandler
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-from mlops_core.drift import DriftMethod
+from mlops_core.routing import (
+    ENV_BACKEND_PORT,
+    ENV_ROUTER_CONFIG_FILE,
+    ENV_ROUTER_CONFIG_MAP,
+    ENV_ROUTER_CONFIG_POLL_SECONDS,
+    ENV_ROUTER_NAMESPACE,
+    ENV_ROUTER_POOL,
+)
 from mlops_core.serving_spec import (
-    BATCH_LATENCY_MS_MAX,
-    BATCH_SIZE_MAX,
-    DRIFT_THRESHOLD_MAX,
-    DRIFT_WINDOW_MAX,
-    DRIFT_WINDOW_MIN,
-    MODELS_IN_MEMORY_MAX,
-    BatchingSpec,
+    ENV_GPU,
+    ENV_MODEL_DIGESTS,
+    ENV_MODEL_MEMORY_BUDGET,
+    ENV_MODEL_OVERHEAD,
+    ENV_MODEL_REPOSITORY,
+    ENV_MODEL_VERSIONS,
+    ENV_POOL_CONFIG_FILE,
+    ENV_POOL_SERVER_NAME,
+    ENV_PRELOAD_MODELS,
     DriftSpec,
-    ServingRuntime,
     ServingSpec,
+    SpecName,
+    describe_environment_error,
     parse_model_digests,
+    specs_from_environment,
 )
 
 MIB = 1024 * 1024
@@ -54,39 +74,68 @@ class ModelRef:
         return refs
 
 
+class _ServingContract(PydanticBaseSettingsSource):
+    """The ``serving`` and ``drift`` settings from the contract's variables."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {name: raw for name, raw in specs_from_environment(os.environ).items() if raw}
+
+
 class ServerSettings(BaseSettings):
     """``python -m mlops_serving serve``."""
 
-    model_config = SettingsConfigDict(protected_namespaces=(), extra="ignore")
+    model_config = SettingsConfigDict(
+        protected_namespaces=(), extra="ignore", populate_by_name=True
+    )
 
     host: str = Field(default="0.0.0.0", description="Bind address; pods pass $POD_IP.")  # noqa: S104
     port: int = Field(default=8080, ge=1, le=65535)
     model_repository_uri: str = Field(
         default="/tmp/models",
+        validation_alias=ENV_MODEL_REPOSITORY,
         description="s3://bucket/prefix or a local folder; a version is <root>/<model>/<version>/.",
     )
-    preload_models: str = Field(default="", description="'name:version,name2' loaded at start.")
+    preload_models: str = Field(
+        default="",
+        validation_alias=ENV_PRELOAD_MODELS,
+        description="'name:version,name2' loaded at start.",
+    )
     model_versions: str = Field(
-        default="", description="Default version per model, 'name:version,...'; else highest."
+        default="",
+        validation_alias=ENV_MODEL_VERSIONS,
+        description="Default version per model, 'name:version,...'; else highest.",
     )
     model_digests: str = Field(
         default="",
+        validation_alias=ENV_MODEL_DIGESTS,
         description="'name:version=sha256:<hex>,...': the manifest digest each version must have "
         "(the ModelVersion's); a version whose manifest differs is refused.",
     )
-    serving_runtime: ServingRuntime = Field(
-        default="onnx",
-        description="onnx: ONNX Runtime for versions with model.onnx, torch for older ones; "
-        "torch: torch for every version (needs the torch flavour of the image).",
+    serving: ServingSpec = Field(
+        default_factory=ServingSpec,
+        description="Models in memory, warm-up and batching: the Deployment's spec.serving.",
+    )
+    drift: DriftSpec = Field(
+        default_factory=DriftSpec, description="Drift scoring: the Deployment's spec.monitoring."
     )
     serving_gpu: bool = Field(
-        default=False, description="The pod has a GPU: ONNX Runtime's CUDA provider, torch's cuda."
+        default=False,
+        validation_alias=ENV_GPU,
+        description="The pod has a GPU: ONNX Runtime's CUDA provider, torch's cuda.",
     )
-    max_models_in_memory: int = Field(default=4, ge=1, le=MODELS_IN_MEMORY_MAX)
-    model_memory_budget_bytes: int = Field(default=0, ge=0, description="0 = no byte budget.")
+    model_memory_budget_bytes: int = Field(
+        default=0,
+        ge=0,
+        validation_alias=ENV_MODEL_MEMORY_BUDGET,
+        description="0 = no byte budget.",
+    )
     model_overhead_bytes: int = Field(
         default=0,
         ge=0,
+        validation_alias=ENV_MODEL_OVERHEAD,
         description="Bytes one loaded version costs beyond its files, counted in the budget.",
     )
     model_cache_ttl: float = Field(
@@ -94,28 +143,17 @@ class ServerSettings(BaseSettings):
     )
     pool_config_file: str = Field(
         default="",
+        validation_alias=ENV_POOL_CONFIG_FILE,
         description="A ServingPool's router config (mounted): the server preloads the versions "
         "placed on POOL_SERVER_NAME. Empty: not a pool server.",
     )
-    pool_server_name: str = Field(default="", description="This server's name in the pool.")
-    warmup_on_load: bool = True
-    batching_enabled: bool = Field(
-        default=True, description="Off: every request runs alone (a batch of one, no wait)."
-    )
-    max_batch_size: int = Field(default=32, ge=1, le=BATCH_SIZE_MAX)
-    max_latency_ms: float = Field(default=5.0, ge=0, le=BATCH_LATENCY_MS_MAX)
-    max_request_bytes: int = Field(default=8 * MIB, ge=1024)
-    drift_detection_enabled: bool = True
-    drift_detection_method: DriftMethod = "psi"
-    drift_detection_threshold: float = Field(default=0.2, gt=0, le=DRIFT_THRESHOLD_MAX)
-    drift_window_size: int = Field(default=1000, ge=DRIFT_WINDOW_MIN, le=DRIFT_WINDOW_MAX)
-    drift_min_samples: int = Field(default=50, ge=1)
-    drift_reference_uri: str = Field(
+    pool_server_name: str = Field(
         default="",
-        max_length=2048,
-        description="Reference statistics JSON to score drift against instead of the "
-        "training data's (s3://... or a path); empty: the artifact's.",
+        validation_alias=ENV_POOL_SERVER_NAME,
+        description="This server's name in the pool.",
     )
+    max_request_bytes: int = Field(default=8 * MIB, ge=1024)
+    drift_min_samples: int = Field(default=50, ge=1)
     drift_sample_per_batch: int = Field(
         default=8, ge=1, le=4096, description="Records of each batch added to the drift window."
     )
@@ -138,6 +176,29 @@ class ServerSettings(BaseSettings):
         "threads, torch's threads).",
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        contract = _ServingContract(settings_cls)
+        return (init_settings, contract, env_settings, dotenv_settings, file_secret_settings)
+
+    @field_validator("serving", "drift", mode="wrap")
+    @classmethod
+    def _name_the_variables(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            spec: SpecName = "serving" if info.field_name == "serving" else "drift"
+            raise ValueError(describe_environment_error(spec, exc)) from None
+
     @field_validator("preload_models", "model_versions")
     @classmethod
     def _refs(cls, value: str) -> str:
@@ -157,43 +218,24 @@ class ServerSettings(BaseSettings):
     @property
     def batch_size_limit(self) -> int:
         """The largest batch the batcher forms: 1 with batching off."""
-        return self.max_batch_size if self.batching_enabled else 1
+        batching = self.serving.batching
+        return batching.max_batch_size if batching.enabled else 1
 
     @property
     def batch_wait_ms(self) -> float:
         """How long a batch waits to fill: 0 with batching off."""
-        return self.max_latency_ms if self.batching_enabled else 0.0
-
-    def serving_spec(self) -> ServingSpec:
-        """These settings as the serving contract (``mlops_core.serving_spec``)."""
-        return ServingSpec(
-            runtime=self.serving_runtime,
-            max_models_in_memory=self.max_models_in_memory,
-            warmup=self.warmup_on_load,
-            batching=BatchingSpec(
-                enabled=self.batching_enabled,
-                max_batch_size=self.max_batch_size,
-                max_latency_ms=self.max_latency_ms,
-            ),
-        )
-
-    def drift_spec(self) -> DriftSpec:
-        return DriftSpec(
-            enabled=self.drift_detection_enabled,
-            method=self.drift_detection_method,
-            threshold=self.drift_detection_threshold,
-            window_size=self.drift_window_size,
-        )
+        batching = self.serving.batching
+        return batching.max_latency_ms if batching.enabled else 0.0
 
     def preload(self) -> list[tuple[str, str | None]]:
-        return ModelRef.parse_list(self.preload_models, setting="PRELOAD_MODELS")
+        return ModelRef.parse_list(self.preload_models, setting=ENV_PRELOAD_MODELS)
 
     def pinned_versions(self) -> dict[str, str]:
-        refs = ModelRef.parse_list(self.model_versions, setting="MODEL_VERSIONS")
+        refs = ModelRef.parse_list(self.model_versions, setting=ENV_MODEL_VERSIONS)
         pinned: dict[str, str] = {}
         for name, version in refs:
             if version is None:
-                raise ValueError(f"MODEL_VERSIONS: {name!r} needs a version: '{name}:1.0.0'")
+                raise ValueError(f"{ENV_MODEL_VERSIONS}: {name!r} needs a version: '{name}:1.0.0'")
             pinned[name] = version
         return pinned
 
@@ -201,28 +243,38 @@ class ServerSettings(BaseSettings):
 class RouterSettings(BaseSettings):
     """``python -m mlops_serving route``."""
 
-    model_config = SettingsConfigDict(protected_namespaces=(), extra="ignore")
+    model_config = SettingsConfigDict(
+        protected_namespaces=(), extra="ignore", populate_by_name=True
+    )
 
     host: str = Field(default="0.0.0.0")  # noqa: S104
     port: int = Field(default=8080, ge=1, le=65535)
     router_config_file: str = Field(
-        default="/etc/mlops/router/router.json", description="Mounted ConfigMap key."
+        default="/etc/mlops/router/router.json",
+        validation_alias=ENV_ROUTER_CONFIG_FILE,
+        description="Mounted ConfigMap key.",
     )
-    router_config_poll_seconds: float = Field(default=1.0, gt=0)
+    router_config_poll_seconds: float = Field(
+        default=1.0, gt=0, validation_alias=ENV_ROUTER_CONFIG_POLL_SECONDS
+    )
     router_pool: bool = Field(
         default=False,
+        validation_alias=ENV_ROUTER_POOL,
         description="Route for a ServingPool: the config is a PoolRouterConfig (every pooled "
         "Deployment's split and the placement of versions on the pool's servers).",
     )
     router_config_map: str | None = Field(
         default=None,
+        validation_alias=ENV_ROUTER_CONFIG_MAP,
         description="ConfigMap (in router_namespace) whose router.json is followed through the "
         "API and written to router_config_file; unset: the file alone (e.g. a mounted key).",
     )
     router_namespace: str | None = Field(
-        default=None, description="Namespace of the per-version Services (EndpointSlice watch)."
+        default=None,
+        validation_alias=ENV_ROUTER_NAMESPACE,
+        description="Namespace of the per-version Services (EndpointSlice watch).",
     )
-    backend_port: int = Field(default=8080, ge=1, le=65535)
+    backend_port: int = Field(default=8080, ge=1, le=65535, validation_alias=ENV_BACKEND_PORT)
     backend_timeout_seconds: float = Field(default=30.0, gt=0)
     backend_attempts: int = Field(default=3, ge=1, le=10)
     max_request_bytes: int = Field(default=8 * MIB, ge=1024)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from deployment_support import ServingOperator, restricted_namespace, serving_operator
 from e2e_support import StartOperator, s3_client_of
 
 from mlops_devcluster.cluster import DevCluster
@@ -67,3 +68,24 @@ def training_namespace(namespace: str, admin: Kube) -> str:
     """A fresh namespace holding the S3 Secret trainer pods read."""
     copy_s3_secret(admin, namespace)
     return namespace
+
+
+@pytest.fixture(scope="module")
+def ns(admin: Kube, operator_kubeconfig: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The module's own namespace under the restricted Pod Security profile, named after its
+    ``NAMESPACE_PREFIX`` (the Deployment tests: every pod must be admitted there)."""
+    with restricted_namespace(admin, request.module.NAMESPACE_PREFIX) as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
+def operator(
+    devcluster: DevCluster,
+    operator_kubeconfig: Path,
+    ns: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServingOperator]:
+    """The operator serving the module's Deployments in ``ns`` (restartable)."""
+    log = tmp_path_factory.mktemp("op") / "operator.log"
+    with serving_operator(devcluster, operator_kubeconfig, log) as started:
+        yield started

@@ -4,20 +4,24 @@ examples as variants, and a client that sends predictions the whole time."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from e2e_support import tabular_model
 
 from mlops_devcluster.cluster import DevCluster
-from mlops_devcluster.local_operator import wait_until
+from mlops_devcluster.local_operator import OperatorProcess, copy_s3_secret, wait_until
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.kube import Kube
 
@@ -28,6 +32,100 @@ FEATURES = [
     1.095, 0.9053, 8.589, 153.4, 0.006399, 0.04904, 0.05373, 0.01587, 0.03003, 0.006193,
     25.38, 17.33, 184.6, 2019, 0.1622, 0.6656, 0.7119, 0.2654, 0.4601, 0.1189,
 ]  # fmt: skip
+
+
+@contextlib.contextmanager
+def restricted_namespace(admin: Kube, prefix: str) -> Iterator[str]:
+    """A fresh namespace under the restricted Pod Security profile, holding the S3 Secret the
+    pods read; deleted afterwards."""
+    name = f"{prefix}-{secrets.token_hex(3)}"
+    labels = {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+    }
+    admin.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+    )
+    wait_until(
+        lambda: admin.get("v1", "ServiceAccount", "default", name),
+        timeout=30,
+        what="the namespace's default ServiceAccount",
+    )
+    copy_s3_secret(admin, name)
+    try:
+        yield name
+    finally:
+        admin.delete("v1", "Namespace", name)
+
+
+class ServingOperator:
+    """The module's operator, serving with one router replica and a short drain; restartable
+    after a SIGKILL."""
+
+    def __init__(self, devcluster: DevCluster, kubeconfig: Path, log: Path) -> None:
+        self.kubeconfig, self.log = kubeconfig, log
+        self.env = {
+            **devcluster.s3_env(),
+            "MLOPS_PEERING_LIFETIME_SECONDS": "5",
+            "USE_MLOPS_SERVING": "true",
+            "MLOPS_ROUTER_REPLICAS": "1",
+            "MLOPS_DRAIN_SECONDS": "2",
+        }
+        self.process: OperatorProcess | None = None
+
+    def start(self) -> None:
+        self.process = OperatorProcess(kubeconfig=self.kubeconfig, log_path=self.log, env=self.env)
+        self.process.start()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+@contextlib.contextmanager
+def serving_operator(
+    devcluster: DevCluster, kubeconfig: Path, log: Path
+) -> Iterator[ServingOperator]:
+    """The operator started for a module's Deployments; stopped afterwards."""
+    started = ServingOperator(devcluster, kubeconfig, log)
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def train_ready_versions(
+    devcluster: DevCluster,
+    admin: Kube,
+    namespace: str,
+    jobs: Mapping[str, dict[str, Any]],
+    *,
+    timeout: float,
+) -> None:
+    """The breast-cancer Model and one TrainingJob per version (``jobs``: version → manifest)
+    applied; back once every version's ModelVersion is Ready."""
+    manifests = [tabular_model(), *jobs.values()]
+    devcluster.kubectl(
+        "apply", "-n", namespace, "-f", "-", input="\n---\n".join(map(json.dumps, manifests))
+    )
+
+    def ready() -> bool:
+        found = set()
+        for mv in admin.list(API_VERSION, "ModelVersion", namespace):
+            conditions = (mv.get("status") or {}).get("conditions") or []
+            if mv["spec"]["model"] == MODEL and any(
+                c["type"] == "Ready" and c["status"] == "True" for c in conditions
+            ):
+                found.add(mv["spec"]["version"])
+        return set(jobs) <= found
+
+    what = f"{len(jobs)} Ready ModelVersions ({', '.join(jobs)})"
+    wait_until(ready, timeout=timeout, what=what, interval=1)
 
 
 def example(name: str, *, deployment: str, **spec: Any) -> dict[str, Any]:
@@ -78,6 +176,45 @@ def wait_status(
         raise TimeoutError(f"{exc}; the last status of {name}:\n{last}") from None
 
 
+def wait_ready(admin: Kube, namespace: str, name: str, *, timeout: float, what: str) -> None:
+    """Until the Deployment says ``Ready=True`` for its current generation, looked at every
+    50 ms: a caller sends right after it, as ``kubectl wait --for=condition=Ready`` would."""
+
+    def ready() -> bool:
+        body = admin.get(API_VERSION, "Deployment", name, namespace) or {}
+        generation = body.get("metadata", {}).get("generation")
+        return any(
+            c["type"] == "Ready"
+            and c["status"] == "True"
+            and c.get("observedGeneration") == generation
+            for c in (body.get("status") or {}).get("conditions", [])
+        )
+
+    try:
+        wait_until(ready, timeout=timeout, what=what, interval=0.05)
+    except TimeoutError as exc:
+        last = json.dumps(status(admin, namespace, name), indent=1)[:3000]
+        pods = [
+            (p["metadata"]["name"], (p.get("status") or {}).get("phase"))
+            for p in admin.list("v1", "Pod", namespace)
+        ]
+        raise TimeoutError(f"{exc}; the last status of {name}:\n{last}\npods: {pods}") from None
+
+
+def stable_address(admin: Kube, namespace: str, name: str) -> str:
+    """The stable endpoint (the router Service's ClusterIP, port 80), as the devcluster's host
+    reaches it: through the same Service proxy the pods' requests go through."""
+    service = admin.get("v1", "Service", name, namespace)
+    assert service is not None, f"no router Service {namespace}/{name}"
+    return f"{service['spec']['clusterIP']}:80"
+
+
+def answers_at_once(address: str, count: int = 30) -> list[tuple[int, str]]:
+    """``count`` predictions sent one after another without a pause, as a client that waited
+    for Ready sends: every answer, so that a failure shows what it was."""
+    return [predict(address, timeout=5) for _ in range(count)]
+
+
 def router_address(admin: Kube, namespace: str, name: str) -> str:
     """The router pod's address (the devcluster's host reaches pod IPs)."""
 
@@ -122,6 +259,31 @@ def server_predictions(address: str, version: str) -> int:
         for line in lines
         if line.startswith("ml_predictions_total{") and f'version="{version}"' in line
     )
+
+
+def router_endpoints(address: str) -> dict[str, int]:
+    """Ready endpoints the router knows per version (its ``/readyz``), e.g. a mirror's."""
+    try:
+        with urllib.request.urlopen(f"http://{address}/readyz", timeout=5) as answer:
+            body = json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        body = json.loads(exc.read())
+    return {str(k): int(v) for k, v in (body.get("endpoints") or {}).items()}
+
+
+def mirror_copies(address: str, version: str) -> dict[str, int]:
+    """The router's shadow copies to ``version`` by outcome (ok, error, dropped)."""
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as answer:
+        lines = answer.read().decode().splitlines()
+    found: dict[str, int] = {}
+    for line in lines:
+        if (
+            line.startswith("mlops_router_mirror_requests_total{")
+            and f'version="{version}"' in line
+        ):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            found[outcome] = found.get(outcome, 0) + int(float(line.rsplit(" ", 1)[1]))
+    return found
 
 
 def router_requests(admin: Kube, namespace: str, name: str) -> int:

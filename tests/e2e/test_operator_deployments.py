@@ -10,139 +10,62 @@ test has its own Deployment in the module's namespace.
 
 from __future__ import annotations
 
-import json
-import secrets
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from deployment_support import (
     MODEL,
     Load,
+    ServingOperator,
+    answers_at_once,
     apply,
     client_pod,
     condition,
     example,
+    mirror_copies,
     pod_result,
     pod_running,
-    predict,
-    router_address,
+    router_endpoints,
     router_requests,
     server_address,
     server_predictions,
+    stable_address,
     status,
+    train_ready_versions,
+    wait_ready,
     wait_status,
 )
-from e2e_support import s3_client_of, tabular_model, tabular_training_job
+from e2e_support import s3_client_of, tabular_training_job
 
 from mlops_devcluster.cluster import DevCluster
-from mlops_devcluster.local_operator import OperatorProcess, copy_s3_secret, wait_until
-from mlops_operator.api.meta import API_VERSION
+from mlops_devcluster.local_operator import wait_until
 from mlops_operator.cli import main as mlops
 from mlops_operator.kube import Kube
 
 pytestmark = pytest.mark.e2e
+
+#: the module's namespace (the ``ns`` fixture): serve-<random>
+NAMESPACE_PREFIX = "serve"
 
 VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 CANARY = {"stepWeights": [10, 25, 50], "intervalSeconds": 5}
 GATES = {"maxErrorRate": 0.01, "maxP99LatencyMs": 2000, "minRequests": 5}
 
 
-class Operator:
-    """The operator of the module, restartable after a SIGKILL."""
-
-    def __init__(self, kubeconfig: Path, log: Path, env: dict[str, str]) -> None:
-        self.kubeconfig, self.log, self.env = kubeconfig, log, env
-        self.process: OperatorProcess | None = None
-
-    def start(self) -> None:
-        self.process = OperatorProcess(kubeconfig=self.kubeconfig, log_path=self.log, env=self.env)
-        self.process.start()
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-
-
 @pytest.fixture(scope="module")
-def ns(devcluster: DevCluster, admin: Kube, operator_kubeconfig: Path) -> Iterator[str]:
-    name = f"serve-{secrets.token_hex(3)}"
-    admin.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {
-                "name": name,
-                "labels": {
-                    "pod-security.kubernetes.io/enforce": "restricted",
-                    "pod-security.kubernetes.io/enforce-version": "latest",
-                },
-            },
-        }
-    )
-    wait_until(
-        lambda: admin.get("v1", "ServiceAccount", "default", name),
-        timeout=30,
-        what="the namespace's default ServiceAccount",
-    )
-    copy_s3_secret(admin, name)
-    yield name
-    admin.delete("v1", "Namespace", name)
-
-
-@pytest.fixture(scope="module")
-def operator(
-    devcluster: DevCluster,
-    operator_kubeconfig: Path,
-    ns: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Operator]:
-    env = {
-        **devcluster.s3_env(),
-        "MLOPS_PEERING_LIFETIME_SECONDS": "5",
-        "USE_MLOPS_SERVING": "true",
-        "MLOPS_ROUTER_REPLICAS": "1",
-        "MLOPS_DRAIN_SECONDS": "2",
-    }
-    started = Operator(operator_kubeconfig, tmp_path_factory.mktemp("op") / "operator.log", env)
-    started.start()
-    yield started
-    started.stop()
-
-
-@pytest.fixture(scope="module")
-def versions(devcluster: DevCluster, admin: Kube, ns: str, operator: Operator) -> tuple[str, ...]:
+def versions(
+    devcluster: DevCluster, admin: Kube, ns: str, operator: ServingOperator
+) -> tuple[str, ...]:
     """Three trained, registered, Ready versions of the breast-cancer model."""
-    manifests: list[dict[str, Any]] = [tabular_model()]
-    for version in VERSIONS:
-        manifests.append(
-            tabular_training_job(
-                f"bc-{version.replace('.', '-')}",
-                training={"epochs": 2, "batchSize": 64},
-                registration={"version": version},
-            )
+    jobs = {
+        version: tabular_training_job(
+            f"bc-{version.replace('.', '-')}",
+            training={"epochs": 2, "batchSize": 64},
+            registration={"version": version},
         )
-    devcluster.kubectl(
-        "apply", "-n", ns, "-f", "-", input="\n---\n".join(map(json.dumps, manifests))
-    )
-
-    def ready() -> bool:
-        names = {f"{MODEL}-v{v.replace('.', '-')}" for v in VERSIONS}
-        found = 0
-        for mv in admin.list(API_VERSION, "ModelVersion", ns):
-            conditions = (mv.get("status") or {}).get("conditions") or []
-            if mv["metadata"]["name"] in names and any(
-                c["type"] == "Ready" and c["status"] == "True" for c in conditions
-            ):
-                found += 1
-        return found == len(VERSIONS)
-
-    wait_until(ready, timeout=240, what="three Ready ModelVersions", interval=1)
+        for version in VERSIONS
+    }
+    train_ready_versions(devcluster, admin, ns, jobs, timeout=240)
     return VERSIONS
 
 
@@ -166,17 +89,12 @@ def test_direct_switch_by_service_name_from_a_pod_fails_no_request(
         ns,
         example("direct.yaml", deployment="direct", version="1.0.0", followStage=None),
     )
-    wait_status(
-        admin,
-        ns,
-        "direct",
-        lambda s: s.get("phase") == "Succeeded",
-        timeout=120,
-        what="1.0.0 served",
-    )
+    wait_ready(admin, ns, "direct", timeout=120, what="1.0.0 served")
+    # Ready means the stable endpoint answers: sent at once, no request may fail
+    assert answers_at_once(stable_address(admin, ns, "direct")) == [(200, "1.0.0")] * 30
+    assert status(admin, ns, "direct")["phase"] == "Succeeded"
     endpoint = status(admin, ns, "direct")["endpoint"]
     assert endpoint == f"http://direct.{ns}.svc"
-    assert predict(router_address(admin, ns, "direct")) == (200, "1.0.0")
     url = f"{endpoint}/v1/models/{MODEL}:predict"
     admin.apply(client_pod(ns, "client", url, new="1.1.0", settle=6.0))
     wait_until(lambda: pod_running(admin, ns, "client"), timeout=60, what="the client pod")
@@ -225,20 +143,32 @@ def test_healthy_canary_moves_10_25_50_100_with_step_measurements(
         "canary.yaml", deployment="canary", version="1.0.0", followStage=None, strategy=strategy
     )
     apply(devcluster, ns, body)
-    wait_status(
-        admin, ns, "canary", lambda s: s.get("phase") == "Succeeded", timeout=120, what="1.0.0"
-    )
-    address = router_address(admin, ns, "canary")
+    wait_ready(admin, ns, "canary", timeout=120, what="1.0.0")
+    address = stable_address(admin, ns, "canary")
+    answers = answers_at_once(address)
+    assert answers == [(200, "1.0.0")] * 30  # clients only see the chosen version's answers
     mirrored = server_address(admin, ns, "canary", "1.1.0")
-    before = server_predictions(mirrored, "1.1.0")
-    answers = [predict(address) for _ in range(20)]
-    assert answers == [(200, "1.0.0")] * 20  # clients only see the chosen version's answers
+    # the mirror is best effort: until its server's EndpointSlice reaches the router, copies
+    # are dropped (counted as such); the copies are checked once the router knows where to go
     wait_until(
-        lambda: server_predictions(mirrored, "1.1.0") >= before + 20,
-        timeout=30,
-        what="the mirrored copies to reach 1.1.0's server",
+        lambda: router_endpoints(address).get("1.1.0", 0) >= 1,
+        timeout=60,
+        what="the router to learn 1.1.0's ready endpoint",
         interval=0.2,
     )
+    before = server_predictions(mirrored, "1.1.0")
+    assert answers_at_once(address, 20) == [(200, "1.0.0")] * 20
+    try:
+        wait_until(
+            lambda: server_predictions(mirrored, "1.1.0") >= before + 20,
+            timeout=30,
+            what="the mirrored copies to reach 1.1.0's server",
+            interval=0.2,
+        )
+    except TimeoutError as exc:
+        raise TimeoutError(
+            f"{exc}; the router's copies: {mirror_copies(address, '1.1.0')}"
+        ) from None
     seen: list[str] = []
     with Load(address):
         body["spec"]["version"] = "1.1.0"
@@ -288,10 +218,9 @@ def test_faulty_canary_is_rolled_back_to_stable(
         "canary.yaml", deployment="faulty", version="1.0.0", followStage=None, strategy=strategy
     )
     apply(devcluster, ns, body)
-    wait_status(
-        admin, ns, "faulty", lambda s: s.get("phase") == "Succeeded", timeout=120, what="1.0.0"
-    )
-    address = router_address(admin, ns, "faulty")
+    wait_ready(admin, ns, "faulty", timeout=120, what="1.0.0")
+    address = stable_address(admin, ns, "faulty")
+    assert answers_at_once(address) == [(200, "1.0.0")] * 30
     with Load(address) as load:
         body["spec"].update(version="1.2.0", progressDeadlineSeconds=10)
         apply(devcluster, ns, body)
@@ -321,7 +250,7 @@ def test_follow_stage_abort_retry_and_a_sigkilled_operator(
     admin: Kube,
     ns: str,
     versions: tuple[str, ...],
-    operator: Operator,
+    operator: ServingOperator,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     kubeconfig = ["--kubeconfig", str(devcluster.kubeconfig), "-n", ns]
@@ -330,10 +259,11 @@ def test_follow_stage_abort_retry_and_a_sigkilled_operator(
     body = example("canary.yaml", deployment="follow", strategy=strategy)
     assert body["spec"]["followStage"] == "production"
     apply(devcluster, ns, body)
-    wait_status(
-        admin, ns, "follow", lambda s: s.get("stableVersion") == "1.0.0", timeout=120, what="1.0.0"
-    )
-    with Load(router_address(admin, ns, "follow")):
+    wait_ready(admin, ns, "follow", timeout=120, what="1.0.0")
+    assert status(admin, ns, "follow")["stableVersion"] == "1.0.0"
+    address = stable_address(admin, ns, "follow")
+    assert answers_at_once(address) == [(200, "1.0.0")] * 30
+    with Load(address):
         # a promotion starts the canary by itself
         assert mlops(["promote", MODEL, "1.1.0", "--stage", "production", *kubeconfig]) == 0
         wait_status(

@@ -17,9 +17,9 @@ from mlops_devcluster.local_operator import wait_until
 from mlops_operator.api.experiment import Experiment
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.builders.experiment_trial import trial_selector
-from mlops_operator.commands.experiments import experiment_report
 from mlops_operator.commands.registry import Target
 from mlops_operator.kube import Kube
+from mlops_operator.operations.experiments import experiment_report
 from mlops_operator.reconcile.experiment_study import study_settings
 from mlops_operator.search.record import ANNOTATION_END, TrialPlan
 from mlops_operator.search.study import SearchStudy

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import csv
 import json
-import secrets
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,21 +22,27 @@ import yaml
 from deployment_support import (
     EXAMPLES,
     MODEL,
+    ServingOperator,
     apply,
     condition,
-    router_address,
+    stable_address,
+    train_ready_versions,
+    wait_ready,
     wait_status,
 )
 from deployment_support import status as deployment_status
-from e2e_support import tabular_model, tabular_training_job
+from e2e_support import tabular_training_job
 
 from alert_receivers import HttpReceiver, http_receiver
 from mlops_devcluster.cluster import DevCluster
-from mlops_devcluster.local_operator import OperatorProcess, copy_s3_secret, wait_until
+from mlops_devcluster.local_operator import wait_until
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.kube import Kube
 
 pytestmark = pytest.mark.e2e
+
+#: the module's namespace (the ``ns`` fixture): ab-<random>
+NAMESPACE_PREFIX = "ab"
 
 WORSE, BETTER = "1.0.0", "1.1.0"
 #: (learning rate, epochs, seed): ~0.55 and ~0.98 test accuracy
@@ -93,75 +97,9 @@ def labelled_requests(
 
 
 @pytest.fixture(scope="module")
-def ns(devcluster: DevCluster, admin: Kube, operator_kubeconfig: Path) -> Iterator[str]:
-    name = f"ab-{secrets.token_hex(3)}"
-    admin.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {
-                "name": name,
-                "labels": {
-                    "pod-security.kubernetes.io/enforce": "restricted",
-                    "pod-security.kubernetes.io/enforce-version": "latest",
-                },
-            },
-        }
-    )
-    wait_until(
-        lambda: admin.get("v1", "ServiceAccount", "default", name),
-        timeout=30,
-        what="the namespace's default ServiceAccount",
-    )
-    copy_s3_secret(admin, name)
-    yield name
-    admin.delete("v1", "Namespace", name)
-
-
-class Operator:
-    """The module's operator, restartable after a SIGKILL."""
-
-    def __init__(self, kubeconfig: Path, log: Path, env: dict[str, str]) -> None:
-        self.kubeconfig, self.log, self.env = kubeconfig, log, env
-        self.process: OperatorProcess | None = None
-
-    def start(self) -> None:
-        self.process = OperatorProcess(kubeconfig=self.kubeconfig, log_path=self.log, env=self.env)
-        self.process.start()
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-
-
-@pytest.fixture(scope="module")
-def operator(
-    devcluster: DevCluster,
-    operator_kubeconfig: Path,
-    ns: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Operator]:
-    env = {
-        **devcluster.s3_env(),
-        "MLOPS_PEERING_LIFETIME_SECONDS": "5",
-        "USE_MLOPS_SERVING": "true",
-        "MLOPS_ROUTER_REPLICAS": "1",
-        "MLOPS_DRAIN_SECONDS": "2",
-    }
-    started = Operator(operator_kubeconfig, tmp_path_factory.mktemp("op") / "operator.log", env)
-    started.start()
-    yield started
-    started.stop()
-
-
-@pytest.fixture(scope="module")
-def versions(devcluster: DevCluster, admin: Kube, ns: str, operator: Operator) -> None:
+def versions(devcluster: DevCluster, admin: Kube, ns: str, operator: ServingOperator) -> None:
     """A clearly worse and a clearly better version of the breast-cancer model, Ready."""
-    manifests: list[dict[str, Any]] = [tabular_model()]
+    jobs = {}
     for version, (rate, epochs, seed) in TRAINING.items():
         job = tabular_training_job(
             f"bc-{version.replace('.', '-')}",
@@ -172,22 +110,8 @@ def versions(devcluster: DevCluster, admin: Kube, ns: str, operator: Operator) -
             "architecture": "logistic_regression",
             "optimizer": {"learningRate": rate},
         }
-        manifests.append(job)
-    devcluster.kubectl(
-        "apply", "-n", ns, "-f", "-", input="\n---\n".join(map(json.dumps, manifests))
-    )
-
-    def ready() -> bool:
-        found = 0
-        for mv in admin.list(API_VERSION, "ModelVersion", ns):
-            conditions = (mv.get("status") or {}).get("conditions") or []
-            if mv["spec"]["version"] in TRAINING and any(
-                c["type"] == "Ready" and c["status"] == "True" for c in conditions
-            ):
-                found += 1
-        return found == len(TRAINING)
-
-    wait_until(ready, timeout=300, what="two Ready ModelVersions", interval=1)
+        jobs[version] = job
+    train_ready_versions(devcluster, admin, ns, jobs, timeout=300)
 
 
 @pytest.fixture
@@ -223,26 +147,11 @@ def ab_deployment(name: str, *, alerts: list[dict[str, Any]], **ab: Any) -> dict
 
 
 def _router(admin: Kube, ns: str, name: str) -> str:
-    """The router's address once it and both arms' servers are ready (pods start slowly on a
-    busy machine); a timeout lists the pods and their phases."""
-    try:
-        wait_status(
-            admin,
-            ns,
-            name,
-            lambda s: any(
-                c["type"] == "Ready" and c["status"] == "True" for c in s.get("conditions", [])
-            ),
-            timeout=240,
-            what="the A/B Deployment Ready",
-        )
-    except TimeoutError as exc:
-        pods = [
-            (p["metadata"]["name"], (p.get("status") or {}).get("phase"))
-            for p in admin.list("v1", "Pod", ns)
-        ]
-        raise TimeoutError(f"{exc}\npods: {pods}") from None
-    return router_address(admin, ns, name)
+    """The stable endpoint once the A/B Deployment is Ready (pods start slowly on a busy
+    machine); a timeout lists the pods. The callers send right away, and every request of
+    their first batch must succeed."""
+    wait_ready(admin, ns, name, timeout=240, what="the A/B Deployment Ready")
+    return stable_address(admin, ns, name)
 
 
 def delete_deployment(devcluster: DevCluster, ns: str, name: str) -> None:
@@ -261,12 +170,13 @@ def _bodies(receiver: HttpReceiver, event: str) -> list[dict[str, Any]]:
 
 
 def test_a_split_that_does_not_match_the_weights_stops_the_test(
-    devcluster: DevCluster, admin: Kube, ns: str, versions: None, operator: Operator
+    devcluster: DevCluster, admin: Kube, ns: str, versions: None, operator: ServingOperator
 ) -> None:
     name = "bc-ab-broken"
     apply(devcluster, ns, ab_deployment(name, alerts=[], promoteWinner=False))
     address = _router(admin, ns, name)
-    for sent in range(0, 200, 20):
+    assert labelled_requests(address, 20, users=1) == 20  # Ready: the endpoint answers at once
+    for sent in range(20, 200, 20):
         labelled_requests(address, 20, users=1, start=sent)  # one caller: one arm only
         if (deployment_status(admin, ns, name).get("abTest") or {}).get("concluded"):
             break
@@ -301,7 +211,7 @@ def test_ab_test_names_and_promotes_the_winner_then_drift_alerts_once_across_a_r
     admin: Kube,
     ns: str,
     versions: None,
-    operator: Operator,
+    operator: ServingOperator,
     receiver: HttpReceiver,
 ) -> None:
     name = "bc-ab"
@@ -313,7 +223,8 @@ def test_ab_test_names_and_promotes_the_winner_then_drift_alerts_once_across_a_r
     }
     apply(devcluster, ns, ab_deployment(name, alerts=[hook]))
     address = _router(admin, ns, name)
-    for sent in range(0, 1200, 40):
+    assert labelled_requests(address, 40, users=997) == 40  # Ready: it answers at once
+    for sent in range(40, 1200, 40):
         labelled_requests(address, 40, users=997, start=sent)
         if (deployment_status(admin, ns, name).get("abTest") or {}).get("concluded"):
             break

@@ -183,11 +183,11 @@ def test_preempted_run_resumes_at_its_step_and_ends_with_an_uninterrupted_runs_p
 ) -> None:
     ns = training_namespace
     long_training = {
-        "epochs": 60,
+        "epochs": 30,
         "batchSize": 4,
         "seed": 11,
         "earlyStopping": {"enabled": False},
-        "checkpointInterval": 20,
+        "checkpointInterval": 10,
     }
     with quotas(devcluster, ns) as made:
         solo = made.cluster_queue("solo", cpu="1", preempt=True)
@@ -201,7 +201,8 @@ def test_preempted_run_resumes_at_its_step_and_ends_with_an_uninterrupted_runs_p
             "resources": {"cpu": "1", "memory": "1Gi"},
             "training": long_training,
         }
-        body = tabular_training_job("long", queue="solo", priorityClass=low, **spec)
+        body = tabular_training_job("long", queue="solo", priorityClass=low)
+        body["spec"].update(spec)
         admin.create({**body, "metadata": {"name": "long", "namespace": ns}})
 
         def training() -> bool:
@@ -241,7 +242,8 @@ def test_preempted_run_resumes_at_its_step_and_ends_with_an_uninterrupted_runs_p
         assert stops, logs[-2000:]
         assert resumes == stops  # every stop resumed at its very step: 0 steps trained twice
 
-        reference = tabular_training_job("reference", **spec)
+        reference = tabular_training_job("reference")
+        reference["spec"].update(spec)
         admin.create({**reference, "metadata": {"name": "reference", "namespace": ns}})
         ref = wait_until(lambda: done("reference"), timeout=300, what="the reference run")
         assert ref["status"]["phase"] == "Succeeded"

@@ -1,6 +1,7 @@
-"""train → promote → deploy → predict, done only through the MLOps REST API, which runs as a
-pod of the operator image (``python -m mlops_operator.rest``) with its own ServiceAccount, as
-the chart runs it; every step then seen with kubectl."""
+"""train → promote → deploy → predict → drift reference → search, done only through the MLOps
+REST API with the replaced service's own request bodies (``service_examples``); the API runs
+as a pod of the operator image (``python -m mlops_operator.rest``) with its own
+ServiceAccount, as the chart runs it; every step then seen with kubectl."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from e2e_support import StartOperator
 
+import service_examples as service
 from mlops_core.images import OPERATOR_IMAGE
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.local_operator import repo_root, wait_until
@@ -66,7 +68,13 @@ def _accounts(admin: Kube, ns: str) -> str:
                 "rules": [
                     {
                         "apiGroups": [GROUP],
-                        "resources": ["models", "modelversions", "trainingjobs", "deployments"],
+                        "resources": [
+                            "models",
+                            "modelversions",
+                            "trainingjobs",
+                            "deployments",
+                            "experiments",
+                        ],
                         "verbs": ["get", "list", "create", "patch"],
                     }
                 ],
@@ -139,14 +147,14 @@ def rest(admin: Kube, training_namespace: str) -> Iterator[tuple[str, str]]:
     admin.delete("rbac.authorization.k8s.io/v1", "ClusterRole", f"rest-{training_namespace}")
 
 
-def _record() -> dict[str, Any]:
-    path = repo_root() / "examples" / "data" / "breast-cancer" / "validation.csv"
+def _descriptions(count: int) -> list[dict[str, Any]]:
+    path = repo_root() / "examples" / "data" / "threat-classifier" / "validation.csv"
     with path.open() as file:
-        row = next(csv.DictReader(file))
-    return {k: float(v) for k, v in row.items() if k != "diagnosis"}
+        rows = list(csv.DictReader(file))[:count]
+    return [{"description": row["description"]} for row in rows]
 
 
-def test_train_promote_deploy_predict_through_rest(
+def test_the_services_bodies_train_deploy_predict_and_search(
     devcluster: DevCluster,
     admin: Kube,
     start_operator: StartOperator,
@@ -155,53 +163,39 @@ def test_train_promote_deploy_predict_through_rest(
 ) -> None:
     ns = training_namespace
     rest_url, token = rest
+    model = "threat-classifier"
     start_operator(USE_MLOPS_SERVING="true")
     admin.apply(
         {
             "apiVersion": f"{GROUP}/v1alpha1",
             "kind": "Model",
-            "metadata": {"name": "cancer", "namespace": ns},
-            "spec": {"task": "tabular-classification"},
+            "metadata": {"name": model, "namespace": ns},
+            "spec": {"task": "text-classification"},
         }
     )
     with httpx.Client(
         base_url=rest_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
     ) as client:
-        data = "s3://mlops/datasets/breast-cancer"
-        started = client.post(
-            "/mlops/train",
-            json={
-                "config": {"modelType": "logistic", "modelId": "cancer", "jobId": "cancer-rest"},
-                "datasetConfig": {
-                    "trainPath": f"{data}/train.csv",
-                    "validationPath": f"{data}/validation.csv",
-                    "labelColumn": "diagnosis",
-                },
-                "trainingConfig": {"epochs": 3, "resources": {"cpu": "500m", "memory": "1Gi"}},
-            },
-        )
+        started = client.post("/mlops/train", json=service.train(epochs=2))
         assert started.status_code == 201, started.text
+        job_id = started.json()["jobId"]
 
         def finished() -> dict[str, Any] | None:
-            job = client.get("/mlops/train/cancer-rest").json()
+            job = client.get(f"/mlops/train/{job_id}").json()
             assert job["status"] != "Failed", job
             return job if job["status"] == "Succeeded" else None
 
-        job = wait_until(finished, timeout=300, what="the training run", interval=2)
-        version = job["version"]
-        promoted = client.post(
-            f"/mlops/models/cancer/{version}/promote", json={"stage": "production"}
-        )
+        version = wait_until(finished, timeout=300, what="the training run", interval=2)["version"]
+        promoted = client.post(f"/mlops/models/{model}/{version}/promote", json={})
         assert promoted.status_code == 200, promoted.text
         assert promoted.json()["productionVersion"] == version
         kubectl = lambda *a: devcluster.kubectl(*a, "-n", ns).stdout  # noqa: E731
-        assert "Succeeded" in kubectl("get", "trainingjob", "cancer-rest")
-        assert "production" in kubectl("get", "modelversions")
-        deployed = client.post("/mlops/deploy", json={"modelId": "cancer", "stage": "production"})
+        assert "Succeeded" in kubectl("get", "trainingjob", job_id)
+        deployed = client.post("/mlops/deploy", json=service.deploy(version=version))
         assert deployed.status_code == 200, deployed.text
 
         def predicted() -> dict[str, Any] | None:
-            answer = client.post("/mlops/predict", json={"modelId": "cancer", "input": _record()})
+            answer = client.post("/mlops/predict", json=service.predict())
             if answer.status_code in (502, 503):
                 time.sleep(1)
                 return None
@@ -213,5 +207,30 @@ def test_train_promote_deploy_predict_through_rest(
             predicted, timeout=240, what="a prediction through REST", interval=2
         )
         assert prediction["version"] == version
-        assert prediction["prediction"] in ("benign", "malignant")
-        assert version in kubectl("get", "deployments.mlops.dev", "cancer", "-o", "wide")
+        assert prediction["prediction"] in ("benign", "intrusion", "malware", "phishing")
+        batch = client.post("/mlops/predict/batch", json=service.predict_batch())
+        assert batch.status_code == 200, batch.text
+        assert [r["version"] for r in batch.json()["responses"]] == [version, version]
+        reference = client.post(
+            f"/mlops/models/{model}/drift/init", json=service.drift_init(_descriptions(20))
+        )
+        assert reference.status_code == 201, reference.text
+        assert reference.json()["deployments"] == [model]
+
+        searched = client.post(
+            "/mlops/experiments", json=service.experiment(max_trials=2, parallel=2)
+        )
+        assert searched.status_code == 201, searched.text
+        name = searched.json()["experimentId"]
+
+        def trial_succeeded() -> dict[str, Any] | None:
+            found: dict[str, Any] = client.get(f"/mlops/experiments/{name}").json()
+            assert found["trials"]["failed"] == 0, found
+            return found if found["trials"]["succeeded"] >= 1 else None
+
+        trials = wait_until(trial_succeeded, timeout=300, what="a trial to succeed", interval=2)
+        assert trials["trials"]["created"] >= 1
+        template = admin.get(f"{GROUP}/v1alpha1", "Experiment", name, ns)
+        assert template is not None
+        assert template["spec"]["trialTemplate"]["model"]["architecture"] == "lstm"
+    assert version in kubectl("get", "deployments.mlops.dev", model, "-o", "wide")

@@ -4,10 +4,12 @@ alerts delivered to a real receiver; a replacement reference checked and used by
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
 import httpx
 import pytest
 from test_serving_models import FEATURES, ServerProcess, run_server, tabular_data, train_tabular
@@ -20,7 +22,8 @@ from mlops_core.reference_stats import (
     numeric_stats,
 )
 from mlops_core.serving_spec import DriftSpec
-from mlops_core.storage import open_store
+from mlops_core.storage import ObjectStore, join_uri, open_store
+from mlops_devcluster.cluster import DevCluster
 from mlops_operator.abtest.verdict import ArmCounts
 from mlops_operator.adapters.ab_counts import read_accuracy
 from mlops_operator.adapters.alert_senders import AlertSender
@@ -67,9 +70,6 @@ def _shifted_reference(shift: float, *, drop: str | None = None) -> ReferenceSta
 def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("models")
     train_tabular(open_store(str(root / "fraud" / "1.0.0")), version="1.0.0", epochs=20)
-    (root / "refs").mkdir()
-    (root / "refs" / "shifted.json").write_bytes(_shifted_reference(SHIFT).to_json())
-    (root / "refs" / "no-age.json").write_bytes(_shifted_reference(SHIFT, drop="age").to_json())
     return root
 
 
@@ -143,22 +143,40 @@ def test_shifted_inputs_fire_a_drift_alert_and_normal_ones_resolve_it(
 
 
 def test_a_replacement_reference_is_checked_and_then_scored_against(
-    repository: Path, tmp_path: Path
+    repository: Path, tmp_path: Path, devcluster: DevCluster, s3_prefix: str
 ) -> None:
+    """A reference lives in the object store (a Deployment's ``monitoring.reference`` is an
+    s3:// URI, and the server reads it with the contract's bounds)."""
+    client = boto3.client(
+        "s3",
+        endpoint_url=devcluster.s3_endpoint,
+        aws_access_key_id=devcluster.s3_access_key,
+        aws_secret_access_key=devcluster.s3_secret_key,
+        region_name="us-east-1",
+    )
+
+    def store(uri: str) -> ObjectStore:
+        return open_store(uri, client=client)
+
+    refs = store(join_uri(s3_prefix, "refs"))
+    refs.write_bytes("shifted.json", _shifted_reference(SHIFT).to_json())
+    refs.write_bytes("no-age.json", _shifted_reference(SHIFT, drop="age").to_json())
     artifact = str(repository / "fraud" / "1.0.0")
-    good = str(repository / "refs" / "shifted.json")
-    bad = str(repository / "refs" / "no-age.json")
-    assert check_drift_reference(open_store, reference_uri=good, artifact_uri=artifact) is None
-    problem = check_drift_reference(open_store, reference_uri=bad, artifact_uri=artifact)
+    good = join_uri(s3_prefix, "refs", "shifted.json")
+    bad = join_uri(s3_prefix, "refs", "no-age.json")
+    assert check_drift_reference(store, reference_uri=good, artifact_uri=artifact) is None
+    problem = check_drift_reference(store, reference_uri=bad, artifact_uri=artifact)
     assert problem is not None
     assert "missing feature 'age'" in problem
     missing = check_drift_reference(
-        open_store, reference_uri=str(repository / "refs" / "none.json"), artifact_uri=artifact
+        store, reference_uri=join_uri(s3_prefix, "refs", "none.json"), artifact_uri=artifact
     )
     assert missing is not None
     assert "cannot read" in missing
 
-    with _servers(repository, tmp_path, "127.0.0.4", DRIFT_REFERENCE_URI=good) as (server,):
+    with _servers(
+        repository, tmp_path, "127.0.0.4", DRIFT_REFERENCE_URI=good, **devcluster.s3_env()
+    ) as (server,):
         _send(server, 200, shift=SHIFT, seed=50)
         pod = PodEndpoint("pod", f"{server.host}:{server.port}")
         (report,) = read_version_drift([pod], model="fraud", version="1.0.0").reports
@@ -192,3 +210,27 @@ def _predict_with_feedback(server: ServerProcess, n: int, *, seed: int) -> int:
         posted.raise_for_status()
         correct += int(predicted == truth)
     return correct
+
+
+@contextlib.contextmanager
+def _hung_pod() -> Iterator[str]:
+    """A pod that accepts connections and never answers."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+
+
+def test_hung_pods_cost_one_timeout_not_one_each() -> None:
+    with _hung_pod() as first, _hung_pod() as second, _hung_pod() as third:
+        pods = [PodEndpoint(f"hung-{n}", a) for n, a in enumerate((first, second, third))]
+        started = time.monotonic()
+        drift = read_version_drift(pods, model="fraud", version="1.0.0", timeout=1.0)
+        elapsed = time.monotonic() - started
+    assert [u.split(":")[0] for u in drift.unreadable] == ["hung-0", "hung-1", "hung-2"]
+    assert elapsed < 2.5, f"{elapsed:.1f}s: the pods were read one after another"

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import service_examples as service
 from mlops_core.artifact import ARTIFACT_FILES, CONFIG_FILE, METRICS_FILE, publish_files
 from mlops_core.storage import open_store
 from mlops_devcluster.cluster import DevCluster
@@ -114,11 +115,14 @@ def test_bad_bodies_are_422_naming_the_field(api: Api) -> None:
     answer = api.call("POST", "/mlops/train", token=api.writer, body=typo)
     assert answer.status_code == 422
     assert "epoch" in answer.json()["message"]
-    both = api.call(
-        "POST", "/mlops/deploy", token=api.writer, body={"modelId": "m:1.0.0", "stage": "staging"}
+    neither = api.call("POST", "/mlops/deploy", token=api.writer, body={"modelId": "m"})
+    assert neither.status_code == 422
+    assert "exactly one of version and followStage" in neither.json()["message"]
+    unknown = api.call(
+        "POST", "/mlops/deploy", token=api.writer, body={**service.deploy(), "replica": 2}
     )
-    assert both.status_code == 422
-    assert "exactly one of version and followStage" in both.json()["message"]
+    assert unknown.status_code == 422
+    assert "replica" in unknown.json()["message"]
 
 
 def test_the_api_servers_own_validation_message_becomes_422(api: Api) -> None:
@@ -137,7 +141,9 @@ def test_the_api_servers_own_validation_message_becomes_422(api: Api) -> None:
     assert 'Deployment.mlops.dev "invalid" is invalid' in body["message"]
 
 
-def _register(api: Api, model: str, version: str, metrics: dict[str, float]) -> str:
+def _register(
+    api: Api, model: str, version: str, metrics: dict[str, float], *, job: str | None = None
+) -> str:
     files = {name: f"{name} of {version}".encode() for name in ARTIFACT_FILES}
     files[METRICS_FILE] = json.dumps({"validation": metrics}).encode()
     files[CONFIG_FILE] = json.dumps({"architecture": "mlp"}).encode()
@@ -161,6 +167,7 @@ def _register(api: Api, model: str, version: str, metrics: dict[str, float]) -> 
                 "artifact": {"uri": uri, "digest": published.digest},
                 "metrics": metrics,
                 "hyperparameters": {"lr": version},
+                **({"lineage": {"trainingJob": job}} if job else {}),
             },
         }
     )
@@ -233,3 +240,75 @@ def test_experiments_create_read_compare(api: Api) -> None:
     ).json()
     assert compared["comparable"] is True
     assert [e["experimentId"] for e in compared["experiments"]] == ["search-a", "search-b"]
+
+
+def test_the_services_documented_bodies_reach_their_resources(api: Api) -> None:
+    """The replaced service's own example bodies, one per endpoint, each checked on the
+    resource it creates or reads."""
+    model = "threat-classifier"
+    trained = api.call("POST", "/mlops/train", token=api.writer, body=service.train())
+    assert trained.status_code == 201, trained.text
+    job_name = trained.json()["jobId"]
+    spec = api.kubectl_json("get", "trainingjob", job_name)["spec"]
+    assert spec["modelName"] == model
+    assert spec["model"]["architecture"] == "lstm"
+    assert spec["model"]["optimizer"] == {
+        "name": "adam",
+        "learningRate": 0.001,
+        "weightDecay": 0.0,
+        "momentum": 0.0,
+    }
+    assert spec["model"]["loss"] == "cross_entropy"
+    assert (spec["training"]["epochs"], spec["training"]["batchSize"]) == (50, 32)
+    assert spec["training"]["earlyStopping"] == {
+        "enabled": True,
+        "patience": 10,
+        "monitor": "val_loss",
+        "mode": "min",
+        "minDelta": 0.0,
+    }
+    assert spec["dataset"]["test"] == f"{service.THREAT_DATA}/test.csv"
+    assert spec["dataset"]["textColumn"] == "description"
+    assert spec["mlflowExperiment"] == "threat-classifier-v2"
+
+    refused = api.call("POST", "/mlops/experiments", token=api.writer, body=service.experiment())
+    assert refused.status_code == 422, refused.text
+    assert "trialTemplate" in refused.json()["message"]
+    assert "POST /mlops/train" in refused.json()["message"]
+
+    _register(api, model, "1.0.0", {"val_accuracy": 0.8})
+    _register(api, model, "1.1.0", {"val_accuracy": 0.9}, job=job_name)
+    listed = api.call("GET", f"/mlops/models?modelId={model}", token=api.reader)
+    assert [v["version"] for v in listed.json()["models"][0]["versions"]] == ["1.0.0", "1.1.0"]
+    compared = api.call("POST", "/mlops/models/compare", token=api.reader, body=service.compare())
+    assert compared.status_code == 200, compared.text
+    assert (compared.json()["left"], compared.json()["right"]) == ("1.0.0", "1.1.0")
+    assert compared.json()["metrics"][0]["delta"] == pytest.approx(0.1)
+
+    creator = api.account("searcher", {"experiments": ["create"]})
+    unread = api.call("POST", "/mlops/experiments", token=creator, body=service.experiment())
+    assert unread.status_code == 403, unread.text
+    assert 'list "models"' in unread.json()["message"]
+    searched = api.call("POST", "/mlops/experiments", token=api.writer, body=service.experiment())
+    assert searched.status_code == 201, searched.text
+    experiment = api.kubectl_json("get", "experiment", "threat-classifier-tuning")["spec"]
+    assert experiment["modelName"] == model
+    assert experiment["objective"] == {"metric": "val_accuracy", "direction": "maximize"}
+    assert (experiment["strategy"], experiment["maxTrials"], experiment["parallelTrials"]) == (
+        "bayesian",
+        100,
+        4,
+    )
+    assert {p["name"]: p for p in experiment["searchSpace"]}["model.hiddenDim"]["values"] == [
+        "64",
+        "128",
+        "256",
+    ]
+    assert experiment["trialTemplate"]["model"] == spec["model"]
+    assert experiment["trialTemplate"]["dataset"] == spec["dataset"]
+
+    deployed = api.call("POST", "/mlops/deploy", token=api.writer, body=service.deploy())
+    assert deployed.status_code == 200, deployed.text
+    deployment = api.kubectl_json("get", "deployments.mlops.dev", model)["spec"]
+    assert (deployment["model"], deployment["version"]) == (model, "1.1.0")
+    assert "followStage" not in deployment

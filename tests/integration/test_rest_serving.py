@@ -163,6 +163,32 @@ def test_deploy_predict_drift(api: Api, router: ServerProcess) -> None:
     )
     assert (unknown.status_code, unknown.json()["reason"]) == (404, "NotFound")
 
+    # the explanation of that prediction, through the router to the version that answered
+    explained = api.call(
+        "POST",
+        "/mlops/explain",
+        token=api.reader,
+        body={
+            "modelId": "fraud",
+            "version": answer.headers["x-mlops-version"],
+            "instances": [RECORD],
+        },
+    )
+    assert explained.status_code == 200, explained.text
+    assert explained.headers["x-mlops-version"] == "1.0.0"
+    (first,) = explained.json()["explanations"]
+    assert first["label"] == body["prediction"]
+    assert [a["feature"] for a in first["attributions"]] == FEATURES
+    assert first["additivityError"] <= 1e-6
+    too_many = api.call(
+        "POST",
+        "/mlops/explain",
+        token=api.reader,
+        body={"modelId": "fraud", "instances": [RECORD] * 17},
+    )
+    assert too_many.status_code == 413  # the model server's limit, named and passed on
+    assert "limit of 16" in too_many.text
+
     drift = api.call("GET", "/mlops/models/fraud/drift", token=api.reader).json()
     assert drift["driftDetected"] is True
     assert drift["deployments"][0]["versions"][0]["score"] == 0.5

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from test_serving_models import build_repository
 
+from mlops_core.serving_spec import BatchingSpec, ServingSpec
 from mlops_serving.errors import ModelNotFoundError, ModelUnavailableError
 from mlops_serving.metrics import ServerMetrics
 from mlops_serving.model_repository import ModelRepository
@@ -34,8 +35,11 @@ def executor() -> Iterator[ThreadPoolExecutor]:
     pool.shutdown(wait=True)
 
 
-def repository(models: Path, executor: ThreadPoolExecutor, **settings: object) -> ModelRepository:
-    config = ServerSettings(model_repository_uri=str(models), max_latency_ms=1.0, **settings)  # type: ignore[arg-type]
+def repository(
+    models: Path, executor: ThreadPoolExecutor, *, in_memory: int = 4, **settings: object
+) -> ModelRepository:
+    serving = ServingSpec(max_models_in_memory=in_memory, batching=BatchingSpec(max_latency_ms=1.0))
+    config = ServerSettings(model_repository_uri=str(models), serving=serving, **settings)  # type: ignore[arg-type]
     return ModelRepository(config, executor=executor, metrics=ServerMetrics())
 
 
@@ -64,7 +68,7 @@ def test_lru_evicts_least_recently_used_and_keeps_in_flight_requests(
     models: Path, executor: ThreadPoolExecutor
 ) -> None:
     async def scenario() -> None:
-        repo = repository(models, executor, max_models_in_memory=2)
+        repo = repository(models, executor, in_memory=2)
         await repo.get("fraud", "1.0.0")
         await repo.get("threats")
         await repo.get("fraud", "1.0.0")  # now threats is the least recently used

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from mlops_core.progress import TrainingResult
-from mlops_operator.mlflow_runs import PARENT_RUN_ENV, MlflowRuns
+from mlops_core.trainer_environment import ENV_MLFLOW_PARENT_RUN
+from mlops_operator.adapters.mlflow_runs import MlflowRuns
 
 pytestmark = pytest.mark.integration
 
@@ -187,7 +188,7 @@ def test_a_trial_run_nests_under_the_search_run(tmp_path: Path, mlflow_uri: str)
         OMP_NUM_THREADS="1",
         MLOPS_TERMINATION_MESSAGE_PATH=str(tmp_path / "termination"),
         MLOPS_TRAINER_CONFIG=json.dumps(config),
-        **{PARENT_RUN_ENV: parent},
+        **{ENV_MLFLOW_PARENT_RUN: parent},
     )
     proc = subprocess.run(
         [sys.executable, "-m", "mlops_trainer"],

@@ -1,11 +1,14 @@
 """Fixtures of the reliability tier: the fault counts, the figures, and the operator run
-locally as its own ServiceAccount (as in tests/e2e), started and killed at will."""
+locally as its own ServiceAccount (as in tests/e2e), started and killed at will.
+
+Every reliability test's outcome is recorded beside its figures, so that a failed or skipped
+case shows on the page (or stops it from being written) rather than leaving no row."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -51,12 +54,35 @@ def scale() -> Scale:
     return Scale.from_env()
 
 
-@pytest.fixture(scope="session")
-def figures() -> Iterator[Figures]:
-    yield _FIGURES
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """The outcome of every reliability test: its call, and a setup or teardown that did not
+    pass (a skip included)."""
+    report = yield
+    if item.get_closest_marker("reliability") is not None and (
+        report.when == "call" or not report.passed
+    ):
+        detail = ""
+        if report.failed:
+            detail = f"{report.when}: {call.excinfo.exconly() if call.excinfo else 'failed'}"
+        elif report.skipped and isinstance(report.longrepr, tuple):
+            detail = str(report.longrepr[2])
+        outcome = "failed" if report.failed else "skipped" if report.skipped else "passed"
+        _FIGURES.case(item.nodeid, outcome, seconds=round(call.duration, 1), detail=detail[:300])
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     target = os.environ.get(FIGURES_ENV)
-    if target:
-        _FIGURES.save(Path(target))
+    if target and (_FIGURES.cases or _FIGURES.items):
+        _FIGURES.save(Path(target), repository=TESTS.parent)
+
+
+@pytest.fixture(scope="session")
+def figures() -> Figures:
+    return _FIGURES
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,11 @@
 
 The bounded form runs with every ``make test``; ``MLOPS_RELIABILITY=full`` scales each count up
 to the figures the suite is held to. Each test records what it measured with
-:meth:`Figures.record`; when ``MLOPS_RELIABILITY_FIGURES`` names a file, the session writes
-them there as JSON, and ``tests/reliability/report.py`` renders that file as
-docs/reliability.md.
+:meth:`Figures.record` *before* it asserts anything, a figure that misses its target with
+``met=False``; the outcome of every test (passed, failed, skipped) is recorded too (see
+conftest.py). When ``MLOPS_RELIABILITY_FIGURES`` names a file, the session writes them there as
+JSON with the commit they were measured at, and ``tests/reliability/report.py`` renders that
+file as docs/reliability.md, refusing a run in which anything failed or was skipped.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -90,6 +93,10 @@ FULL: Final = Scale(
 )
 
 
+#: which way a figure gets worse, for a figure measured more than once in a run
+Worse = Literal["higher", "lower"]
+
+
 @dataclass
 class Figure:
     section: str
@@ -97,15 +104,56 @@ class Figure:
     value: float | int | str
     target: str = ""
     met: bool | None = None
+    worse: Worse = "higher"
+
+
+@dataclass
+class Case:
+    """One test of the run and how it ended."""
+
+    test: str
+    outcome: Literal["passed", "failed", "skipped"]
+    seconds: float
+    detail: str = ""
+
+
+def worst(kept: Figure, new: Figure) -> Figure:
+    """Of the same figure measured twice, the one to report: a missed target over a met one,
+    else the worse value (never simply the last)."""
+    if (kept.met is False) != (new.met is False):
+        return kept if kept.met is False else new
+    if isinstance(kept.value, int | float) and isinstance(new.value, int | float):
+        higher = new if new.value > kept.value else kept
+        lower = kept if higher is new else new
+        return higher if new.worse == "higher" else lower
+    return kept
+
+
+def source_commit(folder: Path) -> dict[str, Any]:
+    """The commit the run measured, and whether the working tree differed from it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=folder, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        return {
+            "commit": git("rev-parse", "HEAD"),
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        }
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": "unknown", "dirty": True}
 
 
 @dataclass
 class Figures:
-    """Every figure the suite measured in this session, in the order recorded."""
+    """Every figure the suite measured in this session, and how each test ended."""
 
     scale: ScaleName
     started: float = field(default_factory=time.time)
     items: list[Figure] = field(default_factory=list)
+    cases: list[Case] = field(default_factory=list)
 
     def record(
         self,
@@ -115,20 +163,75 @@ class Figures:
         *,
         target: str = "",
         met: bool | None = None,
+        worse: Worse = "higher",
     ) -> None:
-        self.items = [f for f in self.items if (f.section, f.name) != (section, name)]
-        self.items.append(Figure(section, name, value, target, met))
+        """Record a figure; one recorded before keeps its place and the worse of the two."""
+        new = Figure(section, name, value, target, met, worse)
+        for index, kept in enumerate(self.items):
+            if (kept.section, kept.name) == (section, name):
+                self.items[index] = worst(kept, new)
+                return
+        self.items.append(new)
 
-    def to_json(self) -> dict[str, Any]:
+    def case(self, test: str, outcome: Literal["passed", "failed", "skipped"], **kw: Any) -> None:
+        self.cases.append(Case(test, outcome, **kw))
+
+    def to_json(self, *, source: dict[str, Any]) -> dict[str, Any]:
         return {
             "scale": self.scale,
+            **source,
             "started": self.started,
             "finished": time.time(),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
             f"{platform.python_version()}",
+            "cases": [asdict(case) for case in self.cases],
             "figures": [asdict(item) for item in self.items],
         }
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, *, repository: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        data = self.to_json(source=source_commit(repository))
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+#: attempts on one endpoint less than this apart belong to one burst (requests in flight when
+#: it failed)
+BURST_GAP_S: Final = 0.5
+#: sampling slack: the counter is read every 50 ms, each read taking a few ms more
+SLACK_S: Final = 0.5
+
+Burst = tuple[float, float, int]
+
+
+def attempt_bursts(samples: list[tuple[float, float]]) -> list[Burst]:
+    """(first seen, last seen, attempts) of each run of attempts less than BURST_GAP_S apart,
+    from cumulative counts sampled over time."""
+    bursts: list[Burst] = []
+    previous = 0.0
+    for at, value in samples:
+        if value > previous:
+            added = int(value - previous)
+            if bursts and at - bursts[-1][1] < BURST_GAP_S:
+                first, _, count = bursts[-1]
+                bursts[-1] = (first, at, count + added)
+            else:
+                bursts.append((at, at, added))
+        previous = value
+    return bursts
+
+
+def attempts_inside_quarantine(samples: list[tuple[float, float]], quarantine: float) -> int:
+    """Attempts on one endpoint while the router had it set aside, from cumulative counts
+    sampled over time: after an attempt that failed (and set it aside), the next may come only
+    within SLACK_S (requests already in flight) or once the quarantine has run out."""
+    inside = 0
+    began: float | None = None  # when the current quarantine began
+    previous = 0.0
+    for at, value in samples:
+        if value > previous:
+            if began is None or at >= began + quarantine - SLACK_S:
+                began = at  # the first failure, or a probe as the quarantine ran out
+            elif at > began + SLACK_S:
+                inside += int(value - previous)
+        previous = value
+    return inside

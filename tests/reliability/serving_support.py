@@ -59,13 +59,16 @@ def run_router(
     return run_process("route", host=host, env=env, log_dir=log_dir, ready_path="/readyz")
 
 
-def metric_total(text: str, name: str) -> float:
-    """The sum of every sample of ``name`` in Prometheus text format."""
+def metric_total(text: str, name: str, **labels: str) -> float:
+    """The sum of every sample of ``name`` in Prometheus text format (with ``labels``, only
+    the samples carrying those label values)."""
     total = 0.0
     for line in text.splitlines():
-        match = re.match(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$", line)
+        match = re.match(rf"^{re.escape(name)}(?:\{{([^}}]*)\}})? (\S+)$", line)
         if match:
-            total += float(match.group(1))
+            found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
+            if all(found.get(key) == value for key, value in labels.items()):
+                total += float(match.group(2))
     return total
 
 

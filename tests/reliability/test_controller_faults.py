@@ -93,6 +93,7 @@ def test_operator_killed_at_random_points_loses_and_duplicates_nothing(
         total.converged,
         target=f"{total.flows}",
         met=total.converged == total.flows,
+        worse="lower",
     )
     figures.record(section, "runs lost", len(total.lost), target="0", met=not total.lost)
     figures.record(
@@ -116,52 +117,67 @@ def test_control_plane_restarted_mid_flow_converges_unattended(
 ) -> None:
     if os.environ.get(DIR_ENV):
         pytest.skip(f"${DIR_ENV} names a shared devcluster: its control plane is not restarted")
-    if scale.name == "bounded":
-        # Restarting the API server and etcd under the whole suite's shared devcluster can
-        # leave a pod that the node agent was starting unreported (a known gap of the agent,
-        # not of the operator), so this fault runs with the full counts only.
-        pytest.skip("control plane restarts run with MLOPS_RELIABILITY=full (make reliability)")
+    # The bounded form restarts it once, under one flow: the node agent loses a pod that it
+    # is starting when the API server goes away (a gap of the devcluster's agent, not of the
+    # operator), so the restart waits until every trainer pod of the namespace runs.
+    at_once = 2 if scale.name == "full" else 1
     start_operator()
-    converged = 0
+    total = Verdict(flows=0)
     worst = 0.0
     for _ in range(scale.control_plane_restarts):
         ns = _namespace(devcluster, admin)
-        names = flow.create(devcluster, ns, 2)
-        # while the trainers run (and report progress through the API server); a restart
-        # while the node agent starts a pod is a known gap of the devcluster's agent (it
-        # fails the pod and cannot report it), not of the operator
+        names = flow.create(devcluster, ns, at_once)
+        # while the trainers run (and report progress through the API server)
         _until(
-            lambda ns=ns: any(
-                (pod.get("status") or {}).get("phase") == "Running"
-                for pod in admin.list("v1", "Pod", ns)
-            ),
+            lambda ns=ns: _all_trainers_running(admin, ns, at_once),
             timeout=300,
-            what="a trainer pod running",
+            what="the trainer pods running",
         )
         for name in (components.APISERVER, components.ETCD):
             processes.stop(devcluster.layout.pid_file(name))
         time.sleep(2.0)
         lifecycle.up(devcluster.root, timeout=120)  # starts what is not running, as a reboot
         restarted = time.monotonic()
-        _until(
-            lambda ns=ns, names=names: flow.converged(admin, ns, names),
-            timeout=CONVERGE_TIMEOUT,
-            what="the flows",
-        )
-        worst = max(worst, time.monotonic() - restarted)
+        try:
+            _until(
+                lambda ns=ns, names=names: flow.converged(admin, ns, names),
+                timeout=CONVERGE_TIMEOUT,
+                what="the flows",
+            )
+        except TimeoutError:
+            worst = max(worst, CONVERGE_TIMEOUT)
+        else:
+            worst = max(worst, time.monotonic() - restarted)
         verdict = flow.verdict(admin, ns, names)
-        assert not verdict.duplicated, verdict.duplicated
-        assert not verdict.lost, verdict.lost
-        converged += verdict.converged
+        total.flows += verdict.flows
+        total.converged += verdict.converged
+        total.lost += verdict.lost
+        total.duplicated += verdict.duplicated
 
     section = f"Controller faults: {flow.name}"
-    restarts = scale.control_plane_restarts
-    figures.record(section, "API server + etcd restarts mid-flow", restarts)
+    figures.record(section, "API server + etcd restarts mid-flow", scale.control_plane_restarts)
     figures.record(
         section,
         "flows converged after a restart, unattended",
-        converged,
-        target=f"{2 * restarts}",
-        met=converged == 2 * restarts,
+        total.converged,
+        target=f"{total.flows}",
+        met=total.converged == total.flows,
+        worse="lower",
+    )
+    figures.record(
+        section,
+        "runs lost or duplicated after a restart",
+        len(total.lost) + len(total.duplicated),
+        target="0",
+        met=not total.lost and not total.duplicated,
     )
     figures.record(section, "slowest convergence after a restart (s)", round(worst, 1))
+    assert not total.duplicated, total.duplicated
+    assert not total.lost, total.lost
+    assert total.converged == total.flows
+
+
+def _all_trainers_running(admin: Kube, namespace: str, count: int) -> bool:
+    pods = admin.list("v1", "Pod", namespace)
+    running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running"]
+    return len(running) >= count and len(running) == len(pods)

@@ -28,6 +28,9 @@ from mlops_serving.model_repository import FAILURE_TTL_S
 
 pytestmark = pytest.mark.reliability
 
+#: longest from MinIO back to a version served: the failed load's memory, and a few seconds
+RECOVERY_LIMIT_S = FAILURE_TTL_S + 5
+
 
 @pytest.fixture(autouse=True)
 def _own_cluster() -> None:
@@ -52,7 +55,7 @@ def test_minio_stopped_while_a_trainer_publishes(
 ) -> None:
     client = s3_client_of(devcluster)
     start_operator()
-    partial_seen = registered_from_partial = exactly_once = 0
+    partial_seen = registered_from_partial = exactly_once = registered_in_outage = 0
     for attempt in range(scale.storage_outages):
         ns = f"rel-s3-{secrets.token_hex(3)}"
         devcluster.kubectl("create", "namespace", ns)
@@ -77,7 +80,7 @@ def test_minio_stopped_while_a_trainer_publishes(
         stop_minio(devcluster)
         try:
             time.sleep(8.0)  # the publish fails; the Job retries into an outage
-            assert admin.list(API_VERSION, "ModelVersion", ns) == []
+            registered_in_outage += len(admin.list(API_VERSION, "ModelVersion", ns))
         finally:
             start_minio(devcluster)
         store = open_store(f"s3://{devcluster.bucket}/{prefix}", client)
@@ -91,14 +94,14 @@ def test_minio_stopped_while_a_trainer_publishes(
             timeout=300,
             what="the run to finish after MinIO came back",
         )
-        body = admin.get(API_VERSION, "TrainingJob", name, ns) or {}
-        assert body["status"]["phase"] == "Succeeded", body["status"]
         versions = admin.list(API_VERSION, "ModelVersion", ns)
-        assert len(versions) == 1, versions
-        verified = read_verified_files(store)  # every file matches the manifest
+        try:
+            verified = read_verified_files(store).digest  # every file matches the manifest
+        except Exception:
+            verified = None
         digest = digest_of(store.read_bytes(MANIFEST_FILE))
-        registered_from_partial += versions[0]["spec"]["artifact"]["digest"] != digest
-        exactly_once += len(versions) == 1 and verified.digest == digest
+        registered_from_partial += sum(v["spec"]["artifact"]["digest"] != digest for v in versions)
+        exactly_once += len(versions) == 1 and verified == digest
         pods = admin.list("v1", "Pod", ns)
         partial_seen += sum(1 for p in pods if p["status"].get("phase") == "Failed") >= 1
 
@@ -108,6 +111,13 @@ def test_minio_stopped_while_a_trainer_publishes(
     figures.record(section, "… trainer attempts failed by the outage", partial_seen)
     figures.record(
         section,
+        "… ModelVersions registered while MinIO was down",
+        registered_in_outage,
+        target="0",
+        met=registered_in_outage == 0,
+    )
+    figures.record(
+        section,
         "ModelVersions from a partial artifact",
         registered_from_partial,
         target="0",
@@ -115,11 +125,13 @@ def test_minio_stopped_while_a_trainer_publishes(
     )
     figures.record(
         section,
-        "runs whose retry published exactly once",
+        "runs whose retry published exactly once (verified against the manifest)",
         exactly_once,
         target=str(outages),
         met=exactly_once == outages,
+        worse="lower",
     )
+    assert registered_in_outage == 0
     assert registered_from_partial == 0
     assert exactly_once == outages
 
@@ -150,18 +162,21 @@ def test_minio_stopped_while_a_server_loads(
             url = f"{server.url}/v1/models/fraud/versions/{version}:predict"
             with minio_down(devcluster):
                 answer = httpx.post(url, json=body, timeout=120)
-                assert answer.status_code == 503, answer.text
-                reasons.append(answer.json()["error"])
+                if answer.status_code == 503 and answer.json().get("error"):
+                    reasons.append(answer.json()["error"])
             # a failed load is remembered for FAILURE_TTL_S, then tried again
             back = time.monotonic()
-            while (answer := httpx.post(url, json=body, timeout=120)).status_code != 200:
-                assert answer.status_code == 503, answer.text
-                assert time.monotonic() - back < FAILURE_TTL_S + 30, answer.text
+            while time.monotonic() - back < RECOVERY_LIMIT_S + 30:
+                answer = httpx.post(url, json=body, timeout=120)
+                if answer.status_code != 503:
+                    break
                 time.sleep(0.5)
+            if answer.status_code == 200:
+                recovered += 1
             recovery.append(time.monotonic() - back)
-            recovered += 1
 
     section = "Storage faults"
+    worst = max(recovery)
     figures.record(section, "MinIO stopped while a model server loaded a version", len(versions))
     figures.record(
         section,
@@ -169,6 +184,7 @@ def test_minio_stopped_while_a_server_loads(
         len(reasons),
         target=str(len(versions)),
         met=len(reasons) == len(versions),
+        worse="lower",
     )
     figures.record(
         section,
@@ -176,13 +192,16 @@ def test_minio_stopped_while_a_server_loads(
         recovered,
         target=str(len(versions)),
         met=recovered == len(versions),
+        worse="lower",
     )
     figures.record(
         section,
         "… seconds from MinIO back to serving (worst)",
-        round(max(recovery), 1),
-        target=f"≤ {FAILURE_TTL_S:.0f} (a failed load is retried after that)",
-        met=max(recovery) <= FAILURE_TTL_S + 5,
+        round(worst, 1),
+        target=f"≤ {RECOVERY_LIMIT_S:.0f} (a failed load is retried after {FAILURE_TTL_S:.0f})",
+        met=worst <= RECOVERY_LIMIT_S,
     )
     figures.record(section, "reason given", reasons[0][:160] if reasons else "")
-    assert all(reason for reason in reasons)
+    assert len(reasons) == len(versions)
+    assert recovered == len(versions)
+    assert worst <= RECOVERY_LIMIT_S

@@ -12,15 +12,13 @@ from optuna.distributions import FloatDistribution, distribution_to_json
 
 from mlops_operator.api.experiment import BestTrial, Experiment, ExperimentStatus
 from mlops_operator.commands.experiment_plots import write_plots
-from mlops_operator.commands.experiments import (
-    ExperimentComparison,
+from mlops_operator.commands.experiments import render_comparison, render_report
+from mlops_operator.commands.registry import CommandError
+from mlops_operator.operations.experiments import (
     ExperimentReport,
     TrialRow,
-    render_comparison,
-    render_report,
-    summarize,
+    compare_experiments,
 )
-from mlops_operator.commands.registry import CommandError
 from mlops_operator.search.record import TrialPlan, TrialRecord
 
 pytestmark = pytest.mark.unit
@@ -80,9 +78,11 @@ def test_the_report_lists_trials_best_first_with_their_parameters() -> None:
     assert lines[4].split()[-2:] == ["2", "4s"]
 
 
-def test_compare_puts_two_searches_side_by_side() -> None:
+def test_compare_puts_the_searches_side_by_side_and_names_the_best() -> None:
     left = experiment(
         "a",
+        phase="Running",
+        trials_running=2,
         best_trial=BestTrial(
             number=0, training_job="a-t0", value=0.9, params={"model.dropout": "0.1"}
         ),
@@ -93,14 +93,14 @@ def test_compare_puts_two_searches_side_by_side() -> None:
             number=3, training_job="b-t3", value=0.95, params={"model.dropout": "0.2"}
         ),
     )
-    a, b = summarize(left), summarize(right)
-    text = render_comparison(
-        ExperimentComparison(left=a, right=b, params={"model.dropout": ("0.1", "0.2")})
-    )
+    text = render_comparison(compare_experiments([left, right]))
     lines = {line.split("  ")[0]: line.split() for line in text.splitlines()[1:]}
+    assert lines["phase"][-2:] == ["Running", "Pending"]
     assert lines["best value"][-2:] == ["0.9", "0.95"]
     assert lines["best trial"][-2:] == ["a-t0", "b-t3"]
+    assert lines["trials running"][-2:] == ["2", "0"]
     assert lines["model.dropout"][-2:] == ["0.1", "0.2"]
+    assert text.splitlines()[-1] == "best: b"  # the example maximises val_accuracy
 
 
 @pytest.mark.parametrize("suffix", [".png", ".html"])

@@ -1,11 +1,13 @@
 """The demo's serving half: the Deployment it applies is valid for the CRD's types, the next
-TrainingJob is the example's with fewer epochs, and a judged step reads as measured."""
+TrainingJob is the example's with fewer epochs, a judged step reads as measured, and a
+prediction shows how sure the model is."""
 
 from __future__ import annotations
 
 import pytest
 
 from mlops_devcluster import demo, demo_serving
+from mlops_devcluster.demo_serving import EXAMPLES, TEXTS, prediction_row
 from mlops_devcluster.local_operator import repo_root
 from mlops_operator.api.deployment import Deployment
 from mlops_operator.api.training_job import TrainingJob
@@ -47,3 +49,15 @@ def test_a_judged_step_shows_measurements_beside_limits() -> None:
     assert "canary 44 requests, errors 0.0%, p99 24 ms" in line
     assert "p99 ≤ 2000 ms, ≥ 5 requests" in line
     assert "stable 137 requests, errors -, p99 -" in line
+
+
+def test_a_prediction_shows_the_top_class_and_the_runner_up_with_probabilities() -> None:
+    probabilities = {"benign": 0.31, "intrusion": 0.41, "phishing": 0.17, "malware": 0.11}
+    text = "User opened the quarterly report from the intranet portal and then the wiki page"
+    row = prediction_row(text, probabilities, "1.1.0")
+    assert row == [text[:59] + "…", "intrusion", "0.41", "benign", "0.31", "1.1.0"]
+
+
+def test_the_demo_asks_what_the_example_model_is_trained_to_answer() -> None:
+    assert list(EXAMPLES) == TEXTS
+    assert set(EXAMPLES.values()) <= {"benign", "phishing", "malware", "intrusion"}

@@ -8,7 +8,7 @@ import pytest
 
 from mlops_operator.api.deployment import Deployment
 from mlops_operator.api.deployment_status import RolloutState
-from mlops_operator.api.rollout import RolloutStrategy
+from mlops_operator.api.rollout import CanaryStrategy, RolloutStrategy
 from mlops_operator.commands.rollout import render_status
 from mlops_operator.reconcile.deployment import rollout_request
 from mlops_operator.reconcile.deployment_report import deployment_status
@@ -63,7 +63,6 @@ def report(dep: Deployment, plan: Plan, now: datetime) -> Deployment:
     status = deployment_status(
         dep,
         plan,
-        total_steps=3,
         endpoint="http://fraud.team-a.svc",
         replicas=2,
         ready_replicas=2,
@@ -128,3 +127,15 @@ def test_rollout_requests_are_read_from_the_annotation() -> None:
     assert request is not None
     assert (request.action, request.token) == ("abort", "abort/t-1")
     assert rollout_request(deployment(**{"mlops.dev/rollout-request": "explode/t"})) is None
+
+
+def test_the_total_steps_are_those_the_rollout_runs_with_or_without_a_canary_block() -> None:
+    """``strategy: {type: canary}`` runs the default steps; its status counts the same ones."""
+    plan = plan_at(RolloutState(), T0, RouterTotals(bounds=[float("inf")]))
+    defaults = len(CanaryStrategy().step_weights)
+    assert plan.message.startswith(f"step 1 of {defaults}:")
+    status = report(deployment(), plan, T0).status
+    assert (status.total_steps, status.step_summary) == (defaults, f"1/{defaults}")
+    two = deployment()
+    two.spec.strategy = RolloutStrategy(type="canary", canary=CanaryStrategy(step_weights=[20, 60]))
+    assert report(two, plan, T0).status.total_steps == 2

@@ -136,6 +136,7 @@ def test_the_thread_runs_at_the_due_time_and_stops_promptly() -> None:
         assert ran.wait(5), "the requeue did not run the due object"
         assert time.monotonic() - started >= 0.19
         assert [t.name for t in threading.enumerate()].count(THREAD_NAME) == 1
+        assert any(t.name.startswith(f"{THREAD_NAME}-") for t in threading.enumerate())
     finally:
         stopping = time.monotonic()
         requeue.stop()
@@ -143,6 +144,48 @@ def test_the_thread_runs_at_the_due_time_and_stops_promptly() -> None:
     assert THREAD_NAME not in [t.name for t in threading.enumerate()]
     requeue.schedule("Deployment", "ns", "web", after=0)  # after stop, nothing starts again
     assert THREAD_NAME not in [t.name for t in threading.enumerate()]
+
+
+def test_one_hung_reconcile_does_not_delay_the_others_nor_runs_twice_at_once() -> None:
+    requeue = Requeue(workers=2)
+    release = threading.Event()
+    fast_ran = threading.Event()
+    hung_runs: list[float] = []
+    at_once = []
+    running = set()
+
+    def reconcile(_namespace: str, name: str) -> None:
+        if name in running:
+            at_once.append(name)
+        running.add(name)
+        try:
+            if name == "hung":
+                hung_runs.append(time.monotonic())
+                release.wait(5)  # a pod that does not answer until the read times out
+            else:
+                fast_ran.set()
+        finally:
+            running.discard(name)
+
+    requeue.handle("Deployment", reconcile)
+    try:
+        requeue.schedule("Deployment", "ns", "hung", after=0)
+        time.sleep(0.2)
+        requeue.schedule("Deployment", "ns", "hung", after=0)  # due again while it hangs
+        started = time.monotonic()
+        requeue.schedule("Deployment", "ns", "fast", after=0)
+        assert fast_ran.wait(2), "the hung reconcile held up the other one"
+        assert time.monotonic() - started < 1.0
+        assert len(hung_runs) == 1
+        release.set()
+        deadline = time.monotonic() + 5
+        while len(hung_runs) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(hung_runs) == 2  # the look asked for while it ran, right after it
+        assert at_once == []
+    finally:
+        release.set()
+        requeue.stop()
 
 
 def test_an_outcome_keeps_the_soonest_requested_look() -> None:

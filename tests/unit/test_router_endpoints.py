@@ -1,12 +1,15 @@
-"""EndpointSlice parsing and the backend pool's choice of endpoints."""
+"""EndpointSlice parsing, the backend pool's choice of endpoints, and the ConfigMap mirror."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from mlops_core.routing import RouterConfig
 from mlops_serving.endpoint_slices import EndpointSliceWatch, ready_addresses
 from mlops_serving.router_backends import BackendPool
+from mlops_serving.router_config_map import ConfigMapMirror
 
 pytestmark = pytest.mark.unit
 
@@ -44,12 +47,12 @@ def test_port_choice_and_ipv6() -> None:
 
 def test_watch_state_follows_events() -> None:
     watch = EndpointSliceWatch("ns", default_port=8080)
-    watch._apply("ADDED", _slice([{"addresses": ["10.0.0.1"], "conditions": {"ready": True}}]))
+    watch.changed("ADDED", _slice([{"addresses": ["10.0.0.1"], "conditions": {"ready": True}}]))
     assert watch.addresses("svc") == ["10.0.0.1:8080"]
-    watch._apply("MODIFIED", _slice([{"addresses": ["10.0.0.1"], "conditions": {"ready": False}}]))
+    watch.changed("MODIFIED", _slice([{"addresses": ["10.0.0.1"], "conditions": {"ready": False}}]))
     assert watch.addresses("svc") == []
-    watch._apply("ADDED", _slice([{"addresses": ["10.0.0.5"], "conditions": {"ready": True}}]))
-    watch._apply("DELETED", _slice([]))
+    watch.changed("ADDED", _slice([{"addresses": ["10.0.0.5"], "conditions": {"ready": True}}]))
+    watch.changed("DELETED", _slice([]))
     assert watch.addresses("svc") == []
 
 
@@ -77,3 +80,18 @@ def test_service_backends_without_a_watch_have_no_endpoints() -> None:
         {"model": "m", "backends": [{"version": "1", "weight": 100, "service": "m-v1"}]}
     )
     assert BackendPool().endpoints(config, "1") == []
+
+
+def test_the_config_map_mirror_writes_router_json_and_ignores_a_deletion(tmp_path: Path) -> None:
+    path = tmp_path / "router" / "router.json"
+    mirror = ConfigMapMirror("ns", "fraud-router", path)
+    assert mirror.field_selector == "metadata.name=fraud-router"
+    mirror.listed([{"metadata": {"name": "fraud-router"}, "data": {"other": "x"}}])
+    assert not path.exists()
+    assert not mirror.synced.is_set()  # no router.json yet: not synced
+    mirror.listed([{"metadata": {"name": "fraud-router"}, "data": {"router.json": "{}"}}])
+    assert path.read_text() == "{}"
+    assert mirror.synced.is_set()
+    mirror.changed("MODIFIED", {"data": {"router.json": '{"model": "fraud"}'}})
+    mirror.changed("DELETED", {"data": {}})
+    assert path.read_text() == '{"model": "fraud"}'

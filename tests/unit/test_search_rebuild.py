@@ -24,6 +24,7 @@ from mlops_operator.search.strategies import (
     study_direction,
 )
 from mlops_operator.search.study import SearchStudy, StudySettings
+from mlops_operator.search.study_cache import StudyCache
 
 pytestmark = pytest.mark.unit
 
@@ -162,6 +163,26 @@ class RebuiltSearch:
             self.records[number] = replace(self.records[number], state="succeeded", value=value)
 
 
+class CachedSearch(RebuiltSearch):
+    """The operator's way with its study cache: each step takes the study the last one kept."""
+
+    def __init__(self, config: StudySettings) -> None:
+        super().__init__(config)
+        self.cache = StudyCache()
+        self._taken: SearchStudy | None = None
+
+    def _study(self) -> SearchStudy:
+        self._keep()
+        self._taken = self.cache.take("uid-1", self.config, list(self.records.values()))
+        assert self._taken.exact, self._taken.drift
+        return self._taken
+
+    def _keep(self) -> None:
+        if self._taken is not None:
+            self.cache.keep("uid-1", self._taken, trials=len(self.records))
+            self._taken = None
+
+
 def run_search(
     search: InMemorySearch | RebuiltSearch, *, trials: int, parallel: int, prune: bool
 ) -> list[tuple[str, dict[str, object]]]:
@@ -246,6 +267,44 @@ def test_rebuilt_study_prunes_what_the_in_memory_study_prunes(
     rebuilt = run_search(RebuiltSearch(config), trials=14, parallel=3, prune=True)
     assert any(event == "pruned" for event, _ in reference), "the schedule should prune"
     assert rebuilt == reference
+
+
+@pytest.mark.parametrize(
+    ("strategy", "pruner"),
+    [
+        ("cmaes", None),
+        ("grid", None),
+        ("bayesian", Pruner(type="hyperband", min_epochs=1, reduction_factor=2)),
+    ],
+)
+def test_the_kept_study_asks_and_prunes_what_a_replay_does_with_few_replays(
+    strategy: str, pruner: Pruner | None
+) -> None:
+    config = settings(strategy, GRID_SPACE if strategy == "grid" else SPACE, pruner)
+    prune = pruner is not None
+    reference = run_search(InMemorySearch(config), trials=14, parallel=3, prune=prune)
+    cached = CachedSearch(config)
+    assert run_search(cached, trials=14, parallel=3, prune=prune) == reference
+    assert cached.cache.replays == 1  # the first step; every later one reused the kept study
+
+
+def test_a_kept_study_is_replayed_again_when_the_trials_differ() -> None:
+    config = settings("random", SPACE)
+    search = CachedSearch(config)
+    search.ask(2)
+    search._keep()
+    first = dict(search.records)
+    del search.records[1]  # deleted by hand: the count differs
+    search._study()
+    assert search.cache.replays == 2
+    search._keep()
+    search.records = first
+    plan = first[1].plan
+    other = {**plan.params, "model.dropout": 0.123}
+    search.records[1] = replace(first[1], plan=plan.model_copy(update={"params": other}))
+    # the same count, other parameters: replayed (and found to have drifted)
+    assert not search.cache.take("uid-1", config, list(search.records.values())).exact
+    assert search.cache.replays == 3
 
 
 def test_adding_finished_trials_to_a_fresh_study_repeats_the_seeded_start() -> None:

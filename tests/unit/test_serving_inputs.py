@@ -65,10 +65,13 @@ def test_v1_errors(config: ArtifactConfig, instances: list[object], message: str
 
 def test_text_record_joins_description_and_context() -> None:
     assert text_record(TEXT, {"description": "a b", "context": "c"}) == {"body": "a b c"}
+    service_context = {"source_ip": "10.0.0.7", "port": 443, "tags": ["x"]}
+    answer = text_record(TEXT, {"description": "a", "context": service_context})
+    assert answer == {"body": "a 10.0.0.7 443"}
     assert text_record(TEXT, {"description": "only"}) == {"body": "only"}
     with pytest.raises(InvalidInputError, match="description"):
         text_record(TEXT, {"other": 1})
-    with pytest.raises(InvalidInputError, match="must be strings"):
+    with pytest.raises(InvalidInputError, match="must be a string"):
         text_record(TEXT, {"description": 3})
 
 

@@ -76,7 +76,7 @@ SERVER_WITHOUT_TORCH = textwrap.dedent(
 
     async def main() -> None:
         settings = ServerSettings(
-            model_repository_uri=sys.argv[1], preload_models="m:1.0.0", serving_runtime="onnx"
+            model_repository_uri=sys.argv[1], preload_models="m:1.0.0", serving={"runtime": "onnx"}
         )
         server = build_server(settings)
         app = server.app

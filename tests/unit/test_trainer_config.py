@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops_trainer.config_source import CONFIG_ENV, load_config
+from mlops_core.trainer_environment import ENV_CONFIG
+from mlops_trainer.config_source import load_config
 from mlops_trainer.errors import TrainerError
 
 pytestmark = pytest.mark.unit
@@ -35,7 +36,7 @@ def test_json_file_yaml_file_inline_and_env_give_the_same_config(tmp_path: Path)
     from_json = load_config(path=str(tmp_path / "c.json"), inline=None, env={})
     assert from_json == load_config(path=str(tmp_path / "c.yaml"), inline=None, env={})
     assert from_json == load_config(path=None, inline=json.dumps(CONFIG), env={})
-    assert from_json == load_config(path=None, inline=None, env={CONFIG_ENV: YAML})
+    assert from_json == load_config(path=None, inline=None, env={ENV_CONFIG: YAML})
     assert from_json.model.optimizer.learning_rate == 0.01
     assert from_json.training.early_stopping.mode == "max"
 

@@ -15,10 +15,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from mlops_core.trainer_environment import ENV_CONFIG
 from mlops_core.training_spec import TrainerConfig
 from mlops_trainer.errors import TrainerError
-
-CONFIG_ENV = "MLOPS_TRAINER_CONFIG"
 
 
 def parse_config_text(text: str, *, origin: str) -> TrainerConfig:
@@ -65,6 +64,6 @@ def load_config(
         return parse_config_text(text, origin=path)
     if inline:
         return parse_config_text(inline, origin="--config-json")
-    if environ.get(CONFIG_ENV):
-        return parse_config_text(environ[CONFIG_ENV], origin=f"${CONFIG_ENV}")
-    raise TrainerError(f"no config: pass --config FILE, --config-json TEXT or set ${CONFIG_ENV}")
+    if environ.get(ENV_CONFIG):
+        return parse_config_text(environ[ENV_CONFIG], origin=f"${ENV_CONFIG}")
+    raise TrainerError(f"no config: pass --config FILE, --config-json TEXT or set ${ENV_CONFIG}")

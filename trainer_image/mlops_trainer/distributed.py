@@ -15,6 +15,13 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from mlops_core.trainer_environment import (
+    ENV_COMPLETION_INDEX,
+    ENV_MASTER_ADDR,
+    ENV_MASTER_PORT,
+    ENV_RANK,
+    ENV_WORLD_SIZE,
+)
 from mlops_trainer.errors import TrainerError
 
 RENDEZVOUS_TIMEOUT = timedelta(minutes=10)
@@ -46,24 +53,24 @@ def _int(env: Mapping[str, str], name: str) -> int:
 
 def context_from_env(env: Mapping[str, str] | None = None) -> DistributedContext:
     environ = os.environ if env is None else env
-    world = _int(environ, "WORLD_SIZE") if environ.get("WORLD_SIZE") else 1
+    world = _int(environ, ENV_WORLD_SIZE) if environ.get(ENV_WORLD_SIZE) else 1
     if world < 1:
-        raise TrainerError(f"$WORLD_SIZE must be at least 1, got {world}")
+        raise TrainerError(f"${ENV_WORLD_SIZE} must be at least 1, got {world}")
     if world == 1:
         return DistributedContext(rank=0, world_size=1)
-    if environ.get("RANK"):
-        rank = _int(environ, "RANK")
-    elif environ.get("JOB_COMPLETION_INDEX"):
-        rank = _int(environ, "JOB_COMPLETION_INDEX")
+    if environ.get(ENV_RANK):
+        rank = _int(environ, ENV_RANK)
+    elif environ.get(ENV_COMPLETION_INDEX):
+        rank = _int(environ, ENV_COMPLETION_INDEX)
     else:
-        raise TrainerError("$WORLD_SIZE > 1 needs $RANK or $JOB_COMPLETION_INDEX")
+        raise TrainerError(f"${ENV_WORLD_SIZE} > 1 needs ${ENV_RANK} or ${ENV_COMPLETION_INDEX}")
     if not 0 <= rank < world:
-        raise TrainerError(f"rank {rank} is outside 0..{world - 1} ($WORLD_SIZE={world})")
-    addr = environ.get("MASTER_ADDR")
-    if not addr or not environ.get("MASTER_PORT"):
-        raise TrainerError("$WORLD_SIZE > 1 needs $MASTER_ADDR and $MASTER_PORT")
+        raise TrainerError(f"rank {rank} is outside 0..{world - 1} (${ENV_WORLD_SIZE}={world})")
+    addr = environ.get(ENV_MASTER_ADDR)
+    if not addr or not environ.get(ENV_MASTER_PORT):
+        raise TrainerError(f"${ENV_WORLD_SIZE} > 1 needs ${ENV_MASTER_ADDR} and ${ENV_MASTER_PORT}")
     return DistributedContext(
-        rank=rank, world_size=world, master_addr=addr, master_port=_int(environ, "MASTER_PORT")
+        rank=rank, world_size=world, master_addr=addr, master_port=_int(environ, ENV_MASTER_PORT)
     )
 
 

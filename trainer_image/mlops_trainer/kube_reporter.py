@@ -13,13 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlops_core.progress import TrainingProgress, TrainingResult
+from mlops_core.trainer_environment import ENV_TRAINING_JOB_NAME, ENV_TRAINING_JOB_NAMESPACE
 from mlops_core.training_spec import TrainerConfig
 
 GROUP = "mlops.dev"
 VERSION = "v1alpha1"
 PLURAL = "trainingjobs"
-NAME_ENV = "MLOPS_TRAININGJOB_NAME"
-NAMESPACE_ENV = "MLOPS_TRAININGJOB_NAMESPACE"
 
 
 def progress_patch(progress: TrainingProgress) -> dict[str, Any]:
@@ -64,7 +63,7 @@ class KubernetesReporter:
 
 def kubernetes_reporter_from_env(env: Mapping[str, str] | None = None) -> KubernetesReporter | None:
     environ = os.environ if env is None else env
-    name, namespace = environ.get(NAME_ENV), environ.get(NAMESPACE_ENV)
+    name, namespace = environ.get(ENV_TRAINING_JOB_NAME), environ.get(ENV_TRAINING_JOB_NAMESPACE)
     if not name or not namespace:
         return None
     return KubernetesReporter(name=name, namespace=namespace)

@@ -19,11 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlops_core.progress import TrainingProgress, TrainingResult
+from mlops_core.trainer_environment import ENV_MLFLOW_PARENT_RUN, ENV_MLFLOW_TRACKING_URI
 from mlops_core.training_spec import TrainerConfig
 
-TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
-#: set by the operator for a trial of an Experiment: the search's run, which this run nests under
-PARENT_RUN_ENV = "MLFLOW_PARENT_RUN_ID"
 PARENT_RUN_TAG = "mlflow.parentRunId"
 PARAM_VALUE_MAX = 500
 PARAMS_PER_BATCH = 100
@@ -198,11 +196,11 @@ def mlflow_reporter_from_env(
     experiment: str | None = None, env: Mapping[str, str] | None = None
 ) -> MlflowReporter | None:
     environ = os.environ if env is None else env
-    uri = environ.get(TRACKING_URI_ENV, "")
+    uri = environ.get(ENV_MLFLOW_TRACKING_URI, "")
     if not uri.startswith(("http://", "https://")):
         return None
     return MlflowReporter(
         MlflowClient(uri, environ),
         experiment=experiment,
-        parent_run=environ.get(PARENT_RUN_ENV) or None,
+        parent_run=environ.get(ENV_MLFLOW_PARENT_RUN) or None,
     )

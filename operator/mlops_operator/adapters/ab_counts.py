@@ -1,5 +1,5 @@
 """Count each A/B arm's samples from the pods: accuracy from the servers' feedback tallies,
-error-rate from the routers' per-version request counters.
+error-rate from the routers' per-version request counters (``adapters.router_metrics``).
 
 Counts are summed over every pod that answers. A pod's tallies live in its memory, so a
 restarted pod starts again from zero: the sums can fall, and the A/B verdict treats what it
@@ -10,7 +10,6 @@ counts do). Pods that do not answer are listed with the reason.
 from __future__ import annotations
 
 import json
-import re
 import urllib.error
 import urllib.request
 from collections import defaultdict
@@ -21,10 +20,9 @@ from urllib.parse import quote
 
 from mlops_operator.abtest.verdict import ArmCounts
 from mlops_operator.adapters.drift_reader import PodEndpoint
+from mlops_operator.adapters.router_metrics import RouterScrape
 
 BODY_MAX: Final = 4 * 1024 * 1024
-_REQUESTS = re.compile(r"^mlops_router_requests_total\{([^}]*)\}\s+(\S+)$")
-_LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
 @dataclass(frozen=True)
@@ -57,35 +55,13 @@ def read_accuracy(
     return ArmTallies(counts, unreadable)
 
 
-def read_error_counts(routers: Sequence[PodEndpoint], *, timeout: float = 5.0) -> ArmTallies:
-    """Requests and failed ones (HTTP 5xx) per version, from the routers' ``/metrics``."""
-    total: defaultdict[str, int] = defaultdict(int)
-    failed: defaultdict[str, int] = defaultdict(int)
-    unreadable: list[str] = []
-    for pod in routers:
-        try:
-            text = _get(f"http://{pod.address}/metrics", timeout).decode()
-        except (OSError, ValueError) as exc:
-            unreadable.append(f"{pod.name}: {exc}"[:256])
-            continue
-        for version, code, value in parse_router_requests(text):
-            total[version] += value
-            if code >= 500:
-                failed[version] += value
-    return ArmTallies([ArmCounts(v, total[v], failed[v]) for v in sorted(total)], unreadable)
-
-
-def parse_router_requests(text: str) -> list[tuple[str, int, int]]:
-    """``(version, code, count)`` of every ``mlops_router_requests_total`` sample."""
-    found = []
-    for line in text.splitlines():
-        match = _REQUESTS.match(line)
-        if match is None:
-            continue
-        labels = dict(_LABEL.findall(match.group(1)))
-        if "version" in labels and labels.get("code", "").isdigit():
-            found.append((labels["version"], int(labels["code"]), int(float(match.group(2)))))
-    return found
+def router_error_counts(scrape: RouterScrape) -> ArmTallies:
+    """Requests and failed ones (HTTP 5xx) per version, from the routers' metrics (summed over
+    the router pods that answered the reconcile's one scrape)."""
+    totals = scrape.answered()
+    counts = [ArmCounts(v, snap.requests, snap.errors) for v, snap in totals.versions.items()]
+    unreadable = [f"{address}: {problem}"[:256] for address, problem in scrape.unreadable.items()]
+    return ArmTallies(counts, unreadable)
 
 
 def _get(url: str, timeout: float) -> bytes:

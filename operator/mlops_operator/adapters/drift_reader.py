@@ -28,6 +28,7 @@ from mlops_core.reference_stats import (
     check_replacement,
 )
 from mlops_core.storage import ObjectStore, StorageError
+from mlops_operator.adapters.pod_reads import read_all
 from mlops_operator.monitoring.drift_status import VersionDrift
 
 REPORT_BYTES_MAX: Final = 4 * 1024 * 1024
@@ -44,22 +45,25 @@ class PodEndpoint:
 def read_version_drift(
     pods: Sequence[PodEndpoint], *, model: str, version: str, timeout: float = 5.0
 ) -> VersionDrift:
-    """The drift reports of ``version`` from every pod that answers."""
-    reports: list[ModelDriftReport] = []
-    unreadable: list[str] = []
+    """The drift reports of ``version`` from every pod that answers (the pods side by side)."""
     query = urlencode({"version": version})
-    for pod in pods:
+
+    def read(pod: PodEndpoint) -> ModelDriftReport | str:
         url = f"http://{pod.address}/mlops/models/{quote(model)}/drift?{query}"
         try:
             report = _get_report(url, timeout)
         except (OSError, ValueError) as exc:
-            unreadable.append(f"{pod.name}: {exc}"[:256])
-            continue
+            return f"{pod.name}: {exc}"[:256]
         if report.version != version:
-            unreadable.append(f"{pod.name}: serves {report.version}, not {version}")
-            continue
-        reports.append(report)
-    return VersionDrift(version=version, reports=reports, unreadable=unreadable)
+            return f"{pod.name}: serves {report.version}, not {version}"
+        return report
+
+    answers = read_all(pods, read)
+    return VersionDrift(
+        version=version,
+        reports=[a for a in answers if isinstance(a, ModelDriftReport)],
+        unreadable=[a for a in answers if isinstance(a, str)],
+    )
 
 
 def _get_report(url: str, timeout: float) -> ModelDriftReport:

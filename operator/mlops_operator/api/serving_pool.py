@@ -9,6 +9,7 @@ writes the placement into the routers' config and reports, per server, what it h
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Final, Literal
 
 from pydantic import ConfigDict, Field, model_validator
@@ -157,9 +158,15 @@ class PoolServerStatus(WireModel):
     memory_used_bytes: int = Field(
         default=0, ge=0, description="Bytes the loaded versions hold now (scraped)."
     )
-    loads_per_minute: float = Field(default=0.0, ge=0, description="Loads in the last minute.")
+    loads_total: float = Field(default=0.0, ge=0, description="Loads since the server started.")
+    evictions_total: float = Field(
+        default=0.0, ge=0, description="Evictions since the server started."
+    )
+    loads_per_minute: float = Field(
+        default=0.0, ge=0, description="Loads per minute since the last status."
+    )
     evictions_per_minute: float = Field(
-        default=0.0, ge=0, description="Evictions in the last minute."
+        default=0.0, ge=0, description="Evictions per minute since the last status."
     )
 
 
@@ -200,6 +207,9 @@ class ServingPoolStatus(ResourceStatus):
     memory_budget_bytes: int = Field(default=0, ge=0, description="Model memory, all servers.")
     loads_per_minute: float = Field(default=0.0, ge=0, description="Loads, all servers.")
     evictions_per_minute: float = Field(default=0.0, ge=0, description="Evictions, all servers.")
+    sampled_at: datetime | None = Field(
+        default=None, description="When the servers' counters were last read."
+    )
     servers_summary: str | None = Field(
         default=None, max_length=32, description="Ready servers of replicas, e.g. 3/3."
     )

@@ -1,10 +1,10 @@
 """A served version's children: an apps/v1 Deployment of model server pods and its Service.
 
 Pure functions of the typed Deployment, the version to serve (from its ModelVersion) and the
-operator's settings. The pods preload and warm the one version (``PRELOAD_MODELS``), pin it as
-the model's default (``MODEL_VERSIONS``), read the artifact with the credentials of the storage
-Secret and run under the restricted Pod Security profile, with the resources and GPU placement
-a TrainingJob's pods get.
+operator's settings. The pods preload and warm the one version, pin it as the model's default
+(the variables of ``mlops_core.serving_spec``), read the artifact with the credentials of the
+storage Secret and run under the restricted Pod Security profile, with the resources and GPU
+placement a TrainingJob's pods get.
 """
 
 from __future__ import annotations
@@ -12,7 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from mlops_core.serving_spec import ENV_MODEL_DIGESTS, model_digests_value, server_environment
+from mlops_core.serving_spec import (
+    ENV_MODEL_DIGESTS,
+    ENV_MODEL_REPOSITORY,
+    ENV_MODEL_VERSIONS,
+    ENV_PRELOAD_MODELS,
+    model_digests_value,
+    server_environment,
+)
 from mlops_operator.api.deployment import Deployment
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.builders.names import (
@@ -26,12 +33,15 @@ from mlops_operator.builders.names import (
     server_name,
 )
 from mlops_operator.builders.pods import (
+    POD_IP_ENV,
     SCRATCH_DIR,
     SCRATCH_VOLUME,
     container_resources,
     container_security_context,
+    env_list,
     http_probes,
     placement,
+    pod_ip_env,
     pod_security_context,
     scratch_env,
 )
@@ -114,24 +124,22 @@ def all_servers_selector(dep: Deployment) -> str:
 def _env(dep: Deployment, served: ServedVersion) -> list[dict[str, Any]]:
     model, version = dep.spec.model, served.version
     root = repository_root(served.artifact_uri, model=model, version=version)
-    env: list[dict[str, Any]] = [
-        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-        {"name": "MODEL_REPOSITORY_URI", "value": root},
-        {"name": "PRELOAD_MODELS", "value": f"{model}:{version}"},
-        {"name": "MODEL_VERSIONS", "value": f"{model}:{version}"},
-        {
-            "name": ENV_MODEL_DIGESTS,
-            "value": model_digests_value({(model, version): served.digest}),
-        },
+    variables = {
+        ENV_MODEL_REPOSITORY: root,
+        ENV_PRELOAD_MODELS: f"{model}:{version}",
+        ENV_MODEL_VERSIONS: f"{model}:{version}",
+        ENV_MODEL_DIGESTS: model_digests_value({(model, version): served.digest}),
+    }
+    return [
+        pod_ip_env(),
+        *env_list(variables),
         *scratch_env(),
+        *env_list(
+            server_environment(
+                dep.spec.serving, dep.spec.monitoring, gpu=dep.spec.resources.gpu > 0
+            )
+        ),
     ]
-    env += [
-        {"name": key, "value": value}
-        for key, value in server_environment(
-            dep.spec.serving, dep.spec.monitoring, gpu=dep.spec.resources.gpu > 0
-        ).items()
-    ]
-    return env
 
 
 def server_image(dep: Deployment, settings: OperatorSettings) -> str:
@@ -151,7 +159,7 @@ def build_server_deployment(
         "name": SERVER_CONTAINER,
         "image": server_image(dep, settings),
         "imagePullPolicy": settings.image_pull_policy,
-        "args": ["serve", "--host", "$(POD_IP)", "--port", str(HTTP_PORT)],
+        "args": ["serve", "--host", f"$({POD_IP_ENV})", "--port", str(HTTP_PORT)],
         "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
         "env": _env(dep, served),
         "envFrom": [{"secretRef": {"name": storage_secret}}],

@@ -35,6 +35,19 @@ def container_security_context() -> dict[str, Any]:
     }
 
 
+#: the pod's own address (downward API); servers and routers bind to it (``--host $(POD_IP)``)
+POD_IP_ENV: Final = "POD_IP"
+
+
+def pod_ip_env() -> dict[str, Any]:
+    return {"name": POD_IP_ENV, "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+
+
+def env_list(variables: dict[str, str]) -> list[dict[str, Any]]:
+    """A container's ``env`` entries for plain ``name: value`` variables, in their order."""
+    return [{"name": name, "value": value} for name, value in variables.items()]
+
+
 def scratch_env() -> list[dict[str, Any]]:
     return [
         {"name": "HOME", "value": SCRATCH_DIR},

@@ -14,7 +14,13 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from mlops_core.routing import ROUTER_CONFIG_KEY, MirrorSpec, RouteBackend, RouterConfig
+from mlops_core.routing import (
+    ROUTER_CONFIG_KEY,
+    MirrorSpec,
+    RouteBackend,
+    RouterConfig,
+    router_environment,
+)
 from mlops_operator.api.deployment import Deployment
 from mlops_operator.builders.model_server import HTTP_PORT, deployment_owner
 from mlops_operator.builders.names import (
@@ -29,9 +35,12 @@ from mlops_operator.builders.names import (
     server_name,
 )
 from mlops_operator.builders.pods import (
+    POD_IP_ENV,
     container_security_context,
+    env_list,
     http_probes,
     pod_account,
+    pod_ip_env,
     pod_security_context,
 )
 from mlops_operator.settings import OperatorSettings
@@ -109,20 +118,20 @@ def build_router_config_map(dep: Deployment, config: RouterConfig) -> Manifest:
 
 
 def build_router_deployment(dep: Deployment, settings: OperatorSettings) -> Manifest:
-    namespace = dep.metadata.namespace
-    env = [
-        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-        {"name": "ROUTER_NAMESPACE", "value": namespace},
-        {"name": "ROUTER_CONFIG_MAP", "value": router_config_map_name(dep.metadata.name)},
-        {"name": "ROUTER_CONFIG_FILE", "value": f"{CONFIG_DIR}/{ROUTER_CONFIG_KEY}"},
-        {"name": "ROUTER_CONFIG_POLL_SECONDS", "value": str(CONFIG_POLL_SECONDS)},
-        {"name": "BACKEND_PORT", "value": str(HTTP_PORT)},
-    ]
+    namespace = dep.metadata.namespace or "default"
+    variables = router_environment(
+        namespace=namespace,
+        config_map=router_config_map_name(dep.metadata.name),
+        config_file=f"{CONFIG_DIR}/{ROUTER_CONFIG_KEY}",
+        poll_seconds=CONFIG_POLL_SECONDS,
+        backend_port=HTTP_PORT,
+    )
+    env = [pod_ip_env(), *env_list(variables)]
     container = {
         "name": ROUTER_CONTAINER,
         "image": settings.serving_image,
         "imagePullPolicy": settings.image_pull_policy,
-        "args": ["route", "--host", "$(POD_IP)", "--port", str(HTTP_PORT)],
+        "args": ["route", "--host", f"$({POD_IP_ENV})", "--port", str(HTTP_PORT)],
         "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
         "env": env,
         "resources": {

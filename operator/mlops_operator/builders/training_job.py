@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from mlops_core.progress import PREEMPTED_EXIT_CODE
+from mlops_core.trainer_environment import Rendezvous, trainer_environment
 from mlops_core.training_spec import OutputSpec, TrainerConfig
 from mlops_operator.api.meta import API_VERSION, GROUP
 from mlops_operator.api.training_job import TrainingJob
@@ -34,8 +35,10 @@ from mlops_operator.builders.pods import (
     SCRATCH_DIR,
     container_resources,
     container_security_context,
+    env_list,
     placement,
     pod_account,
+    pod_ip_env,
     pod_security_context,
     scratch_env,
 )
@@ -164,27 +167,23 @@ def build_rendezvous_service(tj: TrainingJob) -> Manifest:
 
 
 def _env(tj: TrainingJob, plan: RunPlan, settings: OperatorSettings) -> list[dict[str, Any]]:
-    config = trainer_config(tj, plan).model_dump_json(by_alias=True, exclude_none=True)
-    env: list[dict[str, Any]] = [
-        {"name": "MLOPS_TRAINER_CONFIG", "value": config},
-        {"name": "MLOPS_TRAININGJOB_NAME", "value": tj.metadata.name},
-        {"name": "MLOPS_TRAININGJOB_NAMESPACE", "value": tj.metadata.namespace},
-        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-        *scratch_env(),
-    ]
-    if settings.mlflow_tracking_uri:
-        env.append({"name": "MLFLOW_TRACKING_URI", "value": settings.mlflow_tracking_uri})
-        parent = tj.metadata.annotations.get(ANNOTATION_MLFLOW_PARENT_RUN)
-        if parent:
-            env.append({"name": "MLFLOW_PARENT_RUN_ID", "value": parent})
+    rendezvous = None
     if tj.spec.workers > 1:
         job = training_job_child_name(tj.metadata.name, tj.metadata.uid or "")
-        env += [
-            {"name": "MASTER_ADDR", "value": f"{job}-0.{job}.{tj.metadata.namespace}.svc"},
-            {"name": "MASTER_PORT", "value": str(RENDEZVOUS_PORT)},
-            {"name": "WORLD_SIZE", "value": str(tj.spec.workers)},
-        ]
-    return env
+        rendezvous = Rendezvous(
+            master_addr=f"{job}-0.{job}.{tj.metadata.namespace}.svc",
+            master_port=RENDEZVOUS_PORT,
+            world_size=tj.spec.workers,
+        )
+    variables = trainer_environment(
+        config_json=trainer_config(tj, plan).model_dump_json(by_alias=True, exclude_none=True),
+        training_job=tj.metadata.name,
+        namespace=tj.metadata.namespace or "default",
+        mlflow_tracking_uri=settings.mlflow_tracking_uri,
+        mlflow_parent_run=tj.metadata.annotations.get(ANNOTATION_MLFLOW_PARENT_RUN),
+        rendezvous=rendezvous,
+    )
+    return [*env_list(variables), pod_ip_env(), *scratch_env()]
 
 
 def build_job(

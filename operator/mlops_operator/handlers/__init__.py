@@ -10,7 +10,15 @@ from __future__ import annotations
 import kopf
 
 from mlops_operator.context import OperatorContext
-from mlops_operator.handlers import deployment, experiment, lifecycle, metrics, registry, training
+from mlops_operator.handlers import (
+    deployment,
+    experiment,
+    lifecycle,
+    metrics,
+    registry,
+    serving_pool,
+    training,
+)
 from mlops_operator.handlers.requeue import Requeue
 
 
@@ -26,6 +34,7 @@ def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
         experiment.register(operator_registry, ctx, requeue)
     if ctx.settings.use_serving:
         deployment.register(operator_registry, ctx, requeue)
+        serving_pool.register(operator_registry, ctx, requeue)
     return operator_registry
 
 

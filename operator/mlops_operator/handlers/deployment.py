@@ -5,8 +5,9 @@ thread for all of them means one reconcile of a Deployment at a time, and a fail
 is tried again with a growing delay.
 
 Events that count: the Deployment's spec or rollout-request annotation changing (not its own
-status writes), its version servers' readiness (their apps/v1 Deployments), and the registry
-(its Model appearing, a ModelVersion of it appearing, becoming Ready or changing stage).
+status writes), its version servers' and routers' readiness (their apps/v1 Deployments), and
+the registry (its Model appearing, a ModelVersion of it appearing, becoming Ready or changing
+stage).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from mlops_operator.api.deployment import ROLLOUT_REQUEST_ANNOTATION
 from mlops_operator.api.meta import API_VERSION, GROUP, VERSION
 from mlops_operator.builders.model_server import SERVING_COMPONENT
 from mlops_operator.builders.names import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY
+from mlops_operator.builders.router import ROUTER_COMPONENT
 from mlops_operator.context import OperatorContext
 from mlops_operator.handlers.alert_delivery import kube_secret_reader, send_batch
 from mlops_operator.handlers.posting import post_notes
@@ -110,16 +112,21 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
             for deployment_name in owners(namespace or "", name):
                 requeue.schedule(KIND, namespace or "", deployment_name, after=0)
 
-    @kopf.on.event(
-        "apps",
-        "v1",
-        "deployments",
-        labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_COMPONENT: SERVING_COMPONENT},
-        id="version-server",
-        registry=registry,
-    )
-    def version_server(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
+    def child(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
         for owner in body.get("metadata", {}).get("ownerReferences") or []:
             key = (namespace or "", str(owner.get("name")))
             if owner.get("kind") == KIND and owner.get("apiVersion") == API_VERSION and key in uids:
                 requeue.schedule(KIND, *key, after=0)
+
+    for component, handler_id in (
+        (SERVING_COMPONENT, "version-server"),
+        (ROUTER_COMPONENT, "router"),
+    ):
+        kopf.on.event(
+            "apps",
+            "v1",
+            "deployments",
+            labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_COMPONENT: component},
+            id=handler_id,
+            registry=registry,
+        )(child)

@@ -14,11 +14,14 @@ is down) and posts an Event on every tick; a thread per object does not scale.
   so a watch event that asks for the regular look never postpones a nearer one.
 - A callback that raises is logged and tried again with a growing delay (1 s doubling to
   ``max_error_delay``); the next success resets it.
-- Callbacks run one at a time, in the order they fall due. The handlers take the object's lock
+- Callbacks start in the order they fall due and run on a few worker threads (``workers``), so
+  one slow reconcile (a pod that does not answer a drift or A/B read until its timeout) holds
+  one worker, not every other timed reconcile. One object never runs twice at once: due again
+  while it runs, it runs again right after. The handlers take the object's lock
   (``OperatorContext.lock``) inside the callback, as they do for watch events.
 
-The thread runs in a copy of the context of the handler that first schedules something, so that
-kopf's Event posting (which lives in context variables of a handler) works there. It does not
+The workers run in copies of the context of the handler that first schedules something, so
+that kopf's Event posting (which lives in context variables of a handler) works there. It does not
 pause while kopf peering pauses the operator for another replica: a paused replica keeps looking
 at the objects it last saw (each reconcile reads its object afresh). The chart runs one replica
 with the Recreate strategy, so there is no second replica to pause for.
@@ -32,6 +35,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,8 @@ ObjectKey = tuple[str, str, str]
 Reconcile = Callable[[str, str], float | None]
 
 THREAD_NAME = "mlops-requeue"
+#: timed reconciles that may run at once
+WORKERS = 4
 
 
 class Requeue:
@@ -50,8 +56,14 @@ class Requeue:
         clock: Callable[[], float] = time.monotonic,
         first_error_delay: float = 1.0,
         max_error_delay: float = 60.0,
+        workers: int = WORKERS,
     ) -> None:
         self._clock = clock
+        self._workers = workers
+        self._slots = threading.Semaphore(workers)
+        self._running: set[ObjectKey] = set()
+        self._again: set[ObjectKey] = set()
+        self._pool: ThreadPoolExecutor | None = None
         self._first_error_delay = first_error_delay
         self._max_error_delay = max_error_delay
         self._wake = threading.Condition()
@@ -108,19 +120,22 @@ class Requeue:
             if self._thread is not None or self._stopping:
                 return
             context = contextvars.copy_context()
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix=f"{THREAD_NAME}-")
             self._thread = threading.Thread(
-                target=context.run, args=(self._loop,), name=THREAD_NAME, daemon=True
+                target=self._loop, args=(context,), name=THREAD_NAME, daemon=True
             )
             self._thread.start()
 
     def stop(self, *, timeout: float = 10.0) -> None:
-        """End the thread promptly (after the callback running now, if any)."""
+        """End the threads promptly (after the callbacks running now, if any)."""
         with self._wake:
             self._stopping = True
             self._wake.notify_all()
-            thread = self._thread
+            thread, pool = self._thread, self._pool
         if thread is not None:
             thread.join(timeout)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _pop_due(self, *, wait: bool) -> ObjectKey | None:
         with self._wake:
@@ -162,6 +177,30 @@ class Requeue:
         kind, namespace, name = key
         self.schedule(kind, namespace, name, after=after)
 
-    def _loop(self) -> None:
-        while (key := self._pop_due(wait=True)) is not None:
+    def _loop(self, context: contextvars.Context) -> None:
+        while True:
+            self._slots.acquire()
+            key = self._pop_due(wait=True)
+            if key is None:
+                self._slots.release()
+                return
+            with self._wake:
+                if key in self._running:  # due again while it runs: right after it
+                    self._again.add(key)
+                    self._slots.release()
+                    continue
+                self._running.add(key)
+            assert self._pool is not None
+            self._pool.submit(context.copy().run, self._work, key)
+
+    def _work(self, key: ObjectKey) -> None:
+        try:
             self._run(key)
+        finally:
+            with self._wake:
+                self._running.discard(key)
+                again = key in self._again
+                self._again.discard(key)
+            self._slots.release()
+            if again:
+                self._reschedule(key, 0.0)

@@ -3,17 +3,22 @@ hyperparameters. Pure: the CLI prints what this returns, the REST API serialises
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated
 
+from pydantic import Field, computed_field
+from pydantic.dataclasses import dataclass
+
+from mlops_core.wire import WIRE_RESULT
 from mlops_operator.api.model_version import ModelVersion
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=WIRE_RESULT)
 class MetricRow:
     name: str
     left: float | None
     right: float | None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def delta(self) -> float | None:
         if self.left is None or self.right is None:
@@ -21,20 +26,23 @@ class MetricRow:
         return self.right - self.left
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=WIRE_RESULT)
 class ParameterRow:
     name: str
     left: str | None
     right: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=WIRE_RESULT)
 class Comparison:
-    left: str
-    right: str
-    metrics: list[MetricRow]
-    changed: list[ParameterRow]
-    unchanged: int
+    model: Annotated[str, Field(serialization_alias="modelId")]
+    left: Annotated[str, Field(description="The left version.")]
+    right: Annotated[str, Field(description="The right version.")]
+    metrics: Annotated[
+        list[MetricRow], Field(description="Every metric of either, with right - left.")
+    ]
+    changed: Annotated[list[ParameterRow], Field(serialization_alias="changedHyperparameters")]
+    unchanged: Annotated[int, Field(serialization_alias="unchangedHyperparameters")]
 
 
 def compare_versions(left: ModelVersion, right: ModelVersion) -> Comparison:
@@ -47,6 +55,7 @@ def compare_versions(left: ModelVersion, right: ModelVersion) -> Comparison:
         if left.spec.hyperparameters.get(k) != right.spec.hyperparameters.get(k)
     ]
     return Comparison(
+        model=left.spec.model,
         left=left.spec.version,
         right=right.spec.version,
         metrics=metrics,

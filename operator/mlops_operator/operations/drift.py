@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Annotated, Any, Final
+
+from pydantic import Field, computed_field
+from pydantic.dataclasses import dataclass
 
 from mlops_core.artifact import (
     PREPROCESSING_FILE,
@@ -28,6 +30,7 @@ from mlops_core.preprocessing import (
 )
 from mlops_core.reference_stats import ReferenceStats, compute_reference_stats
 from mlops_core.storage import ObjectStore, StorageError, join_uri
+from mlops_core.wire import WIRE_RESULT
 from mlops_operator.api.deployment import Deployment
 from mlops_operator.api.deployment_status import DriftReport
 from mlops_operator.api.meta import API_VERSION
@@ -45,24 +48,26 @@ MIN_REFERENCE_RECORDS: Final = 10
 StoreOpener = Callable[[str], ObjectStore]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=WIRE_RESULT)
 class DeploymentDrift:
-    name: str
+    name: Annotated[str, Field(serialization_alias="deploymentId")]
     #: the Deployment's spec.monitoring, as on the wire
     monitoring: dict[str, object]
-    reports: list[DriftReport]
-    reference: str | None
+    reports: Annotated[list[DriftReport], Field(serialization_alias="versions")]
+    reference: Annotated[str | None, Field(description="A drift reference posted for it, if any.")]
 
+    @computed_field(alias="driftDetected")  # type: ignore[prop-decorator]
     @property
     def drifted(self) -> bool:
         return any(r.drifted for r in self.reports)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=WIRE_RESULT)
 class ModelDrift:
-    model: str
+    model: Annotated[str, Field(serialization_alias="modelId")]
     deployments: list[DeploymentDrift]
 
+    @computed_field(alias="driftDetected")  # type: ignore[prop-decorator]
     @property
     def drifted(self) -> bool:
         return any(d.drifted for d in self.deployments)
@@ -103,15 +108,17 @@ def reference_from_records(
         raise InvalidRequestError(f"records do not fit the model's inputs: {exc}") from exc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=WIRE_RESULT)
 class NewReference:
-    model: str
+    model: Annotated[str, Field(serialization_alias="modelId")]
     version: str
-    uri: str
+    uri: Annotated[str, Field(serialization_alias="referenceUri")]
     digest: str
     records: int
     features: list[str]
-    deployments: list[str]
+    deployments: Annotated[
+        list[str], Field(description="Deployments annotated with the reference.")
+    ]
 
 
 def _version_to_use(target: Target, model: str, version: str | None) -> ModelVersion:

@@ -7,8 +7,12 @@ them for the terminal and ``rest/models.py`` serialises them as JSON.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from typing import Annotated
 
+from pydantic import Field, computed_field
+from pydantic.dataclasses import dataclass
+
+from mlops_core.wire import WIRE_RESULT
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.api.model import Model, RegisteredModelStatus
 from mlops_operator.api.model_version import ModelVersion, Stage
@@ -73,21 +77,35 @@ def find_version(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=WIRE_RESULT)
 class Promotion:
     """What a promotion changed, and what the Model reported afterwards."""
 
-    model: str
+    model: Annotated[str, Field(serialization_alias="modelId")]
     version: str
     stage: Stage
-    transitions: list[Transition]
+    transitions: Annotated[
+        list[Transition],
+        Field(description="Stage changes, the promoted version first, then those by the policy."),
+    ]
     #: the Model's status once it showed the change; None when not waited for or not seen
-    model_status: RegisteredModelStatus | None = None
-    waited: float = 0.0
+    model_status: RegisteredModelStatus | None = Field(default=None, exclude=True)
+    waited: float = Field(default=0.0, exclude=True)
 
+    @computed_field(description="False when the version already was in that stage.")  # type: ignore[prop-decorator]
     @property
     def changed(self) -> bool:
         return bool(self.transitions)
+
+    @computed_field(description="As the Model's status shows it.")  # type: ignore[prop-decorator]
+    @property
+    def production_version(self) -> str | None:
+        return self.model_status.production_version if self.model_status else None
+
+    @computed_field(description="Whether the Model's status showed the change in time.")  # type: ignore[prop-decorator]
+    @property
+    def confirmed(self) -> bool:
+        return self.model_status is not None or not self.changed
 
 
 def promote(target: Target, model: str, version: str, stage: str, *, wait: float) -> Promotion:

@@ -29,7 +29,10 @@ def apply_deployment(target: Target, name: str, spec: DeploymentSpec) -> Deploym
 def get_deployment(target: Target, name: str) -> Deployment:
     body = target.kube.get(API_VERSION, "Deployment", name, target.namespace)
     if body is None:
-        raise NotFoundError(f"no Deployment {name!r} in namespace {target.namespace}")
+        raise NotFoundError(
+            f"no Deployment {name!r} in namespace {target.namespace} "
+            "(kubectl get mldeploy lists them)"
+        )
     return Deployment.from_body(body)
 
 

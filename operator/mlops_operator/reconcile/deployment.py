@@ -6,6 +6,9 @@ draining live in status, the children have deterministic names and are applied w
 server-side apply, so a reconcile repeated, or resumed after the operator was killed, goes on
 from where the last one left off and creates nothing twice.
 
+``Ready`` is written only once the stable endpoint answers (``rollout.endpoint``): the rollout may
+be done while the router pods, the Service's EndpointSlices or the Service proxy are not yet.
+
 Order of writes, so that no request fails during a switch: the new version's servers first
 (they get traffic only once ready); then the weights; a version that leaves keeps its pods (and
 a weight-0 place in the router's config, so a router that has not yet seen the new version's
@@ -16,11 +19,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from mlops_core.routing import MirrorSpec
+from mlops_operator.adapters.router_metrics import RouterScrape, scrape_routers
 from mlops_operator.api.deployment import ROLLOUT_REQUEST_ANNOTATION, Deployment
+from mlops_operator.api.deployment_status import DeploymentStatus, DrainingVersion
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.builders.model_server import ArtifactLayoutError, all_servers_selector
 from mlops_operator.builders.names import (
@@ -32,6 +38,7 @@ from mlops_operator.builders.names import (
 from mlops_operator.builders.router import endpoint_url
 from mlops_operator.context import OperatorContext
 from mlops_operator.reconcile.deployment_children import (
+    ServerState,
     apply_router,
     apply_servers,
     delete_server,
@@ -40,13 +47,13 @@ from mlops_operator.reconcile.deployment_children import (
     router_addresses,
 )
 from mlops_operator.reconcile.deployment_report import deployment_status
-from mlops_operator.reconcile.deployment_sources import read_sources
+from mlops_operator.reconcile.deployment_sources import Sources, read_sources
 from mlops_operator.reconcile.deployment_watch import monitor
 from mlops_operator.reconcile.notes import Note, Outcome
+from mlops_operator.reconcile.stable_endpoint import gate_on_endpoint
 from mlops_operator.rollout.ab_test import ab_test_plan
 from mlops_operator.rollout.decide import decide
 from mlops_operator.rollout.plan import Observed, Plan, RolloutRequest
-from mlops_operator.router_scrape import read_router_totals
 
 _REQUEST = re.compile(r"^(promote|abort|retry)/(.+)$")
 
@@ -68,7 +75,7 @@ def rollout_request(dep: Deployment) -> RolloutRequest | None:
     return RolloutRequest(action=match.group(1), token=value)  # type: ignore[arg-type]
 
 
-def _write_status(ctx: OperatorContext, dep: Deployment, status: Any) -> None:
+def _write_status(ctx: OperatorContext, dep: Deployment, status: DeploymentStatus) -> None:
     new = status.model_dump(mode="json", by_alias=True)
     if new == dep.status.model_dump(mode="json", by_alias=True):
         return
@@ -106,7 +113,30 @@ def _stalled_plan(dep: Deployment, message: str, reason: str) -> Plan:
     )
 
 
-def _observe(ctx: OperatorContext, dep: Deployment, now: datetime) -> tuple[Observed, Any, Any]:
+@dataclass(frozen=True)
+class Observation:
+    """What one reconcile read: the rollout's input, the registry, the server Deployments (by
+    version label) and the routers' metrics (scraped once, when the canary analysis or the A/B
+    test's error rate needs them)."""
+
+    observed: Observed
+    sources: Sources
+    servers: dict[str, ServerState]
+    routers: RouterScrape | None
+
+
+def _needs_router_metrics(dep: Deployment, sources: Sources) -> bool:
+    stable = dep.status.stable_version
+    strategy = dep.spec.strategy
+    if strategy.type == "canary":
+        rolling = sources.desired not in (None, stable) or dep.status.rollout.target is not None
+        return rolling and stable is not None
+    concluded = dep.status.ab_test is not None and dep.status.ab_test.concluded
+    ab_test = strategy.ab_test
+    return ab_test is not None and ab_test.metric == "error-rate" and not concluded
+
+
+def _observe(ctx: OperatorContext, dep: Deployment, now: datetime) -> Observation:
     sources = read_sources(ctx.kube, dep)
     servers = observe_servers(ctx, dep)
     endpoints = ready_endpoints(ctx, dep)
@@ -117,18 +147,19 @@ def _observe(ctx: OperatorContext, dep: Deployment, now: datetime) -> tuple[Obse
         and s.ready
         and endpoints.get(server_name(dep.metadata.name, v), 0) >= min(1, dep.spec.replicas)
     )
-    stable = dep.status.stable_version
-    totals, metrics_error = None, None
-    rolling = sources.desired not in (None, stable) or dep.status.rollout.target is not None
-    if dep.spec.strategy.type == "canary" and rolling and stable is not None:
-        totals, metrics_error = read_router_totals(
+    routers = None
+    if _needs_router_metrics(dep, sources):
+        routers = scrape_routers(
             router_addresses(ctx, dep), timeout=ctx.settings.metrics_timeout_seconds
         )
+    totals, metrics_error = None, None
+    if routers is not None and dep.spec.strategy.type == "canary":
+        totals, metrics_error = routers.all_pods()
     observed = Observed(
         desired=sources.desired,
         problem=sources.problem,
         problem_is_stalled=sources.stalled,
-        stable=stable,
+        stable=dep.status.stable_version,
         state=dep.status.rollout,
         strategy=dep.spec.strategy,
         paused=dep.spec.paused,
@@ -139,11 +170,16 @@ def _observe(ctx: OperatorContext, dep: Deployment, now: datetime) -> tuple[Obse
         progress_deadline_seconds=dep.spec.progress_deadline_seconds,
         now=now,
     )
-    return observed, sources, servers
+    return Observation(observed, sources, servers, routers)
 
 
 def _apply(
-    ctx: OperatorContext, dep: Deployment, plan: Plan, sources: Any, servers: Any, now: datetime
+    ctx: OperatorContext,
+    dep: Deployment,
+    plan: Plan,
+    sources: Sources,
+    servers: Mapping[str, ServerState],
+    now: datetime,
 ) -> float | None:
     """Children and weights; returns when a draining version is due for removal."""
     drain = ctx.settings.drain_seconds
@@ -165,7 +201,7 @@ def _apply(
     keep = {label_value(v) for v in running}
     for version_label in servers:
         if version_label not in keep:
-            delete_server(ctx, dep, version_label_to_version(version_label, due, servers))
+            delete_server(ctx, dep, version_label_to_version(version_label, due))
     for item in due:
         if label_value(item.version) not in keep:
             delete_server(ctx, dep, item.version)
@@ -175,7 +211,7 @@ def _apply(
     return max(0.1, drain - (now - soonest).total_seconds())
 
 
-def version_label_to_version(label: str, due: Any, servers: Any) -> str:
+def version_label_to_version(label: str, due: list[DrainingVersion]) -> str:
     """A server seen only by its version label: the label is the version unless it had to be
     changed to be a label (build metadata), in which case the drained entry names it."""
     for item in due:
@@ -194,37 +230,34 @@ def reconcile_deployment(ctx: OperatorContext, namespace: str, name: str) -> Out
         dep = _parse(body)
         now = _now()
         problem = _invalid_name(dep)
+        seen: Observation | None = None
         if problem is not None:
             plan = _stalled_plan(dep, problem, "InvalidName")
-            sources = servers = None
         else:
-            observed, sources, servers = _observe(ctx, dep, now)
+            seen = _observe(ctx, dep, now)
             ab_test = dep.spec.strategy.ab_test
-            if ab_test is not None and sources.problem is None:
+            if ab_test is not None and seen.sources.problem is None:
                 plan = ab_test_plan(
                     ab_test,
                     dep.status.ab_test,
                     state=dep.status.rollout,
-                    ready=observed.ready,
+                    ready=seen.observed.ready,
                     now=now,
                 )
             else:
-                plan = decide(observed)
+                plan = decide(seen.observed)
         drain_due = None
-        if sources is not None:
+        if seen is not None:
             try:
-                drain_due = _apply(ctx, dep, plan, sources, servers, now)
+                drain_due = _apply(ctx, dep, plan, seen.sources, seen.servers, now)
             except ArtifactLayoutError as exc:
                 plan = _stalled_plan(dep, str(exc), "ArtifactLayout")
-        serving = [
-            s for v, s in (servers or {}).items() if v in {label_value(x) for x in plan.weights}
-        ]
-        canary = dep.spec.strategy.canary
-        total = len(canary.step_weights) if canary and dep.spec.strategy.type == "canary" else None
+            plan = gate_on_endpoint(ctx, dep, plan)
+        weighted = {label_value(x) for x in plan.weights}
+        serving = [s for v, s in (seen.servers if seen else {}).items() if v in weighted]
         status = deployment_status(
             dep,
             plan,
-            total_steps=total,
             endpoint=endpoint_url(dep),
             replicas=sum(s.replicas for s in serving),
             ready_replicas=sum(s.ready_replicas for s in serving),
@@ -232,10 +265,10 @@ def reconcile_deployment(ctx: OperatorContext, namespace: str, name: str) -> Out
             now=now,
         )
         watched = None
-        if sources is not None:
-            artifacts = {v: served.artifact_uri for v, served in sources.ready.items()}
+        if seen is not None:
+            artifacts = {v: served.artifact_uri for v, served in seen.sources.ready.items()}
             status, notes, outcome.alerts, watched = monitor(
-                ctx, dep, plan, status, artifacts=artifacts, now=now
+                ctx, dep, plan, status, artifacts=artifacts, routers=seen.routers, now=now
             )
             outcome.notes += notes
             was, verdict = dep.status.ab_test, status.ab_test

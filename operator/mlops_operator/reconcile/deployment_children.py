@@ -27,6 +27,7 @@ from mlops_operator.builders.router import (
     router_pods_selector,
 )
 from mlops_operator.context import OperatorContext
+from mlops_operator.reconcile.stable_endpoint import SERVICE_NAME_LABEL, ready_in_slice
 
 
 @dataclass(frozen=True)
@@ -82,14 +83,8 @@ def ready_endpoints(ctx: OperatorContext, dep: Deployment) -> dict[str, int]:
         label_selector=all_servers_selector(dep),
     )
     for item in slices:
-        service = (item["metadata"].get("labels") or {}).get("kubernetes.io/service-name", "")
-        ready = [
-            e
-            for e in item.get("endpoints") or []
-            if (e.get("conditions") or {}).get("ready") is not False
-            and not (e.get("conditions") or {}).get("terminating")
-        ]
-        counts[service] = counts.get(service, 0) + len(ready)
+        service = (item["metadata"].get("labels") or {}).get(SERVICE_NAME_LABEL, "")
+        counts[service] = counts.get(service, 0) + ready_in_slice(item)
     return counts
 
 

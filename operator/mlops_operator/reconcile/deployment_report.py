@@ -21,6 +21,7 @@ from mlops_operator.api.deployment_status import (
     TrafficWeight,
 )
 from mlops_operator.rollout.plan import ConditionState, Plan
+from mlops_operator.rollout.traffic import canary_of
 
 #: (Ready, Reconciling, Stalled) statuses per kind of state
 _CONDITIONS: Final[
@@ -49,7 +50,6 @@ def deployment_status(
     dep: Deployment,
     plan: Plan,
     *,
-    total_steps: int | None,
     endpoint: str,
     replicas: int,
     ready_replicas: int,
@@ -72,6 +72,8 @@ def deployment_status(
         now=now,
     )
     step = plan.state.step if plan.canary else None
+    canary = canary_of(dep.spec.strategy)  # the steps the rollout runs: the block or defaults
+    total_steps = len(canary.step_weights) if canary is not None else None
     traffic = [TrafficWeight(version=v, weight=w) for v, w in plan.weights.items()]
     return DeploymentStatus(
         observed_generation=dep.metadata.generation,

@@ -1,7 +1,8 @@
 """The monitoring part of a Deployment's reconcile: the A/B arms' traffic plan, what the pods
 and routers say (A/B counts, drift), the monitoring step, an A/B winner's promotion.
 
-Reads go through the adapters (``adapters.ab_counts``, ``adapters.drift_reader``); the
+Reads go through the adapters (``adapters.ab_counts``, ``adapters.drift_reader``; the routers'
+metrics come scraped once by the reconcile, ``adapters.router_metrics``); the
 decisions are :func:`.deployment_monitoring.observe_monitoring`'s. Alert deliveries are not
 sent here: they ride on the Outcome (``AlertBatch``) to the handler, which sends them.
 """
@@ -11,12 +12,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from mlops_operator.adapters.ab_counts import read_accuracy, read_error_counts
+from mlops_operator.adapters.ab_counts import read_accuracy, router_error_counts
 from mlops_operator.adapters.drift_reader import (
     PodEndpoint,
     check_drift_reference,
     read_version_drift,
 )
+from mlops_operator.adapters.router_metrics import RouterScrape
 from mlops_operator.alerting.alerts import Alert
 from mlops_operator.api.conditions import find_condition
 from mlops_operator.api.deployment import Deployment
@@ -25,7 +27,6 @@ from mlops_operator.builders.model_server import HTTP_PORT, server_selector
 from mlops_operator.context import OperatorContext
 from mlops_operator.kube import KubeError
 from mlops_operator.monitoring.drift_status import DRIFT_DETECTED
-from mlops_operator.reconcile.deployment_children import router_addresses
 from mlops_operator.reconcile.deployment_monitoring import (
     MonitoringInput,
     MonitoringUpdate,
@@ -85,9 +86,11 @@ def watch(
     plan: Plan,
     *,
     artifacts: dict[str, str],
+    routers: RouterScrape | None,
     now: datetime,
 ) -> MonitoringUpdate:
-    """Read what is due and run the monitoring step (``artifacts``: version → artifact URI)."""
+    """Read what is due and run the monitoring step (``artifacts``: version → artifact URI;
+    ``routers``: the routers' metrics this reconcile scraped, for an error-rate A/B test)."""
     arms = None
     strategy = dep.spec.strategy.ab_test
     concluded = dep.status.ab_test is not None and dep.status.ab_test.concluded
@@ -96,8 +99,7 @@ def watch(
             pods = [p for v in strategy.variants for p in server_pods(ctx, dep, v.version)]
             tallies = read_accuracy(pods, model=dep.spec.model, timeout=READ_TIMEOUT)
         else:
-            routers = [PodEndpoint(a, a) for a in router_addresses(ctx, dep)]
-            tallies = read_error_counts(routers, timeout=READ_TIMEOUT)
+            tallies = router_error_counts(routers or RouterScrape())
         arms = tallies.counts
     drift = None
     problem = None
@@ -131,11 +133,12 @@ def monitor(
     status: DeploymentStatus,
     *,
     artifacts: dict[str, str],
+    routers: RouterScrape | None,
     now: datetime,
 ) -> tuple[DeploymentStatus, list[Note], AlertBatch, float | None]:
     """``status`` with the A/B result, drift, DriftDetected and alert records; the Events; the
     alert deliveries due; when to look again. Promotes an A/B winner under promoteWinner."""
-    update = watch(ctx, dep, plan, artifacts=artifacts, now=now)
+    update = watch(ctx, dep, plan, artifacts=artifacts, routers=routers, now=now)
     notes = list(update.notes)
     ab_test = update.ab_test
     if update.promote and ab_test is not None:

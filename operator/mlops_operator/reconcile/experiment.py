@@ -2,7 +2,9 @@
 trials, register the winner, write the status.
 
 Level-triggered and idempotent. The Experiment's trials are its whole state: each reconcile
-lists them, replays the study from them (``search/study.py``) and moves the search one step.
+lists them, replays the study from them (``search/study.py``; the study the last reconcile
+left is reused when the trials are the same, ``search/study_cache.py``) and moves the search
+one step.
 Trials have deterministic names (``<experiment>-t<number>``) and are created with server-side
 apply, and the study asks for trial *n* only once trials 0…n-1 exist, so a reconcile repeated
 or resumed after the operator was killed neither creates a trial twice nor loses one.
@@ -254,7 +256,8 @@ def reconcile_experiment(ctx: OperatorContext, namespace: str, name: str) -> Out
             return outcome
         records = _observe(ctx, experiment, trials)
         settings = study_settings(experiment)
-        study = SearchStudy(settings, list(records.values()))
+        uid = experiment.metadata.uid or f"{namespace}/{name}"
+        study = ctx.studies.take(uid, settings, list(records.values()))
         if study.drift:
             log.warning(
                 "Experiment %s/%s: study rebuilt approximately: %s", namespace, name, study.drift
@@ -297,6 +300,7 @@ def reconcile_experiment(ctx: OperatorContext, namespace: str, name: str) -> Out
             model_version=model_version,
             mlflow_run_id=mlflow_run,
         )
+        ctx.studies.keep(uid, study, trials=len(records))
         if verdict.ended is None:
             outcome.requeue(POLL_SECONDS)
         elif stage.reason == "RegisteringWinner":

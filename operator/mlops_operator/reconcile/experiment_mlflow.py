@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import logging
 
+from mlops_operator.adapters.mlflow_runs import MlflowRuns, MlflowUnavailableError
 from mlops_operator.api.experiment import Experiment
 from mlops_operator.builders.experiment_trial import mlflow_experiment_of
 from mlops_operator.context import OperatorContext
-from mlops_operator.mlflow_runs import MlflowRuns, MlflowUnavailableError
 from mlops_operator.search.record import TrialRecord
 
 log = logging.getLogger(__name__)

@@ -42,6 +42,20 @@ def job_queue(job: dict[str, Any]) -> str | None:
     return str(value) if value else None
 
 
+def _may_be_missing(workload: dict[str, Any] | None) -> bool:
+    """Whether the LocalQueue (or priority class) needs a look: no Workload yet, or Kueue
+    finds it inadmissible. A Workload Kueue is weighing against quota names an existing queue,
+    so the common case costs one read, not three."""
+    if workload is None:
+        return True
+    for condition in (workload.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "QuotaReserved":
+            return bool(
+                condition.get("status") != "True" and condition.get("reason") == "Inadmissible"
+            )
+    return True
+
+
 def _priority_class_exists(ctx: OperatorContext, name: str) -> bool:
     """Whether the WorkloadPriorityClass exists; assumed so when the operator may not read
     cluster-scoped objects (a namespaced install): Kueue then says why it waits."""
@@ -70,11 +84,7 @@ def observe_queue(
         missing = "Kueue"
     else:
         workload = workloads[0] if workloads else None
-        admitted = workload is not None and any(
-            c.get("type") == "Admitted" and c.get("status") == "True"
-            for c in (workload.get("status") or {}).get("conditions") or []
-        )
-        if not admitted:
+        if _may_be_missing(workload):
             if ctx.kube.get(KUEUE_API_VERSION, "LocalQueue", queue, namespace) is None:
                 missing = "LocalQueue"
             elif (

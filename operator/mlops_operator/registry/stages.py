@@ -11,7 +11,12 @@ Model's policy says so).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal, get_args
+from typing import Annotated, Final, Literal, get_args
+
+from pydantic import Field
+from pydantic.dataclasses import dataclass as wire_dataclass
+
+from mlops_core.wire import WIRE_RESULT
 
 Stage = Literal["draft", "staging", "production", "archived"]
 STAGES: Final[tuple[Stage, ...]] = get_args(Stage)
@@ -52,12 +57,14 @@ class VersionStage:
     stage: Stage
 
 
-@dataclass(frozen=True)
+@wire_dataclass(frozen=True, config=WIRE_RESULT)
 class Transition:
-    name: str
+    """One stage change of a promotion (``from`` and ``to`` on the wire)."""
+
+    name: Annotated[str, Field(description="Name of the ModelVersion.")]
     version: str
-    old: Stage
-    new: Stage
+    old: Annotated[Stage, Field(serialization_alias="from")]
+    new: Annotated[Stage, Field(serialization_alias="to")]
 
 
 def plan_promotion(

@@ -13,6 +13,7 @@ import os
 
 import uvicorn
 
+from mlops_core.legacy_environment import adopt_legacy_environment
 from mlops_core.storage import ObjectStore, open_store, s3_client
 from mlops_operator.kube import Kube, load_api_client
 from mlops_operator.rest.app import build_app
@@ -38,6 +39,7 @@ def store_opener() -> StoreOpener:
 
 
 def main() -> None:
+    adopt_legacy_environment(os.environ)
     settings = RestSettings()
     if settings.s3_endpoint:
         os.environ.setdefault("AWS_ENDPOINT_URL_S3", settings.s3_endpoint)

@@ -47,6 +47,11 @@ class Scope:
     def namespace(self) -> str:
         return self.target.namespace
 
+    def require(self, *permissions: Permission) -> None:
+        """Check more permissions, for what a request reads only in some of its forms."""
+        for permission in permissions:
+            self.services.reviews.authorize(self.caller, permission, namespace=self.namespace)
+
 
 class Access:
     """Require every one of ``permissions`` in the request's namespace."""

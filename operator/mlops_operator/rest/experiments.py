@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mlops_core.wire import WireModel
 from mlops_operator.api.experiment import Experiment, ExperimentSpec
-from mlops_operator.api.meta import OBJECT_NAME_MAX, OBJECT_NAME_PATTERN
+from mlops_operator.api.meta import LABEL_NAME_MAX, OBJECT_NAME_MAX, OBJECT_NAME_PATTERN
+from mlops_operator.api.training_job import TrainingRunSpec
 from mlops_operator.operations import experiments
 from mlops_operator.rest.access import Access, Scope
 from mlops_operator.rest.auth import Permission
-from mlops_operator.rest.views import (
-    ERRORS,
-    ExperimentComparisonView,
-    ExperimentRowView,
-    ExperimentView,
-    TrialCounts,
-)
+from mlops_operator.rest.service_bodies import experiment_body
+from mlops_operator.rest.views import ERRORS, ExperimentView, TrialCounts
 
 router = APIRouter(tags=["experiments"], responses=ERRORS)
 
@@ -28,15 +24,42 @@ COMPARE_MAX = 20
 
 
 class ExperimentRequest(ExperimentSpec):
-    """The Experiment's spec (camelCase, as in its manifest), plus an optional name."""
+    """The Experiment's spec (camelCase, as in its manifest), plus an optional name; or the
+    service's ``{"config": {...}}`` (``service_bodies.experiment_body``). The model and the
+    trial template may be left out: see ``operations.experiments.search_model`` and
+    ``trial_template_of``."""
 
     experiment_id: ExperimentName | None = Field(
         default=None, description="Name of the Experiment (default: generated)."
     )
+    model_name: str | None = Field(  # type: ignore[assignment]
+        default=None,
+        max_length=LABEL_NAME_MAX,
+        description="The Model the trials train (default: the model whose name begins the "
+        "experimentId, else the namespace's only model).",
+    )
+    trial_template: TrainingRunSpec | None = Field(  # type: ignore[assignment]
+        default=None,
+        description="The TrainingJob every trial runs (default: the spec of the TrainingJob "
+        "that produced the model's production version, else its latest version).",
+    )
 
-    def spec(self) -> ExperimentSpec:
+    @model_validator(mode="before")
+    @classmethod
+    def _service_shape(cls, body: Any) -> Any:
+        return experiment_body(body)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentRequest:
+        """Checked as a whole by ``spec``, once the defaults are known."""
+        return self
+
+    def spec(self, model: str, template: TrainingRunSpec) -> ExperimentSpec:
+        given = self.model_dump(
+            by_alias=True, exclude={"experiment_id", "model_name", "trial_template"}
+        )
         return ExperimentSpec.model_validate(
-            self.model_dump(by_alias=True, exclude={"experiment_id"}, exclude_none=True)
+            {**given, "modelName": model, "trialTemplate": template.to_wire()}
         )
 
 
@@ -65,7 +88,17 @@ def create(
     body: ExperimentRequest,
     scope: Annotated[Scope, Depends(Access(Permission("create", "experiments")))],
 ) -> ExperimentView:
-    created = experiments.create_experiment(scope.target, body.spec(), name=body.experiment_id)
+    """Without a model or a trial template, the caller must also be allowed to read what
+    they are taken from (the Models; the ModelVersions and TrainingJobs)."""
+    target = scope.target
+    if body.model_name is None:
+        scope.require(Permission("list", "models"), Permission("list", "modelversions"))
+    model = body.model_name or experiments.search_model(target, body.experiment_id)
+    if body.trial_template is None:
+        scope.require(Permission("list", "modelversions"), Permission("get", "trainingjobs"))
+    template = body.trial_template or experiments.trial_template_of(target, model)
+    spec = body.spec(model, template)
+    created = experiments.create_experiment(target, spec, name=body.experiment_id)
     return experiment_view(created)
 
 
@@ -87,28 +120,5 @@ class CompareExperimentsRequest(WireModel):
 def compare(
     body: CompareExperimentsRequest,
     scope: Annotated[Scope, Depends(Access(Permission("get", "experiments")))],
-) -> ExperimentComparisonView:
-    result = experiments.compare(scope.target, body.experiment_ids)
-    return ExperimentComparisonView(
-        comparable=result.comparable,
-        best=result.best,
-        experiments=[
-            ExperimentRowView(
-                experiment_id=row.name,
-                model_id=row.model,
-                metric=row.metric,
-                direction=row.direction,
-                strategy=row.strategy,
-                trials_created=row.trials_created,
-                trials_succeeded=row.trials_succeeded,
-                trials_failed=row.trials_failed,
-                trials_pruned=row.trials_pruned,
-                succeeded=row.succeeded,
-                best_value=row.best_value,
-                best_trial=row.best_trial,
-                best_params=row.best_params,
-                best_model_version=row.best_model_version,
-            )
-            for row in result.rows
-        ],
-    )
+) -> experiments.ExperimentComparison:
+    return experiments.compare(scope.target, body.experiment_ids)

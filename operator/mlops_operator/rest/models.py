@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mlops_core.wire import WireModel
 from mlops_operator.api.meta import LABEL_NAME_MAX, LABEL_NAME_PATTERN, SEMVER_MAX
@@ -14,19 +14,11 @@ from mlops_operator.api.model_version import ModelVersion, Stage
 from mlops_operator.operations import registry
 from mlops_operator.operations.compare import Comparison
 from mlops_operator.operations.errors import NotFoundError
+from mlops_operator.operations.registry import Promotion
 from mlops_operator.rest.access import Access, Scope
 from mlops_operator.rest.auth import Permission
-from mlops_operator.rest.views import (
-    ERRORS,
-    ComparisonView,
-    MetricDelta,
-    ModelList,
-    ModelView,
-    ParameterChange,
-    PromotionView,
-    TransitionView,
-    VersionView,
-)
+from mlops_operator.rest.service_bodies import compare_body
+from mlops_operator.rest.views import ERRORS, ModelList, ModelView, VersionView
 
 router = APIRouter(tags=["models"], responses=ERRORS)
 
@@ -120,59 +112,30 @@ def promote(
         Depends(Access(Permission("list", "modelversions"), Permission("patch", "modelversions"))),
     ],
     body: PromoteRequest | None = None,
-) -> PromotionView:
+) -> Promotion:
     stage = (body or PromoteRequest()).stage
-    done = registry.promote(
-        scope.target,
-        model_id,
-        version,
-        stage,
-        wait=scope.services.settings.promote_wait_seconds,
-    )
-    status = done.model_status
-    return PromotionView(
-        model_id=model_id,
-        version=version,
-        stage=done.stage,
-        changed=done.changed,
-        transitions=[
-            TransitionView(version=t.version, from_=t.old, to=t.new, name=t.name)
-            for t in done.transitions
-        ],
-        production_version=status.production_version if status else None,
-        confirmed=status is not None or not done.changed,
-    )
+    wait = scope.services.settings.promote_wait_seconds
+    return registry.promote(scope.target, model_id, version, stage, wait=wait)
 
 
 class CompareRequest(WireModel):
     model_id: str = Field(max_length=LABEL_NAME_MAX, pattern=LABEL_NAME_PATTERN)
     versions: list[Annotated[str, Field(max_length=SEMVER_MAX)]] = Field(
-        min_length=2, max_length=2, description="The two versions: [left, right]."
+        min_length=2,
+        max_length=2,
+        description="The two versions: [left, right] (the service's version1 and version2).",
     )
 
-
-def comparison_view(model: str, comparison: Comparison) -> ComparisonView:
-    return ComparisonView(
-        model_id=model,
-        left=comparison.left,
-        right=comparison.right,
-        metrics=[
-            MetricDelta(name=r.name, left=r.left, right=r.right, delta=r.delta)
-            for r in comparison.metrics
-        ],
-        changed_hyperparameters=[
-            ParameterChange(name=r.name, left=r.left, right=r.right) for r in comparison.changed
-        ],
-        unchanged_hyperparameters=comparison.unchanged,
-    )
+    @model_validator(mode="before")
+    @classmethod
+    def _service_shape(cls, body: Any) -> Any:
+        return compare_body(body)
 
 
 @router.post("/mlops/models/compare", summary="Two versions side by side")
 def compare(
     body: CompareRequest,
     scope: Annotated[Scope, Depends(Access(Permission("list", "modelversions")))],
-) -> ComparisonView:
+) -> Comparison:
     left, right = body.versions
-    return comparison_view(
-        body.model_id, registry.compare(scope.target, body.model_id, left, right)
-    )
+    return registry.compare(scope.target, body.model_id, left, right)

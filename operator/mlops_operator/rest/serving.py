@@ -1,5 +1,5 @@
-"""``POST /mlops/deploy`` (a Deployment, created or updated) and ``POST /mlops/predict[/batch]``
-(forwarded to the endpoint of the Deployment that serves the model)."""
+"""``POST /mlops/deploy`` (a Deployment, created or updated), ``POST /mlops/predict[/batch]`` and
+``POST /mlops/explain`` (forwarded to the endpoint of the Deployment that serves the model)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pydantic import Field
 from mlops_core.wire import WireModel
 from mlops_operator.api.deployment import Deployment
 from mlops_operator.api.meta import LABEL_NAME_MAX, LABEL_NAME_PATTERN, SEMVER_MAX
+from mlops_operator.operations.explain import MAX_EXPLAIN_INSTANCES, explain_call
 from mlops_operator.operations.serving import apply_deployment, serving_deployment
 from mlops_operator.rest.access import Access, Scope
 from mlops_operator.rest.auth import Permission
@@ -76,6 +77,23 @@ class PredictRequest(WireModel):
     @property
     def model(self) -> str:
         return self.model_id.partition(":")[0]
+
+
+class ExplainRequest(WireModel):
+    """Instances to explain, as the model server's ``:explain`` takes them."""
+
+    model_id: str = Field(min_length=1, max_length=300, description="'name' or 'name:version'.")
+    version: str | None = Field(
+        default=None,
+        max_length=SEMVER_MAX,
+        description="The version that answered the prediction to explain (its x-mlops-version); "
+        "default: the one the router picks.",
+    )
+    instances: list[dict[str, Any] | str] = Field(
+        min_length=1,
+        max_length=MAX_EXPLAIN_INSTANCES,
+        description="Records of feature columns, or texts for a text model.",
+    )
 
 
 class BatchPredictRequest(WireModel):
@@ -190,3 +208,39 @@ async def predict_batch(
         for index, item in zip(indexes, answer.json().get("responses", []), strict=False):
             responses[index] = item
     return JSONResponse({"responses": responses})
+
+
+EXPLANATION: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The model server's answer, passed on as it is (its 4xx too, e.g. 413 "
+        "past its instance limit): model, version, runtime, and per instance the label, the "
+        "output explained, prediction, baseValue, attributions and additivityError.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+@router.post(
+    "/mlops/explain",
+    summary="SHAP attributions of predictions, from the model's Deployment",
+    response_class=JSONResponse,
+    responses=EXPLANATION,
+)
+async def explain(
+    body: ExplainRequest,
+    request: Request,
+    scope: Annotated[Scope, Depends(READ_DEPLOYMENTS)],
+    deployment: DeploymentQuery = None,
+) -> JSONResponse:
+    model, _, pinned = body.model_id.partition(":")
+    call = await run_in_threadpool(
+        lambda: explain_call(
+            scope.target,
+            model=model,
+            version=body.version or pinned or None,
+            instances=body.instances,
+            deployment=deployment,
+        )
+    )
+    headers = {**passed_headers(request), **call.headers}
+    return _answer(await _forward(scope, call.url, call.body, headers))

@@ -1,18 +1,24 @@
 """The replaced service's training request, and how it becomes a TrainingJob spec. Pure.
 
-``POST /mlops/train`` takes the body the service took::
+``POST /mlops/train`` takes the service's body, ``datasetConfig``, ``modelConfig`` and
+``trainingConfig`` nested in ``config`` (moved out by ``service_bodies.train_body``)::
 
-    {"config": {"modelType": "cnn", "modelId": "threat-classifier"},
-     "datasetConfig": {"train": "s3://…/train.csv", "textColumn": "description", …},
-     "modelConfig": {"embeddingDim": 64, "learningRate": 0.003, …},
-     "trainingConfig": {"epochs": 5, "batchSize": 32, "earlyStoppingPatience": 2, …},
-     "experimentName": "threat-v2"}
+    {"config": {"modelType": "threat-classifier",
+                "datasetConfig": {"trainPath": "s3://…/train.csv", …},
+                "modelConfig": {"architecture": "lstm",
+                                "optimizer": {"type": "adam", "learningRate": 0.001}, …},
+                "trainingConfig": {"epochs": 50, "batchSize": 32,
+                                   "earlyStopping": {"enabled": true, "patience": 10}}},
+     "experimentName": "threat-classifier-v2"}
 
-- ``config.modelType`` → ``spec.model.architecture`` (``cnn``/``textcnn`` → ``cnn_text``,
-  ``logistic``/``logreg`` → ``logistic_regression``, ``neural_network``/``dnn`` → ``mlp``; the
-  zoo's own names as they are). ``modelConfig.architecture``, when given, wins.
-- ``config.modelId`` (or ``modelName``) → ``spec.modelName``; default: ``modelType`` as a
-  DNS label. ``config.jobId`` → the TrainingJob's name; default: ``<model>-<random>``.
+or the same three blocks beside ``config``.
+
+- ``config.modelType`` is the model's identity: ``spec.modelName`` as a DNS label, unless
+  ``config.modelId`` (or ``modelName``) names it. ``modelConfig.architecture`` →
+  ``spec.model.architecture`` (``cnn``/``textcnn`` → ``cnn_text``, ``logistic``/``logreg`` →
+  ``logistic_regression``, ``neural_network``/``dnn`` → ``mlp``; the zoo's own names as they
+  are); without it, ``modelType`` must be one of those words.
+- ``config.jobId`` → the TrainingJob's name; default: ``<model>-<random>``.
   ``config.version`` / ``config.stage`` / ``config.bump`` → ``spec.registration``.
 - ``datasetConfig`` → ``spec.dataset`` (``trainPath``/``validationPath``/``testPath`` are
   accepted for ``train``/``validation``/``test``).
@@ -32,27 +38,14 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mlops_core.wire import WireModel
 from mlops_operator.api.meta import LABEL_NAME_MAX, OBJECT_NAME_MAX, OBJECT_NAME_PATTERN
 from mlops_operator.api.training_job import TrainingJobSpec
 from mlops_operator.operations.errors import InvalidRequestError
+from mlops_operator.rest.service_bodies import ARCHITECTURE_ALIASES, architecture_named, train_body
 
-ARCHITECTURE_ALIASES: Final[dict[str, str]] = {
-    "cnn": "cnn_text",
-    "textcnn": "cnn_text",
-    "text_cnn": "cnn_text",
-    "cnn_text": "cnn_text",
-    "lstm": "lstm",
-    "rnn": "lstm",
-    "mlp": "mlp",
-    "dnn": "mlp",
-    "neural_network": "mlp",
-    "logistic": "logistic_regression",
-    "logreg": "logistic_regression",
-    "logistic_regression": "logistic_regression",
-}
 DATASET_ALIASES: Final = {"trainPath": "train", "validationPath": "validation", "testPath": "test"}
 OPTIMIZER_KEYS: Final = ("learningRate", "weightDecay", "momentum")
 RUN_KEYS: Final = ("resources", "scheduling", "workers", "retries", "deadlineSeconds")
@@ -65,8 +58,9 @@ class TrainConfig(WireModel):
     model_type: str = Field(
         min_length=1,
         max_length=64,
-        description="Architecture: cnn, lstm, mlp, logistic (or the zoo's own names: "
-        "cnn_text, lstm, mlp, logistic_regression).",
+        description="The model: its name (the default of modelId), or an architecture "
+        "(cnn, lstm, mlp, logistic, or the zoo's cnn_text, logistic_regression) when "
+        "modelConfig.architecture is not given.",
     )
     model_id: str | None = Field(
         default=None,
@@ -90,7 +84,8 @@ class TrainConfig(WireModel):
 
 
 class TrainRequest(WireModel):
-    """The body of ``POST /mlops/train``."""
+    """The body of ``POST /mlops/train``: this shape, or the service's with the three blocks
+    nested in ``config`` (``service_bodies.train_body``)."""
 
     config: TrainConfig
     dataset_config: JSON = Field(description="Dataset: train/validation/test URIs, columns.")
@@ -107,6 +102,11 @@ class TrainRequest(WireModel):
         default=None, min_length=1, max_length=OBJECT_NAME_MAX, description="MLflow experiment."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _service_shape(cls, body: Any) -> Any:
+        return train_body(body)
+
 
 def model_name_of(config: TrainConfig) -> str:
     name = config.model_id or config.model_name
@@ -120,12 +120,12 @@ def architecture_of(model_type: str, model_config: JSON) -> str:
     given = model_config.get("architecture")
     if isinstance(given, str):
         return given
-    found = ARCHITECTURE_ALIASES.get(model_type.strip().lower().replace("-", "_"))
+    found = architecture_named(model_type)
     if found is None:
         known = ", ".join(sorted(ARCHITECTURE_ALIASES))
         raise InvalidRequestError(
-            f"config.modelType {model_type!r} names no architecture: use one of {known}, "
-            "or set modelConfig.architecture"
+            f"config.modelType {model_type!r} is the model's name, not an architecture: set "
+            f"modelConfig.architecture to one of {known}"
         )
     return found
 

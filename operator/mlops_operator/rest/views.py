@@ -1,6 +1,8 @@
-"""What the endpoints answer: typed response models, so ``/openapi.json`` describes every
-answer (and a schema-driven test can check them). camelCase on the wire, like the resources;
-parts of the resources are embedded with their own API types."""
+"""What the endpoints answer about the resources: typed response models, so ``/openapi.json``
+describes every answer (and a schema-driven test can check them). camelCase on the wire, like
+the resources; parts of the resources are embedded with their own API types. What an operation
+computes (a promotion, a comparison, drift, a new reference) is answered as the operation's own
+typed result (``operations/``)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from pydantic.alias_generators import to_camel
 
 from mlops_core.progress import TrainingProgress
 from mlops_operator.api.conditions import Condition
-from mlops_operator.api.deployment_status import DriftReport, TrafficWeight
-from mlops_operator.api.experiment import BestTrial, Direction, Objective
+from mlops_operator.api.deployment_status import TrafficWeight
+from mlops_operator.api.experiment import BestTrial, Objective
 from mlops_operator.api.model_version import (
     ArtifactReference,
     Lineage,
@@ -83,47 +85,6 @@ class ModelList(View):
     models: list[ModelView]
 
 
-class TransitionView(View):
-    version: str
-    from_: Stage = Field(alias="from")
-    to: Stage
-    name: str
-
-
-class PromotionView(View):
-    model_id: str
-    version: str
-    stage: Stage
-    changed: bool = Field(description="False when the version already was in that stage.")
-    transitions: list[TransitionView] = Field(
-        description="Stage changes, the promoted version first, then those by the policy."
-    )
-    production_version: str | None = Field(description="As the Model's status shows it.")
-    confirmed: bool = Field(description="Whether the Model's status showed the change in time.")
-
-
-class MetricDelta(View):
-    name: str
-    left: float | None
-    right: float | None
-    delta: float | None
-
-
-class ParameterChange(View):
-    name: str
-    left: str | None
-    right: str | None
-
-
-class ComparisonView(View):
-    model_id: str
-    left: str
-    right: str
-    metrics: list[MetricDelta]
-    changed_hyperparameters: list[ParameterChange]
-    unchanged_hyperparameters: int
-
-
 class DeploymentView(View):
     deployment_id: str
     namespace: str | None
@@ -154,53 +115,6 @@ class ExperimentView(View):
     best_trial: BestTrial | None
     conditions: list[Condition]
     experiment: dict[str, Any] = Field(description="The whole Experiment.")
-
-
-class ExperimentRowView(View):
-    experiment_id: str
-    model_id: str
-    metric: str
-    direction: Direction
-    strategy: str
-    trials_created: int
-    trials_succeeded: int
-    trials_failed: int
-    trials_pruned: int
-    succeeded: bool | None
-    best_value: float | None
-    best_trial: str | None
-    best_params: dict[str, str]
-    best_model_version: str | None
-
-
-class ExperimentComparisonView(View):
-    comparable: bool = Field(description="Whether all optimise the same metric and direction.")
-    best: str | None
-    experiments: list[ExperimentRowView]
-
-
-class DeploymentDriftView(View):
-    deployment_id: str
-    monitoring: dict[str, Any]
-    drift_detected: bool
-    reference: str | None = Field(description="A drift reference posted for it, if any.")
-    versions: list[DriftReport]
-
-
-class DriftView(View):
-    model_id: str
-    drift_detected: bool
-    deployments: list[DeploymentDriftView]
-
-
-class NewReferenceView(View):
-    model_id: str
-    version: str
-    reference_uri: str
-    digest: str
-    records: int
-    features: list[str]
-    deployments: list[str] = Field(description="Deployments annotated with the reference.")
 
 
 #: the error answers every protected endpoint documents

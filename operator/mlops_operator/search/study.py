@@ -163,6 +163,14 @@ class SearchStudy:
             )
             self._told.append(record.number)
 
+    def holds(self, settings: StudySettings, records: Sequence[TrialRecord]) -> bool:
+        """Whether this study is the one ``records`` under ``settings`` would replay to: the
+        same settings, and exactly these trial numbers asked with these parameters."""
+        if settings != self.settings or self.drift:
+            return False
+        asked = {number: dict(trial.params) for number, trial in self._trials.items()}
+        return asked == {record.number: dict(record.plan.params) for record in records}
+
     @property
     def exact(self) -> bool:
         """Whether the replay matched every recorded trial (no drift)."""

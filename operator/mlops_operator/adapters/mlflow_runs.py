@@ -2,9 +2,10 @@
 
 A small adapter at the edge, over MLflow's REST API (the operator image carries no mlflow
 package). The trainer logs each trial as its own run and tags it ``mlflow.parentRunId`` with
-the parent's id, which the operator hands it (``MLFLOW_PARENT_RUN_ID``), so the MLflow UI shows
-the search as one run with its trials beneath, ready to compare. The parent is found again by
-its ``mlops.experiment.uid`` tag, so a restarted operator never starts a second one.
+the parent's id, which the operator hands it (``mlops_core.trainer_environment``), so the
+MLflow UI shows the search as one run with its trials beneath, ready to compare. The parent is
+found again by its ``mlops.experiment.uid`` tag, so a restarted operator never starts a second
+one.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from typing import Any
 
 TIMEOUT_S = 10
 UID_TAG = "mlops.experiment.uid"
-#: the trial's trainer reads the parent run from this variable
-PARENT_RUN_ENV = "MLFLOW_PARENT_RUN_ID"
 
 
 class MlflowUnavailableError(Exception):

@@ -1,0 +1,238 @@
+"""The two serving runtimes side by side: ONNX Runtime (the default) against torch.
+
+Same artifact (the 32 -> 64 -> 64 -> 4 MLP of ``serving_throughput``, with its model.onnx), same
+server, same run; only ``SERVING_RUNTIME`` differs. Measured, each the median of REPEATS:
+- cold start: process start -> ``/v2/health/ready`` answering 200 with the model loaded;
+- idle RSS: resident memory of the server after the warm-up, idle, one model loaded;
+- throughput and p99 at concurrency 1 and 64, KServe v1 and Open Inference Protocol v2, with a
+  bare ASGI app measured in the same rounds (what HTTP on this machine allows);
+- predictions' p99 at concurrency 16 on the ONNX runtime while another client keeps asking for
+  explanations (one instance each), against the same load without them.
+Targets: cold start and idle RSS <= 1/3 of torch's; throughput >= torch's and p99 no worse
+(v1, v2, c=1 and c=64); v1 and v2 >= 0.45 of the bare ASGI limit at c=64 on ONNX Runtime;
+predictions' p99 under explain load <= 1.2x without. The machine may be shared: the figures are
+measured side by side, alternating, so read the ratios.
+Run: ``.venv/bin/python benchmarks/serving_runtimes.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from serving_throughput import (
+    HOST_BARE,
+    HOST_SERVER,
+    THREADS,
+    V1_PATH,
+    V2_PATH,
+    Result,
+    bare_server,
+    free_port,
+    load,
+    measure,
+    median_result,
+    model_server,
+    request_body,
+    train_artifact,
+    v2_request_body,
+)
+
+RUNTIMES = ("onnx", "torch")
+CONCURRENCY = (1, 64)
+REPEATS = 3
+EXPLAIN_PATH = "/v1/models/bench:explain"
+EXPLAIN_CONCURRENCY = 16
+
+
+def cold_start(repository: Path, runtime: str) -> tuple[float, float]:
+    """Seconds from process start to ready with the model loaded, and the idle RSS (MiB)."""
+    port = free_port(HOST_SERVER)
+    env = {
+        **os.environ,
+        "MODEL_REPOSITORY_URI": str(repository),
+        "PRELOAD_MODELS": "bench:1.0.0",
+        "TORCH_NUM_THREADS": THREADS,
+        "SERVING_RUNTIME": runtime,
+    }
+    argv = [sys.executable, "-m", "mlops_serving", "serve", "--host", HOST_SERVER]
+    argv += ["--port", str(port), "--log-level", "warning"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
+    try:
+        url = f"http://{HOST_SERVER}:{port}/v2/health/ready"
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"{runtime} server exited with {proc.returncode}")
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.01)
+        seconds = time.perf_counter() - started
+        load(HOST_SERVER, port, V1_PATH, request_body(), 4, 200)
+        time.sleep(1.0)
+        return seconds, rss_mib(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def _explain_load(port: int, stop: threading.Event) -> None:
+    body = request_body()
+    with httpx.Client(timeout=60) as client:
+        while not stop.is_set():
+            client.post(f"http://{HOST_SERVER}:{port}{EXPLAIN_PATH}", content=body)
+
+
+def explain_interference(repository: Path) -> tuple[Result, Result]:
+    """Predictions (v1, c=16) on ONNX Runtime without, then with, explanations asked alongside."""
+    port = free_port(HOST_SERVER)
+    alone, beside = [], []
+    with model_server(repository, HOST_SERVER, port, SERVING_RUNTIME="onnx") as pid:
+        httpx.post(f"http://{HOST_SERVER}:{port}{EXPLAIN_PATH}", content=request_body(), timeout=60)
+        for _ in range(REPEATS):
+            alone.append(measure(HOST_SERVER, port, V1_PATH, request_body(), 16, pid))
+            stop = threading.Event()
+            explainer = threading.Thread(target=_explain_load, args=(port, stop))
+            explainer.start()
+            try:
+                beside.append(measure(HOST_SERVER, port, V1_PATH, request_body(), 16, pid))
+            finally:
+                stop.set()
+                explainer.join()
+    return median_result(alone), median_result(beside)
+
+
+def throughput(repository: Path) -> dict[tuple[str, str, int], Result]:
+    """(runtime, protocol, concurrency) -> median Result; runtime 'bare' for the bare app."""
+    ports = {runtime: free_port(HOST_SERVER) for runtime in RUNTIMES}
+    bare_port = free_port(HOST_BARE)
+    found: dict[tuple[str, str, int], list[Result]] = {}
+    bodies = {"v1": (V1_PATH, request_body()), "v2": (V2_PATH, v2_request_body())}
+    with (
+        model_server(repository, HOST_SERVER, ports["onnx"], SERVING_RUNTIME="onnx") as onnx_pid,
+        model_server(repository, HOST_SERVER, ports["torch"], SERVING_RUNTIME="torch") as t_pid,
+        bare_server(HOST_BARE, bare_port) as bare_pid,
+    ):
+        pids = {"onnx": onnx_pid, "torch": t_pid}
+        for runtime in RUNTIMES:
+            for path, body in bodies.values():
+                load(HOST_SERVER, ports[runtime], path, body, 16, 500)
+        load(HOST_BARE, bare_port, V1_PATH, request_body(), 16, 500)
+        for concurrency in CONCURRENCY:
+            for _ in range(REPEATS):
+                for runtime in RUNTIMES:
+                    for protocol, (path, body) in bodies.items():
+                        result = measure(
+                            HOST_SERVER, ports[runtime], path, body, concurrency, pids[runtime]
+                        )
+                        found.setdefault((runtime, protocol, concurrency), []).append(result)
+                bare = measure(HOST_BARE, bare_port, V1_PATH, request_body(), concurrency, bare_pid)
+                found.setdefault(("bare", "v1", concurrency), []).append(bare)
+    return {key: median_result(results) for key, results in found.items()}
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(values), 3),
+        "min": round(min(values), 3),
+        "max": round(max(values), 3),
+    }
+
+
+def summary(
+    starts: dict[str, list[float]],
+    rss: dict[str, list[float]],
+    figures: dict[tuple[str, str, int], Result],
+    explain: tuple[Result, Result],
+) -> dict[str, Any]:
+    """The JSON summary: medians per runtime and their ratios beside the targets."""
+    numbers: dict[str, Any] = {}
+    for runtime in RUNTIMES:
+        numbers[f"{runtime}_cold_start_s"] = spread(starts[runtime])
+        numbers[f"{runtime}_idle_rss_mib"] = spread(rss[runtime])
+    cold = statistics.median(starts["onnx"]) / statistics.median(starts["torch"])
+    memory = statistics.median(rss["onnx"]) / statistics.median(rss["torch"])
+    numbers["cold_start_onnx_of_torch"] = round(cold, 3)
+    numbers["idle_rss_onnx_of_torch"] = round(memory, 3)
+    met = cold <= 1 / 3 and memory <= 1 / 3
+    top = max(CONCURRENCY)
+    for protocol in ("v1", "v2"):
+        for concurrency in CONCURRENCY:
+            onnx, torch = (
+                figures[("onnx", protocol, concurrency)],
+                figures[("torch", protocol, concurrency)],
+            )
+            key = f"{protocol}_c{concurrency}"
+            numbers[f"{key}_rps"] = {"onnx": round(onnx.rps), "torch": round(torch.rps)}
+            numbers[f"{key}_p99_ms"] = {
+                "onnx": round(onnx.p99_ms, 2),
+                "torch": round(torch.p99_ms, 2),
+            }
+            met = met and onnx.rps >= torch.rps and onnx.p99_ms <= torch.p99_ms
+            met = met and onnx.errors == 0 and torch.errors == 0
+        of_bare = figures[("onnx", protocol, top)].rps / figures[("bare", "v1", top)].rps
+        numbers[f"{protocol}_onnx_of_bare_c{top}"] = round(of_bare, 3)
+        met = met and of_bare >= 0.45
+    numbers[f"bare_rps_c{top}"] = round(figures[("bare", "v1", top)].rps)
+    alone, beside = explain
+    p99_ratio = beside.p99_ms / alone.p99_ms
+    numbers["predict_p99_ms_c16"] = {
+        "alone": round(alone.p99_ms, 2),
+        "beside_explanations": round(beside.p99_ms, 2),
+    }
+    numbers["predict_p99_under_explain_ratio"] = round(p99_ratio, 3)
+    met = met and p99_ratio <= 1.2 and alone.errors == 0 and beside.errors == 0
+    targets = {
+        "cold_start_onnx_of_torch": "<= 0.333",
+        "idle_rss_onnx_of_torch": "<= 0.333",
+        "rps onnx vs torch (v1, v2, c1, c64)": ">= 1.0",
+        "p99 onnx vs torch (v1, v2, c1, c64)": "<= 1.0",
+        f"onnx_of_bare_c{top} (v1, v2)": ">= 0.45",
+        "predict_p99_under_explain_ratio": "<= 1.2",
+    }
+    return {"benchmark": "serving_runtimes", "figures": numbers, "targets": targets, "met": met}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        repository = train_artifact(Path(tmp))
+        starts: dict[str, list[float]] = {r: [] for r in RUNTIMES}
+        rss: dict[str, list[float]] = {r: [] for r in RUNTIMES}
+        for _ in range(REPEATS):
+            for runtime in RUNTIMES:
+                seconds, mib = cold_start(repository, runtime)
+                starts[runtime].append(seconds)
+                rss[runtime].append(mib)
+        figures = throughput(repository)
+        explain = explain_interference(repository)
+    print(f"runtimes {RUNTIMES}, {THREADS} inference thread, {os.cpu_count()} CPUs")
+    for (runtime, protocol, concurrency), r in sorted(figures.items()):
+        print(
+            f"{runtime:>6} {protocol} c={concurrency:<3} {r.rps:>8.0f} rps  p50 "
+            f"{r.p50_ms:>6.2f} ms  p99 {r.p99_ms:>6.2f} ms  errors {r.errors}"
+        )
+    print(json.dumps(summary(starts, rss, figures, explain)))
+
+
+if __name__ == "__main__":
+    main()
