@@ -659,6 +659,7 @@ def test_printer_columns_show_progress(
                 "phase": "Running",
                 "version": "0.2.0",
                 "progress": {"epoch": 3, "totalEpochs": 8},
+                "queue": {"name": "team-a", "admitted": True},
             }
         },
     )
@@ -667,16 +668,18 @@ def test_printer_columns_show_progress(
         "NAME",
         "MODEL",
         "PHASE",
+        "QUEUE",
         "EPOCH",
         "OF",
         "VERSION",
         "SUCCEEDED",
         "AGE",
     ]
-    assert table[1].split()[:6] == [
+    assert table[1].split()[:7] == [
         "breast-cancer-mlp",
         "breast-cancer",
         "Running",
+        "team-a",
         "3",
         "8",
         "0.2.0",
