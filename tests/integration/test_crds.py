@@ -127,7 +127,7 @@ def test_every_crd_is_installed_with_its_names(devcluster: DevCluster) -> None:
         assert crd["spec"]["scope"] == "Namespaced"
 
 
-@pytest.mark.usefixtures("crds")
+@pytest.mark.usefixtures("crds", "kueue")  # the queueing examples hold Kueue's own objects
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: str(p.relative_to(EXAMPLES)))
 def test_example_is_accepted(devcluster: DevCluster, namespace: str, path: Path) -> None:
     result = devcluster.kubectl("apply", "-n", namespace, "-f", str(path), check=False)
@@ -135,7 +135,7 @@ def test_example_is_accepted(devcluster: DevCluster, namespace: str, path: Path)
     assert "created" in result.stdout
 
 
-@pytest.mark.usefixtures("crds")
+@pytest.mark.usefixtures("crds", "kueue")
 def test_the_mlops_category_lists_every_kind(devcluster: DevCluster, namespace: str) -> None:
     arguments = [argument for path in EXAMPLE_FILES for argument in ("-f", str(path))]
     devcluster.kubectl("apply", "-n", namespace, *arguments)
