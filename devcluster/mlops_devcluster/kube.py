@@ -81,6 +81,10 @@ class Kube:
         response = self._pool.request(method, url, body=data, headers=headers)
         return _decode(response.status, response.data)
 
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._pool.clear()
+
     def ready(self) -> bool:
         """Whether ``/readyz`` answers 200 (False also when nothing listens yet)."""
         try:

@@ -8,6 +8,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
@@ -72,14 +73,19 @@ def _serve_after(port: int, delay: float) -> tuple[threading.Thread, list[Thread
     return thread, servers
 
 
-def _kube(port: int) -> Kube:
-    return Kube(server=f"http://127.0.0.1:{port}", context=ssl.create_default_context())
+@pytest.fixture
+def kube(port: int) -> Iterator[Kube]:
+    client = Kube(server=f"http://127.0.0.1:{port}", context=ssl.create_default_context())
+    yield client
+    client.close()
 
 
-def test_a_status_written_while_the_api_server_is_away_arrives_once_it_is_back(port: int) -> None:
+def test_a_status_written_while_the_api_server_is_away_arrives_once_it_is_back(
+    port: int, kube: Kube
+) -> None:
     _, servers = _serve_after(port, 1.0)  # nothing listens for the first second
     try:
-        assert PodReporter(_kube(port), patience=20).status(POD, STATUS) is True
+        assert PodReporter(kube, patience=20).status(POD, STATUS) is True
         assert [(path, body["status"]) for path, body in _Recorder.writes] == [
             ("/api/v1/namespaces/team/pods/run-0/status", STATUS)
         ]
@@ -89,12 +95,12 @@ def test_a_status_written_while_the_api_server_is_away_arrives_once_it_is_back(p
             server.server_close()
 
 
-def test_a_starting_api_server_is_asked_again(port: int) -> None:
+def test_a_starting_api_server_is_asked_again(port: int, kube: Kube) -> None:
     _Recorder.refusals_left = 2  # 503 twice, as an API server whose storage is not ready
     _, servers = _serve_after(port, 0.0)
     try:
         time.sleep(0.2)
-        assert PodReporter(_kube(port), patience=20).status(POD, STATUS) is True
+        assert PodReporter(kube, patience=20).status(POD, STATUS) is True
         assert len(_Recorder.writes) == 1
     finally:
         for server in servers:
@@ -103,9 +109,9 @@ def test_a_starting_api_server_is_asked_again(port: int) -> None:
 
 
 def test_an_api_server_away_past_the_patience_is_given_up_and_asked_again_next_time(
-    port: int,
+    port: int, kube: Kube
 ) -> None:
-    reporter = PodReporter(_kube(port), patience=0.3)
+    reporter = PodReporter(kube, patience=0.3)
     assert reporter.status(POD, STATUS) is True  # gave up: nothing listens
     assert _Recorder.writes == []
     _, servers = _serve_after(port, 0.0)
