@@ -183,3 +183,12 @@ def test_drift_features_of_records_match_the_checked_column_path() -> None:
         np.testing.assert_array_equal(found[name], checked[name])
     with pytest.raises(PreprocessingError, match="holds str"):
         drift_features(pre, [{"age": "old", "plan": "pro", "active": True}])
+
+
+@pytest.mark.unit
+def test_a_value_beyond_float32_is_refused_not_sent_on_as_infinity() -> None:
+    from mlops_core.preprocessing import PreprocessingError, _as_float32
+
+    with pytest.raises(PreprocessingError, match="out of range"):
+        _as_float32(np.array([[1.0, 3.3e39]]))
+    assert _as_float32(np.array([[1.0, np.inf]])).dtype == np.float32  # an infinity sent stays
