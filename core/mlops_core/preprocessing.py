@@ -40,15 +40,19 @@ MAX_CATEGORIES = 1000
 _TOKEN = re.compile(r"[a-z0-9]+(?:['_.-][a-z0-9]+)*")
 
 
-def _as_float32(features: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float32]]:
+def _as_float32(
+    features: np.ndarray[Any, Any], names: list[str]
+) -> np.ndarray[Any, np.dtype[np.float32]]:
     """The features as contiguous float32; a value past float32's range (about 3.4e38 once
     scaled) is bad input, not an infinity to feed the network."""
     with np.errstate(over="ignore", invalid="ignore"):
         narrow = np.ascontiguousarray(features, dtype=np.float32)
-    if np.isinf(narrow).any() and not np.isinf(features).any():
+    overflow = np.isinf(narrow) & ~np.isinf(features)
+    if overflow.any():
+        row, column = (int(i) for i in np.argwhere(overflow)[0])
         raise PreprocessingError(
-            "a feature value is out of range after scaling (beyond float32's ±3.4e38): "
-            "send finite numbers of the training data's magnitude"
+            f"instance {row}: {names[column]!r} is out of range after scaling (beyond "
+            "float32's ±3.4e38): send finite numbers of the training data's magnitude"
         )
     return narrow
 
@@ -209,7 +213,7 @@ class TabularPreprocessor(WireModel):
                 blocks.append(onehot)
         if not blocks:
             return np.zeros((length, 0), dtype=np.float32)
-        return _as_float32(np.concatenate(blocks, axis=1))
+        return _as_float32(np.concatenate(blocks, axis=1), self.output_names())
 
     def transform(self, records: Records) -> np.ndarray[Any, np.dtype[np.float32]]:
         """``transform_columns`` of records, the same numbers, built straight into one matrix
@@ -240,7 +244,7 @@ class TabularPreprocessor(WireModel):
                 position = index.get(key if key is not None else str(value))
                 if position is not None:
                     out[row, offset + position] = 1.0
-        return _as_float32(out)
+        return _as_float32(out, self.output_names())
 
     def _record_layout(self) -> _RecordLayout:
         if self._layout is None:

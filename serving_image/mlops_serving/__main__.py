@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import uvicorn
 
 from mlops_core.legacy_environment import adopt_legacy_environment
+from mlops_serving.malloc_arenas import cap_malloc_arenas
 
 
 def _uvicorn_options() -> dict[str, str]:
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cmd.add_argument("--port", type=int, help="port (default: $PORT or 8080)")
         cmd.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
+    cap_malloc_arenas(os.environ)  # before any thread allocates
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

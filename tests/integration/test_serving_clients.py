@@ -229,7 +229,7 @@ def _v2(
         (
             "/v1/models/fraud:predict",
             json.dumps({"instances": [RECORD, {**RECORD, "score": 3.4e38}]}),
-            "instance 1 gives non-finite probabilities",
+            "instance 1: 'score' is out of range after scaling",
         ),
     ],
 )

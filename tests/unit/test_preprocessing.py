@@ -14,6 +14,7 @@ from mlops_core.preprocessing import (
     fit_tabular,
     fit_text,
     from_json,
+    records_to_columns,
     tokenize,
 )
 
@@ -186,9 +187,15 @@ def test_drift_features_of_records_match_the_checked_column_path() -> None:
 
 
 @pytest.mark.unit
-def test_a_value_beyond_float32_is_refused_not_sent_on_as_infinity() -> None:
-    from mlops_core.preprocessing import PreprocessingError, _as_float32
-
-    with pytest.raises(PreprocessingError, match="out of range"):
-        _as_float32(np.array([[1.0, 3.3e39]]))
-    assert _as_float32(np.array([[1.0, np.inf]])).dtype == np.float32  # an infinity sent stays
+def test_a_value_beyond_float32_after_scaling_is_refused_naming_instance_and_feature() -> None:
+    pre = fit_tabular(TRAIN, feature_columns=["age", "plan"])
+    big = {"age": 3.3e39, "plan": "pro"}
+    for encode in (
+        pre.transform,
+        lambda rows: pre.transform_columns(records_to_columns(rows, ["age", "plan"])),
+    ):
+        with pytest.raises(
+            PreprocessingError, match=r"instance 1: 'age' is out of range after scaling"
+        ):
+            encode([{"age": 30, "plan": "pro"}, big])
+    assert np.isinf(pre.transform([{"age": float("inf"), "plan": "pro"}])).any()  # sent as is
