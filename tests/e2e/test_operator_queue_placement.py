@@ -112,7 +112,8 @@ def test_a_distributed_run_is_preempted_whole_and_status_follows_the_workloads(
 
         def both_running() -> bool:
             pods = _pods(admin, ns, "ddp")
-            return sum((p.get("status") or {}).get("phase") == "Running" for p in pods) == 2
+            running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running"]
+            return len(running) == 2
 
         wait_until(both_running, timeout=180, what="both DDP workers running")
         for name in ("waiter-1", "waiter-2"):
