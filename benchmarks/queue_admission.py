@@ -172,6 +172,12 @@ class JobWatch:
         raise TimeoutError(f"no Job of {self.namespace} was unsuspended in {timeout:.0f}s")
 
 
+def _explain(what: str, admin: Kube, namespace: str, names: list[str]) -> None:
+    for name in names:
+        job = admin.get("batch/v1", "Job", name, namespace) or {}
+        print("OVER", what, name, job.get("spec", {}).get("suspend"), job.get("status"), file=sys.stderr)
+
+
 def _measure(
     admin: Kube, kubeconfig: Path, namespace: str, *, count: int, cycles: int
 ) -> tuple[list[float], int]:
@@ -208,8 +214,12 @@ def _measure(
         # unsuspended is known, so this is the exact set of running Jobs at that moment
         if len(jobs.running) > 1:
             over_quota += 1
-        if _admitted_cpu_millis(admin.list(KUEUE_API_VERSION, "Workload", namespace)) > 1000:
+            _explain("jobs", admin, namespace, sorted(jobs.running))
+        workloads = admin.list(KUEUE_API_VERSION, "Workload", namespace)
+        if _admitted_cpu_millis(workloads) > 1000:
             over_quota += 1
+            held = [w for w in workloads if _admitted_cpu_millis([w])]
+            print("OVER workloads", [(w["metadata"]["name"], w["status"].get("conditions")) for w in held], file=sys.stderr)
     return latencies, over_quota
 
 

@@ -97,7 +97,8 @@ def test_a_distributed_run_is_preempted_whole_and_status_follows_the_workloads(
         admin.create({**tabular_model(), "metadata": {"name": "breast-cancer", "namespace": ns}})
 
         def submit(name: str, priority: str, **spec: Any) -> None:
-            body = tabular_training_job(name, queue="pair", priorityClass=priority, **spec)
+            body = tabular_training_job(name, queue="pair", priorityClass=priority)
+            body["spec"].update(spec)
             admin.create({**body, "metadata": {"name": name, "namespace": ns}})
 
         one_cpu = {"cpu": "1", "memory": "512Mi"}
