@@ -19,8 +19,9 @@ Workload can be evicted while Kueue's informer cache still shows that Job suspen
 stop step then skips the suspension, releases the quota and admits the next run, and suspends
 the first Job only on its next look. Measured so (60 runs, 30 cycles a side, load average 9 to
 15 on 2 cores), 4 of 120 samples saw two Jobs unsuspended at once, 2 on each side, each pair the
-Job just deactivated and the next one, while the Workloads never held more than the quota. That is Kueue's ordering under a deactivation no real preemption makes, not the
-operator's: the operator never changes a Job's suspension.
+Job just deactivated and the next one, while the Workloads never held more than the quota.
+That is Kueue's ordering under a deactivation no real preemption makes, not the operator's:
+the operator never changes a Job's suspension.
 
 Work lost per preemption is measured on the trainer itself (no cluster): runs stopped at random
 steps, as SIGTERM stops them, resumed from their checkpoint; steps trained twice divided by the
