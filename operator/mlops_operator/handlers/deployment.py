@@ -44,7 +44,9 @@ def _acted_on(body: kopf.Body) -> bool:
 
 def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Requeue) -> None:
     resource = (GROUP, VERSION, "deployments")
+    #: (namespace, name) → uid, and → the Model served, as the last watch event showed them
     uids: dict[tuple[str, str], str] = {}
+    models: dict[tuple[str, str], str] = {}
     guard = threading.Lock()
 
     sender = AlertSender(kube_secret_reader(ctx.kube))
@@ -79,24 +81,22 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
         if type == "DELETED":
             with guard:
                 uids.pop(key, None)
+                models.pop(key, None)
             requeue.cancel(KIND, *key)
             return
         with guard:
             uids[key] = str(body.get("metadata", {}).get("uid") or "")
+            models[key] = str((body.get("spec") or {}).get("model") or "")
         # the initial listing (type None) and new objects always; later events only when the
         # spec or the request changed: the operator's own status writes are no news
         if type in (None, "ADDED") or not _acted_on(body):
             requeue.schedule(KIND, *key, after=0)
 
     def owners(namespace: str, model: str) -> list[str]:
+        # from the watch events, not one read per Deployment: a registry event must cost the
+        # same with ten Deployments in the namespace as with a thousand
         with guard:
-            names = [n for (ns, n) in uids if ns == namespace]
-        found = []
-        for name in names:
-            body = ctx.kube.get(API_VERSION, KIND, name, namespace)
-            if body is not None and (body.get("spec") or {}).get("model") == model:
-                found.append(name)
-        return found
+            return [n for (ns, n), served in models.items() if ns == namespace and served == model]
 
     @kopf.on.event(GROUP, VERSION, "modelversions", id="deployment-sources", registry=registry)
     def model_version(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
