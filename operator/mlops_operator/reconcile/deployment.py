@@ -140,12 +140,13 @@ def _observe(ctx: OperatorContext, dep: Deployment, now: datetime) -> Observatio
     sources = read_sources(ctx.kube, dep)
     servers = observe_servers(ctx, dep)
     endpoints = ready_endpoints(ctx, dep)
+    pods_ready = frozenset(
+        v for v in sources.ready if (s := servers.get(label_value(v))) is not None and s.ready
+    )
     ready = frozenset(
         v
-        for v in sources.ready
-        if (s := servers.get(label_value(v))) is not None
-        and s.ready
-        and endpoints.get(server_name(dep.metadata.name, v), 0) >= min(1, dep.spec.replicas)
+        for v in pods_ready
+        if endpoints.get(server_name(dep.metadata.name, v), 0) >= min(1, dep.spec.replicas)
     )
     routers = None
     if _needs_router_metrics(dep, sources):
@@ -169,6 +170,7 @@ def _observe(ctx: OperatorContext, dep: Deployment, now: datetime) -> Observatio
         metrics_error=metrics_error,
         progress_deadline_seconds=dep.spec.progress_deadline_seconds,
         now=now,
+        pods_ready=pods_ready,
     )
     return Observation(observed, sources, servers, routers)
 
