@@ -28,6 +28,7 @@ from mlops_operator.context import OperatorContext
 from mlops_operator.handlers.alert_delivery import kube_secret_reader, send_batch
 from mlops_operator.handlers.posting import post_notes
 from mlops_operator.handlers.requeue import Requeue
+from mlops_operator.handlers.version_index import ModelVersions
 from mlops_operator.reconcile.deployment import reconcile_deployment
 
 KIND: Final = "Deployment"
@@ -42,7 +43,12 @@ def _acted_on(body: kopf.Body) -> bool:
     return not request or request == (status.get("rollout") or {}).get("handledRequest")
 
 
-def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Requeue) -> None:
+def register(
+    registry: kopf.OperatorRegistry,
+    ctx: OperatorContext,
+    requeue: Requeue,
+    versions: ModelVersions,
+) -> None:
     resource = (GROUP, VERSION, "deployments")
     #: (namespace, name) → uid, and → the Model served, as the last watch event showed them
     uids: dict[tuple[str, str], str] = {}
@@ -56,7 +62,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
             uid = uids.get((namespace, name))
         if uid is None:
             return None  # deleted since it was scheduled
-        outcome = reconcile_deployment(ctx, namespace, name)
+        outcome = reconcile_deployment(ctx, namespace, name, versions_of=versions.of_model)
         warnings, retry = send_batch(
             ctx.kube, sender, outcome.alerts, kind=KIND, now=datetime.now(UTC)
         )
@@ -75,8 +81,9 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
 
     @kopf.on.event(*resource, id="deployment", registry=registry)
     def deployment(
-        *, body: kopf.Body, namespace: str | None, name: str, type: str | None, **_: Any
+        *, body: kopf.Body, namespace: str | None, name: str, type: str | None, **kwargs: Any
     ) -> None:
+        versions.capture(kwargs)
         key = (namespace or "", name)
         if type == "DELETED":
             with guard:
