@@ -10,8 +10,6 @@ served version's own, before any pod is told to use them.
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -28,7 +26,7 @@ from mlops_core.reference_stats import (
     check_replacement,
 )
 from mlops_core.storage import ObjectStore, StorageError
-from mlops_operator.adapters.pod_reads import read_all
+from mlops_operator.adapters.pod_reads import get_bounded, read_all
 from mlops_operator.monitoring.drift_status import VersionDrift
 
 REPORT_BYTES_MAX: Final = 4 * 1024 * 1024
@@ -67,15 +65,7 @@ def read_version_drift(
 
 
 def _get_report(url: str, timeout: float) -> ModelDriftReport:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http://)
-            body = response.read(REPORT_BYTES_MAX + 1)
-    except urllib.error.HTTPError as exc:
-        raise ValueError(f"HTTP {exc.code} {exc.reason}") from None
-    except urllib.error.URLError as exc:
-        raise ValueError(f"unreachable: {exc.reason}") from None
-    if len(body) > REPORT_BYTES_MAX:
-        raise ValueError(f"drift report larger than {REPORT_BYTES_MAX} bytes")
+    body = get_bounded(url, timeout=timeout, limit=REPORT_BYTES_MAX)
     try:
         return ModelDriftReport.model_validate_json(body)
     except ValidationError as exc:
