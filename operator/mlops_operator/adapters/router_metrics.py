@@ -43,22 +43,25 @@ class RouterScrape:
         return sum_totals(self.answers.values())
 
 
-def _scrape(address: str, timeout: float) -> RouterTotals:
+def _scrape(address: str, timeout: float, deployment: str | None) -> RouterTotals:
     url = f"http://{address}/metrics"
     with urllib.request.urlopen(url, timeout=timeout) as response:
         body: bytes = response.read(BODY_MAX + 1)
     if len(body) > BODY_MAX:
         raise ValueError(f"answer larger than {BODY_MAX} bytes")
-    return parse_router_metrics(body.decode())
+    return parse_router_metrics(body.decode(), deployment=deployment)
 
 
-def scrape_routers(addresses: Sequence[str], *, timeout: float) -> RouterScrape:
-    """Every router pod's ``/metrics``, read concurrently (each within ``timeout``)."""
+def scrape_routers(
+    addresses: Sequence[str], *, timeout: float, deployment: str | None = None
+) -> RouterScrape:
+    """Every router pod's ``/metrics``, read concurrently (each within ``timeout``); with
+    ``deployment``, pool routers' series of that Deployment."""
     scrape = RouterScrape()
     if not addresses:
         return scrape
     with ThreadPoolExecutor(max_workers=min(PARALLEL_MAX, len(addresses))) as pool:
-        futures = [pool.submit(_scrape, address, timeout) for address in addresses]
+        futures = [pool.submit(_scrape, address, timeout, deployment) for address in addresses]
         for address, future in zip(addresses, futures, strict=True):
             try:
                 scrape.answers[address] = future.result()

@@ -297,6 +297,12 @@ class DeploymentStatus(ResourceStatus):
         max_length=512,
         description="URL of the router Service, the stable endpoint for predictions.",
     )
+    pool: str | None = Field(
+        default=None,
+        max_length=63,
+        description="ServingPool whose routers the endpoint reaches (unset: the Deployment's "
+        "own router).",
+    )
     drift: list[DriftReport] = Field(
         default_factory=list,
         max_length=SERVED_VERSIONS_MAX,
