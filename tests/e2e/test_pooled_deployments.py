@@ -1,13 +1,16 @@
 """Deployments served by a ServingPool end to end: two pooled Deployments share the pool's
-servers and answer on Services of their own (no pods of their own), one of them rolled out by
-a canary judged on the pool routers' counters for that Deployment with no failed request, and
-bad input (a pool that does not exist, a version too large for the pool's servers) reported as
-a condition that says what to fix. Every pod runs under the restricted Pod Security profile.
+servers and answer on Services of their own (no pods of their own); a canary on one, judged on
+the pool routers' counters for that Deployment, fails no request; a Deployment moves into the
+pool and out again under load without a failed request; bad input (a pool that does not exist,
+a version too large for the pool's servers) is a condition that says what to fix. Every pod
+runs under the restricted Pod Security profile.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -81,7 +84,7 @@ def pool(devcluster: DevCluster, admin: Kube, ns: str, operator: ServingOperator
     return POOL
 
 
-def pooled(name: str, *, pool: str = POOL, **spec: Any) -> dict[str, Any]:
+def pooled(name: str, *, pool: str | None = POOL, **spec: Any) -> dict[str, Any]:
     return example("direct.yaml", deployment=name, followStage=None, pool=pool, **spec)
 
 
@@ -193,3 +196,67 @@ def test_bad_pools_are_conditions_that_say_what_to_fix(
     # nothing else was disturbed: the shared pool still places only what it placed before
     shared = (admin.get(API_VERSION, "ServingPool", POOL, ns) or {})["status"]
     assert not shared.get("unplaced"), shared
+
+
+class HostLoad:
+    """Predictions sent one after another from a thread to a Deployment's Service, addressed
+    by its name, counted by outcome."""
+
+    def __init__(self, address: str, deployment: str, namespace: str) -> None:
+        self.args = (address, deployment, namespace)
+        self.answers: list[tuple[int, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> HostLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.answers.append(predict_as(*self.args))
+            time.sleep(0.02)
+
+
+def test_a_deployment_moves_into_and_out_of_the_pool_without_a_failed_request(
+    devcluster: DevCluster, admin: Kube, ns: str, pool: str
+) -> None:
+    apply(devcluster, ns, pooled("delta", pool=None, version="1.0.0"))
+    wait_ready(admin, ns, "delta", timeout=120, what="delta on pods of its own")
+    assert own_pods(admin, ns, "delta")
+    with HostLoad(stable_address(admin, ns, "delta"), "delta", ns) as load:
+        devcluster.kubectl(
+            "patch", "-n", ns, "mldeploy/delta", "--type=merge", "-p", '{"spec":{"pool":"shared"}}'
+        )
+        wait_until(
+            lambda: (
+                status(admin, ns, "delta").get("pool") == POOL and not own_pods(admin, ns, "delta")
+            ),
+            timeout=120,
+            what="delta in the pool, its own pods gone",
+            interval=0.5,
+        )
+        moved_in = len(load.answers)
+        devcluster.kubectl(
+            "patch", "-n", ns, "mldeploy/delta", "--type=merge", "-p", '{"spec":{"pool":null}}'
+        )
+        wait_until(
+            lambda: (
+                "pool" not in status(admin, ns, "delta")
+                and admin.get("v1", "ConfigMap", "delta-pool-member", ns) is None
+            ),
+            timeout=120,
+            what="delta out of the pool, its member removed",
+            interval=0.5,
+        )
+        time.sleep(2)
+    failed = [a for a in load.answers if a[0] != 200]
+    assert failed == [], failed[:5]
+    assert moved_in > 0
+    assert len(load.answers) > moved_in
+    assert {v for _, v in load.answers} == {"1.0.0"}
+    assert own_pods(admin, ns, "delta")

@@ -219,7 +219,7 @@ def _apply(
         else None
     )
     if view is not None:
-        apply_pooled(
+        moving_in = apply_pooled(
             ctx,
             dep,
             view,
@@ -230,7 +230,8 @@ def _apply(
             mirror=spec,
             wake=wake,
         )
-        return _drain_due(plan, drain, now)
+        due_next = _drain_due(plan, drain, now)
+        return min(due_next or POLL_SECONDS, POLL_SECONDS) if moving_in else due_next
     apply_servers(ctx, dep, dict.fromkeys(running), sources.ready)
     if weights:
         # moving out of a pool: the Service keeps selecting the pool's routers until the

@@ -189,8 +189,6 @@ def service_reaches_pool(ctx: OperatorContext, dep: Deployment, pool: str) -> bo
 
 def _remove_own_pods(ctx: OperatorContext, dep: Deployment) -> None:
     namespace = dep.metadata.namespace
-    if ctx.kube.get("apps/v1", "Deployment", dep.metadata.name, namespace) is None:
-        return
     for state in observe_servers(ctx, dep).values():
         ctx.kube.delete("apps/v1", "Deployment", state.name, namespace)
         ctx.kube.delete("v1", "Service", state.name, namespace)
@@ -213,10 +211,11 @@ def apply_pooled(
     weights: Mapping[str, int],
     mirror: MirrorSpec | None,
     wake: list[tuple[str, str, str]],
-) -> None:
+) -> bool:
     """The member (versions to place, the split; a change wakes the pool), the Service once
     the pool routes it, and the removal of pods of its own once its EndpointSlices list only
-    the pool's routers."""
+    the pool's routers. True while the Deployment is still moving in (its own router is
+    there)."""
     pool = view.pool.metadata.name
     versions = [
         MemberVersion(version=v, digest=s.digest, size_bytes=s.size_bytes)
@@ -236,16 +235,20 @@ def apply_pooled(
     if not same or _labels_of(was or {}) != _labels_of(manifest):
         ctx.kube.apply(manifest)
         wake.append(("ServingPool", namespace or "", pool))
+    own_router = ctx.kube.get("apps/v1", "Deployment", dep.metadata.name, namespace)
+    moving_in = own_router is not None and not own_router["metadata"].get("deletionTimestamp")
     routed = view.config is not None and view.config.route(dep.metadata.name) is not None
     if not routed:
-        return
+        return moving_in
     ctx.kube.apply(build_deployment_pooled_service(dep, pool))
     if (
-        dep.status.pool == pool
+        moving_in
+        and dep.status.pool == pool
         and plan.condition == "Ready"
         and service_reaches_pool(ctx, dep, pool) is True
     ):
         _remove_own_pods(ctx, dep)
+    return moving_in
 
 
 def own_router_ready(ctx: OperatorContext, dep: Deployment) -> bool:
