@@ -351,7 +351,14 @@ def reconcile_deployment(ctx: OperatorContext, namespace: str, name: str) -> Out
         if seen is not None:
             artifacts = {v: served.artifact_uri for v, served in seen.sources.ready.items()}
             status, notes, outcome.alerts, watched = monitor(
-                ctx, dep, plan, status, artifacts=artifacts, routers=seen.routers, now=now
+                ctx,
+                dep,
+                plan,
+                status,
+                artifacts=artifacts,
+                routers=seen.routers,
+                now=now,
+                pool=view,
             )
             outcome.notes += notes
             was, verdict = dep.status.ab_test, status.ab_test
