@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from mlops_core.routing import RouteBackend, RouterConfig
+from mlops_operator.api.serving_pool import ServingPool
+from mlops_operator.builders.model_server import ServedVersion
 from mlops_operator.placement.decide import VersionDemand
 from mlops_operator.placement.member import (
     MemberVersion,
@@ -14,6 +16,7 @@ from mlops_operator.placement.member import (
     parse_member,
     pool_demand,
 )
+from mlops_operator.reconcile.pooled_deployment import PoolView, too_large
 from mlops_operator.rollout.measure import parse_router_metrics
 
 pytestmark = pytest.mark.unit
@@ -80,3 +83,24 @@ def test_a_pool_routers_counters_are_read_for_one_deployment() -> None:
     assert (beta.requests, beta.errors) == (50, 0)
     # without a Deployment, the router's own series (a Deployment's own router)
     assert parse_router_metrics(POOL_METRICS).of("1.0.0").requests == 57
+
+
+def test_a_version_larger_than_a_pool_servers_budget_is_refused_with_what_to_change() -> None:
+    pool = ServingPool.model_validate(
+        {
+            "metadata": {"name": "tiny", "namespace": "team"},
+            "spec": {"modelMemory": "1Mi", "modelOverhead": "256Ki"},
+        }
+    )
+    view = PoolView(pool=pool, config=None)
+    ready = {
+        "1.0.0": ServedVersion("1.0.0", "s3://b/m/fraud/1.0.0/", DIGEST, size_bytes=700 * 1024),
+        "2.0.0": ServedVersion("2.0.0", "s3://b/m/fraud/2.0.0/", DIGEST, size_bytes=900 * 1024),
+        "3.0.0": ServedVersion("3.0.0", "s3://b/m/fraud/3.0.0/", DIGEST),  # size not known yet
+    }
+    assert too_large(view, "fraud", ready, ["1.0.0", "3.0.0"]) is None  # 956 KiB fits 1 MiB
+    message = too_large(view, "fraud", ready, ["1.0.0", "2.0.0"])
+    assert message is not None
+    assert message.startswith("fraud 2.0.0 needs 1.1 MiB")
+    assert "at most 1.0 MiB (modelMemory)" in message
+    assert "ServingPool tiny" in message
