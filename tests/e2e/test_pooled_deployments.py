@@ -193,6 +193,19 @@ def test_bad_pools_are_conditions_that_say_what_to_fix(
     message = condition(admin, ns, "big", "Stalled")["message"]
     assert "modelMemory" in message, message
     assert "tiny" in message, message
+    # with room enough, the pool's size is what to fix
+    devcluster.kubectl(
+        "patch", "-n", ns, "mlpool/tiny", "--type=merge", "-p", '{"spec":{"modelMemory":"512Mi"}}'
+    )
+    wait_status(
+        admin,
+        ns,
+        "big",
+        lambda s: any(c["reason"] == "PoolScaledToZero" for c in s.get("conditions", [])),
+        timeout=60,
+        what="big Stalled: PoolScaledToZero",
+    )
+    assert "scale it up" in condition(admin, ns, "big", "Stalled")["message"]
     # nothing else was disturbed: the shared pool still places only what it placed before
     shared = (admin.get(API_VERSION, "ServingPool", POOL, ns) or {})["status"]
     assert not shared.get("unplaced"), shared

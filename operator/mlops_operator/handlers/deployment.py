@@ -136,8 +136,11 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
             requeue.schedule(KIND, namespace, name, after=0)
 
     @kopf.on.event(GROUP, VERSION, "servingpools", id="deployment-pool", registry=registry)
-    def serving_pool(*, namespace: str | None, name: str, type: str | None, **_: Any) -> None:
-        if type in (None, "ADDED", "DELETED"):
+    def serving_pool(
+        *, body: kopf.Body, namespace: str | None, name: str, type: str | None, **_: Any
+    ) -> None:
+        # a pool appearing, going or changing its spec (not its own status writes)
+        if type in (None, "ADDED", "DELETED") or not _acted_on(body):
             members(namespace or "", name)
 
     def pool_routers(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:

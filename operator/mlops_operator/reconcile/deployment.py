@@ -58,6 +58,7 @@ from mlops_operator.reconcile.pooled_deployment import (
     own_router_ready,
     placed,
     pool_router_addresses,
+    scaled_to_zero,
     service_reaches_pool,
     too_large,
 )
@@ -316,8 +317,11 @@ def reconcile_deployment(ctx: OperatorContext, namespace: str, name: str) -> Out
                 if view is not None
                 else None
             )
+            stopped = scaled_to_zero(view) if view is not None else None
             if big is not None:
                 plan = _stalled_plan(dep, big, "ModelTooLarge")
+            elif stopped is not None:
+                plan = _stalled_plan(dep, stopped, "PoolScaledToZero")
             elif ab_test is not None and seen.sources.problem is None:
                 plan = ab_test_plan(
                     ab_test,

@@ -121,6 +121,17 @@ def too_large(
     return None
 
 
+def scaled_to_zero(view: PoolView) -> str | None:
+    """Why the pool cannot serve anything: it runs no server."""
+    name = view.pool.metadata.name
+    if view.pool.spec.replicas > 0:
+        return None
+    return (
+        f"ServingPool {name} is scaled to 0 servers: scale it up "
+        f"(kubectl scale mlpool/{name} --replicas=N), or unset spec.pool"
+    )
+
+
 def placed(view: PoolView, model: str, ready: Iterable[str]) -> frozenset[str]:
     """The versions the pool's router config places on at least one server."""
     if view.config is None:
