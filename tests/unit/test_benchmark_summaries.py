@@ -41,6 +41,7 @@ def test_every_benchmark_has_a_summary() -> None:
     names = sorted(p.stem for p in BENCHMARKS.glob("*.py"))
     assert names == [
         "ab_statistics",
+        "canary_statistics",
         "drift_overhead",
         "drift_scoring",
         "experiment_overhead",
@@ -316,6 +317,34 @@ def test_ab_statistics_false_winners_under_peeking_at_most_the_level(
     check_shape(result, "ab_statistics")
     assert result["targets"] == {"false_winner_rate_msprt": 0.05}
     assert result["figures"]["median_samples_per_arm_to_decision"] is None
+    assert result["met"] is met
+
+
+@pytest.mark.parametrize(
+    ("changes", "met"),
+    [
+        ({}, True),
+        ({"false_rollback_rate_sequential_20_per_min": 0.051}, False),
+        ({"detected_sequential_latency_regression_2000_per_min": 0.89}, False),
+        ({"detected_sequential_error_regression_2000_per_min": float("nan")}, False),
+        ({"false_rollback_rate_threshold_2000_per_min": 0.9}, True),  # beside, not judged
+    ],
+)
+def test_canary_statistics_judges_the_sequential_rates(
+    changes: dict[str, float], met: bool
+) -> None:
+    figures = {
+        "false_rollback_rate_threshold_20_per_min": 0.79,
+        "false_rollback_rate_sequential_20_per_min": 0.0,
+        "false_rollback_rate_threshold_2000_per_min": 0.84,
+        "false_rollback_rate_sequential_2000_per_min": 0.05,
+        "detected_sequential_error_regression_2000_per_min": 0.9,
+        "median_seconds_to_rollback_sequential_error_regression_2000_per_min": float("nan"),
+        "detected_sequential_latency_regression_2000_per_min": 1.0,
+        "canaries": 2000,
+    } | changes
+    result = benchmark("canary_statistics").summary(figures)
+    check_shape(result, "canary_statistics")
     assert result["met"] is met
 
 

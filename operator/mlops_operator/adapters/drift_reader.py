@@ -11,8 +11,6 @@ served version's own, before any pod is told to use them.
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeVar
@@ -30,7 +28,7 @@ from mlops_core.reference_stats import (
     check_replacement,
 )
 from mlops_core.storage import ObjectStore, StorageError
-from mlops_operator.adapters.pod_reads import read_all
+from mlops_operator.adapters.pod_reads import get_bounded, read_all
 from mlops_operator.monitoring.drift_status import VersionDrift
 from mlops_operator.monitoring.performance_status import VersionPerformance
 
@@ -95,15 +93,7 @@ def read_version_performance(
 
 
 def _get_report(url: str, timeout: float, shape: type[Report]) -> Report:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http://)
-            body = response.read(REPORT_BYTES_MAX + 1)
-    except urllib.error.HTTPError as exc:
-        raise ValueError(f"HTTP {exc.code} {exc.reason}") from None
-    except urllib.error.URLError as exc:
-        raise ValueError(f"unreachable: {exc.reason}") from None
-    if len(body) > REPORT_BYTES_MAX:
-        raise ValueError(f"report larger than {REPORT_BYTES_MAX} bytes")
+    body = get_bounded(url, timeout=timeout, limit=REPORT_BYTES_MAX)
     try:
         return shape.model_validate_json(body)
     except ValidationError as exc:
