@@ -49,6 +49,7 @@ from mlops_operator.reconcile.deployment_children import (
 from mlops_operator.reconcile.deployment_report import deployment_status
 from mlops_operator.reconcile.deployment_sources import Sources, read_sources
 from mlops_operator.reconcile.deployment_watch import monitor
+from mlops_operator.reconcile.model_versions import VersionsOf
 from mlops_operator.reconcile.notes import Note, Outcome
 from mlops_operator.reconcile.pooled_deployment import (
     PoolView,
@@ -150,21 +151,26 @@ def _needs_router_metrics(dep: Deployment, sources: Sources) -> bool:
 
 
 def _observe(
-    ctx: OperatorContext, dep: Deployment, now: datetime, view: PoolView | None
+    ctx: OperatorContext,
+    dep: Deployment,
+    now: datetime,
+    view: PoolView | None,
+    versions_of: VersionsOf | None,
 ) -> Observation:
-    sources = read_sources(ctx.kube, dep)
+    sources = read_sources(ctx.kube, dep, versions_of=versions_of)
     if view is not None:  # served by the pool: a version is ready once it is placed
         servers: dict[str, ServerState] = {}
-        ready = placed(view, dep.spec.model, sources.ready)
+        pods_ready = ready = placed(view, dep.spec.model, sources.ready)
     else:
         servers = observe_servers(ctx, dep)
         endpoints = ready_endpoints(ctx, dep)
+        pods_ready = frozenset(
+            v for v in sources.ready if (s := servers.get(label_value(v))) is not None and s.ready
+        )
         ready = frozenset(
             v
-            for v in sources.ready
-            if (s := servers.get(label_value(v))) is not None
-            and s.ready
-            and endpoints.get(server_name(dep.metadata.name, v), 0) >= min(1, dep.spec.replicas)
+            for v in pods_ready
+            if endpoints.get(server_name(dep.metadata.name, v), 0) >= min(1, dep.spec.replicas)
         )
     routers = None
     if _needs_router_metrics(dep, sources):
@@ -191,6 +197,7 @@ def _observe(
         metrics_error=metrics_error,
         progress_deadline_seconds=dep.spec.progress_deadline_seconds,
         now=now,
+        pods_ready=pods_ready,
     )
     return Observation(observed, sources, servers, routers)
 
@@ -291,8 +298,11 @@ def _pool_look(dep: Deployment, status: DeploymentStatus) -> float | None:
     return POOLED_LOOK_SECONDS if dep.spec.pool is not None else None
 
 
-def reconcile_deployment(ctx: OperatorContext, namespace: str, name: str) -> Outcome:
-    """Move Deployment ``namespace/name`` one step further."""
+def reconcile_deployment(
+    ctx: OperatorContext, namespace: str, name: str, *, versions_of: VersionsOf | None = None
+) -> Outcome:
+    """Move Deployment ``namespace/name`` one step further (``versions_of``: its Model's
+    versions from the operator's watch index; without it they are listed)."""
     outcome = Outcome()
     with ctx.lock(f"deployment/{namespace}/{name}"):
         body = ctx.kube.get(API_VERSION, "Deployment", name, namespace)
@@ -310,7 +320,7 @@ def reconcile_deployment(ctx: OperatorContext, namespace: str, name: str) -> Out
         if problem is not None:
             plan = _stalled_plan(dep, problem, reason)
         else:
-            seen = _observe(ctx, dep, now, view)
+            seen = _observe(ctx, dep, now, view, versions_of)
             ab_test = dep.spec.strategy.ab_test
             big = (
                 too_large(view, dep.spec.model, seen.sources.ready, seen.sources.wanted())

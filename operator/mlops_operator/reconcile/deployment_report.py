@@ -93,6 +93,7 @@ def deployment_status(
         endpoint=endpoint,
         pool=pool,
         drift=old.drift,
+        performance=old.performance,
         replicas=replicas,
         ready_replicas=ready_replicas,
         label_selector=label_selector,
