@@ -59,12 +59,14 @@ def decide(o: Observed) -> Plan:
         state.target = None
         state.step = None
         state.baseline = []
+        state.canary_baseline = []
     if desired == o.stable:
         state.target = None
         state.step = None
         state.step_started_at = None
         state.started_at = None
         state.baseline = []
+        state.canary_baseline = []
         return Plan(
             weights=steady_weights(o.stable),
             stable=o.stable,
@@ -96,6 +98,7 @@ def decide(o: Observed) -> Plan:
         state.step = None
         state.step_started_at = None
         state.baseline = []
+        state.canary_baseline = []
     return _progress(o, state, action)
 
 
