@@ -24,6 +24,7 @@ from mlops_serving.drift_monitor import DriftMonitor, DriftReport, drift_referen
 from mlops_serving.errors import InvalidInputError, ModelUnavailableError
 from mlops_serving.explaining import Explanation, ModelExplainer
 from mlops_serving.metrics import ServerMetrics
+from mlops_serving.performance_monitor import PerformanceMonitor
 from mlops_serving.runtimes import ServableArtifact, load_servable
 from mlops_serving.settings import ServerSettings
 
@@ -71,6 +72,7 @@ class ServedModel:
         self.in_flight = 0
         self.last_used = time.monotonic()
         self.drift: DriftMonitor | None = None
+        self.performance: PerformanceMonitor | None = None
         self._explainer: ModelExplainer | None = None
         self._explainer_lock = threading.Lock()
         self._executor = executor
@@ -89,6 +91,12 @@ class ServedModel:
                     artifact.drift_features(records),
                     artifact.drift_categories(records),
                 ),
+            )
+        if drift.enabled and settings.performance_estimation and artifact.calibration:
+            self.performance = PerformanceMonitor(
+                artifact.calibration,
+                window_size=drift.window_size,
+                min_samples=settings.drift_min_samples,
             )
         self.latency = metrics.latency.labels(name, version)
         self.predictions = metrics.predictions.labels(name, version)
@@ -122,6 +130,8 @@ class ServedModel:
                 f"instance {row} gives non-finite probabilities: its values are too large for "
                 "the model; send values nearer the training range"
             )
+        if self.performance is not None:
+            self.performance.observe(proba)
         labels = self.artifact.class_labels
         best = np.argmax(proba, axis=1)
         return [
