@@ -22,7 +22,6 @@ import hashlib
 import json
 from typing import Final, Self
 
-import yaml
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from mlops_core.prediction_ids import version_of_prediction
@@ -225,6 +224,8 @@ def _mapping_of(text: str) -> dict[str, object]:
     try:
         raw = json.loads(text)
     except ValueError:
+        import yaml  # the rare YAML config only: the model server never parses one at start
+
         try:
             raw = yaml.safe_load(text)
         except yaml.YAMLError as exc:
