@@ -5,8 +5,8 @@ arms split 50/50, looked at every ``STEP`` samples per arm from ``minSamples`` u
 ``maxSamples``, exactly as the operator looks at ``status.abTest`` on every interval:
 
 - A/A tests (both arms 0.80): the false-winner rate of the operator's always-valid test
-  (``mlops_operator.abtest.sequential``, the same code the operator runs), beside the same rate
-  for a plain two-proportion z-test checked at every look (the baseline) and for that z-test
+  (``mlops_operator.statistics.always_valid``, the same code the operator runs), beside the same
+  rate for a plain two-proportion z-test checked at every look (the baseline) and for that z-test
   looked at once at ``minSamples`` (its intended use).
 - A/B tests (0.80 against 0.85): power (share of tests that name the better arm before the
   horizon) and the median samples per arm to the decision.
@@ -27,8 +27,8 @@ import numpy as np
 from scipy.special import chdtrc
 from scipy.stats import norm
 
-from mlops_operator.abtest import sequential
 from mlops_operator.abtest.sample_ratio import SAMPLE_RATIO_LEVEL
+from mlops_operator.statistics import always_valid
 
 SEED = 20261201
 ALPHA = 0.05
@@ -57,7 +57,7 @@ def simulate(rng: np.random.Generator, p_a: float, p_b: float, tests: int) -> di
 
 def msprt_p(data: dict[str, np.ndarray]) -> np.ndarray:
     n = np.broadcast_to(data["n"], data["a"].shape)
-    _, p_value, _ = sequential.compare(
+    _, p_value, _ = always_valid.compare(
         successes_a=data["a"],
         samples_a=n,
         successes_b=data["b"],

@@ -6,7 +6,9 @@ as its ServiceAccount, uploads the example datasets to the devcluster's MinIO, a
 trained ModelVersion with its metrics. Then it serves it (``demo_serving``): promotes it to
 production, applies a Deployment following production, prints predictions through the router,
 trains the next version (a second TrainingJob, two epochs), promotes it and shows its canary
-steps, with their measurements, moving to 100%.
+steps, with their measurements, moving to 100%. When Kueue is built here, it starts while the
+first run trains and the next version goes through a Kueue queue (``demo_queue``): Queued,
+then admitted.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 import yaml
 
 from mlops_core.storage import s3_client
-from mlops_devcluster import demo_serving, lifecycle
+from mlops_devcluster import demo_queue, demo_serving, lifecycle
 from mlops_devcluster.layout import state_dir as devcluster_dir
 from mlops_devcluster.local_operator import (
     OperatorProcess,
@@ -58,11 +60,13 @@ def _s3_client(cluster: Any) -> Any:
     )
 
 
-def _next_training_job(example: Path) -> dict[str, Any]:
-    """The example's TrainingJob under another name, for fewer epochs."""
+def _next_training_job(example: Path, *, queue: str | None = None) -> dict[str, Any]:
+    """The example's TrainingJob under another name, for fewer epochs (in ``queue``)."""
     body: dict[str, Any] = yaml.safe_load((example / "trainingjob.yaml").read_text())
     body["metadata"] = {"name": NEXT_TRAINING_JOB, "namespace": DEMO_NAMESPACE}
     body["spec"]["training"]["epochs"] = NEXT_EPOCHS
+    if queue:
+        body["spec"]["queue"] = queue
     return body
 
 
@@ -74,6 +78,11 @@ def _wait_for_run(admin: Kube, *, timeout: float, name: str = TRAINING_JOB) -> d
         status = body.get("status") or {}
         progress = status.get("progress") or {}
         line = f"{status.get('phase', 'Pending')}"
+        queue = status.get("queue") or {}
+        if queue:
+            place = f", position {queue['position']}" if queue.get("position") else ""
+            state = "admitted" if queue.get("admitted") else "waiting"
+            line += f" (queue {queue.get('name')}: {state}{place})"
         if progress:
             line += f", epoch {progress.get('epoch')}/{progress.get('totalEpochs')}"
             latest = progress.get("latestMetrics") or {}
@@ -175,11 +184,13 @@ def run_demo(*, state_dir: str | None, timeout: float, keep: bool) -> str:
         example = repo_root() / "examples" / "threat-classifier"
         cluster.kubectl("apply", "-n", DEMO_NAMESPACE, "-f", str(example))
         _say(f"applied {example}")
+        queue = demo_queue.start_queue(cluster, DEMO_NAMESPACE, log=_say)
         first = _trained_version(admin, timeout=timeout, name=TRAINING_JOB)
         _show(render_model_version(first))
         # the next version trains while the first one starts serving
-        admin.apply(_next_training_job(example))
-        _say(f"applied trainingjob/{NEXT_TRAINING_JOB} ({NEXT_EPOCHS} epochs)")
+        admin.apply(_next_training_job(example, queue=queue))
+        where = f", in queue {queue}" if queue else ""
+        _say(f"applied trainingjob/{NEXT_TRAINING_JOB} ({NEXT_EPOCHS} epochs{where})")
         _show(demo_serving.serve_first(admin, DEMO_NAMESPACE, first["spec"]["version"]))
         following = _trained_version(admin, timeout=timeout, name=NEXT_TRAINING_JOB)
         _show(render_model_version(following))

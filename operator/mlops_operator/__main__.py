@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import kopf
 
@@ -16,11 +17,15 @@ from mlops_operator.settings import OperatorSettings
 
 def _store_opener() -> object:
     client: list[object] = []
+    creating = threading.Lock()
 
     def opener(uri: str) -> ObjectStore:
         if uri.startswith("s3://"):
-            if not client:
-                client.append(s3_client())
+            # one client for the process: handler threads that start at once must not each
+            # build their own (building one costs about half a second of CPU)
+            with creating:
+                if not client:
+                    client.append(s3_client())
             return open_store(uri, client=client[0])
         return open_store(uri)
 

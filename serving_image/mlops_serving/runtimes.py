@@ -22,6 +22,7 @@ import numpy as np
 from mlops_core.artifact import ArtifactError, Manifest
 from mlops_core.artifact_config import ArtifactConfig
 from mlops_core.artifact_parts import ArtifactParts, Preprocessor, read_artifact_parts
+from mlops_core.calibration import Calibration
 from mlops_core.onnx_network import OnnxNetwork, OnnxNetworkError
 from mlops_core.preprocessing import Records
 from mlops_core.reference_stats import ReferenceStats, drift_categories, drift_features
@@ -62,6 +63,11 @@ class ServableArtifact:
     @property
     def reference(self) -> ReferenceStats:
         return self.parts.reference
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The version's calibration map (None for a version trained before it existed)."""
+        return self.parts.calibration
 
     @property
     def manifest(self) -> Manifest:

@@ -22,6 +22,7 @@ from mlops_serving.batching import BatcherClosedError, DynamicBatcher
 from mlops_serving.drift_monitor import DriftMonitor, DriftReport, drift_reference
 from mlops_serving.errors import InvalidInputError, ModelUnavailableError
 from mlops_serving.metrics import ServerMetrics
+from mlops_serving.performance_monitor import PerformanceMonitor
 from mlops_serving.runtimes import ServableArtifact, load_servable
 from mlops_serving.settings import ServerSettings
 
@@ -69,6 +70,7 @@ class ServedModel:
         self.in_flight = 0
         self.last_used = time.monotonic()
         self.drift: DriftMonitor | None = None
+        self.performance: PerformanceMonitor | None = None
         self._executor = executor
         self._drift_sample = settings.drift_sample_per_batch
         drift = settings.drift
@@ -85,6 +87,12 @@ class ServedModel:
                     artifact.drift_features(records),
                     artifact.drift_categories(records),
                 ),
+            )
+        if drift.enabled and settings.performance_estimation and artifact.calibration:
+            self.performance = PerformanceMonitor(
+                artifact.calibration,
+                window_size=drift.window_size,
+                min_samples=settings.drift_min_samples,
             )
         self.latency = metrics.latency.labels(name, version)
         self.predictions = metrics.predictions.labels(name, version)
@@ -118,6 +126,8 @@ class ServedModel:
                 f"instance {row} gives non-finite probabilities: its values are too large for "
                 "the model; send values nearer the training range"
             )
+        if self.performance is not None:
+            self.performance.observe(proba)
         labels = self.artifact.class_labels
         best = np.argmax(proba, axis=1)
         return [

@@ -37,6 +37,10 @@ def refresh_gauges(repository: ModelRepository, metrics: ServerMetrics) -> None:
     """Drift scores and CPU, computed when scraped rather than per request."""
     metrics.sample_cpu()
     for served in repository.loaded():
+        if served.performance is not None:
+            _, estimate = served.performance.estimate()
+            if estimate is not None:
+                metrics.set_estimate(served.name, served.version, estimate)
         if served.drift is None:
             continue
         report = served.drift.report()
@@ -66,7 +70,7 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
         app.state.inference = Inference(
             repository=repository,
             metrics=metrics,
-            feedback=FeedbackBook(settings.feedback_capacity),
+            feedback=FeedbackBook(settings.feedback_capacity, window=settings.drift.window_size),
         )
         explain_workers = ExplainWorkers(
             processes=settings.explain_concurrency, niceness=settings.explain_niceness

@@ -158,6 +158,11 @@ class ServerSettings(BaseSettings):
         default=8, ge=1, le=4096, description="Records of each batch added to the drift window."
     )
     feedback_capacity: int = Field(default=100_000, ge=1)
+    performance_estimation: bool = Field(
+        default=True,
+        description="Estimate each calibrated version's accuracy from its probabilities while "
+        "drift monitoring is on (the window is monitoring.windowSize).",
+    )
     explain_max_instances: int = Field(
         default=16, ge=1, le=1024, description="Instances one explain request may carry (413 past)."
     )

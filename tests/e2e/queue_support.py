@@ -21,9 +21,13 @@ class Quotas:
 
     prefix: str
     documents: list[dict[str, Any]] = field(default_factory=list)
+    gpu_node_labels: dict[str, str] | None = None
 
     def flavor(self) -> str:
         return f"{self.prefix}-cpu"
+
+    def gpu_flavor(self) -> str:
+        return f"{self.prefix}-gpu"
 
     def cluster_queue(
         self,
@@ -33,6 +37,7 @@ class Quotas:
         cohort: str | None = None,
         preempt: bool = False,
         borrowing_limit: str | None = None,
+        gpu: int | None = None,
     ) -> str:
         full = f"{self.prefix}-{name}"
         resource: dict[str, Any] = {"name": "cpu", "nominalQuota": cpu}
@@ -53,6 +58,14 @@ class Quotas:
                 }
             ],
         }
+        if gpu is not None:
+            gpu_quota = {"name": "nvidia.com/gpu", "nominalQuota": gpu}
+            spec["resourceGroups"].append(
+                {
+                    "coveredResources": ["nvidia.com/gpu"],
+                    "flavors": [{"name": self.gpu_flavor(), "resources": [gpu_quota]}],
+                }
+            )
         if cohort:
             spec["cohortName"] = f"{self.prefix}-{cohort}"
         if preempt:
@@ -91,7 +104,17 @@ class Quotas:
             "kind": "ResourceFlavor",
             "metadata": {"name": self.flavor()},
         }
-        return yaml.safe_dump_all([flavor, *self.documents])
+        flavors = [flavor]
+        if self.gpu_node_labels is not None:
+            flavors.append(
+                {
+                    "apiVersion": KUEUE,
+                    "kind": "ResourceFlavor",
+                    "metadata": {"name": self.gpu_flavor()},
+                    "spec": {"nodeLabels": self.gpu_node_labels},
+                }
+            )
+        return yaml.safe_dump_all([*flavors, *self.documents])
 
 
 @contextmanager

@@ -669,12 +669,14 @@ def test_printer_columns_show_progress(
         "MODEL",
         "PHASE",
         "QUEUE",
+        "POSITION",
         "EPOCH",
         "OF",
         "VERSION",
         "SUCCEEDED",
         "AGE",
     ]
+    # an admitted run has no position: its column is empty
     assert table[1].split()[:7] == [
         "breast-cancer-mlp",
         "breast-cancer",

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from scipy.stats import chi2_contingency, chisquare, norm
 
-from mlops_operator.abtest import fixed_horizon, sequential
+from mlops_operator.abtest import fixed_horizon
 from mlops_operator.abtest.sample_ratio import sample_ratio
+from mlops_operator.statistics import always_valid
 
 pytestmark = pytest.mark.unit
 
@@ -56,19 +57,19 @@ def test_samples_in_an_arm_of_weight_zero_are_a_mismatch_and_an_empty_one_is_ign
 
 def test_the_confidence_sequence_is_where_the_likelihood_ratio_stays_below_one_over_alpha() -> None:
     alpha, variance, r = 0.05, 0.0004, 7.5
-    width = sequential.half_width(variance, r, alpha=alpha)
-    at_edge = sequential.always_valid_p(width**2 / variance, r)
+    width = always_valid.half_width(variance, r, alpha=alpha)
+    at_edge = always_valid.always_valid_p(width**2 / variance, r)
     assert at_edge == pytest.approx(alpha)
-    inside = sequential.always_valid_p((0.99 * width) ** 2 / variance, r)
+    inside = always_valid.always_valid_p((0.99 * width) ** 2 / variance, r)
     assert inside > alpha
 
 
 def test_the_mixture_tuned_for_n_samples_gives_the_narrowest_sequence_at_n() -> None:
     alpha, tuned, variance = 0.05, 1000.0, 0.0003
-    tuned_r = sequential.mixing_rate(alpha=alpha, tuned_samples=tuned) * tuned
+    tuned_r = always_valid.mixing_rate(alpha=alpha, tuned_samples=tuned) * tuned
     other_r = tuned_r * np.geomspace(0.05, 20, 400)
-    tuned_width = sequential.half_width(variance, tuned_r, alpha=alpha)
-    assert np.all(tuned_width <= sequential.half_width(variance, other_r, alpha=alpha) * 1.002)
+    tuned_width = always_valid.half_width(variance, tuned_r, alpha=alpha)
+    assert np.all(tuned_width <= always_valid.half_width(variance, other_r, alpha=alpha) * 1.002)
     # and at N* the boundary is z ≈ 3.04, far above 1.96: the price of looking at every interval
     assert tuned_width / math.sqrt(variance) == pytest.approx(3.04, abs=0.02)
 
@@ -81,7 +82,7 @@ def test_a_repeatedly_checked_msprt_keeps_its_level_where_the_z_test_does_not() 
     b = np.cumsum(rng.binomial(step, 0.7, size=(tests, looks)), axis=1).astype(np.float64)
     keep = n >= 200
     nn = np.broadcast_to(n[keep], a[:, keep].shape)
-    _, p, _ = sequential.compare(
+    _, p, _ = always_valid.compare(
         successes_a=a[:, keep],
         samples_a=nn,
         successes_b=b[:, keep],
@@ -98,7 +99,7 @@ def test_a_repeatedly_checked_msprt_keeps_its_level_where_the_z_test_does_not() 
 
 
 def test_proportion_interval_is_wider_than_walds_and_holds_the_estimate() -> None:
-    low, high = sequential.proportion_interval(
+    low, high = always_valid.proportion_interval(
         successes=400, samples=500, alpha=0.05, tuned_samples=500
     )
     wald_low, wald_high = fixed_horizon.wald_interval(successes=400, samples=500, alpha=0.05)

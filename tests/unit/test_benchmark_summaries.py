@@ -41,10 +41,12 @@ def test_every_benchmark_has_a_summary() -> None:
     names = sorted(p.stem for p in BENCHMARKS.glob("*.py"))
     assert names == [
         "ab_statistics",
+        "canary_statistics",
         "drift_overhead",
         "drift_scoring",
         "experiment_overhead",
         "operator_scale",
+        "performance_estimation",
         "queue_admission",
         "reconcile_throughput",
         "rollout_timing",
@@ -318,6 +320,34 @@ def test_ab_statistics_false_winners_under_peeking_at_most_the_level(
     assert result["met"] is met
 
 
+@pytest.mark.parametrize(
+    ("changes", "met"),
+    [
+        ({}, True),
+        ({"false_rollback_rate_sequential_20_per_min": 0.051}, False),
+        ({"detected_sequential_latency_regression_2000_per_min": 0.89}, False),
+        ({"detected_sequential_error_regression_2000_per_min": float("nan")}, False),
+        ({"false_rollback_rate_threshold_2000_per_min": 0.9}, True),  # beside, not judged
+    ],
+)
+def test_canary_statistics_judges_the_sequential_rates(
+    changes: dict[str, float], met: bool
+) -> None:
+    figures = {
+        "false_rollback_rate_threshold_20_per_min": 0.79,
+        "false_rollback_rate_sequential_20_per_min": 0.0,
+        "false_rollback_rate_threshold_2000_per_min": 0.84,
+        "false_rollback_rate_sequential_2000_per_min": 0.05,
+        "detected_sequential_error_regression_2000_per_min": 0.9,
+        "median_seconds_to_rollback_sequential_error_regression_2000_per_min": float("nan"),
+        "detected_sequential_latency_regression_2000_per_min": 1.0,
+        "canaries": 2000,
+    } | changes
+    result = benchmark("canary_statistics").summary(figures)
+    check_shape(result, "canary_statistics")
+    assert result["met"] is met
+
+
 @pytest.mark.parametrize(("ratio_64", "met"), [(0.95, True), (0.89, False)])
 def test_drift_overhead_every_concurrency_keeps_nine_tenths(ratio_64: float, met: bool) -> None:
     figures = {"throughput_ratio_c16": 1.02, "throughput_ratio_c64": ratio_64, "drift_reads": 9}
@@ -431,4 +461,34 @@ def test_queue_admission_needs_ratio_quota_and_work_lost(
     }
     result = benchmark("queue_admission").summary(figures)
     check_shape(result, "queue_admission")
+    assert result["met"] is met
+
+
+def estimation(**changes: float) -> dict[str, float]:
+    figures = {"window": 1000, "throughput_ratio": 0.99}
+    for tag in ("breast_cancer", "threat_classifier"):
+        figures |= {
+            f"mae_ours_{tag}": 0.01,
+            f"mae_nannyml_{tag}": 0.012,
+            f"mae_margin_{tag}": -0.002,
+            f"speedup_{tag}": 40.0,
+        }
+    return figures | changes
+
+
+@pytest.mark.parametrize(
+    ("changes", "met"),
+    [
+        ({}, True),
+        ({"mae_ours_threat_classifier": 0.021}, False),
+        ({"mae_margin_breast_cancer": 0.006}, False),
+        ({"speedup_breast_cancer": 9.5}, False),
+        ({"throughput_ratio": 0.94}, False),
+    ],
+)
+def test_performance_estimation_judges_error_speed_and_serving_cost(
+    changes: dict[str, float], met: bool
+) -> None:
+    result = benchmark("performance_estimation").summary(estimation(**changes))
+    check_shape(result, "performance_estimation")
     assert result["met"] is met

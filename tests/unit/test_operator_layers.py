@@ -50,7 +50,7 @@ def test_builders_and_registry_rules_are_pure() -> None:
     assert _offenders("registry", forbidden) == []
     assert _offenders("rollout", (*forbidden, "urllib", "http", "socket")) == []
     assert _offenders("rollout", ("mlops_operator.builders",)) == []
-    for pure in ("abtest", "alerting", "monitoring"):
+    for pure in ("abtest", "alerting", "monitoring", "statistics"):
         assert _offenders(pure, (*forbidden, "urllib", "smtplib", "http", "socket")) == []
 
 

@@ -204,3 +204,16 @@ def test_a_trainer_stopped_by_sigterm_uses_up_no_retry() -> None:
     (rule,) = job["spec"]["podFailurePolicy"]["rules"]
     assert rule["action"] == "Ignore"
     assert rule["onExitCodes"] == {"containerName": "trainer", "operator": "In", "values": [75]}
+
+
+def test_a_waiting_run_shows_its_position_and_an_admitted_one_none() -> None:
+    waiting = _workload({"type": "QuotaReserved", "status": "False", "reason": "Pending"})
+    verdict = _verdict(waiting, position=3)
+    assert verdict.status.position == 3
+    assert "(position 3)" in verdict.message
+    admitted = _workload(
+        {"type": "QuotaReserved", "status": "True"},
+        {"type": "Admitted", "status": "True"},
+        admission={"clusterQueue": "cq"},
+    )
+    assert _verdict(admitted, position=3).status.position is None

@@ -12,7 +12,13 @@ from mlops_operator.api.deployment_status import CounterSnapshot, RolloutState
 from mlops_operator.api.rollout import RolloutStrategy
 from mlops_operator.rollout.decide import decide
 from mlops_operator.rollout.measure import RouterTotals
-from mlops_operator.rollout.plan import Observed, Plan, RolloutRequest
+from mlops_operator.rollout.plan import (
+    PODS_WAIT_SECONDS,
+    POLL_SECONDS,
+    Observed,
+    Plan,
+    RolloutRequest,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -207,6 +213,34 @@ def test_pods_never_ready_roll_back_at_the_progress_deadline() -> None:
     late = decide(then(start, ready=frozenset({"1.0.0"}), now=T0 + timedelta(seconds=61)))
     assert (late.reason, late.weights) == ("ProgressDeadlineExceeded", {"1.0.0": 100})
     assert "progressDeadlineSeconds 60" in late.message
+
+
+def test_waiting_for_pods_polls_only_what_no_watch_event_reports() -> None:
+    """Pods not ready: the server Deployment's watch events wake the rollout, so it looks
+    again only for the progress deadline; pods ready but not yet listed by their Service (no
+    event follows the EndpointSlices): it looks again every second."""
+    starting = decide(observed(ready=frozenset({"1.0.0"}), progress_deadline_seconds=600))
+    assert starting.reason == "WaitingForPods"
+    assert starting.requeue_after == PODS_WAIT_SECONDS
+    near = decide(
+        then(
+            starting,
+            ready=frozenset({"1.0.0"}),
+            progress_deadline_seconds=600,
+            now=T0 + timedelta(seconds=595.5),
+        )
+    )
+    assert near.reason == "WaitingForPods"
+    assert near.requeue_after == pytest.approx(4.5)
+    listing = decide(
+        observed(
+            ready=frozenset({"1.0.0"}),
+            pods_ready=frozenset({"1.0.0", "1.1.0"}),
+            progress_deadline_seconds=600,
+        )
+    )
+    assert listing.reason == "WaitingForPods"
+    assert listing.requeue_after == POLL_SECONDS
 
 
 def test_pause_holds_the_weights_and_resume_goes_on() -> None:

@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mlops_operator.abtest import fixed_horizon, sequential
+from mlops_operator.abtest import fixed_horizon
 from mlops_operator.abtest.sample_ratio import SAMPLE_RATIO_LEVEL, sample_ratio
 from mlops_operator.api.deployment_status import AbArmResult, AbTestResult
 from mlops_operator.api.rollout import AbTestStrategy
+from mlops_operator.statistics import always_valid
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def _compare(
                 samples_b=arm.samples,
             )
         else:
-            _, look, _ = sequential.compare(
+            _, look, _ = always_valid.compare(
                 successes_a=float(control.successes),
                 samples_a=float(control.samples),
                 successes_b=float(arm.successes),
@@ -171,7 +172,7 @@ def _arm_results(
                     successes=arm.successes, samples=arm.samples, alpha=alpha
                 )
             else:
-                low, high = sequential.proportion_interval(
+                low, high = always_valid.proportion_interval(
                     successes=arm.successes,
                     samples=arm.samples,
                     alpha=alpha,

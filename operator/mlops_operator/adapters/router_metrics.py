@@ -1,5 +1,6 @@
 """The one reader of the router pods' own ``/metrics`` over HTTP (no Prometheus needed): every
-router pod scraped at once, each answer parsed by ``rollout.measure.parse_router_metrics``.
+router pod scraped side by side (``adapters.pod_reads``), each answer parsed by
+``rollout.measure.parse_router_metrics``.
 
 A Deployment's reconcile scrapes its routers at most once and hands the same answers to the
 canary analysis (all pods or none) and to the A/B test's error-rate arms (the pods that
@@ -8,17 +9,15 @@ answered); what the numbers mean is decided there.
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final
 
+from mlops_operator.adapters.pod_reads import get_bounded, read_all
 from mlops_operator.rollout.measure import RouterTotals, parse_router_metrics, sum_totals
 
 #: a router's /metrics is a few KiB; anything far larger is not a router
 BODY_MAX: Final = 4 * 1024 * 1024
-PARALLEL_MAX: Final = 8
 
 
 @dataclass(frozen=True)
@@ -43,25 +42,22 @@ class RouterScrape:
         return sum_totals(self.answers.values())
 
 
-def _scrape(address: str, timeout: float) -> RouterTotals:
-    url = f"http://{address}/metrics"
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        body: bytes = response.read(BODY_MAX + 1)
-    if len(body) > BODY_MAX:
-        raise ValueError(f"answer larger than {BODY_MAX} bytes")
-    return parse_router_metrics(body.decode())
+def _scrape(address: str, timeout: float) -> RouterTotals | str:
+    """One router pod's totals, or why there are none."""
+    try:
+        body = get_bounded(f"http://{address}/metrics", timeout=timeout, limit=BODY_MAX)
+        return parse_router_metrics(body.decode())
+    except ValueError as exc:  # unreachable, HTTP error, too large; MetricsFormatError
+        return str(exc)[:256]
 
 
 def scrape_routers(addresses: Sequence[str], *, timeout: float) -> RouterScrape:
-    """Every router pod's ``/metrics``, read concurrently (each within ``timeout``)."""
+    """Every router pod's ``/metrics``, read side by side (each within ``timeout``)."""
     scrape = RouterScrape()
-    if not addresses:
-        return scrape
-    with ThreadPoolExecutor(max_workers=min(PARALLEL_MAX, len(addresses))) as pool:
-        futures = [pool.submit(_scrape, address, timeout) for address in addresses]
-        for address, future in zip(addresses, futures, strict=True):
-            try:
-                scrape.answers[address] = future.result()
-            except (OSError, ValueError) as exc:  # URLError, HTTPError; MetricsFormatError
-                scrape.unreadable[address] = str(exc)[:256]
+    answers = read_all(addresses, lambda address: _scrape(address, timeout))
+    for address, answer in zip(addresses, answers, strict=True):
+        if isinstance(answer, str):
+            scrape.unreadable[address] = answer
+        else:
+            scrape.answers[address] = answer
     return scrape

@@ -1,4 +1,5 @@
-"""What a Deployment reports: traffic split, rollout progress, A/B result, drift."""
+"""What a Deployment reports: traffic split, rollout progress, A/B result, drift, estimated
+performance."""
 
 from __future__ import annotations
 
@@ -15,12 +16,20 @@ from mlops_operator.api.meta import (
     SEMVER_MAX,
     VersionString,
 )
-from mlops_operator.api.rollout import STEPS_MAX, VARIANTS_MAX, AbMetric, AbTestMethod
+from mlops_operator.api.rollout import (
+    STEPS_MAX,
+    VARIANTS_MAX,
+    AbMetric,
+    AbTestMethod,
+    CanaryMethod,
+)
 
 DeploymentPhase = Literal[
     "Pending", "Progressing", "Paused", "Promoting", "Succeeded", "RolledBack", "Aborted"
 ]
 StepDecision = Literal["Passed", "Failed", "Waiting"]
+#: what the always-valid interval of "new minus stable" shows against the tolerance
+Shown = Literal["Worse", "NonInferior", "Undecided"]
 AbDecision = Literal["Running", "Winner", "NoDifference", "SampleRatioMismatch"]
 
 SERVED_VERSIONS_MAX: Final = 8
@@ -64,6 +73,41 @@ class GateLimits(WireModel):
     )
 
 
+class IncreaseEstimate(WireModel):
+    """A proportion of the new version against the stable one's, since the canary began, with
+    the always-valid interval of their difference (it holds at every look at once)."""
+
+    canary: float = Field(ge=0, le=1, description="The new version's proportion.")
+    stable: float = Field(ge=0, le=1, description="The stable version's proportion.")
+    increase: float = Field(ge=-1, le=1, description="canary − stable.")
+    lower: float = Field(description="Lower end of the increase's always-valid interval.")
+    upper: float = Field(description="Upper end of the increase's always-valid interval.")
+    tolerance: float = Field(ge=0, le=1, description="The increase allowed.")
+    shown: Shown = Field(
+        description="Worse: lower > tolerance; NonInferior: upper <= tolerance; else Undecided."
+    )
+
+
+class SequentialAnalysis(WireModel):
+    """The sequential method's evidence at one look: everything served since the canary began."""
+
+    canary_requests: int = Field(ge=0, description="Requests the new version answered.")
+    stable_requests: int = Field(ge=0, description="Requests the stable version answered.")
+    significance_level: float = Field(gt=0, lt=1, description="α of the intervals.")
+    error_rate: IncreaseEstimate | None = Field(
+        default=None,
+        description="Share of requests answered with 5xx; unset before both versions have served.",
+    )
+    slow_share: IncreaseEstimate | None = Field(
+        default=None, description="Share of requests slower than latencyBoundMs."
+    )
+    latency_bound_ms: float | None = Field(
+        default=None,
+        ge=0,
+        description="The latency bound: the histogram bucket bound below the stable version's p99.",
+    )
+
+
 class AnalysisRun(WireModel):
     """One judged canary step: what was measured, against which limits, and the decision."""
 
@@ -78,6 +122,10 @@ class AnalysisRun(WireModel):
         default=None, max_length=64, description="The gate that failed (e.g. maxP99LatencyMs)."
     )
     reason: str = Field(default="", max_length=REASON_TEXT_MAX, description="Why, in words.")
+    method: CanaryMethod = Field(default="threshold", description="The analysis method.")
+    sequential: SequentialAnalysis | None = Field(
+        default=None, description="The sequential method's estimates and intervals."
+    )
 
 
 class CounterSnapshot(WireModel):
@@ -118,6 +166,12 @@ class RolloutState(WireModel):
         default_factory=list,
         max_length=SERVED_VERSIONS_MAX,
         description="Router counters at the start of the step (per-step deltas).",
+    )
+    canary_baseline: list[CounterSnapshot] = Field(
+        default_factory=list,
+        max_length=SERVED_VERSIONS_MAX,
+        description="Router counters when the canary's first step began (the sequential "
+        "analysis judges everything since).",
     )
     failed_version: str | None = Field(
         default=None,
@@ -249,6 +303,46 @@ class DriftReport(WireModel):
     )
 
 
+class EstimatedMetric(WireModel):
+    """A metric estimated without labels, and the 95% interval of its realized value."""
+
+    value: float = Field(ge=0, le=1, description="The estimate.")
+    lower: float = Field(ge=0, le=1, description="Lower end of the interval.")
+    upper: float = Field(ge=0, le=1, description="Upper end of the interval.")
+
+
+class PerformanceReport(WireModel):
+    """The performance of one served version estimated from its calibrated probabilities
+    (no labels needed), combined over its server pods, with the realized accuracy of the
+    predictions that got a label beside it."""
+
+    version: str = Field(max_length=SEMVER_MAX, description="Served version.")
+    calibrated: bool = Field(
+        description="Whether the version has a calibration map (versions trained before it "
+        "existed are not estimated)."
+    )
+    accuracy: EstimatedMetric | None = Field(
+        default=None, description="Estimated accuracy of the pods' last windows."
+    )
+    macro_f1: EstimatedMetric | None = Field(
+        default=None, description="Estimated macro F1 (more than two classes)."
+    )
+    test_accuracy: float | None = Field(
+        default=None, ge=0, le=1, description="The version's accuracy on its test split."
+    )
+    margin: float = Field(ge=0, le=1, description="monitoring.performanceMargin when measured.")
+    degraded: bool = Field(
+        description="Whether the estimate is more than the margin below the test accuracy."
+    )
+    realized_accuracy: float | None = Field(
+        default=None, ge=0, le=1, description="Accuracy of the last predictions given a label."
+    )
+    realized_samples: int = Field(default=0, ge=0, description="Labels behind it, all pods.")
+    samples: int = Field(default=0, ge=0, description="Predictions estimated, all pods.")
+    pods: int = Field(default=0, ge=0, description="Server pods whose estimates were read.")
+    time: datetime = Field(description="When it was measured.")
+
+
 class DeploymentStatus(ResourceStatus):
     """What is served, how traffic is split, and how the rollout is going."""
 
@@ -301,6 +395,11 @@ class DeploymentStatus(ResourceStatus):
         default_factory=list,
         max_length=SERVED_VERSIONS_MAX,
         description="Latest drift score per served version.",
+    )
+    performance: list[PerformanceReport] = Field(
+        default_factory=list,
+        max_length=SERVED_VERSIONS_MAX,
+        description="Latest performance estimate per served version.",
     )
     alerts: list[AlertRecord] = Field(
         default_factory=list,

@@ -17,6 +17,7 @@ from mlops_operator.api.model_version import check_semver, semver_rule
 StrategyType = Literal["direct", "canary", "ab-test"]
 AbMetric = Literal["accuracy", "error-rate"]
 AbTestMethod = Literal["msprt", "z-test"]
+CanaryMethod = Literal["threshold", "sequential"]
 
 STEPS_MAX: Final = 20
 VARIANTS_MAX: Final = 4
@@ -32,6 +33,18 @@ StepWeight = Annotated[int, Field(ge=1, le=100)]
 
 class CanaryAnalysis(WireModel):
     """The gate every canary step must pass, from the router's metrics of the new version."""
+
+    method: CanaryMethod = Field(
+        default="threshold",
+        description="threshold: each step's requests are judged once, at the interval's end, "
+        "against the limits below. sequential: the new version is compared with the stable "
+        "one at every look on everything served since the canary began, with always-valid "
+        "intervals (error rate, and the share of requests slower than the stable version's "
+        "p99 bucket); it is rolled back as soon as it is shown worse than stable by more than "
+        "maxErrorRateIncrease or maxSlowShareIncrease, and a step passes at its interval's end "
+        "otherwise. The absolute limits (maxErrorRate, maxP99LatencyMs, maxLatencyRatio) "
+        "apply to threshold only.",
+    )
 
     max_error_rate: float = Field(
         default=0.01, ge=0, le=1, description="Highest share of failed requests, 0..1."
@@ -51,7 +64,8 @@ class CanaryAnalysis(WireModel):
         ge=0,
         le=1,
         description="Highest amount by which the new version's error rate may exceed the "
-        "stable version's in the same step (0.02: two points more); unset: not compared.",
+        "stable version's in the same step (0.02: two points more); unset: not compared "
+        "(threshold), 0 (sequential: any increase shown counts).",
     )
     max_latency_ratio: float | None = Field(
         default=None,
@@ -59,6 +73,21 @@ class CanaryAnalysis(WireModel):
         le=1000,
         description="Highest ratio of the new version's p99 latency to the stable version's "
         "in the same step (1.5: at most half again as slow); unset: not compared.",
+    )
+    max_slow_share_increase: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="sequential only: highest amount by which the new version's share of "
+        "requests slower than the stable version's p99 bucket bound may exceed the stable "
+        "version's share (0.02: two points more).",
+    )
+    significance_level: float = Field(
+        default=0.05,
+        gt=0,
+        lt=0.5,
+        description="sequential only: the chance, at most, that a new version as good as the "
+        "stable one is rolled back, however long and often it is looked at.",
     )
 
 

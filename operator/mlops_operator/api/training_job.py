@@ -261,7 +261,10 @@ class QueueStatus(WireModel):
         default=None, max_length=128, description="Why it waits, as Kueue says it."
     )
     position: int | None = Field(
-        default=None, ge=0, description="Place in the queue, when Kueue reports it."
+        default=None,
+        ge=1,
+        description="Place among the runs waiting in the LocalQueue (1: admitted next when "
+        "quota allows), in Kueue's order: priority, then queueing time. Unset once admitted.",
     )
     preemptions: int = Field(
         default=0, ge=0, description="How many times the run was preempted (not failures)."
@@ -354,6 +357,12 @@ TRAINING_JOB: Final = ResourceKind(
         PrinterColumn(name="Phase", json_path=".status.phase", description="Phase of the run."),
         PrinterColumn(
             name="Queue", json_path=".status.queue.name", description="Kueue LocalQueue."
+        ),
+        PrinterColumn(
+            name="Position",
+            json_path=".status.queue.position",
+            type="integer",
+            description="Place in the queue while waiting (1: next).",
         ),
         PrinterColumn(
             name="Epoch",

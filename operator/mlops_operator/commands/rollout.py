@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from mlops_operator.api.conditions import READY, find_condition
 from mlops_operator.api.deployment import ROLLOUT_REQUEST_ANNOTATION, Deployment
+from mlops_operator.api.deployment_status import AnalysisRun, IncreaseEstimate
 from mlops_operator.commands.output import number, table
 from mlops_operator.operations.rollout import RolloutChange
 
@@ -13,6 +14,24 @@ from mlops_operator.operations.rollout import RolloutChange
 def render_change(change: RolloutChange) -> str:
     suffix = f" ({ROLLOUT_REQUEST_ANNOTATION}={change.token})" if change.token else ""
     return f"mldeploy/{change.deployment} {change.what}{suffix}"
+
+
+def _interval(name: str, estimate: IncreaseEstimate | None) -> str:
+    if estimate is None:
+        return ""
+    return (
+        f"{name} {estimate.increase * 100:+.2f} "
+        f"[{estimate.lower * 100:+.2f}, {estimate.upper * 100:+.2f}]"
+    )
+
+
+def _versus_stable(run: AnalysisRun) -> str:
+    """The sequential method's increases over stable, in points, with their intervals."""
+    found = run.sequential
+    if found is None:
+        return "-"
+    parts = [_interval("err", found.error_rate), _interval("slow", found.slow_share)]
+    return "; ".join(p for p in parts if p) or f"{found.canary_requests} req so far"
 
 
 def render_status(dep: Deployment) -> str:
@@ -41,11 +60,21 @@ def render_status(dep: Deployment) -> str:
                 number(run.canary.error_rate),
                 number(run.canary.p99_latency_ms),
                 number(run.stable.p99_latency_ms),
+                _versus_stable(run),
                 run.decision,
                 run.reason,
             )
             for run in status.analysis
         ]
-        headers = ("step", "weight", "requests", "errors", "p99 ms", "stable p99", "decision")
+        headers = (
+            "step",
+            "weight",
+            "requests",
+            "errors",
+            "p99 ms",
+            "stable p99",
+            "vs stable (points)",
+            "decision",
+        )
         lines += ["", table((*headers, "reason"), rows)]
     return "\n".join(lines)

@@ -20,20 +20,24 @@ from mlops_operator.handlers import (
     training,
 )
 from mlops_operator.handlers.requeue import Requeue
+from mlops_operator.handlers.version_index import ModelVersions
 
 
 def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
     operator_registry = kopf.OperatorRegistry()
     requeue = Requeue()
+    versions = ModelVersions()
+    if ctx.settings.use_registry or ctx.settings.use_serving:
+        versions.register(operator_registry)
     lifecycle.register(operator_registry, ctx, requeue)
     metrics.register(operator_registry, ctx)
     if ctx.settings.use_registry:
-        registry.register(operator_registry, ctx)
+        registry.register(operator_registry, ctx, versions)
     if ctx.settings.use_training:
         training.register(operator_registry, ctx, requeue)
         experiment.register(operator_registry, ctx, requeue)
     if ctx.settings.use_serving:
-        deployment.register(operator_registry, ctx, requeue)
+        deployment.register(operator_registry, ctx, requeue, versions)
         serving_pool.register(operator_registry, ctx, requeue)
     return operator_registry
 

@@ -28,6 +28,7 @@ from mlops_operator.context import OperatorContext
 from mlops_operator.handlers.alert_delivery import kube_secret_reader, send_batch
 from mlops_operator.handlers.posting import post_notes
 from mlops_operator.handlers.requeue import Requeue
+from mlops_operator.handlers.version_index import ModelVersions
 from mlops_operator.reconcile.deployment import reconcile_deployment
 
 KIND: Final = "Deployment"
@@ -42,9 +43,16 @@ def _acted_on(body: kopf.Body) -> bool:
     return not request or request == (status.get("rollout") or {}).get("handledRequest")
 
 
-def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Requeue) -> None:
+def register(
+    registry: kopf.OperatorRegistry,
+    ctx: OperatorContext,
+    requeue: Requeue,
+    versions: ModelVersions,
+) -> None:
     resource = (GROUP, VERSION, "deployments")
+    #: (namespace, name) → uid, and → the Model served, as the last watch event showed them
     uids: dict[tuple[str, str], str] = {}
+    models: dict[tuple[str, str], str] = {}
     guard = threading.Lock()
 
     sender = AlertSender(kube_secret_reader(ctx.kube))
@@ -54,7 +62,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
             uid = uids.get((namespace, name))
         if uid is None:
             return None  # deleted since it was scheduled
-        outcome = reconcile_deployment(ctx, namespace, name)
+        outcome = reconcile_deployment(ctx, namespace, name, versions_of=versions.of_model)
         warnings, retry = send_batch(
             ctx.kube, sender, outcome.alerts, kind=KIND, now=datetime.now(UTC)
         )
@@ -73,30 +81,29 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
 
     @kopf.on.event(*resource, id="deployment", registry=registry)
     def deployment(
-        *, body: kopf.Body, namespace: str | None, name: str, type: str | None, **_: Any
+        *, body: kopf.Body, namespace: str | None, name: str, type: str | None, **kwargs: Any
     ) -> None:
+        versions.capture(kwargs)
         key = (namespace or "", name)
         if type == "DELETED":
             with guard:
                 uids.pop(key, None)
+                models.pop(key, None)
             requeue.cancel(KIND, *key)
             return
         with guard:
             uids[key] = str(body.get("metadata", {}).get("uid") or "")
+            models[key] = str((body.get("spec") or {}).get("model") or "")
         # the initial listing (type None) and new objects always; later events only when the
         # spec or the request changed: the operator's own status writes are no news
         if type in (None, "ADDED") or not _acted_on(body):
             requeue.schedule(KIND, *key, after=0)
 
     def owners(namespace: str, model: str) -> list[str]:
+        # from the watch events, not one read per Deployment: a registry event must cost the
+        # same with ten Deployments in the namespace as with a thousand
         with guard:
-            names = [n for (ns, n) in uids if ns == namespace]
-        found = []
-        for name in names:
-            body = ctx.kube.get(API_VERSION, KIND, name, namespace)
-            if body is not None and (body.get("spec") or {}).get("model") == model:
-                found.append(name)
-        return found
+            return [n for (ns, n), served in models.items() if ns == namespace and served == model]
 
     @kopf.on.event(GROUP, VERSION, "modelversions", id="deployment-sources", registry=registry)
     def model_version(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:

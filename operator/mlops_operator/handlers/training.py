@@ -5,7 +5,8 @@ the operator-wide requeue (``requeue.py``), which also retries what failed.
 These are watch-event handlers, not kopf's create/update handlers or timers: the run's state
 lives in its status and its Job, so kopf has nothing to remember, and the operator writes
 neither bookkeeping annotations nor finalizers on TrainingJobs. Per new run that leaves two
-writes: the status that records its version, and its Job.
+writes: the status that records its version, and its Job. A queued run is also reconciled
+when its Kueue Workload's admission changes (``training_queue.py``).
 
 Two in-memory indexes, fed by the operator's own watches, answer "which versions of this
 model are taken" without listing every TrainingJob and ModelVersion on each new run; kopf
@@ -24,9 +25,11 @@ from mlops_operator.api.meta import API_VERSION, GROUP, VERSION
 from mlops_operator.api.training_job import FINISHED_PHASES
 from mlops_operator.builders.names import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY
 from mlops_operator.context import OperatorContext
+from mlops_operator.handlers import training_queue
 from mlops_operator.handlers.posting import post_notes
 from mlops_operator.handlers.requeue import Requeue
 from mlops_operator.reconcile.job_outcome import pods_matter
+from mlops_operator.reconcile.training_queue import QueueBook
 from mlops_operator.reconcile.training_run import reconcile_training_job
 
 RESYNC_SECONDS = 30.0
@@ -109,14 +112,22 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
     def book(kwargs: dict[str, Any]) -> IndexedVersionBook:
         return IndexedVersionBook(kwargs["run_versions"], kwargs["registered_versions"])
 
+    def queues(kwargs: dict[str, Any]) -> QueueBook:
+        book: QueueBook = kwargs[training_queue.QUEUE_INDEX]
+        return book
+
+    training_queue.register(registry, requeue, kind=KIND)
     indexes: list[IndexedVersionBook] = []
+    queue_books: list[QueueBook] = []
     unfinished_runs = UnfinishedRuns()
 
     def resync_run(namespace: str, name: str) -> float | None:
         uid = unfinished_runs.uid((namespace, name))
         if uid is None or not indexes:
             return None  # finished or deleted since it was scheduled
-        outcome = reconcile_training_job(ctx, namespace, name, versions=indexes[0])
+        outcome = reconcile_training_job(
+            ctx, namespace, name, versions=indexes[0], queues=queue_books[0]
+        )
         post_notes(_reference(namespace, name, uid), outcome)
         return RESYNC_SECONDS if unfinished_runs.uid((namespace, name)) else None
 
@@ -141,6 +152,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
             # The indexes are live views; the timed reconcile reads the versions taken from
             # them as the handlers do.
             indexes.append(book(kwargs))
+            queue_books.append(queues(kwargs))
         if unfinished:
             requeue.schedule(KIND, namespace or "", name, after=RESYNC_SECONDS)
         else:
@@ -148,7 +160,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
         if not unfinished or (type is not None and status.get("version")):
             return
         outcome = reconcile_training_job(
-            ctx, namespace or "", name, versions=book(kwargs), created=body
+            ctx, namespace or "", name, versions=book(kwargs), created=body, queues=queues(kwargs)
         )
         post_notes(body, outcome)
 
@@ -171,7 +183,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
             if owner.get("kind") != "TrainingJob" or not owner.get("controller"):
                 continue
             outcome = reconcile_training_job(
-                ctx, namespace or "", owner["name"], versions=book(kwargs)
+                ctx, namespace or "", owner["name"], versions=book(kwargs), queues=queues(kwargs)
             )
             parent = {
                 "apiVersion": owner["apiVersion"],

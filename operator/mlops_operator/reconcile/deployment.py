@@ -49,6 +49,7 @@ from mlops_operator.reconcile.deployment_children import (
 from mlops_operator.reconcile.deployment_report import deployment_status
 from mlops_operator.reconcile.deployment_sources import Sources, read_sources
 from mlops_operator.reconcile.deployment_watch import monitor
+from mlops_operator.reconcile.model_versions import VersionsOf
 from mlops_operator.reconcile.notes import Note, Outcome
 from mlops_operator.reconcile.stable_endpoint import gate_on_endpoint
 from mlops_operator.rollout.ab_test import ab_test_plan
@@ -136,16 +137,19 @@ def _needs_router_metrics(dep: Deployment, sources: Sources) -> bool:
     return ab_test is not None and ab_test.metric == "error-rate" and not concluded
 
 
-def _observe(ctx: OperatorContext, dep: Deployment, now: datetime) -> Observation:
-    sources = read_sources(ctx.kube, dep)
+def _observe(
+    ctx: OperatorContext, dep: Deployment, now: datetime, versions_of: VersionsOf | None
+) -> Observation:
+    sources = read_sources(ctx.kube, dep, versions_of=versions_of)
     servers = observe_servers(ctx, dep)
     endpoints = ready_endpoints(ctx, dep)
+    pods_ready = frozenset(
+        v for v in sources.ready if (s := servers.get(label_value(v))) is not None and s.ready
+    )
     ready = frozenset(
         v
-        for v in sources.ready
-        if (s := servers.get(label_value(v))) is not None
-        and s.ready
-        and endpoints.get(server_name(dep.metadata.name, v), 0) >= min(1, dep.spec.replicas)
+        for v in pods_ready
+        if endpoints.get(server_name(dep.metadata.name, v), 0) >= min(1, dep.spec.replicas)
     )
     routers = None
     if _needs_router_metrics(dep, sources):
@@ -169,6 +173,7 @@ def _observe(ctx: OperatorContext, dep: Deployment, now: datetime) -> Observatio
         metrics_error=metrics_error,
         progress_deadline_seconds=dep.spec.progress_deadline_seconds,
         now=now,
+        pods_ready=pods_ready,
     )
     return Observation(observed, sources, servers, routers)
 
@@ -220,8 +225,11 @@ def version_label_to_version(label: str, due: list[DrainingVersion]) -> str:
     return label
 
 
-def reconcile_deployment(ctx: OperatorContext, namespace: str, name: str) -> Outcome:
-    """Move Deployment ``namespace/name`` one step further."""
+def reconcile_deployment(
+    ctx: OperatorContext, namespace: str, name: str, *, versions_of: VersionsOf | None = None
+) -> Outcome:
+    """Move Deployment ``namespace/name`` one step further (``versions_of``: its Model's
+    versions from the operator's watch index; without it they are listed)."""
     outcome = Outcome()
     with ctx.lock(f"deployment/{namespace}/{name}"):
         body = ctx.kube.get(API_VERSION, "Deployment", name, namespace)
@@ -234,7 +242,7 @@ def reconcile_deployment(ctx: OperatorContext, namespace: str, name: str) -> Out
         if problem is not None:
             plan = _stalled_plan(dep, problem, "InvalidName")
         else:
-            seen = _observe(ctx, dep, now)
+            seen = _observe(ctx, dep, now, versions_of)
             ab_test = dep.spec.strategy.ab_test
             if ab_test is not None and seen.sources.problem is None:
                 plan = ab_test_plan(

@@ -91,6 +91,7 @@ def deployment_status(
         ab_test=old.ab_test,
         endpoint=endpoint,
         drift=old.drift,
+        performance=old.performance,
         replicas=replicas,
         ready_replicas=ready_replicas,
         label_selector=label_selector,

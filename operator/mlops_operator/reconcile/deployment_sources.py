@@ -16,6 +16,7 @@ from mlops_operator.api.meta import API_VERSION
 from mlops_operator.api.model_version import ModelVersion
 from mlops_operator.builders.model_server import ServedVersion
 from mlops_operator.kube import Kube
+from mlops_operator.reconcile.model_versions import VersionsOf, versions_of_model
 from mlops_operator.registry.semver import Version
 
 
@@ -50,14 +51,10 @@ def _is_ready(mv: ModelVersion) -> bool:
     return is_true(mv.status.conditions, READY) and mv.metadata.deletion_timestamp is None
 
 
-def read_sources(kube: Kube, dep: Deployment) -> Sources:
+def read_sources(kube: Kube, dep: Deployment, *, versions_of: VersionsOf | None = None) -> Sources:
     namespace = dep.metadata.namespace or ""
     model = dep.spec.model
-    versions = [
-        mv
-        for mv in map(ModelVersion.from_body, kube.list(API_VERSION, "ModelVersion", namespace))
-        if mv.spec.model == model
-    ]
+    versions = versions_of_model(kube, namespace, model, versions_of=versions_of)
     ready = {mv.spec.version: _served(mv) for mv in versions if _is_ready(mv)}
     by_version = {mv.spec.version: mv for mv in versions}
     sources = Sources(desired=None, ready=ready)

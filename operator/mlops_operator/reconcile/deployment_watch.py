@@ -17,6 +17,7 @@ from mlops_operator.adapters.drift_reader import (
     PodEndpoint,
     check_drift_reference,
     read_version_drift,
+    read_version_performance,
 )
 from mlops_operator.adapters.router_metrics import RouterScrape
 from mlops_operator.alerting.alerts import Alert
@@ -27,6 +28,7 @@ from mlops_operator.builders.model_server import HTTP_PORT, server_selector
 from mlops_operator.context import OperatorContext
 from mlops_operator.kube import KubeError
 from mlops_operator.monitoring.drift_status import DRIFT_DETECTED
+from mlops_operator.monitoring.performance_status import PERFORMANCE_DEGRADED
 from mlops_operator.reconcile.deployment_monitoring import (
     MonitoringInput,
     MonitoringUpdate,
@@ -102,15 +104,22 @@ def watch(
             tallies = router_error_counts(routers or RouterScrape())
         arms = tallies.counts
     drift = None
+    performance = None
     problem = None
     if _drift_due(dep, now):
         served = [v for v, w in plan.weights.items() if w > 0]
+        pods_of = {v: pods for v in served if (pods := server_pods(ctx, dep, v))}
+        model = dep.spec.model
         reads = [
-            read_version_drift(pods, model=dep.spec.model, version=v, timeout=READ_TIMEOUT)
-            for v in served
-            if (pods := server_pods(ctx, dep, v))
+            read_version_drift(pods, model=model, version=v, timeout=READ_TIMEOUT)
+            for v, pods in pods_of.items()
         ]
         drift = reads or None  # no server pod ready yet: nothing read, nothing to write
+        estimates = [
+            read_version_performance(pods, model=model, version=v, timeout=READ_TIMEOUT)
+            for v, pods in pods_of.items()
+        ]
+        performance = estimates or None
         reference = dep.spec.monitoring.reference
         if reference:
             for version in served:
@@ -121,7 +130,11 @@ def watch(
                     if problem:
                         break
     observed = MonitoringInput(
-        arms=arms, drift=drift, reference_problem=problem, events=plan_alerts(dep, plan)
+        arms=arms,
+        drift=drift,
+        performance=performance,
+        reference_problem=problem,
+        events=plan_alerts(dep, plan),
     )
     return observe_monitoring(dep, observed, now=now)
 
@@ -157,13 +170,15 @@ def monitor(
             what = "; ".join(moved) or f"{update.promote} was already in production"
             notes.append(Note("Normal", "WinnerPromoted", what))
     conditions = list(status.conditions)
-    drift_condition = find_condition(update.conditions, DRIFT_DETECTED)
-    if drift_condition is not None:
-        conditions = [c for c in conditions if c.type != DRIFT_DETECTED] + [drift_condition]
+    for kind in (DRIFT_DETECTED, PERFORMANCE_DEGRADED):
+        monitored = find_condition(update.conditions, kind)
+        if monitored is not None:
+            conditions = [c for c in conditions if c.type != kind] + [monitored]
     new_status = status.model_copy(
         update={
             "ab_test": ab_test,
             "drift": update.drift,
+            "performance": update.performance,
             "conditions": conditions,
             "alerts": update.alerts,
         }

@@ -57,6 +57,17 @@ def preemption_count(workload: Mapping[str, Any]) -> int:
     return sum(int(e.get("count", 0)) for e in evictions or [] if e.get("reason") == "Preempted")
 
 
+def admission_state(workload: Mapping[str, Any]) -> tuple[object, ...]:
+    """What of a Workload changes the run's phase: quota reserved, admitted, evicted, finished,
+    active, and the eviction count. Kueue's waiting message is not part of it."""
+    states = tuple(
+        (_condition(workload, kind) or {}).get("status")
+        for kind in ("QuotaReserved", "Admitted", "Evicted", "Finished")
+    )
+    active = (workload.get("spec") or {}).get("active", True)
+    return (*states, active, preemption_count(workload))
+
+
 def _history(
     previous: QueueStatus | None, count: int, evicted: Mapping[str, Any] | None, now: datetime
 ) -> list[Preemption]:
@@ -80,8 +91,10 @@ def queue_verdict(
     missing: Missing | None,
     previous: QueueStatus | None,
     now: datetime,
+    position: int | None = None,
 ) -> QueueVerdict:
-    """The run's place in Kueue, from its Workload and what was found missing."""
+    """The run's place in Kueue, from its Workload and what was found missing; ``position``
+    (1: tried next) is kept while the run waits for quota."""
     base = QueueStatus(name=queue)
     if missing == "Kueue":
         return QueueVerdict(
@@ -146,4 +159,7 @@ def queue_verdict(
         text = f"waiting in queue {queue}"
     if message:
         text += f": {message}"
-    return QueueVerdict("Waiting", "Queued", text, info.model_copy(update={"reason": reason}))
+    if position is not None:
+        text += f" (position {position})"
+    waiting = info.model_copy(update={"reason": reason, "position": position})
+    return QueueVerdict("Waiting", "Queued", text, waiting)

@@ -7,6 +7,7 @@ the Job's uid (Kueue names Workloads itself).
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from mlops_operator.api.training_job import TrainingJob
 from mlops_operator.builders.names import LABEL_KUEUE_QUEUE
 from mlops_operator.context import OperatorContext
 from mlops_operator.kube import ForbiddenError, NotFoundError
+from mlops_operator.reconcile.queue_position import QueuedWorkload, queue_position
 from mlops_operator.reconcile.queue_status import (
     KUEUE_API_VERSION,
     WORKLOAD_JOB_UID_LABEL,
@@ -21,6 +23,9 @@ from mlops_operator.reconcile.queue_status import (
     QueueVerdict,
     queue_verdict,
 )
+
+#: the Workloads of each (namespace, LocalQueue), kept current by the operator's watch
+QueueBook = Mapping[tuple[str, str], Collection[QueuedWorkload]]
 
 
 def effective_queue(ctx: OperatorContext, tj: TrainingJob) -> str | None:
@@ -66,9 +71,16 @@ def _priority_class_exists(ctx: OperatorContext, name: str) -> bool:
 
 
 def observe_queue(
-    ctx: OperatorContext, tj: TrainingJob, job: dict[str, Any], queue: str, *, now: datetime
+    ctx: OperatorContext,
+    tj: TrainingJob,
+    job: dict[str, Any],
+    queue: str,
+    *,
+    now: datetime,
+    queues: QueueBook | None = None,
 ) -> QueueVerdict:
-    """The run's place in ``queue``: its Workload, or which named thing is missing."""
+    """The run's place in ``queue``: its Workload, or which named thing is missing; its
+    position there when ``queues`` (the watched Workloads) is given."""
     namespace = tj.metadata.namespace or "default"
     uid = (job.get("metadata") or {}).get("uid") or ""
     missing: Missing | None = None
@@ -100,4 +112,5 @@ def observe_queue(
         missing=missing,
         previous=tj.status.queue,
         now=now,
+        position=queue_position(queues.get((namespace, queue), ()), uid) if queues else None,
     )

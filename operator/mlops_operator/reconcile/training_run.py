@@ -33,7 +33,12 @@ from mlops_operator.kube import ConflictError, Kube
 from mlops_operator.reconcile.artifact import ArtifactUnavailableError, verify_artifact
 from mlops_operator.reconcile.job_outcome import job_outcome, pods_matter
 from mlops_operator.reconcile.notes import Note, Outcome
-from mlops_operator.reconcile.training_queue import effective_queue, job_queue, observe_queue
+from mlops_operator.reconcile.training_queue import (
+    QueueBook,
+    effective_queue,
+    job_queue,
+    observe_queue,
+)
 from mlops_operator.reconcile.training_status import (
     StatusPatch,
     differs,
@@ -295,6 +300,7 @@ def reconcile_training_job(
     *,
     versions: VersionBook | None = None,
     created: Mapping[str, Any] | None = None,
+    queues: QueueBook | None = None,
 ) -> Outcome:
     """Move the run of TrainingJob ``namespace/name`` one step further.
 
@@ -335,7 +341,7 @@ def reconcile_training_job(
         queue = job_queue(job)
         queue_patch: StatusPatch = {}
         if queue is not None:
-            place = observe_queue(ctx, tj, job, queue, now=_now())
+            place = observe_queue(ctx, tj, job, queue, now=_now(), queues=queues)
             if (job.get("spec") or {}).get("suspend"):
                 _write_status(
                     ctx,

@@ -1,5 +1,8 @@
-"""Canary steps: each step's weight held for its interval, then judged on what the new and the
-stable version served in that step only (counter deltas since the step's baseline)."""
+"""Canary steps: each step's weight held for its interval. ``threshold`` judges it at the
+interval's end on what the new and the stable version served in that step only (counter deltas
+since the step's baseline); ``sequential`` looks every ``LOOK_SECONDS`` at everything served
+since the canary began, rolls back the moment the new version is shown worse and passes the
+step at its interval's end (``sequential_gates``)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ from mlops_operator.api.deployment_status import AnalysisRun, RolloutState
 from mlops_operator.api.rollout import CanaryStrategy
 from mlops_operator.rollout.endings import promote, roll_back
 from mlops_operator.rollout.gates import judge, limits_of
-from mlops_operator.rollout.measure import measure
+from mlops_operator.rollout.measure import measure, since
 from mlops_operator.rollout.plan import POLL_SECONDS, Observed, Plan
+from mlops_operator.rollout.sequential_gates import LOOK_SECONDS, judge_sequential
 from mlops_operator.rollout.traffic import current_weights, seconds_since, step_weights
 
 
@@ -33,6 +37,8 @@ def _start_step(o: Observed, state: RolloutState, canary: CanaryStrategy, step: 
     state.step = step
     state.step_started_at = o.now
     state.baseline = [o.totals.of(v) for v in (o.stable, target) if v]
+    if step == 0:
+        state.canary_baseline = list(state.baseline)
     weight = canary.step_weights[step]
     total = len(canary.step_weights)
     return Plan(
@@ -61,7 +67,8 @@ def canary_step(o: Observed, state: RolloutState, canary: CanaryStrategy) -> Pla
     step = state.step
     elapsed = seconds_since(state.step_started_at, o.now)
     total = len(canary.step_weights)
-    if elapsed < canary.interval_seconds:
+    sequential = canary.analysis.method == "sequential"
+    if elapsed < canary.interval_seconds and (not sequential or o.totals is None):
         return Plan(
             weights=weights,
             stable=o.stable,
@@ -72,7 +79,12 @@ def canary_step(o: Observed, state: RolloutState, canary: CanaryStrategy) -> Pla
             reason="CanaryStep",
             message=f"step {step + 1} of {total}: {target} gets "
             f"{canary.step_weights[step]}%, judged in {canary.interval_seconds - elapsed:.0f} s",
-            requeue_after=max(0.05, canary.interval_seconds - elapsed),
+            requeue_after=max(
+                0.05,
+                min(
+                    LOOK_SECONDS if sequential else float("inf"), canary.interval_seconds - elapsed
+                ),
+            ),
         )
     if o.totals is None:
         return _wait_for_metrics(o, state, weights)
@@ -80,7 +92,17 @@ def canary_step(o: Observed, state: RolloutState, canary: CanaryStrategy) -> Pla
     bounds = o.totals.bounds
     measured_canary = measure(o.totals.of(target), baseline.get(target), bounds)
     measured_stable = measure(o.totals.of(o.stable), baseline.get(o.stable), bounds)
-    verdict = judge(canary.analysis, measured_canary, measured_stable)
+    if sequential:
+        start = {snap.version: snap for snap in state.canary_baseline or state.baseline}
+        verdict, evidence = judge_sequential(
+            canary.analysis,
+            since(o.totals.of(target), start.get(target)),
+            since(o.totals.of(o.stable), start.get(o.stable)),
+            bounds,
+            interval_over=elapsed >= canary.interval_seconds,
+        )
+    else:
+        verdict, evidence = judge(canary.analysis, measured_canary, measured_stable), None
     run = AnalysisRun(
         step=step,
         weight=canary.step_weights[step],
@@ -91,6 +113,8 @@ def canary_step(o: Observed, state: RolloutState, canary: CanaryStrategy) -> Pla
         decision=verdict.decision,
         gate=verdict.gate,
         reason=verdict.reason,
+        method=canary.analysis.method,
+        sequential=evidence,
     )
     if verdict.decision == "Failed":
         return roll_back(
@@ -99,6 +123,21 @@ def canary_step(o: Observed, state: RolloutState, canary: CanaryStrategy) -> Pla
             reason="RolledBack",
             message=f"step {step + 1} of {total} failed: {verdict.reason}",
             analysis=run,
+        )
+    if verdict.decision == "Waiting" and elapsed < canary.interval_seconds:
+        return Plan(
+            weights=weights,
+            stable=o.stable,
+            canary=target,
+            state=state,
+            phase="Progressing",
+            condition="Progressing",
+            reason="CanaryStep",
+            message=f"step {step + 1} of {total}: {target} gets "
+            f"{canary.step_weights[step]}%, judged at every look and passed in "
+            f"{canary.interval_seconds - elapsed:.0f} s without evidence against it",
+            analysis=run,
+            requeue_after=max(0.05, min(LOOK_SECONDS, canary.interval_seconds - elapsed)),
         )
     if verdict.decision == "Waiting":
         return Plan(

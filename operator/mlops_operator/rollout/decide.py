@@ -18,7 +18,13 @@ from mlops_operator.api.deployment_status import DeploymentPhase, RolloutState
 from mlops_operator.rollout.canary import canary_step
 from mlops_operator.rollout.endings import promote, roll_back
 from mlops_operator.rollout.manual import handle_request
-from mlops_operator.rollout.plan import POLL_SECONDS, Observed, Plan, RolloutAction
+from mlops_operator.rollout.plan import (
+    PODS_WAIT_SECONDS,
+    POLL_SECONDS,
+    Observed,
+    Plan,
+    RolloutAction,
+)
 from mlops_operator.rollout.traffic import (
     canary_of,
     current_weights,
@@ -53,12 +59,14 @@ def decide(o: Observed) -> Plan:
         state.target = None
         state.step = None
         state.baseline = []
+        state.canary_baseline = []
     if desired == o.stable:
         state.target = None
         state.step = None
         state.step_started_at = None
         state.started_at = None
         state.baseline = []
+        state.canary_baseline = []
         return Plan(
             weights=steady_weights(o.stable),
             stable=o.stable,
@@ -90,6 +98,7 @@ def decide(o: Observed) -> Plan:
         state.step = None
         state.step_started_at = None
         state.baseline = []
+        state.canary_baseline = []
     return _progress(o, state, action)
 
 
@@ -132,7 +141,10 @@ def _progress(o: Observed, state: RolloutState, action: RolloutAction | None) ->
             reason="WaitingForPods",
             message=f"waiting for the pods of {target} to be ready "
             f"({waited:.0f} s of progressDeadlineSeconds {deadline})",
-            requeue_after=min(POLL_SECONDS, max(0.1, deadline - waited)),
+            requeue_after=min(
+                POLL_SECONDS if target in o.pods_ready else PODS_WAIT_SECONDS,
+                max(0.1, deadline - waited),
+            ),
         )
     if o.stable is None:
         return promote(o, state, how="first version")

@@ -25,6 +25,7 @@ def roll_back(
     state.step = None
     state.step_started_at = None
     state.baseline = []
+    state.canary_baseline = []
     drain(state, target, o.now, keep={o.stable} if o.stable else set())
     event = (
         "Warning",
@@ -53,6 +54,7 @@ def promote(o: Observed, state: RolloutState, *, how: str) -> Plan:
     state.step = None
     state.step_started_at = None
     state.baseline = []
+    state.canary_baseline = []
     state.started_at = None
     drain(state, old, o.now, keep={target})
     message = f"{target} serves all traffic ({how})" + (f"; {old} drains" if old else "")

@@ -129,10 +129,8 @@ def quantile(q: float, bounds: Sequence[float], cumulative: Sequence[int]) -> fl
     return lower
 
 
-def measure(
-    now: CounterSnapshot, then: CounterSnapshot | None, bounds: Sequence[float]
-) -> Measurement:
-    """What a version served between two snapshots."""
+def since(now: CounterSnapshot, then: CounterSnapshot | None) -> CounterSnapshot:
+    """What a version served between two snapshots, as counters (a reset counts as all new)."""
     base = then or CounterSnapshot(version=now.version, buckets=[0] * len(now.buckets))
     reset = now.requests < base.requests
     requests = now.requests if reset else now.requests - base.requests
@@ -141,6 +139,17 @@ def measure(
         buckets = list(now.buckets)
     else:
         buckets = [_delta(a, b) for a, b in zip(now.buckets, base.buckets, strict=True)]
+    return CounterSnapshot(
+        version=now.version, requests=requests, errors=min(errors, requests), buckets=buckets
+    )
+
+
+def measure(
+    now: CounterSnapshot, then: CounterSnapshot | None, bounds: Sequence[float]
+) -> Measurement:
+    """What a version served between two snapshots."""
+    served = since(now, then)
+    requests, errors, buckets = served.requests, served.errors, served.buckets
     p99 = quantile(0.99, bounds, buckets) if len(buckets) == len(bounds) else None
     return Measurement(
         requests=requests,

@@ -16,6 +16,11 @@ ConditionState = Literal["Ready", "Progressing", "Waiting", "Stalled"]
 
 #: how often a rollout waiting on pods or on traffic looks again (watch events come sooner)
 POLL_SECONDS: Final = 1.0
+#: how often a rollout whose version's pods are not ready yet looks again: the watch events
+#: of that version's server Deployment wake it as soon as they are, so this look only serves
+#: the progress deadline (polling each waiting Deployment every second would make every
+#: reconcile wait behind them on a cluster with many Deployments whose pods cannot start)
+PODS_WAIT_SECONDS: Final = 15.0
 
 
 @dataclass(frozen=True)
@@ -41,12 +46,15 @@ class Observed:
     strategy: RolloutStrategy
     paused: bool
     request: RolloutRequest | None
-    #: versions whose server pods are all ready
+    #: versions whose server pods are all ready and listed by their Service
     ready: frozenset[str]
     totals: RouterTotals | None
     metrics_error: str | None
     progress_deadline_seconds: int
     now: datetime
+    #: versions whose server Deployment reports every pod ready, listed by their Service or
+    #: not yet (no watch event tells when an EndpointSlice catches up: that wait is polled)
+    pods_ready: frozenset[str] = frozenset()
 
 
 @dataclass
