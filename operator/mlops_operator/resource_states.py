@@ -56,6 +56,17 @@ class DriftScore:
 
 
 @dataclass(frozen=True)
+class AccuracyEstimate:
+    """A served version's estimated accuracy with its interval, and its test accuracy."""
+
+    version: str
+    value: float
+    lower: float
+    upper: float
+    test: float | None
+
+
+@dataclass(frozen=True)
 class DeploymentState:
     namespace: str
     name: str
@@ -63,6 +74,7 @@ class DeploymentState:
     canary_step: int | None
     traffic: tuple[tuple[str, int], ...]
     drift: tuple[DriftScore, ...]
+    performance: tuple[AccuracyEstimate, ...] = ()
 
 
 ResourceState = TrainingState | ExperimentState | DeploymentState
@@ -122,6 +134,13 @@ def deployment_state(body: Mapping[str, Any]) -> DeploymentState:
             DriftScore(d.version, d.feature or "", d.method, d.score)
             for d in status.drift
             if d.score is not None  # no score yet: too few inputs scored
+        ),
+        performance=tuple(
+            AccuracyEstimate(
+                p.version, p.accuracy.value, p.accuracy.lower, p.accuracy.upper, p.test_accuracy
+            )
+            for p in status.performance
+            if p.accuracy is not None  # no estimate yet, or a version without calibration
         ),
     )
 
