@@ -198,6 +198,60 @@ ROLLOUT: Final = (
             ),
         ),
     ),
+    PanelSpec(
+        "A/B arms: metric with interval",
+        "Each A/B arm's metric (accuracy or error rate) and the ends of its interval "
+        "(always-valid for msprt), from the Deployment's status.abTest.",
+        "percentunit",
+        (
+            Query(
+                f"mlops_deployment_ab_value{{{NS}}}",
+                "{{deployment}} {{version}} {{metric}} {{bound}}",
+            ),
+        ),
+    ),
+    PanelSpec(
+        "A/B samples per arm",
+        "Samples each A/B arm has been judged on.",
+        "short",
+        (Query(f"mlops_deployment_ab_samples{{{NS}}}", "{{deployment}} {{version}}"),),
+    ),
+    PanelSpec(
+        "A/B p-values",
+        "The test's smallest p-value and each arm's against the control; below the "
+        "significance level the test concludes.",
+        "short",
+        (
+            Query(f"mlops_deployment_ab_overall_p_value{{{NS}}}", "{{deployment}}"),
+            Query(f"mlops_deployment_ab_p_value{{{NS}}}", "{{deployment}} {{version}}"),
+        ),
+    ),
+    PanelSpec(
+        "A/B decision",
+        "The decision of each A/B test: Running, Winner, NoDifference or SampleRatioMismatch.",
+        "short",
+        (
+            Query(
+                f"max by (namespace, deployment, decision) "
+                f"(mlops_deployment_ab_decision{{{NS}}}) == 1",
+                "{{deployment}} {{decision}}",
+            ),
+        ),
+        kind="stat",
+        width=6,
+    ),
+    PanelSpec(
+        "Sequential canary: increase over stable",
+        "New minus stable since the canary began (error rate, share of slow requests) with its "
+        "always-valid interval and the tolerance; rolled back once lower is above tolerance.",
+        "percentunit",
+        (
+            Query(
+                f"mlops_deployment_canary_increase{{{NS}}}",
+                "{{deployment}} {{comparison}} {{bound}}",
+            ),
+        ),
+    ),
 )
 
 TRAINING: Final = (
