@@ -155,6 +155,38 @@ ROLLOUT: Final = (
         ),
     ),
     PanelSpec(
+        "Estimated accuracy (no labels)",
+        "Accuracy of each served version estimated from its calibrated probabilities over the "
+        "last monitoring.windowSize predictions, with its 95% interval, beside the version's "
+        "test accuracy (from the Deployment's status); PerformanceDegraded is set when the "
+        "estimate falls more than monitoring.performanceMargin below the test accuracy.",
+        "percentunit",
+        (
+            Query(
+                f'mlops_deployment_estimated_accuracy{{{NS}, bound="estimate"}}',
+                "{{deployment}} {{version}} estimate",
+            ),
+            Query(
+                f'mlops_deployment_estimated_accuracy{{{NS}, bound=~"lower|upper"}}',
+                "{{deployment}} {{version}} {{bound}}",
+            ),
+            Query(
+                f'mlops_deployment_estimated_accuracy{{{NS}, bound="test"}}',
+                "{{deployment}} {{version}} test",
+            ),
+        ),
+    ),
+    PanelSpec(
+        "Estimated against realized accuracy (model server)",
+        "Each server's estimate of its last window beside the accuracy of the predictions "
+        "whose true labels came back on /v1/feedback.",
+        "percentunit",
+        (
+            Query(f"avg by ({MV}) (ml_estimated_accuracy{{{NS}}})", "{{model}} {{version}} est."),
+            Query(f"avg by ({MV}) (ml_online_accuracy{{{NS}}})", "{{model}} {{version}} realized"),
+        ),
+    ),
+    PanelSpec(
         "Drift per feature",
         "Latest drift score of each served version and the feature that has it "
         "(from the Deployment's status).",

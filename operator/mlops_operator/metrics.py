@@ -113,7 +113,18 @@ def deployment_families(states: Iterable[DeploymentState]) -> Iterator[GaugeMetr
         "Latest drift score of each served version, with the feature that has it.",
         labels=[*ids, "version", "feature", "method"],
     )
+    estimated = GaugeMetricFamily(
+        "mlops_deployment_estimated_accuracy",
+        "Accuracy of each served version estimated from its calibrated probabilities (no "
+        "labels), with the bounds of its 95% interval and the version's test accuracy.",
+        labels=[*ids, "version", "bound"],
+    )
     for s in states:
+        for p in s.performance:
+            for bound, number in (("estimate", p.value), ("lower", p.lower), ("upper", p.upper)):
+                estimated.add_metric([s.namespace, s.name, p.version, bound], number)
+            if p.test is not None:
+                estimated.add_metric([s.namespace, s.name, p.version, "test"], p.test)
         for name in DEPLOYMENT_PHASES:
             phase.add_metric([s.namespace, s.name, name], 1 if s.phase == name else 0)
         for version, percent in s.traffic:
@@ -122,7 +133,7 @@ def deployment_families(states: Iterable[DeploymentState]) -> Iterator[GaugeMetr
             step.add_metric([s.namespace, s.name], s.canary_step)
         for d in s.drift:
             drift.add_metric([s.namespace, s.name, d.version, d.feature, d.method], d.score)
-    yield from (phase, weight, step, drift)
+    yield from (phase, weight, step, drift, estimated)
     yield from ab_test_families(states)
     yield from canary_estimate_families(states)
 

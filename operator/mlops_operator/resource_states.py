@@ -62,6 +62,17 @@ class DriftScore:
 
 
 @dataclass(frozen=True)
+class AccuracyEstimate:
+    """A served version's estimated accuracy with its interval, and its test accuracy."""
+
+    version: str
+    value: float
+    lower: float
+    upper: float
+    test: float | None
+
+
+@dataclass(frozen=True)
 class AbArm:
     """One A/B arm's figures: samples, value and its interval, p-value against the control."""
 
@@ -102,6 +113,7 @@ class DeploymentState:
     drift: tuple[DriftScore, ...]
     ab_test: AbVerdict | None = None
     canary_estimates: tuple[CanaryEstimate, ...] = ()
+    performance: tuple[AccuracyEstimate, ...] = ()
 
 
 ResourceState = TrainingState | ExperimentState | DeploymentState
@@ -161,6 +173,13 @@ def deployment_state(body: Mapping[str, Any]) -> DeploymentState:
             DriftScore(d.version, d.feature or "", d.method, d.score)
             for d in status.drift
             if d.score is not None  # no score yet: too few inputs scored
+        ),
+        performance=tuple(
+            AccuracyEstimate(
+                p.version, p.accuracy.value, p.accuracy.lower, p.accuracy.upper, p.test_accuracy
+            )
+            for p in status.performance
+            if p.accuracy is not None  # no estimate yet, or a version without calibration
         ),
         ab_test=_ab_verdict(status),
         canary_estimates=_canary_estimates(status),

@@ -7,6 +7,8 @@ import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
+from mlops_core.prediction_ids import prediction_id
+
 
 @dataclass(frozen=True)
 class PredictionRecord:
@@ -36,14 +38,16 @@ _ID_BATCH = 256
 _ids: list[str] = []
 
 
-def new_prediction_id() -> str:
+def new_prediction_id(version: str | None = None) -> str:
     """128 random bits as 32 hex digits, unguessable (feedback trusts them), drawn from the OS
-    256 at a time: one system call per 256 predictions instead of one each."""
+    256 at a time: one system call per 256 predictions instead of one each; with ``version``,
+    followed by the version that made the prediction (``prediction_ids``)."""
     if not _ids:
         raw = os.urandom(_ID_BYTES * _ID_BATCH).hex()
         step = 2 * _ID_BYTES
         _ids.extend(raw[i : i + step] for i in range(0, len(raw), step))
-    return _ids.pop()
+    random_hex = _ids.pop()
+    return prediction_id(random_hex, version) if version is not None else random_hex
 
 
 class FeedbackBook:

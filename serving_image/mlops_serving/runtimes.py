@@ -93,14 +93,6 @@ class ServableArtifact:
         """The network's input for raw records (PreprocessingError when they do not fit)."""
         return self.parts.preprocessor.transform(records)
 
-    def explaining_network(self) -> Network:
-        """The network for explanations: with ONNX Runtime a session of its own with one
-        thread, so that explaining never takes the predictions' threads; torch shares."""
-        onnx = self.parts.onnx
-        if self.network.runtime == "onnx" and onnx is not None:
-            return OnnxNetwork.from_bytes(onnx, self.parts.config, threads=1)
-        return self.network
-
     def predict_proba(self, records: Records) -> Probabilities:
         return self.network.probabilities(self.encode(records))
 

@@ -170,8 +170,15 @@ class ServerSettings(BaseSettings):
         default=1,
         ge=1,
         le=64,
-        description="Explanations computed at once, on threads of their own (never the "
-        "inference thread); further explain requests wait.",
+        description="Explanations computed at once, each in a worker process of the server's "
+        "own (started on the first explanation); further explain requests wait.",
+    )
+    explain_niceness: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How much lower the explanation workers' CPU priority is than the server's "
+        "(os.nice): on a busy node the predictions get the CPU first.",
     )
     torch_num_threads: int = Field(
         default_factory=_default_threads,

@@ -93,6 +93,24 @@ def test_experiment_trials_and_deployment_rollout() -> None:
                     "time": "2026-01-01T00:00:00Z",
                 }
             ],
+            "performance": [
+                {
+                    "version": "1.0.0",
+                    "calibrated": True,
+                    "accuracy": {"value": 0.81, "lower": 0.78, "upper": 0.84},
+                    "testAccuracy": 0.93,
+                    "margin": 0.05,
+                    "degraded": True,
+                    "time": "2026-01-01T00:00:00Z",
+                },
+                {
+                    "version": "1.1.0",
+                    "calibrated": False,
+                    "margin": 0.05,
+                    "degraded": False,
+                    "time": "2026-01-01T00:00:00Z",
+                },
+            ],
         },
     }
     metrics.observe("Deployment", deployment_state(deployment), namespace="team-a", name="churn")
@@ -110,6 +128,16 @@ def test_experiment_trials_and_deployment_rollout() -> None:
         method="psi",
     )
     assert drift == pytest.approx(0.31)
+    estimate = {**d, "version": "1.0.0"}
+    assert value(metrics, "mlops_deployment_estimated_accuracy", **estimate, bound="estimate") == (
+        pytest.approx(0.81)
+    )
+    assert value(metrics, "mlops_deployment_estimated_accuracy", **estimate, bound="lower") == (
+        pytest.approx(0.78)
+    )
+    assert value(metrics, "mlops_deployment_estimated_accuracy", **estimate, bound="test") == (
+        pytest.approx(0.93)
+    )
 
 
 def test_a_status_the_types_reject_counts_as_unknown() -> None:
