@@ -108,7 +108,9 @@ def explain_interference(repository: Path) -> tuple[Result, Result]:
     port = free_port(HOST_SERVER)
     alone, beside = [], []
     with model_server(repository, HOST_SERVER, port, SERVING_RUNTIME="onnx") as pid:
-        httpx.post(f"http://{HOST_SERVER}:{port}{EXPLAIN_PATH}", content=request_body(), timeout=60)
+        httpx.post(
+            f"http://{HOST_SERVER}:{port}{EXPLAIN_PATH}", content=request_body(), timeout=180
+        )  # starts the explanation worker: its spawn and shap import stay out of the figures
         for _ in range(REPEATS):
             alone.append(measure(HOST_SERVER, port, V1_PATH, request_body(), 16, pid))
             stop = threading.Event()

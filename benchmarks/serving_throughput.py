@@ -63,8 +63,11 @@ V2_PATH = "/v2/models/bench/infer"
 # ---- a trained model ----------------------------------------------------------------------
 
 
-def train_artifact(root: Path, *, model: str = "bench", version: str = "1.0.0") -> Path:
-    """Train a small MLP on synthetic data with the core library and publish it under root."""
+def train_artifact(
+    root: Path, *, model: str = "bench", version: str = "1.0.0", calibrate: bool = False
+) -> Path:
+    """Train a small MLP on synthetic data with the core library and publish it under root
+    (with its temperature fitted on 500 fresh rows when ``calibrate``)."""
     import torch
 
     from mlops_core.artifact_config import ArtifactConfig
@@ -103,6 +106,17 @@ def train_artifact(root: Path, *, model: str = "bench", version: str = "1.0.0") 
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
     module.eval()
+    calibration = None
+    if calibrate:
+        from mlops_core.calibration import fit_temperature
+        from mlops_core.models import probabilities
+
+        x_fresh = rng.normal(size=(500, N_FEATURES))
+        fresh = 2 * (x_fresh[:, :2].sum(axis=1) > 0) + (x_fresh[:, 2:4].sum(axis=1) > 0)
+        columns = {n: x_fresh[:, i].tolist() for i, n in enumerate(names)}
+        with torch.no_grad():
+            proba = probabilities(module(torch.from_numpy(pre.transform_columns(columns))))
+        calibration = fit_temperature(proba.numpy(), fresh.astype(int))
     store = open_store(str(root / model / version))
     publish_artifact(
         store,
@@ -114,6 +128,7 @@ def train_artifact(root: Path, *, model: str = "bench", version: str = "1.0.0") 
         reference=compute_reference_stats(pre, data),
         metrics=ArtifactMetrics(epochs_run=30),
         onnx=export_onnx(module, config, inputs.numpy()),  # served by ONNX Runtime by default
+        calibration=calibration,
     )
     return root
 

@@ -155,6 +155,38 @@ ROLLOUT: Final = (
         ),
     ),
     PanelSpec(
+        "Estimated accuracy (no labels)",
+        "Accuracy of each served version estimated from its calibrated probabilities over the "
+        "last monitoring.windowSize predictions, with its 95% interval, beside the version's "
+        "test accuracy (from the Deployment's status); PerformanceDegraded is set when the "
+        "estimate falls more than monitoring.performanceMargin below the test accuracy.",
+        "percentunit",
+        (
+            Query(
+                f'mlops_deployment_estimated_accuracy{{{NS}, bound="estimate"}}',
+                "{{deployment}} {{version}} estimate",
+            ),
+            Query(
+                f'mlops_deployment_estimated_accuracy{{{NS}, bound=~"lower|upper"}}',
+                "{{deployment}} {{version}} {{bound}}",
+            ),
+            Query(
+                f'mlops_deployment_estimated_accuracy{{{NS}, bound="test"}}',
+                "{{deployment}} {{version}} test",
+            ),
+        ),
+    ),
+    PanelSpec(
+        "Estimated against realized accuracy (model server)",
+        "Each server's estimate of its last window beside the accuracy of the predictions "
+        "whose true labels came back on /v1/feedback.",
+        "percentunit",
+        (
+            Query(f"avg by ({MV}) (ml_estimated_accuracy{{{NS}}})", "{{model}} {{version}} est."),
+            Query(f"avg by ({MV}) (ml_online_accuracy{{{NS}}})", "{{model}} {{version}} realized"),
+        ),
+    ),
+    PanelSpec(
         "Drift per feature",
         "Latest drift score of each served version and the feature that has it "
         "(from the Deployment's status).",
@@ -163,6 +195,60 @@ ROLLOUT: Final = (
             Query(
                 f"mlops_deployment_drift_score{{{NS}}}",
                 "{{deployment}} {{version}} {{feature}} ({{method}})",
+            ),
+        ),
+    ),
+    PanelSpec(
+        "A/B arms: metric with interval",
+        "Each A/B arm's metric (accuracy or error rate) and the ends of its interval "
+        "(always-valid for msprt), from the Deployment's status.abTest.",
+        "percentunit",
+        (
+            Query(
+                f"mlops_deployment_ab_value{{{NS}}}",
+                "{{deployment}} {{version}} {{metric}} {{bound}}",
+            ),
+        ),
+    ),
+    PanelSpec(
+        "A/B samples per arm",
+        "Samples each A/B arm has been judged on.",
+        "short",
+        (Query(f"mlops_deployment_ab_samples{{{NS}}}", "{{deployment}} {{version}}"),),
+    ),
+    PanelSpec(
+        "A/B p-values",
+        "The test's smallest p-value and each arm's against the control; below the "
+        "significance level the test concludes.",
+        "short",
+        (
+            Query(f"mlops_deployment_ab_overall_p_value{{{NS}}}", "{{deployment}}"),
+            Query(f"mlops_deployment_ab_p_value{{{NS}}}", "{{deployment}} {{version}}"),
+        ),
+    ),
+    PanelSpec(
+        "A/B decision",
+        "The decision of each A/B test: Running, Winner, NoDifference or SampleRatioMismatch.",
+        "short",
+        (
+            Query(
+                f"max by (namespace, deployment, decision) "
+                f"(mlops_deployment_ab_decision{{{NS}}}) == 1",
+                "{{deployment}} {{decision}}",
+            ),
+        ),
+        kind="stat",
+        width=6,
+    ),
+    PanelSpec(
+        "Sequential canary: increase over stable",
+        "New minus stable since the canary began (error rate, share of slow requests) with its "
+        "always-valid interval and the tolerance; rolled back once lower is above tolerance.",
+        "percentunit",
+        (
+            Query(
+                f"mlops_deployment_canary_increase{{{NS}}}",
+                "{{deployment}} {{comparison}} {{bound}}",
             ),
         ),
     ),

@@ -10,6 +10,8 @@ or a local directory)::
     metrics.json           validation/test metrics and the best epoch
     model.onnx             the network in ONNX, ending in probabilities (``onnx_network``);
                            absent from versions trained before the export existed
+    calibration.json       the temperature that calibrates the probabilities (``calibration``);
+                           absent from versions trained before calibration existed
     manifest.json          sha256 and size of every file above — written LAST
 
 A reader trusts a version only when ``manifest.json`` exists and every file it lists matches
@@ -37,7 +39,9 @@ METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
 #: optional: a version without it is served by the torch runtime
 ONNX_FILE = "model.onnx"
-OPTIONAL_ARTIFACT_FILES = (ONNX_FILE,)
+#: optional: a version without it is served uncalibrated, with no performance estimate
+CALIBRATION_FILE = "calibration.json"
+OPTIONAL_ARTIFACT_FILES = (ONNX_FILE, CALIBRATION_FILE)
 ARTIFACT_FILES = (WEIGHTS_FILE, CONFIG_FILE, PREPROCESSING_FILE, REFERENCE_STATS_FILE, METRICS_FILE)
 ARTIFACT_FORMAT = "mlops-safetensors-v1"
 

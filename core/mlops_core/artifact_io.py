@@ -25,6 +25,7 @@ from torch import nn
 
 from mlops_core.artifact import (
     ARTIFACT_FORMAT,
+    CALIBRATION_FILE,
     CONFIG_FILE,
     METRICS_FILE,
     ONNX_FILE,
@@ -44,6 +45,7 @@ from mlops_core.artifact_parts import (
     Preprocessor,
     read_artifact_parts,
 )
+from mlops_core.calibration import Calibration
 from mlops_core.models import build_model, input_dtype, probabilities
 from mlops_core.preprocessing import Records
 from mlops_core.reference_stats import ReferenceStats, drift_categories, drift_features
@@ -90,11 +92,14 @@ def publish_artifact(
     reference: ReferenceStats,
     metrics: ArtifactMetrics,
     onnx: bytes | None = None,
+    calibration: Calibration | None = None,
 ) -> PublishedFiles:
     """Publish a complete version; ArtifactExistsError when it already has a manifest.
 
     ``onnx`` is the network's ``model.onnx`` (``onnx_export.export_onnx``, checked against
-    ``module``); without it the version is served by the torch runtime only."""
+    ``module``); without it the version is served by the torch runtime only. ``calibration``
+    is the map fitted on the validation split (``calibration.fit_temperature``); without it
+    the version is served uncalibrated and has no performance estimate."""
     files = {
         WEIGHTS_FILE: state_dict_bytes(module),
         CONFIG_FILE: _json(config),
@@ -104,6 +109,8 @@ def publish_artifact(
     }
     if onnx is not None:
         files[ONNX_FILE] = onnx
+    if calibration is not None:
+        files[CALIBRATION_FILE] = calibration.to_json()
     return publish_files(store, model=model, version=version, files=files)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pydantic import Field, ValidationError
 
 from mlops_core.artifact import (
+    CALIBRATION_FILE,
     CONFIG_FILE,
     METRICS_FILE,
     ONNX_FILE,
@@ -24,6 +25,7 @@ from mlops_core.artifact import (
     read_verified_files,
 )
 from mlops_core.artifact_config import ArtifactConfig
+from mlops_core.calibration import Calibration, CalibrationError
 from mlops_core.preprocessing import (
     PreprocessingError,
     TabularPreprocessor,
@@ -69,6 +71,7 @@ class ArtifactParts:
     digest: str
     size_bytes: int
     files: dict[str, bytes]
+    calibration: Calibration | None = None
 
     @property
     def onnx(self) -> bytes | None:
@@ -86,7 +89,9 @@ def read_artifact_parts(store: ObjectStore, *, expected_digest: str | None = Non
         preprocessor = from_json(files[PREPROCESSING_FILE])
         reference = ReferenceStats.from_json(files[REFERENCE_STATS_FILE])
         metrics = ArtifactMetrics.model_validate_json(files[METRICS_FILE])
-    except (ValidationError, PreprocessingError, ValueError) as exc:
+        raw_calibration = files.get(CALIBRATION_FILE)
+        calibration = None if raw_calibration is None else Calibration.from_json(raw_calibration)
+    except (ValidationError, PreprocessingError, CalibrationError, ValueError) as exc:
         raise ArtifactError(f"artifact {store.uri} has an invalid file: {exc}") from exc
     return ArtifactParts(
         uri=store.uri,
@@ -98,4 +103,5 @@ def read_artifact_parts(store: ObjectStore, *, expected_digest: str | None = Non
         digest=verified.digest,
         size_bytes=verified.size_bytes,
         files=files,
+        calibration=calibration,
     )

@@ -22,9 +22,9 @@ import hashlib
 import json
 from typing import Final, Self
 
-import yaml
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
+from mlops_core.prediction_ids import version_of_prediction
 from mlops_core.wire import WireModel
 
 ROUTER_CONFIG_KEY = "router.json"
@@ -224,6 +224,8 @@ def _mapping_of(text: str) -> dict[str, object]:
     try:
         raw = json.loads(text)
     except ValueError:
+        import yaml  # the rare YAML config only: the model server never parses one at start
+
         try:
             raw = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -255,12 +257,18 @@ VERSION_HEADER: Final = "x-mlops-version"
 
 
 def requested_version(
-    config: RouterConfig, *, in_path: str | None, in_header: str | None
+    config: RouterConfig,
+    *,
+    in_path: str | None,
+    in_header: str | None,
+    prediction: str | None = None,
 ) -> str | None:
-    """The version a request names itself, in its path (``/versions/X``) or in
-    ``VERSION_HEADER``, when that version is one of the backends; else None (the split)."""
+    """The version a request names itself, when that version is one of the backends, else None
+    (the split). In order: its path (``/versions/X``), the version that made the prediction whose
+    id it carries (``prediction_ids.PREDICTION_ID_HEADER``), ``VERSION_HEADER``."""
     known = {b.version for b in config.backends}
-    for named in (in_path, in_header):
+    by_prediction = version_of_prediction(prediction) if prediction is not None else None
+    for named in (in_path, by_prediction, in_header):
         if named is not None and named in known:
             return named
     return None

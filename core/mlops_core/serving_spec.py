@@ -141,6 +141,14 @@ class DriftSpec(WireModel):
     interval_seconds: int = Field(
         default=60, ge=5, le=86_400, description="How often the operator reads the scores."
     )
+    performance_margin: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="How far a served version's estimated accuracy (from its calibrated "
+        "probabilities, no labels needed) may fall below its test accuracy before "
+        "PerformanceDegraded is set and a performance alert is sent.",
+    )
     reference: str | None = Field(
         default=None,
         max_length=DRIFT_REFERENCE_MAX,
@@ -181,7 +189,7 @@ SPEC_VARIABLES: Final = (
 
 #: the settings only the operator uses: not carried to the pods, so changing one restarts none
 OPERATOR_ONLY: Final[frozenset[tuple[SpecName, tuple[str, ...]]]] = frozenset(
-    {("drift", ("interval_seconds",))}
+    {("drift", ("interval_seconds",)), ("drift", ("performance_margin",))}
 )
 
 

@@ -128,6 +128,7 @@ def _explain(args: argparse.Namespace) -> str:
         input_file=Path(args.input),
         deployment=args.deployment,
         top=args.top,
+        prediction_id=args.prediction_id,
     )
 
 
@@ -244,9 +245,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = add("explain", _explain, "why a served version predicts what it does (SHAP)")
     explain.add_argument("model")
-    explain.add_argument("version")
+    explain.add_argument(
+        "version", nargs="?", default=None, help="default: the prediction id's, else the router's"
+    )
     explain.add_argument(
         "--input", required=True, metavar="FILE", help="JSON: a list of records, or one record"
+    )
+    explain.add_argument(
+        "--prediction-id",
+        default=None,
+        metavar="ID",
+        help="the prediction to explain: the version that made it explains it",
     )
     explain.add_argument("--top", type=int, default=5, help="features shown per instance")
     explain.add_argument("--deployment", default=None, help="when several serve the model")

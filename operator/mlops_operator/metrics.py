@@ -12,6 +12,14 @@
 - ``mlops_deployment_rollout_phase{namespace, deployment, phase}`` (1 for the current phase),
   ``mlops_deployment_traffic_weight{…, version}``, ``mlops_deployment_canary_step``,
   ``mlops_deployment_drift_score{…, version, feature, method}``.
+- A/B verdicts: ``mlops_deployment_ab_samples{…, version}``,
+  ``mlops_deployment_ab_value{…, version, metric, bound}`` (bound ``estimate``, ``lower``,
+  ``upper``), ``mlops_deployment_ab_p_value{…, version}`` (each arm against the control) and
+  ``mlops_deployment_ab_overall_p_value``, ``mlops_deployment_ab_decision{…, decision}`` (1 for
+  the current one).
+- The sequential canary: ``mlops_deployment_canary_increase{…, comparison, bound}``
+  (comparison ``error_rate`` or ``slow_share``; bound ``estimate``, ``lower``, ``upper``,
+  ``tolerance``), new minus stable since the canary began, while a rollout runs.
 
 The per-object gauges are computed at scrape time from a :class:`ResourceBook`.
 """
@@ -30,6 +38,7 @@ from prometheus_client.registry import Collector
 from mlops_operator import __version__
 from mlops_operator.api.kinds import KINDS
 from mlops_operator.resource_states import (
+    AB_DECISIONS,
     DEPLOYMENT_PHASES,
     DeploymentState,
     ExperimentState,
@@ -104,7 +113,18 @@ def deployment_families(states: Iterable[DeploymentState]) -> Iterator[GaugeMetr
         "Latest drift score of each served version, with the feature that has it.",
         labels=[*ids, "version", "feature", "method"],
     )
+    estimated = GaugeMetricFamily(
+        "mlops_deployment_estimated_accuracy",
+        "Accuracy of each served version estimated from its calibrated probabilities (no "
+        "labels), with the bounds of its 95% interval and the version's test accuracy.",
+        labels=[*ids, "version", "bound"],
+    )
     for s in states:
+        for p in s.performance:
+            for bound, number in (("estimate", p.value), ("lower", p.lower), ("upper", p.upper)):
+                estimated.add_metric([s.namespace, s.name, p.version, bound], number)
+            if p.test is not None:
+                estimated.add_metric([s.namespace, s.name, p.version, "test"], p.test)
         for name in DEPLOYMENT_PHASES:
             phase.add_metric([s.namespace, s.name, name], 1 if s.phase == name else 0)
         for version, percent in s.traffic:
@@ -113,7 +133,74 @@ def deployment_families(states: Iterable[DeploymentState]) -> Iterator[GaugeMetr
             step.add_metric([s.namespace, s.name], s.canary_step)
         for d in s.drift:
             drift.add_metric([s.namespace, s.name, d.version, d.feature, d.method], d.score)
-    yield from (phase, weight, step, drift)
+    yield from (phase, weight, step, drift, estimated)
+    yield from ab_test_families(states)
+    yield from canary_estimate_families(states)
+
+
+def ab_test_families(states: Iterable[DeploymentState]) -> Iterator[GaugeMetricFamily]:
+    ids = ["namespace", "deployment"]
+    samples = GaugeMetricFamily(
+        "mlops_deployment_ab_samples", "Samples of each A/B arm.", labels=[*ids, "version"]
+    )
+    value = GaugeMetricFamily(
+        "mlops_deployment_ab_value",
+        "Each A/B arm's metric (estimate) and the ends of its interval (lower, upper).",
+        labels=[*ids, "version", "metric", "bound"],
+    )
+    arm_p = GaugeMetricFamily(
+        "mlops_deployment_ab_p_value",
+        "Each A/B arm's p-value against the control (corrected for the comparisons).",
+        labels=[*ids, "version"],
+    )
+    overall_p = GaugeMetricFamily(
+        "mlops_deployment_ab_overall_p_value", "The A/B test's smallest p-value.", labels=ids
+    )
+    decision = GaugeMetricFamily(
+        "mlops_deployment_ab_decision",
+        "1 for the A/B test's decision (Running, Winner, NoDifference, SampleRatioMismatch).",
+        labels=[*ids, "decision"],
+    )
+    for s in states:
+        ab = s.ab_test
+        if ab is None:
+            continue
+        key = [s.namespace, s.name]
+        for name in AB_DECISIONS:
+            decision.add_metric([*key, name], 1 if ab.decision == name else 0)
+        if ab.p_value is not None:
+            overall_p.add_metric(key, ab.p_value)
+        for arm in ab.arms:
+            samples.add_metric([*key, arm.version], arm.samples)
+            for bound, figure in (
+                ("estimate", arm.value),
+                ("lower", arm.lower),
+                ("upper", arm.upper),
+            ):
+                if figure is not None:
+                    value.add_metric([*key, arm.version, ab.metric, bound], figure)
+            if arm.p_value is not None:
+                arm_p.add_metric([*key, arm.version], arm.p_value)
+    yield from (samples, value, arm_p, overall_p, decision)
+
+
+def canary_estimate_families(states: Iterable[DeploymentState]) -> Iterator[GaugeMetricFamily]:
+    increase = GaugeMetricFamily(
+        "mlops_deployment_canary_increase",
+        "The sequential canary's new-minus-stable proportion since the canary began (estimate), "
+        "its always-valid interval (lower, upper) and the tolerance.",
+        labels=["namespace", "deployment", "comparison", "bound"],
+    )
+    for s in states:
+        for e in s.canary_estimates:
+            for bound, figure in (
+                ("estimate", e.increase),
+                ("lower", e.lower),
+                ("upper", e.upper),
+                ("tolerance", e.tolerance),
+            ):
+                increase.add_metric([s.namespace, s.name, e.comparison, bound], figure)
+    yield increase
 
 
 class ReconcileErrorCounter(logging.Handler):

@@ -14,7 +14,12 @@ from typing import Any, Final, Literal, get_args
 
 from pydantic import ValidationError
 
-from mlops_operator.api.deployment_status import DeploymentPhase, DeploymentStatus
+from mlops_operator.api.deployment_status import (
+    AbDecision,
+    DeploymentPhase,
+    DeploymentStatus,
+    IncreaseEstimate,
+)
 from mlops_operator.api.experiment import ExperimentStatus
 from mlops_operator.api.training_job import TrainingJobStatus, TrainingPhase
 
@@ -28,6 +33,7 @@ TRIAL_STATES: Final[tuple[TrialState, ...]] = (
 )
 #: every phase a Deployment (mlops.dev) can be in, as its status type declares them
 DEPLOYMENT_PHASES: Final[tuple[DeploymentPhase, ...]] = get_args(DeploymentPhase)
+AB_DECISIONS: Final[tuple[AbDecision, ...]] = get_args(AbDecision)
 UNKNOWN: Final = "Unknown"
 
 
@@ -56,6 +62,48 @@ class DriftScore:
 
 
 @dataclass(frozen=True)
+class AccuracyEstimate:
+    """A served version's estimated accuracy with its interval, and its test accuracy."""
+
+    version: str
+    value: float
+    lower: float
+    upper: float
+    test: float | None
+
+
+@dataclass(frozen=True)
+class AbArm:
+    """One A/B arm's figures: samples, value and its interval, p-value against the control."""
+
+    version: str
+    samples: int
+    value: float | None
+    lower: float | None
+    upper: float | None
+    p_value: float | None
+
+
+@dataclass(frozen=True)
+class AbVerdict:
+    metric: str
+    decision: AbDecision
+    p_value: float | None
+    arms: tuple[AbArm, ...]
+
+
+@dataclass(frozen=True)
+class CanaryEstimate:
+    """The sequential canary's latest "new minus stable" on one comparison."""
+
+    comparison: Literal["error_rate", "slow_share"]
+    increase: float
+    lower: float
+    upper: float
+    tolerance: float
+
+
+@dataclass(frozen=True)
 class DeploymentState:
     namespace: str
     name: str
@@ -63,6 +111,9 @@ class DeploymentState:
     canary_step: int | None
     traffic: tuple[tuple[str, int], ...]
     drift: tuple[DriftScore, ...]
+    ab_test: AbVerdict | None = None
+    canary_estimates: tuple[CanaryEstimate, ...] = ()
+    performance: tuple[AccuracyEstimate, ...] = ()
 
 
 ResourceState = TrainingState | ExperimentState | DeploymentState
@@ -123,6 +174,43 @@ def deployment_state(body: Mapping[str, Any]) -> DeploymentState:
             for d in status.drift
             if d.score is not None  # no score yet: too few inputs scored
         ),
+        performance=tuple(
+            AccuracyEstimate(
+                p.version, p.accuracy.value, p.accuracy.lower, p.accuracy.upper, p.test_accuracy
+            )
+            for p in status.performance
+            if p.accuracy is not None  # no estimate yet, or a version without calibration
+        ),
+        ab_test=_ab_verdict(status),
+        canary_estimates=_canary_estimates(status),
+    )
+
+
+def _ab_verdict(status: DeploymentStatus) -> AbVerdict | None:
+    ab = status.ab_test
+    if ab is None:
+        return None
+    arms = tuple(
+        AbArm(a.version, a.samples, a.value, a.ci_lower, a.ci_upper, a.p_value) for a in ab.arms
+    )
+    return AbVerdict(ab.metric, ab.decision, ab.p_value, arms)
+
+
+def _canary_estimates(status: DeploymentStatus) -> tuple[CanaryEstimate, ...]:
+    """The latest sequential look of the rollout running now (none once it has ended)."""
+    if status.canary_version is None or not status.analysis:
+        return ()
+    found = status.analysis[-1].sequential
+    if found is None:
+        return ()
+    pairs: tuple[tuple[Literal["error_rate", "slow_share"], IncreaseEstimate | None], ...] = (
+        ("error_rate", found.error_rate),
+        ("slow_share", found.slow_share),
+    )
+    return tuple(
+        CanaryEstimate(name, e.increase, e.lower, e.upper, e.tolerance)
+        for name, e in pairs
+        if e is not None
     )
 
 

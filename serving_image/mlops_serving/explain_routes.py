@@ -3,9 +3,9 @@ answers what it answers (``explaining``), for the bodies of ``:predict`` and ``i
 
 Explaining costs hundreds of forward passes per instance, so it is kept apart from the
 predictions: at most ``explain_max_instances`` instances per request (413 past it, naming the
-limit), at most ``explain_concurrency`` explanations at once on threads of their own (never the
-inference thread, so a prediction never waits behind one), ONNX Runtime sessions of one thread,
-and its own latency histogram.
+limit), at most ``explain_concurrency`` explanations at once, each in a worker process of lower
+CPU priority (``explain_workers``: a prediction never waits behind one, nor for the interpreter
+lock), ONNX Runtime sessions of one thread there, and its own latency histogram.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from mlops_core.artifact_config import ArtifactConfig
-from mlops_serving.errors import InvalidInputError, PayloadTooLargeError, ServingError
+from mlops_core.prediction_ids import PREDICTION_ID_HEADER, version_of_prediction
+from mlops_serving.errors import InvalidInputError, PayloadTooLargeError
+from mlops_serving.explain_workers import ExplainWorkers
 from mlops_serving.inputs import Record, instances_to_records, v2_inputs_to_records
 from mlops_serving.json_body import json_response
 from mlops_serving.metrics import ServerMetrics
@@ -35,11 +36,11 @@ router = APIRouter(tags=["Explanations"])
 
 @dataclass
 class Explanations:
-    """What the explain routes need: the versions, a bounded pool of threads, the limits."""
+    """What the explain routes need: the versions, the worker processes, the limits."""
 
     repository: ModelRepository
     metrics: ServerMetrics
-    executor: Executor
+    workers: ExplainWorkers
     max_instances: int
     concurrency: asyncio.Semaphore
 
@@ -57,15 +58,13 @@ class Explanations:
             if not records:
                 raise InvalidInputError("nothing to explain: send at least one instance")
             async with self.concurrency:
-                loop = asyncio.get_running_loop()
-                try:
-                    explained = await loop.run_in_executor(self.executor, served.explain, records)
-                except ServingError:
-                    raise
-                except Exception as exc:
-                    raise InvalidInputError(
-                        f"input does not fit model {served.name} {served.version}: {exc}"
-                    ) from exc
+                explained = await self.workers.explain(
+                    model=f"{served.name} {served.version}",
+                    uri=served.artifact.parts.uri,
+                    digest=served.artifact.digest,
+                    runtime=served.artifact.runtime,
+                    records=records,
+                )
         elapsed = time.perf_counter() - started
         self.metrics.explain_latency.labels(served.name, served.version).observe(elapsed)
         self.metrics.explanations.labels(served.name, served.version).inc(len(explained))
@@ -73,7 +72,7 @@ class Explanations:
             "model": served.name,
             "version": served.version,
             "runtime": served.artifact.runtime,
-            "explanations": [e.to_wire() for e in explained],
+            "explanations": explained,
         }
 
 
@@ -83,10 +82,21 @@ def explanations_of(request: Request) -> Explanations:
     return value
 
 
+def version_asked(version: str | None, request: Request) -> str | None:
+    """The version in the path, else the one that made the prediction whose id the request
+    carries (``PREDICTION_ID_HEADER``), else None (the default version)."""
+    if version is not None:
+        return version
+    prediction = request.headers.get(PREDICTION_ID_HEADER)
+    return version_of_prediction(prediction) if prediction is not None else None
+
+
 async def _v1(name: str, version: str | None, request: Request) -> Response:
     instances = parse_instances(await request.body())
     answer = await explanations_of(request).run(
-        name, version, lambda config: instances_to_records(config, instances)
+        name,
+        version_asked(version, request),
+        lambda config: instances_to_records(config, instances),
     )
     return json_response(answer)
 
@@ -104,7 +114,9 @@ async def explain_v1_version(name: str, version: str, request: Request) -> Respo
 async def _v2(name: str, version: str | None, request: Request) -> Response:
     call = parse_infer(await request.body(), header_length_of(request.scope["headers"]))
     answer = await explanations_of(request).run(
-        name, version, lambda config: v2_inputs_to_records(config, call.tensors)
+        name,
+        version_asked(version, request),
+        lambda config: v2_inputs_to_records(config, call.tensors),
     )
     return json_response(
         {"model_name": answer["model"], "model_version": answer["version"], "id": call.id, **answer}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
+
+from mlops_core.prediction_ids import prediction_id
 
 
 @dataclass(frozen=True)
@@ -36,23 +38,28 @@ _ID_BATCH = 256
 _ids: list[str] = []
 
 
-def new_prediction_id() -> str:
+def new_prediction_id(version: str | None = None) -> str:
     """128 random bits as 32 hex digits, unguessable (feedback trusts them), drawn from the OS
-    256 at a time: one system call per 256 predictions instead of one each."""
+    256 at a time: one system call per 256 predictions instead of one each; with ``version``,
+    followed by the version that made the prediction (``prediction_ids``)."""
     if not _ids:
         raw = os.urandom(_ID_BYTES * _ID_BATCH).hex()
         step = 2 * _ID_BYTES
         _ids.extend(raw[i : i + step] for i in range(0, len(raw), step))
-    return _ids.pop()
+    random_hex = _ids.pop()
+    return prediction_id(random_hex, version) if version is not None else random_hex
 
 
 class FeedbackBook:
-    """The last ``capacity`` predictions awaiting a true label, and the tallies per version."""
+    """The last ``capacity`` predictions awaiting a true label, the tallies per version, and
+    per version whether each of the last ``window`` labelled predictions was right."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, *, window: int = 1000) -> None:
         self._capacity = capacity
+        self._window = window
         self._pending: OrderedDict[str, PredictionRecord] = OrderedDict()
         self._tally: dict[tuple[str, str], tuple[int, int]] = {}
+        self._recent: dict[tuple[str, str], deque[bool]] = {}
         self._lock = threading.Lock()
 
     def record(self, prediction_id: str, record: PredictionRecord) -> None:
@@ -72,7 +79,17 @@ class FeedbackBook:
             hit = record.label == true_label
             correct, samples = correct + int(hit), samples + 1
             self._tally[key] = (correct, samples)
+            recent = self._recent.get(key)
+            if recent is None:
+                recent = self._recent[key] = deque(maxlen=self._window)
+            recent.append(hit)
         return hit, Accuracy(record.model, record.version, correct, samples)
+
+    def recent_accuracy(self, model: str, version: str) -> Accuracy:
+        """The accuracy of the version's last ``window`` predictions that got a label."""
+        with self._lock:
+            hits = list(self._recent.get((model, version), ()))
+        return Accuracy(model, version, sum(hits), len(hits))
 
     def accuracy(self, model: str) -> list[Accuracy]:
         with self._lock:

@@ -56,7 +56,7 @@ class Inference:
         elapsed = time.perf_counter() - started
         served.latency.observe(elapsed)
         served.predictions.inc(len(predictions))
-        ids = [new_prediction_id() for _ in predictions]
+        ids = [new_prediction_id(served.version) for _ in predictions]
         for pid, prediction in zip(ids, predictions, strict=True):
             self.feedback.record(
                 pid, PredictionRecord(served.name, served.version, prediction.label)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import psutil
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from mlops_core.performance_estimate import PerformanceEstimate
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 MV = ("model", "version")
@@ -82,13 +84,53 @@ class ServerMetrics:
         self.online_accuracy = Gauge(
             "ml_online_accuracy", "Share of correct predictions among feedback.", MV, registry=r
         )
+        self.estimated_accuracy = Gauge(
+            "ml_estimated_accuracy",
+            "Accuracy of the last monitoring.windowSize predictions, estimated from their "
+            "calibrated probabilities (no labels needed).",
+            MV,
+            registry=r,
+        )
+        self.estimated_accuracy_lower = Gauge(
+            "ml_estimated_accuracy_lower",
+            "Lower end of the 95% interval of the window's realized accuracy.",
+            MV,
+            registry=r,
+        )
+        self.estimated_accuracy_upper = Gauge(
+            "ml_estimated_accuracy_upper",
+            "Upper end of the 95% interval of the window's realized accuracy.",
+            MV,
+            registry=r,
+        )
+        self.estimated_macro_f1 = Gauge(
+            "ml_estimated_macro_f1",
+            "Macro F1 of the window estimated from calibrated probabilities (multi-class).",
+            MV,
+            registry=r,
+        )
+        self._estimates = (
+            self.estimated_accuracy,
+            self.estimated_accuracy_lower,
+            self.estimated_accuracy_upper,
+            self.estimated_macro_f1,
+        )
 
     def sample_cpu(self) -> None:
         self.cpu.set(psutil.cpu_percent(interval=None))
 
+    def set_estimate(self, model: str, version: str, estimate: PerformanceEstimate) -> None:
+        """The gauges of a version's performance estimate."""
+        accuracy = estimate.accuracy
+        self.estimated_accuracy.labels(model, version).set(accuracy.value)
+        self.estimated_accuracy_lower.labels(model, version).set(accuracy.lower)
+        self.estimated_accuracy_upper.labels(model, version).set(accuracy.upper)
+        if estimate.macro_f1 is not None:
+            self.estimated_macro_f1.labels(model, version).set(estimate.macro_f1.value)
+
     def forget(self, model: str, version: str) -> None:
         """Drop the gauges of an unloaded version (counters keep their history)."""
-        for gauge in (self.memory, self.drift, self.drift_detected):
+        for gauge in (self.memory, self.drift, self.drift_detected, *self._estimates):
             try:
                 gauge.remove(model, version)
             except KeyError:

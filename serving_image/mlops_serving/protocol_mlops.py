@@ -11,6 +11,12 @@ from pydantic import Field
 
 from mlops_core.artifact_config import ArtifactConfig
 from mlops_core.drift_report import FeatureDriftScore, ModelDriftReport
+from mlops_core.performance_estimate import Estimate
+from mlops_core.performance_report import (
+    TEST_ACCURACY,
+    IntervalEstimate,
+    ModelPerformanceReport,
+)
 from mlops_core.wire import WireModel
 from mlops_serving.errors import ModelUnavailableError, ServingError
 from mlops_serving.inference import InferenceResult
@@ -130,6 +136,42 @@ async def drift(
             )
             for f in report.features
         ],
+    ).to_json_dict()
+
+
+def _interval(estimate: Estimate | None) -> IntervalEstimate | None:
+    if estimate is None:
+        return None
+    return IntervalEstimate(value=estimate.value, lower=estimate.lower, upper=estimate.upper)
+
+
+@router.get("/mlops/models/{name}/performance")
+async def performance(
+    name: str, request: Request, version: str | None = Query(default=None, max_length=64)
+) -> dict[str, Any]:
+    """The estimated accuracy (and macro F1) of the last ``windowSize`` predictions, and the
+    realized accuracy of the last ``windowSize`` labelled ones."""
+    inference = inference_of(request)
+    served = await inference.repository.get(name, version)
+    drift = served.drift
+    if drift is None:
+        raise ModelUnavailableError("monitoring is off (DRIFT_DETECTION_ENABLED=false)")
+    monitor = served.performance
+    samples, estimate = 0, None
+    if monitor is not None:
+        samples, estimate = await asyncio.to_thread(monitor.estimate)
+    realized = inference.feedback.recent_accuracy(served.name, served.version)
+    return ModelPerformanceReport(
+        model=served.name,
+        version=served.version,
+        window_size=drift.window_size,
+        calibrated=served.artifact.calibration is not None,
+        samples=samples,
+        accuracy=_interval(estimate.accuracy if estimate else None),
+        macro_f1=_interval(estimate.macro_f1 if estimate else None),
+        test_accuracy=served.artifact.parts.metrics.test.get(TEST_ACCURACY),
+        realized_accuracy=realized.accuracy,
+        realized_samples=realized.samples,
     ).to_json_dict()
 
 

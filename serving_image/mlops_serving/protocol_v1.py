@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlops_core.prediction_ids import PREDICTION_ID_MAX
 from mlops_core.wire import WireModel
 from mlops_serving.errors import InvalidInputError, ModelNotFoundError
 from mlops_serving.feedback import UnknownPredictionError
@@ -29,7 +30,9 @@ class V1PredictRequest(BaseModel):
 class FeedbackRequest(WireModel):
     """The true label of an earlier prediction."""
 
-    prediction_id: str = Field(min_length=1, max_length=64, description="From the response.")
+    prediction_id: str = Field(
+        min_length=1, max_length=PREDICTION_ID_MAX, description="From the response."
+    )
     true_label: str | int | bool = Field(description="The label the prediction should have had.")
 
 

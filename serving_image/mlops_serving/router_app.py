@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from mlops_core.prediction_ids import PREDICTION_ID_HEADER
 from mlops_core.routing import (
     VERSION_HEADER,
     RouterConfig,
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 
 PASSED_PREFIXES = ("/v1/", "/v2/", "/mlops/")
 VERSION_HEADER_BYTES = VERSION_HEADER.encode()
+PREDICTION_ID_HEADER_BYTES = PREDICTION_ID_HEADER.encode()
 VERSION_IN_PATH = re.compile(r"/versions/([^/:]+)")
 HOP_BY_HOP = frozenset(
     {
@@ -112,10 +114,12 @@ class Router:
     def pick(self, config: RouterConfig, path: str, headers: dict[bytes, bytes]) -> str:
         in_path = VERSION_IN_PATH.search(path)
         in_header = headers.get(VERSION_HEADER_BYTES)
+        prediction = headers.get(PREDICTION_ID_HEADER_BYTES)
         named = requested_version(
             config,
             in_path=in_path.group(1) if in_path is not None else None,
             in_header=in_header.decode("latin-1") if in_header is not None else None,
+            prediction=prediction.decode("latin-1") if prediction is not None else None,
         )
         if named is not None:
             return named

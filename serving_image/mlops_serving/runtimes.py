@@ -22,6 +22,7 @@ import numpy as np
 from mlops_core.artifact import ArtifactError, Manifest
 from mlops_core.artifact_config import ArtifactConfig
 from mlops_core.artifact_parts import ArtifactParts, Preprocessor, read_artifact_parts
+from mlops_core.calibration import Calibration
 from mlops_core.onnx_network import OnnxNetwork, OnnxNetworkError
 from mlops_core.preprocessing import Records
 from mlops_core.reference_stats import ReferenceStats, drift_categories, drift_features
@@ -64,6 +65,11 @@ class ServableArtifact:
         return self.parts.reference
 
     @property
+    def calibration(self) -> Calibration | None:
+        """The version's calibration map (None for a version trained before it existed)."""
+        return self.parts.calibration
+
+    @property
     def manifest(self) -> Manifest:
         return self.parts.manifest
 
@@ -86,14 +92,6 @@ class ServableArtifact:
     def encode(self, records: Records) -> np.ndarray[Any, Any]:
         """The network's input for raw records (PreprocessingError when they do not fit)."""
         return self.parts.preprocessor.transform(records)
-
-    def explaining_network(self) -> Network:
-        """The network for explanations: with ONNX Runtime a session of its own with one
-        thread, so that explaining never takes the predictions' threads; torch shares."""
-        onnx = self.parts.onnx
-        if self.network.runtime == "onnx" and onnx is not None:
-            return OnnxNetwork.from_bytes(onnx, self.parts.config, threads=1)
-        return self.network
 
     def predict_proba(self, records: Records) -> Probabilities:
         return self.network.probabilities(self.encode(records))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
@@ -22,8 +21,8 @@ from mlops_core.storage import ObjectStore
 from mlops_serving.batching import BatcherClosedError, DynamicBatcher
 from mlops_serving.drift_monitor import DriftMonitor, DriftReport, drift_reference
 from mlops_serving.errors import InvalidInputError, ModelUnavailableError
-from mlops_serving.explaining import Explanation, ModelExplainer
 from mlops_serving.metrics import ServerMetrics
+from mlops_serving.performance_monitor import PerformanceMonitor
 from mlops_serving.runtimes import ServableArtifact, load_servable
 from mlops_serving.settings import ServerSettings
 
@@ -71,8 +70,7 @@ class ServedModel:
         self.in_flight = 0
         self.last_used = time.monotonic()
         self.drift: DriftMonitor | None = None
-        self._explainer: ModelExplainer | None = None
-        self._explainer_lock = threading.Lock()
+        self.performance: PerformanceMonitor | None = None
         self._executor = executor
         self._drift_sample = settings.drift_sample_per_batch
         drift = settings.drift
@@ -89,6 +87,12 @@ class ServedModel:
                     artifact.drift_features(records),
                     artifact.drift_categories(records),
                 ),
+            )
+        if drift.enabled and settings.performance_estimation and artifact.calibration:
+            self.performance = PerformanceMonitor(
+                artifact.calibration,
+                window_size=drift.window_size,
+                min_samples=settings.drift_min_samples,
             )
         self.latency = metrics.latency.labels(name, version)
         self.predictions = metrics.predictions.labels(name, version)
@@ -122,27 +126,13 @@ class ServedModel:
                 f"instance {row} gives non-finite probabilities: its values are too large for "
                 "the model; send values nearer the training range"
             )
+        if self.performance is not None:
+            self.performance.observe(proba)
         labels = self.artifact.class_labels
         best = np.argmax(proba, axis=1)
         return [
             Prediction(labels[int(i)], row) for i, row in zip(best, proba.tolist(), strict=True)
         ]
-
-    def explain(self, records: Sequence[Record]) -> list[Explanation]:
-        """Explanations of ``records`` (blocking: the explain routes run it on their threads;
-        the explainer and its background are built on the first call)."""
-        with self._explainer_lock:
-            if self._explainer is None:
-                artifact = self.artifact
-                self._explainer = ModelExplainer(
-                    preprocessor=artifact.preprocessor,
-                    reference=artifact.reference,
-                    architecture=artifact.config.architecture,
-                    class_labels=artifact.class_labels,
-                    probabilities=artifact.explaining_network().probabilities,
-                )
-            explainer = self._explainer
-        return explainer.explain(records)
 
     def _observe_drift(self, records: list[Record]) -> None:
         """Keep a sample of a batch's records for the drift windows (after the answers)."""

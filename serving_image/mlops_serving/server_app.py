@@ -21,6 +21,7 @@ from mlops_serving.api_docs import install_api_docs
 from mlops_serving.batching import cancel_quietly
 from mlops_serving.body_limit import BodyLimitMiddleware
 from mlops_serving.errors import install_error_handlers
+from mlops_serving.explain_workers import ExplainWorkers
 from mlops_serving.fast_path import PredictFastPath
 from mlops_serving.feedback import FeedbackBook
 from mlops_serving.inference import Inference
@@ -36,6 +37,10 @@ def refresh_gauges(repository: ModelRepository, metrics: ServerMetrics) -> None:
     """Drift scores and CPU, computed when scraped rather than per request."""
     metrics.sample_cpu()
     for served in repository.loaded():
+        if served.performance is not None:
+            _, estimate = served.performance.estimate()
+            if estimate is not None:
+                metrics.set_estimate(served.name, served.version, estimate)
         if served.drift is None:
             continue
         report = served.drift.report()
@@ -65,15 +70,15 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
         app.state.inference = Inference(
             repository=repository,
             metrics=metrics,
-            feedback=FeedbackBook(settings.feedback_capacity),
+            feedback=FeedbackBook(settings.feedback_capacity, window=settings.drift.window_size),
         )
-        explain_executor = ThreadPoolExecutor(
-            max_workers=settings.explain_concurrency, thread_name_prefix="explain"
+        explain_workers = ExplainWorkers(
+            processes=settings.explain_concurrency, niceness=settings.explain_niceness
         )
         app.state.explanations = explain_routes.Explanations(
             repository=repository,
             metrics=metrics,
-            executor=explain_executor,
+            workers=explain_workers,
             max_instances=settings.explain_max_instances,
             concurrency=asyncio.Semaphore(settings.explain_concurrency),
         )
@@ -100,7 +105,7 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
                 preload.cancel()
             await repository.close()
             executor.shutdown(wait=True)
-            explain_executor.shutdown(wait=True)
+            await asyncio.to_thread(explain_workers.close)
 
     title = "mlops model server"
     app = FastAPI(

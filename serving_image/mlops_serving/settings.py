@@ -158,6 +158,11 @@ class ServerSettings(BaseSettings):
         default=8, ge=1, le=4096, description="Records of each batch added to the drift window."
     )
     feedback_capacity: int = Field(default=100_000, ge=1)
+    performance_estimation: bool = Field(
+        default=True,
+        description="Estimate each calibrated version's accuracy from its probabilities while "
+        "drift monitoring is on (the window is monitoring.windowSize).",
+    )
     explain_max_instances: int = Field(
         default=16, ge=1, le=1024, description="Instances one explain request may carry (413 past)."
     )
@@ -165,8 +170,15 @@ class ServerSettings(BaseSettings):
         default=1,
         ge=1,
         le=64,
-        description="Explanations computed at once, on threads of their own (never the "
-        "inference thread); further explain requests wait.",
+        description="Explanations computed at once, each in a worker process of the server's "
+        "own (started on the first explanation); further explain requests wait.",
+    )
+    explain_niceness: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How much lower the explanation workers' CPU priority is than the server's "
+        "(os.nice): on a busy node the predictions get the CPU first.",
     )
     torch_num_threads: int = Field(
         default_factory=_default_threads,

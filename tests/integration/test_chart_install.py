@@ -14,7 +14,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import boto3
 import httpx
@@ -214,8 +214,77 @@ def deployment_with_rollout(namespace: str) -> tuple[dict[str, Any], dict[str, A
                 "time": "2026-01-01T00:00:00Z",
             }
         ],
+        "canaryVersion": "1.1.0",
+        "analysis": [SEQUENTIAL_LOOK],
+        "abTest": AB_VERDICT,
     }
     return body, status
+
+
+def _increase(canary: float, stable: float, width: float, tolerance: float) -> dict[str, Any]:
+    increase = canary - stable
+    return {
+        "canary": canary,
+        "stable": stable,
+        "increase": increase,
+        "lower": increase - width,
+        "upper": increase + width,
+        "tolerance": tolerance,
+        "shown": "Undecided",
+    }
+
+
+#: one look of a sequential canary step and an A/B verdict, as the reconciler writes them
+SEQUENTIAL_LOOK: Final = {
+    "step": 0,
+    "weight": 10,
+    "time": "2026-01-01T00:00:00Z",
+    "canary": {"requests": 120, "errors": 1, "errorRate": 0.0083, "p99LatencyMs": 40.0},
+    "stable": {"requests": 1100, "errors": 11, "errorRate": 0.01, "p99LatencyMs": 42.0},
+    "limits": {"maxErrorRate": 0.01, "maxP99LatencyMs": 250, "minRequests": 50},
+    "decision": "Waiting",
+    "reason": "no evidence against it yet",
+    "method": "sequential",
+    "sequential": {
+        "canaryRequests": 120,
+        "stableRequests": 1100,
+        "significanceLevel": 0.05,
+        "errorRate": _increase(0.0083, 0.01, 0.03, 0.005),
+        "slowShare": _increase(0.025, 0.02, 0.05, 0.02),
+        "latencyBoundMs": 25.0,
+    },
+}
+AB_VERDICT: Final = {
+    "metric": "accuracy",
+    "method": "msprt",
+    "samples": {"1.0.0": 600, "1.1.0": 610},
+    "values": {"1.0.0": 0.8, "1.1.0": 0.83},
+    "arms": [
+        {
+            "version": "1.0.0",
+            "weight": 50,
+            "control": True,
+            "samples": 600,
+            "successes": 480,
+            "value": 0.8,
+            "ciLower": 0.74,
+            "ciUpper": 0.86,
+        },
+        {
+            "version": "1.1.0",
+            "weight": 50,
+            "control": False,
+            "samples": 610,
+            "successes": 506,
+            "value": 0.83,
+            "ciLower": 0.77,
+            "ciUpper": 0.88,
+            "pValue": 0.4,
+        },
+    ],
+    "pValue": 0.4,
+    "decision": "Running",
+}
 
 
 def experiment_with_trials(namespace: str) -> tuple[dict[str, Any], dict[str, Any]]:

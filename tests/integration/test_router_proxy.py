@@ -227,3 +227,26 @@ def test_router_front_handles_bad_and_unusual_requests(router: tuple[ServerProce
         )
         assert expect.status_code == 200
         assert client.get("/healthz").json() == {"live": True}
+
+
+def test_explaining_a_prediction_by_its_id_goes_to_the_version_that_made_it(
+    router: tuple[ServerProcess, Path], servers: dict[str, ServerProcess]
+) -> None:
+    process, config = router
+    write_config(config, split_config(servers, 50, 50))  # a canary at half the traffic
+    time.sleep(0.5)
+    made: dict[str, str] = {}  # version -> the id of a prediction it made
+    with httpx.Client(base_url=process.url, timeout=120) as client:
+        while len(made) < 2:
+            answer = client.post(PREDICT, json={"instances": [RECORD]}).json()
+            made.setdefault(answer["version"], answer["predictionIds"][0])
+        for version, prediction_id in made.items():
+            for _ in range(3):  # the split would send some of them to the other version
+                explained = client.post(
+                    "/v1/models/fraud:explain",
+                    json={"instances": [RECORD]},
+                    headers={"x-mlops-prediction-id": prediction_id},
+                )
+                assert explained.status_code == 200, explained.text
+                assert explained.json()["version"] == version
+                assert explained.headers["x-mlops-version"] == version

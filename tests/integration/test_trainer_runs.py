@@ -22,6 +22,7 @@ import yaml
 
 from mlops_core.artifact import (
     ARTIFACT_FILES,
+    CALIBRATION_FILE,
     MANIFEST_FILE,
     ONNX_FILE,
     WEIGHTS_FILE,
@@ -324,7 +325,7 @@ def test_published_version_is_refused_but_the_same_run_may_retry(tmp_path: Path)
     # the checkpoints (under the artifact by default) are gone after the publish, markers too:
     # the folder holds the artifact's files and nothing else
     left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert left == sorted([*ARTIFACT_FILES, ONNX_FILE, MANIFEST_FILE])
+    assert left == sorted([*ARTIFACT_FILES, ONNX_FILE, CALIBRATION_FILE, MANIFEST_FILE])
 
     retry = run_trainer(config, tmp_path)  # e.g. the pod died after publishing
     assert retry.returncode == 0, retry.stderr

@@ -12,7 +12,8 @@ import torch
 
 from mlops_core.artifact_config import ArtifactConfig
 from mlops_core.artifact_io import ArtifactMetrics, publish_artifact
-from mlops_core.models import build_model
+from mlops_core.calibration import fit_temperature
+from mlops_core.models import build_model, probabilities
 from mlops_core.onnx_export import export_onnx
 from mlops_core.preprocessing import fit_tabular, fit_text
 from mlops_core.reference_stats import compute_reference_stats
@@ -54,9 +55,11 @@ def publish_example(
     steps: int = 40,
     seed: int = 0,
     model: str = "m",
+    calibrate: bool = False,
 ) -> LocalStore:
     """Train ``architecture`` for a few steps on its example dataset and publish it as version
-    1.0.0 of ``model`` (with ``model.onnx`` unless ``onnx`` is False) in ``folder``."""
+    1.0.0 of ``model`` (with ``model.onnx`` unless ``onnx`` is False, and ``calibration.json``
+    fitted on the validation split when ``calibrate``) in ``folder``."""
     dataset = dataset_of(architecture)
     train = example_columns(dataset, "train")
     label_column = LABEL[dataset]
@@ -94,7 +97,14 @@ def publish_example(
         torch.nn.functional.cross_entropy(module(x), y).backward()
         optimizer.step()
     module.eval()
-    validation = pre.transform_columns(example_columns(dataset, "validation"))
+    validation_columns = example_columns(dataset, "validation")
+    validation = pre.transform_columns(validation_columns)
+    calibration = None
+    if calibrate:
+        with torch.no_grad():
+            proba = probabilities(module(torch.from_numpy(validation))).numpy()
+        targets = np.array([labels.index(v) for v in validation_columns[label_column]])
+        calibration = fit_temperature(proba, targets)
     store = LocalStore(folder)
     publish_artifact(
         store,
@@ -106,5 +116,6 @@ def publish_example(
         reference=compute_reference_stats(pre, train),
         metrics=ArtifactMetrics(epochs_run=1),
         onnx=export_onnx(module, config, np.asarray(validation)) if onnx else None,
+        calibration=calibration,
     )
     return store

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from mlops_core.artifact import (
+    CALIBRATION_FILE,
     CONFIG_FILE,
     MANIFEST_FILE,
     WEIGHTS_FILE,
@@ -26,6 +27,8 @@ from mlops_core.artifact_io import (
     load_artifact,
     publish_artifact,
 )
+from mlops_core.artifact_parts import read_artifact_parts
+from mlops_core.calibration import Calibration
 from mlops_core.models import build_model
 from mlops_core.preprocessing import PreprocessingError, fit_tabular, fit_text
 from mlops_core.reference_stats import compute_reference_stats
@@ -234,3 +237,23 @@ def test_a_manifest_with_another_digest_than_expected_is_refused(
     other = "sha256:" + "0" * 64
     with pytest.raises(ArtifactError, match=f"has digest {digest}, not {other}"):
         load_artifact(LocalStore(tmp_path), expected_digest=other)
+
+
+def test_calibration_is_published_listed_verified_and_optional(
+    tmp_path: Path, trained: dict
+) -> None:
+    calibration = Calibration(temperature=1.7, samples=40, log_loss_before=0.5, log_loss_after=0.4)
+    publish_artifact(
+        LocalStore(tmp_path / "new"), model="m", version="1", calibration=calibration, **trained
+    )
+    parts = read_artifact_parts(LocalStore(tmp_path / "new"))
+    assert CALIBRATION_FILE in {entry.path for entry in parts.manifest.files}
+    assert parts.calibration == calibration
+    # a version trained before calibration existed is read as uncalibrated
+    _publish(tmp_path / "old", trained)
+    assert read_artifact_parts(LocalStore(tmp_path / "old")).calibration is None
+    # a changed calibration.json fails its sha256 before it is parsed
+    path = tmp_path / "new" / CALIBRATION_FILE
+    path.write_bytes(path.read_bytes().replace(b"1.7", b"9.7"))
+    with pytest.raises(ArtifactError, match=r"calibration.json does not match the manifest"):
+        read_artifact_parts(LocalStore(tmp_path / "new"))

@@ -46,6 +46,7 @@ def test_every_benchmark_has_a_summary() -> None:
         "drift_scoring",
         "experiment_overhead",
         "operator_scale",
+        "performance_estimation",
         "queue_admission",
         "reconcile_throughput",
         "rollout_timing",
@@ -460,4 +461,34 @@ def test_queue_admission_needs_ratio_quota_and_work_lost(
     }
     result = benchmark("queue_admission").summary(figures)
     check_shape(result, "queue_admission")
+    assert result["met"] is met
+
+
+def estimation(**changes: float) -> dict[str, float]:
+    figures = {"window": 1000, "throughput_ratio": 0.99}
+    for tag in ("breast_cancer", "threat_classifier"):
+        figures |= {
+            f"mae_ours_{tag}": 0.01,
+            f"mae_nannyml_{tag}": 0.012,
+            f"mae_margin_{tag}": -0.002,
+            f"speedup_{tag}": 40.0,
+        }
+    return figures | changes
+
+
+@pytest.mark.parametrize(
+    ("changes", "met"),
+    [
+        ({}, True),
+        ({"mae_ours_threat_classifier": 0.021}, False),
+        ({"mae_margin_breast_cancer": 0.006}, False),
+        ({"speedup_breast_cancer": 9.5}, False),
+        ({"throughput_ratio": 0.94}, False),
+    ],
+)
+def test_performance_estimation_judges_error_speed_and_serving_cost(
+    changes: dict[str, float], met: bool
+) -> None:
+    result = benchmark("performance_estimation").summary(estimation(**changes))
+    check_shape(result, "performance_estimation")
     assert result["met"] is met

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import urllib.request
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -92,6 +93,24 @@ def test_experiment_trials_and_deployment_rollout() -> None:
                     "time": "2026-01-01T00:00:00Z",
                 }
             ],
+            "performance": [
+                {
+                    "version": "1.0.0",
+                    "calibrated": True,
+                    "accuracy": {"value": 0.81, "lower": 0.78, "upper": 0.84},
+                    "testAccuracy": 0.93,
+                    "margin": 0.05,
+                    "degraded": True,
+                    "time": "2026-01-01T00:00:00Z",
+                },
+                {
+                    "version": "1.1.0",
+                    "calibrated": False,
+                    "margin": 0.05,
+                    "degraded": False,
+                    "time": "2026-01-01T00:00:00Z",
+                },
+            ],
         },
     }
     metrics.observe("Deployment", deployment_state(deployment), namespace="team-a", name="churn")
@@ -109,6 +128,16 @@ def test_experiment_trials_and_deployment_rollout() -> None:
         method="psi",
     )
     assert drift == pytest.approx(0.31)
+    estimate = {**d, "version": "1.0.0"}
+    assert value(metrics, "mlops_deployment_estimated_accuracy", **estimate, bound="estimate") == (
+        pytest.approx(0.81)
+    )
+    assert value(metrics, "mlops_deployment_estimated_accuracy", **estimate, bound="lower") == (
+        pytest.approx(0.78)
+    )
+    assert value(metrics, "mlops_deployment_estimated_accuracy", **estimate, bound="test") == (
+        pytest.approx(0.93)
+    )
 
 
 def test_a_status_the_types_reject_counts_as_unknown() -> None:
@@ -142,3 +171,81 @@ def test_reconciles_and_kopf_handler_errors_are_counted_and_served() -> None:
     assert 'mlops_operator_reconcile_errors_total{kind="ModelVersion"} 1.0' in text
     assert 'mlops_operator_reconcile_errors_total{kind="Experiment"} 0.0' in text
     assert f'mlops_operator_build_info{{version="{__version__}"}} 1.0' in text
+
+
+def test_ab_verdicts_and_sequential_canary_estimates_are_exported() -> None:
+    from tests.unit.test_rollout_decide import T0, canary, observed, then, totals
+
+    from mlops_operator.abtest.verdict import ArmCounts, evaluate
+    from mlops_operator.api.rollout import AbTestStrategy
+    from mlops_operator.rollout.decide import decide
+
+    metrics = OperatorMetrics()
+    strategy = AbTestStrategy.model_validate(
+        {
+            "variants": [{"version": "1.0.0", "weight": 50}, {"version": "1.1.0", "weight": 50}],
+            "metric": "accuracy",
+            "minSamples": 100,
+        }
+    )
+    verdict = evaluate(strategy, [ArmCounts("1.0.0", 1000, 800), ArmCounts("1.1.0", 1000, 900)])
+    sequential = canary(method="sequential", minRequests=50)
+    start = decide(observed(strategy=sequential, totals=totals(v1_0_0=(5000, 50, 0))))
+    look = decide(
+        then(
+            start,
+            strategy=sequential,
+            now=T0 + timedelta(seconds=5),
+            totals=totals(v1_0_0=(5500, 55, 5), v1_1_0=(60, 1, 1)),
+        )
+    )
+    assert look.analysis is not None
+    deployment = {
+        "metadata": {"namespace": "team-a", "name": "churn"},
+        "status": {
+            "canaryVersion": "1.1.0",
+            "abTest": verdict.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "analysis": [look.analysis.model_dump(mode="json", by_alias=True, exclude_none=True)],
+        },
+    }
+    metrics.observe("Deployment", deployment_state(deployment), namespace="team-a", name="churn")
+    d = {"namespace": "team-a", "deployment": "churn"}
+    assert value(metrics, "mlops_deployment_ab_samples", **d, version="1.1.0") == 1000
+    arm = verdict.arms[1]
+    for bound, wanted in (("estimate", 0.9), ("lower", arm.ci_lower), ("upper", arm.ci_upper)):
+        got = value(
+            metrics,
+            "mlops_deployment_ab_value",
+            **d,
+            version="1.1.0",
+            metric="accuracy",
+            bound=bound,
+        )
+        assert got == pytest.approx(wanted)
+    assert value(metrics, "mlops_deployment_ab_decision", **d, decision="Winner") == 1
+    assert value(metrics, "mlops_deployment_ab_decision", **d, decision="Running") == 0
+    assert value(metrics, "mlops_deployment_ab_overall_p_value", **d) == pytest.approx(
+        verdict.p_value
+    )
+    assert value(metrics, "mlops_deployment_ab_p_value", **d, version="1.1.0") is not None
+    found = look.analysis.sequential
+    assert found is not None
+    assert found.error_rate is not None
+    for bound, wanted in (
+        ("estimate", found.error_rate.increase),
+        ("lower", found.error_rate.lower),
+    ):
+        got = value(
+            metrics, "mlops_deployment_canary_increase", **d, comparison="error_rate", bound=bound
+        )
+        assert got == pytest.approx(wanted)
+    assert (
+        value(
+            metrics,
+            "mlops_deployment_canary_increase",
+            **d,
+            comparison="slow_share",
+            bound="tolerance",
+        )
+        == 0.02
+    )

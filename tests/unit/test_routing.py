@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 
+from mlops_core.prediction_ids import prediction_id, version_of_prediction
 from mlops_core.routing import (
     RouterConfig,
     RoutingError,
@@ -162,3 +163,24 @@ def test_a_request_naming_the_version_that_answered_goes_there() -> None:
     assert requested_version(config, in_path="1.0.0", in_header="1.1.0") == "1.0.0"
     assert requested_version(config, in_path=None, in_header="9.9.9") is None  # the split
     assert requested_version(config, in_path=None, in_header=None) is None
+
+
+def test_a_request_carrying_a_prediction_id_goes_to_the_version_that_made_it() -> None:
+    config = _config()
+    made_by_canary = prediction_id("0" * 32, "1.1.0")
+    assert version_of_prediction(made_by_canary) == "1.1.0"
+    assert version_of_prediction("0" * 32) is None  # an id that names no version
+    assert version_of_prediction("0" * 32 + "@") is None
+    by_id = requested_version(config, in_path=None, in_header=None, prediction=made_by_canary)
+    assert by_id == "1.1.0"
+    # the path wins, the id before the version header; an unknown version leaves the split
+    assert (
+        requested_version(config, in_path="1.0.0", in_header=None, prediction=made_by_canary)
+        == "1.0.0"
+    )
+    assert (
+        requested_version(config, in_path=None, in_header="1.0.0", prediction=made_by_canary)
+        == "1.1.0"
+    )
+    gone = prediction_id("0" * 32, "0.9.0")
+    assert requested_version(config, in_path=None, in_header=None, prediction=gone) is None

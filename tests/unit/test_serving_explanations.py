@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 import pytest
 from example_artifacts import example_records, publish_example
 
 from mlops_core.artifact_io import rebuild_module
 from mlops_core.artifact_parts import read_artifact_parts
+from mlops_core.prediction_ids import PREDICTION_ID_HEADER
 from mlops_core.preprocessing import tokenize
+from mlops_serving.errors import InvalidInputError, ModelUnavailableError
+from mlops_serving.explain_workers import ExplainWorkers
 from mlops_serving.explaining import ADDITIVITY_TOLERANCE, ModelExplainer
 from mlops_serving.runtimes import ServableArtifact, load_servable
 from mlops_serving.server_app import build_server
@@ -130,3 +135,72 @@ def test_the_explain_routes_answer_and_bound_the_instances(tmp_path: Path) -> No
     assert too_many.status_code == 413
     assert "limit of 4" in json.dumps(too_many.json())
     assert 'ml_explanation_latency_seconds_count{model="m",version="1.0.0"} 2.0' in metrics.text
+
+
+def _workers() -> list[psutil.Process]:
+    """This process's explanation workers (not multiprocessing's resource tracker)."""
+    children = psutil.Process().children()
+    return [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+
+
+def test_a_prediction_is_explained_by_the_version_that_made_it_in_a_worker_process(
+    tmp_path: Path,
+) -> None:
+    publish_example(tmp_path / "m" / "1.0.0", "mlp", steps=10)
+    publish_example(tmp_path / "m" / "2.0.0", "logistic_regression", steps=10)  # the default
+    record = example_records("breast-cancer", "test")[0]
+
+    async def calls() -> tuple[str, httpx.Response, httpx.Response, list[int]]:
+        settings = ServerSettings(model_repository_uri=str(tmp_path), explain_niceness=7)
+        server = build_server(settings)
+        app = server.app  # type: ignore[attr-defined]
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=server)
+            async with httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+                predicted = await client.post(
+                    "/v1/models/m/versions/1.0.0:predict", json={"instances": [record]}
+                )
+                made = predicted.json()["predictionIds"][0]
+                by_id = await client.post(
+                    "/v1/models/m:explain",
+                    json={"instances": [record]},
+                    headers={PREDICTION_ID_HEADER: made},
+                )
+                default = await client.post("/v1/models/m:explain", json={"instances": [record]})
+                # explanations ran in the server's own worker processes, at a lower priority
+                workers = [worker.nice() for worker in _workers()]
+        return made, by_id, default, workers
+
+    made, by_id, default, workers = asyncio.run(calls())
+    assert made.endswith("@1.0.0")
+    assert by_id.status_code == 200, by_id.text
+    assert by_id.json()["version"] == "1.0.0"
+    assert by_id.json()["explanations"][0]["output"] == "probability"  # the MLP's
+    assert default.json()["version"] == "2.0.0"
+    assert default.json()["explanations"][0]["output"] == "log-odds"
+    assert workers
+    assert all(nice == os.nice(0) + 7 for nice in workers)
+    assert not _workers()  # stopped with the server
+
+
+def test_a_worker_verifies_the_version_before_explaining_it(tmp_path: Path) -> None:
+    store = publish_example(tmp_path / "m" / "1.0.0", "logistic_regression", steps=10)
+    digest = read_artifact_parts(store).digest
+    record = example_records("breast-cancer", "test")[0]
+    workers = ExplainWorkers(processes=1, niceness=0)
+
+    async def explain(digest: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return await workers.explain(
+            model="m", uri=store.uri, digest=digest, runtime="onnx", records=records
+        )
+
+    try:
+        assert not workers.started  # nothing is spawned before the first explanation
+        (explained,) = asyncio.run(explain(digest, [record]))
+        assert explained["additivityError"] <= ADDITIVITY_TOLERANCE
+        with pytest.raises(ModelUnavailableError, match="digest"):
+            asyncio.run(explain("sha256:" + "0" * 64, [record]))
+        with pytest.raises(InvalidInputError, match="does not fit model m"):
+            asyncio.run(explain(digest, [{"nonsense": 1}]))
+    finally:
+        workers.close()

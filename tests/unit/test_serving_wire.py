@@ -167,11 +167,18 @@ def test_malformed_v2_requests(raw: bytes, length: int | None, message: str) -> 
 
 
 def test_prediction_ids_are_random_hex_and_unique_across_refills() -> None:
+    from mlops_core.prediction_ids import PREDICTION_ID_MAX, version_of_prediction
     from mlops_serving.feedback import new_prediction_id
 
     ids = [new_prediction_id() for _ in range(1000)]
     assert len(set(ids)) == 1000
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    made = new_prediction_id("1.2.0-rc.1")
+    random_hex, _, version = made.partition("@")
+    assert len(random_hex) == 32
+    assert int(random_hex, 16) >= 0
+    assert version_of_prediction(made) == version == "1.2.0-rc.1"
+    assert len(new_prediction_id("9" * 64)) == PREDICTION_ID_MAX
 
 
 def test_the_direct_routes_answer_a_bug_and_an_oversized_body_in_the_usual_shape() -> None:

@@ -16,6 +16,8 @@ from mlops_core.artifact import (
 )
 from mlops_core.artifact_config import ArtifactConfig
 from mlops_core.artifact_io import ArtifactMetrics, publish_artifact
+from mlops_core.calibration import Calibration, CalibrationError, fit_temperature
+from mlops_core.models import probabilities
 from mlops_core.onnx_export import OnnxExportError, export_onnx
 from mlops_core.progress import TrainingResult
 from mlops_core.storage import ObjectNotFoundError, ObjectStore, join_uri, open_store
@@ -116,6 +118,35 @@ def _checked_onnx(outcome: TrainingOutcome, data: PreparedData) -> bytes:
         raise TrainerError(f"the artifact was not published: {exc}") from exc
 
 
+def _fitted_calibration(outcome: TrainingOutcome, data: PreparedData) -> Calibration | None:
+    """The temperature that calibrates the kept weights' probabilities on the validation split
+    (None when the split is empty: the version is then served without a performance estimate)."""
+    validation = data.validation
+    if len(validation) == 0:
+        return None
+    module = outcome.module
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            device = next(module.parameters()).device
+            proba = probabilities(module(validation.inputs.to(device))).cpu().numpy()
+    finally:
+        module.train(was_training)
+    try:
+        calibration = fit_temperature(proba, validation.targets.cpu().numpy())
+    except CalibrationError as exc:
+        log.warning("no calibration published: %s", exc)
+        return None
+    log.info(
+        "calibration: temperature %.3f, validation log-loss %.4f -> %.4f",
+        calibration.temperature,
+        calibration.log_loss_before,
+        calibration.log_loss_after,
+    )
+    return calibration
+
+
 def train_and_publish(
     config: TrainerConfig,
     *,
@@ -192,6 +223,7 @@ def _run(
                 reference=data.reference,
                 metrics=_metrics_file(outcome),
                 onnx=onnx,
+                calibration=_fitted_calibration(outcome, data),
             ).digest
         except Exception as exc:  # told to the other ranks before it is raised
             failure = exc

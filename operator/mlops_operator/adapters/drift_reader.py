@@ -1,4 +1,5 @@
-"""Read drift from the model server pods, and check a replacement drift reference.
+"""Read drift and performance estimates from the model server pods, and check a replacement
+drift reference.
 
 ``read_version_drift`` asks every pod of a served version for its report
 (``GET /mlops/models/{model}/drift?version=...``, the shape of
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 from urllib.parse import quote, urlencode
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mlops_core.artifact import REFERENCE_STATS_FILE
 from mlops_core.drift_report import ModelDriftReport
+from mlops_core.performance_report import ModelPerformanceReport
 from mlops_core.reference_stats import (
     MAX_REFERENCE_BYTES,
     ReferenceStats,
@@ -28,8 +30,10 @@ from mlops_core.reference_stats import (
 from mlops_core.storage import ObjectStore, StorageError
 from mlops_operator.adapters.pod_reads import get_bounded, read_all
 from mlops_operator.monitoring.drift_status import VersionDrift
+from mlops_operator.monitoring.performance_status import VersionPerformance
 
 REPORT_BYTES_MAX: Final = 4 * 1024 * 1024
+Report = TypeVar("Report", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ def read_version_drift(
     def read(pod: PodEndpoint) -> ModelDriftReport | str:
         url = f"http://{pod.address}/mlops/models/{quote(model)}/drift?{query}"
         try:
-            report = _get_report(url, timeout)
+            report = _get_report(url, timeout, ModelDriftReport)
         except (OSError, ValueError) as exc:
             return f"{pod.name}: {exc}"[:256]
         if report.version != version:
@@ -64,12 +68,36 @@ def read_version_drift(
     )
 
 
-def _get_report(url: str, timeout: float) -> ModelDriftReport:
+def read_version_performance(
+    pods: Sequence[PodEndpoint], *, model: str, version: str, timeout: float = 5.0
+) -> VersionPerformance:
+    """The performance reports of ``version`` from every pod that answers (side by side)."""
+    query = urlencode({"version": version})
+
+    def read(pod: PodEndpoint) -> ModelPerformanceReport | str:
+        url = f"http://{pod.address}/mlops/models/{quote(model)}/performance?{query}"
+        try:
+            report = _get_report(url, timeout, ModelPerformanceReport)
+        except (OSError, ValueError) as exc:
+            return f"{pod.name}: {exc}"[:256]
+        if report.version != version:
+            return f"{pod.name}: serves {report.version}, not {version}"
+        return report
+
+    answers = read_all(pods, read)
+    return VersionPerformance(
+        version=version,
+        reports=[a for a in answers if isinstance(a, ModelPerformanceReport)],
+        unreadable=[a for a in answers if isinstance(a, str)],
+    )
+
+
+def _get_report(url: str, timeout: float, shape: type[Report]) -> Report:
     body = get_bounded(url, timeout=timeout, limit=REPORT_BYTES_MAX)
     try:
-        return ModelDriftReport.model_validate_json(body)
+        return shape.model_validate_json(body)
     except ValidationError as exc:
-        raise ValueError(f"not a drift report: {exc.error_count()} errors") from None
+        raise ValueError(f"not a {shape.__name__}: {exc.error_count()} errors") from None
 
 
 def check_drift_reference(

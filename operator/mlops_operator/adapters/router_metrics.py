@@ -42,19 +42,23 @@ class RouterScrape:
         return sum_totals(self.answers.values())
 
 
-def _scrape(address: str, timeout: float) -> RouterTotals | str:
-    """One router pod's totals, or why there are none."""
+def _scrape(address: str, timeout: float, deployment: str | None) -> RouterTotals | str:
+    """One router pod's totals (with ``deployment``, a pool router's series of that
+    Deployment), or why there are none."""
     try:
         body = get_bounded(f"http://{address}/metrics", timeout=timeout, limit=BODY_MAX)
-        return parse_router_metrics(body.decode())
+        return parse_router_metrics(body.decode(), deployment=deployment)
     except ValueError as exc:  # unreachable, HTTP error, too large; MetricsFormatError
         return str(exc)[:256]
 
 
-def scrape_routers(addresses: Sequence[str], *, timeout: float) -> RouterScrape:
-    """Every router pod's ``/metrics``, read side by side (each within ``timeout``)."""
+def scrape_routers(
+    addresses: Sequence[str], *, timeout: float, deployment: str | None = None
+) -> RouterScrape:
+    """Every router pod's ``/metrics``, read side by side (each within ``timeout``); with
+    ``deployment``, pool routers' series of that Deployment."""
     scrape = RouterScrape()
-    answers = read_all(addresses, lambda address: _scrape(address, timeout))
+    answers = read_all(addresses, lambda address: _scrape(address, timeout, deployment))
     for address, answer in zip(addresses, answers, strict=True):
         if isinstance(answer, str):
             scrape.unreadable[address] = answer

@@ -11,7 +11,7 @@ from mlops_operator.api.meta import API_VERSION
 from mlops_operator.api.monitoring import AlertEvent
 
 #: events that describe a lasting condition: repeated while it lasts, resolved when it clears
-CONDITION_EVENTS: Final[frozenset[AlertEvent]] = frozenset({"drift", "failure"})
+CONDITION_EVENTS: Final[frozenset[AlertEvent]] = frozenset({"drift", "performance", "failure"})
 
 
 @dataclass(frozen=True)

@@ -17,18 +17,21 @@ from mlops_operator.api.monitoring import AlertEvent
 
 ALERT_NAMES: Final[dict[AlertEvent, str]] = {
     "drift": "MlopsDriftDetected",
+    "performance": "MlopsPerformanceDegraded",
     "rollback": "MlopsCanaryRolledBack",
     "promotion": "MlopsVersionPromoted",
     "failure": "MlopsRolloutFailed",
 }
 SEVERITY: Final[dict[AlertEvent, str]] = {
     "drift": "warning",
+    "performance": "warning",
     "rollback": "warning",
     "promotion": "info",
     "failure": "critical",
 }
 HEADLINES: Final[dict[AlertEvent, str]] = {
     "drift": "Input drift detected",
+    "performance": "Estimated accuracy below the test accuracy",
     "rollback": "Canary rolled back",
     "promotion": "Version promoted",
     "failure": "Failure",

@@ -51,7 +51,7 @@ class AlertRecord(WireModel):
         max_length=FINGERPRINT_LENGTH,
         description="Stable identifier of the alert (hex), also sent to the channels.",
     )
-    event: AlertEvent = Field(description="drift, rollback, promotion or failure.")
+    event: AlertEvent = Field(description="drift, performance, rollback, promotion or failure.")
     version: VersionString = Field(description="The version the alert is about.")
     state: AlertState = Field(description="firing, or resolved once the condition cleared.")
     since: datetime = Field(description="When the alert entered this state.")

@@ -123,6 +123,15 @@ class DeploymentSpec(WireModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
         description="Channels that hear about drift, rollbacks, promotions and failures.",
     )
+    pool: str | None = Field(
+        default=None,
+        max_length=LABEL_NAME_MAX,
+        pattern=LABEL_NAME_PATTERN,
+        description="Serve from the ServingPool of this name (same namespace) instead of pods of "
+        "its own: its versions are placed on the pool's servers and routed by the pool's "
+        "routers; the Service http://<deployment>.<namespace>.svc stays. replicas, resources "
+        "and scheduling are then the pool's.",
+    )
     storage_secret_name: str | None = Field(
         default=None,
         max_length=OBJECT_NAME_MAX,

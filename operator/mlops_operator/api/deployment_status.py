@@ -1,4 +1,5 @@
-"""What a Deployment reports: traffic split, rollout progress, A/B result, drift."""
+"""What a Deployment reports: traffic split, rollout progress, A/B result, drift, estimated
+performance."""
 
 from __future__ import annotations
 
@@ -302,6 +303,46 @@ class DriftReport(WireModel):
     )
 
 
+class EstimatedMetric(WireModel):
+    """A metric estimated without labels, and the 95% interval of its realized value."""
+
+    value: float = Field(ge=0, le=1, description="The estimate.")
+    lower: float = Field(ge=0, le=1, description="Lower end of the interval.")
+    upper: float = Field(ge=0, le=1, description="Upper end of the interval.")
+
+
+class PerformanceReport(WireModel):
+    """The performance of one served version estimated from its calibrated probabilities
+    (no labels needed), combined over its server pods, with the realized accuracy of the
+    predictions that got a label beside it."""
+
+    version: str = Field(max_length=SEMVER_MAX, description="Served version.")
+    calibrated: bool = Field(
+        description="Whether the version has a calibration map (versions trained before it "
+        "existed are not estimated)."
+    )
+    accuracy: EstimatedMetric | None = Field(
+        default=None, description="Estimated accuracy of the pods' last windows."
+    )
+    macro_f1: EstimatedMetric | None = Field(
+        default=None, description="Estimated macro F1 (more than two classes)."
+    )
+    test_accuracy: float | None = Field(
+        default=None, ge=0, le=1, description="The version's accuracy on its test split."
+    )
+    margin: float = Field(ge=0, le=1, description="monitoring.performanceMargin when measured.")
+    degraded: bool = Field(
+        description="Whether the estimate is more than the margin below the test accuracy."
+    )
+    realized_accuracy: float | None = Field(
+        default=None, ge=0, le=1, description="Accuracy of the last predictions given a label."
+    )
+    realized_samples: int = Field(default=0, ge=0, description="Labels behind it, all pods.")
+    samples: int = Field(default=0, ge=0, description="Predictions estimated, all pods.")
+    pods: int = Field(default=0, ge=0, description="Server pods whose estimates were read.")
+    time: datetime = Field(description="When it was measured.")
+
+
 class DeploymentStatus(ResourceStatus):
     """What is served, how traffic is split, and how the rollout is going."""
 
@@ -350,10 +391,21 @@ class DeploymentStatus(ResourceStatus):
         max_length=512,
         description="URL of the router Service, the stable endpoint for predictions.",
     )
+    pool: str | None = Field(
+        default=None,
+        max_length=63,
+        description="ServingPool whose routers the endpoint reaches (unset: the Deployment's "
+        "own router).",
+    )
     drift: list[DriftReport] = Field(
         default_factory=list,
         max_length=SERVED_VERSIONS_MAX,
         description="Latest drift score per served version.",
+    )
+    performance: list[PerformanceReport] = Field(
+        default_factory=list,
+        max_length=SERVED_VERSIONS_MAX,
+        description="Latest performance estimate per served version.",
     )
     alerts: list[AlertRecord] = Field(
         default_factory=list,

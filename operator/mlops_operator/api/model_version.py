@@ -165,6 +165,12 @@ class ModelVersionStatus(ResourceStatus):
         description="True once manifest.json matched spec.artifact.digest and every file "
         "matched its sha256; false when the artifact is missing or corrupted.",
     )
+    artifact_bytes: int | None = Field(
+        default=None,
+        ge=0,
+        description="Bytes of the verified artifact's files (as its manifest lists them): what "
+        "a serving pool places by.",
+    )
     stage_history: list[StageTransition] = Field(
         default_factory=list,
         max_length=STAGE_HISTORY_MAX,

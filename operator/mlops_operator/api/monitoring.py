@@ -16,7 +16,7 @@ from mlops_operator.api.meta import (
 )
 
 AlertType = Literal["slack", "email", "webhook"]
-AlertEvent = Literal["drift", "rollback", "promotion", "failure"]
+AlertEvent = Literal["drift", "performance", "rollback", "promotion", "failure"]
 
 ALERTS_MAX: Final = 8
 EMAIL_SERVER_MISSING: Final = (
@@ -79,14 +79,18 @@ class AlertChannel(WireModel):
         default=3600,
         ge=0,
         le=604_800,
-        description="How often an alert that is still firing (drift, failure) is sent again; "
+        description="How often an alert that is still firing (drift, performance, failure) is "
+        "sent again; "
         "0 sends it once.",
     )
     events: list[AlertEvent] = Field(
-        default_factory=lambda: list[AlertEvent](["drift", "rollback", "promotion", "failure"]),
-        max_length=4,
+        default_factory=lambda: list[AlertEvent](
+            ["drift", "performance", "rollback", "promotion", "failure"]
+        ),
+        max_length=5,
         json_schema_extra={"x-kubernetes-list-type": "set"},
-        description="What is reported: drift, rollback, promotion, failure.",
+        description="What is reported: drift, performance (estimated accuracy below the "
+        "test accuracy by more than monitoring.performanceMargin), rollback, promotion, failure.",
     )
 
     @model_validator(mode="after")

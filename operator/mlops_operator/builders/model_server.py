@@ -70,6 +70,8 @@ class ServedVersion:
     version: str
     artifact_uri: str
     digest: str
+    #: bytes of the artifact's files (None until its ModelVersion records them)
+    size_bytes: int | None = None
 
 
 def repository_root(artifact_uri: str, *, model: str, version: str) -> str:

@@ -99,3 +99,8 @@ def router_account_name(deployment: str) -> str:
     """ServiceAccount, Role and RoleBinding of one Deployment's router pods (named as the
     ConfigMap they may read, the only one)."""
     return router_config_map_name(deployment)
+
+
+def pool_member_name(deployment: str) -> str:
+    """ConfigMap in which a pooled Deployment tells its pool what to place and route."""
+    return _fit(f"{deployment}-pool-member", 253, salt=deployment)

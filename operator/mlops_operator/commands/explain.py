@@ -1,4 +1,5 @@
-"""``mlops explain MODEL VERSION --input FILE``: the top features of each instance."""
+"""``mlops explain MODEL [VERSION] --input FILE [--prediction-id ID]``: the top features of
+each instance."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ def explain(
     target: Target,
     *,
     model: str,
-    version: str,
+    version: str | None,
     input_file: Path,
     deployment: str | None = None,
     top: int = 5,
     timeout: float = 120.0,
+    prediction_id: str | None = None,
 ) -> str:
     try:
         document = json.loads(input_file.read_text())
@@ -33,6 +35,7 @@ def explain(
         version=version,
         instances=instances_of(document),
         deployment=deployment,
+        prediction_id=prediction_id,
     )
     try:
         answer = httpx.post(call.url, json=call.body, headers=call.headers, timeout=timeout)

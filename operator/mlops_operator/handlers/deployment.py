@@ -24,6 +24,7 @@ from mlops_operator.api.meta import API_VERSION, GROUP, VERSION
 from mlops_operator.builders.model_server import SERVING_COMPONENT
 from mlops_operator.builders.names import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY
 from mlops_operator.builders.router import ROUTER_COMPONENT
+from mlops_operator.builders.serving_pool import LABEL_POOL, POOL_ROUTER_COMPONENT
 from mlops_operator.context import OperatorContext
 from mlops_operator.handlers.alert_delivery import kube_secret_reader, send_batch
 from mlops_operator.handlers.posting import post_notes
@@ -52,6 +53,7 @@ def register(
     resource = (GROUP, VERSION, "deployments")
     #: (namespace, name) → uid, and → the Model served, as the last watch event showed them
     uids: dict[tuple[str, str], str] = {}
+    pools: dict[tuple[str, str], str] = {}  # the pool each pooled Deployment names
     models: dict[tuple[str, str], str] = {}
     guard = threading.Lock()
 
@@ -75,6 +77,8 @@ def register(
             "metadata": {"name": name, "namespace": namespace, "uid": uid},
         }
         post_notes(reference, outcome)
+        for kind, other_namespace, other in outcome.wake:
+            requeue.schedule(kind, other_namespace, other, after=0)
         return outcome.requeue_after
 
     requeue.handle(KIND, timed)
@@ -88,11 +92,17 @@ def register(
         if type == "DELETED":
             with guard:
                 uids.pop(key, None)
+                pools.pop(key, None)
                 models.pop(key, None)
             requeue.cancel(KIND, *key)
             return
         with guard:
             uids[key] = str(body.get("metadata", {}).get("uid") or "")
+            pool = (body.get("spec") or {}).get("pool")
+            if pool:
+                pools[key] = str(pool)
+            else:
+                pools.pop(key, None)
             models[key] = str((body.get("spec") or {}).get("model") or "")
         # the initial listing (type None) and new objects always; later events only when the
         # spec or the request changed: the operator's own status writes are no news
@@ -124,6 +134,35 @@ def register(
             key = (namespace or "", str(owner.get("name")))
             if owner.get("kind") == KIND and owner.get("apiVersion") == API_VERSION and key in uids:
                 requeue.schedule(KIND, *key, after=0)
+
+    def members(namespace: str, pool: str) -> None:
+        """A pool's placement or routers changed: its Deployments look again."""
+        with guard:
+            names = [n for (ns, n), p in pools.items() if ns == namespace and p == pool]
+        for name in names:
+            requeue.schedule(KIND, namespace, name, after=0)
+
+    @kopf.on.event(GROUP, VERSION, "servingpools", id="deployment-pool", registry=registry)
+    def serving_pool(
+        *, body: kopf.Body, namespace: str | None, name: str, type: str | None, **_: Any
+    ) -> None:
+        # a pool appearing, going or changing its spec (not its own status writes)
+        if type in (None, "ADDED", "DELETED") or not _acted_on(body):
+            members(namespace or "", name)
+
+    def pool_routers(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
+        pool = (body.get("metadata", {}).get("labels") or {}).get(LABEL_POOL)
+        if pool:
+            members(namespace or "", str(pool))
+
+    kopf.on.event(
+        "apps",
+        "v1",
+        "deployments",
+        labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_COMPONENT: POOL_ROUTER_COMPONENT},
+        id="deployment-pool-routers",
+        registry=registry,
+    )(pool_routers)
 
     for component, handler_id in (
         (SERVING_COMPONENT, "version-server"),

@@ -34,6 +34,8 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
             "metadata": {"name": name, "namespace": namespace, "uid": uid},
         }
         post_notes(reference, outcome)
+        for kind, other_namespace, other in outcome.wake:
+            requeue.schedule(kind, other_namespace, other, after=0)
         return outcome.requeue_after
 
     requeue.handle(KIND, timed)

@@ -3,8 +3,9 @@ API (``POST /mlops/explain``) alike: which endpoint to ask, with what, and the a
 features per instance.
 
 The request goes to the Deployment's endpoint (its router) as KServe v1 ``:explain``; with a
-version it names that version in the path and in ``x-mlops-version``, so the router sends it to
-the version that answered the prediction being explained.
+version it names that version in the path and in ``x-mlops-version``; with a prediction id it
+carries the id in ``x-mlops-prediction-id``, whose version both the router and the server read.
+Either way the version that answered the prediction being explained explains it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from mlops_core.prediction_ids import PREDICTION_ID_HEADER, PREDICTION_ID_MAX
 from mlops_core.routing import VERSION_HEADER
 from mlops_operator.operations.errors import InvalidRequestError
 from mlops_operator.operations.serving import serving_deployment
@@ -39,6 +41,7 @@ def explain_call(
     version: str | None,
     instances: Sequence[Any],
     deployment: str | None = None,
+    prediction_id: str | None = None,
 ) -> ExplainCall:
     """Where and what to post; NotFoundError/UnavailableError when nothing serves the model,
     InvalidRequestError when the instances are not a non-empty list of records or texts."""
@@ -54,13 +57,21 @@ def explain_call(
                 f"instance {index} is a {type(item).__name__}: give an object of column → value "
                 "(or a text, for a text model)"
             )
+    if prediction_id is not None and not 0 < len(prediction_id) <= PREDICTION_ID_MAX:
+        raise InvalidRequestError(
+            f"prediction id of {len(prediction_id)} characters: give the id a prediction "
+            f"answered with (at most {PREDICTION_ID_MAX})"
+        )
     found = serving_deployment(target, model, name=deployment)
     endpoint = str(found.status.endpoint).rstrip("/")
     where = f"/versions/{version}" if version else ""
+    headers = {VERSION_HEADER: version} if version else {}
+    if prediction_id is not None:
+        headers[PREDICTION_ID_HEADER] = prediction_id
     return ExplainCall(
         url=f"{endpoint}/v1/models/{model}{where}:explain",
         body={"instances": list(instances)},
-        headers={VERSION_HEADER: version} if version else {},
+        headers=headers,
     )
 
 

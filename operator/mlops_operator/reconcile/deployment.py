@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from mlops_core.routing import MirrorSpec
 from mlops_operator.adapters.router_metrics import RouterScrape, scrape_routers
@@ -51,12 +51,25 @@ from mlops_operator.reconcile.deployment_sources import Sources, read_sources
 from mlops_operator.reconcile.deployment_watch import monitor
 from mlops_operator.reconcile.model_versions import VersionsOf
 from mlops_operator.reconcile.notes import Note, Outcome
+from mlops_operator.reconcile.pooled_deployment import (
+    PoolView,
+    apply_pooled,
+    find_pool,
+    forget_pool,
+    own_router_ready,
+    placed,
+    pool_router_addresses,
+    scaled_to_zero,
+    service_reaches_pool,
+    too_large,
+)
 from mlops_operator.reconcile.stable_endpoint import gate_on_endpoint
 from mlops_operator.rollout.ab_test import ab_test_plan
 from mlops_operator.rollout.decide import decide
-from mlops_operator.rollout.plan import Observed, Plan, RolloutRequest
+from mlops_operator.rollout.plan import POLL_SECONDS, Observed, Plan, RolloutRequest
 
 _REQUEST = re.compile(r"^(promote|abort|retry)/(.+)$")
+POOLED_LOOK_SECONDS: Final = 30.0
 
 
 def _now() -> datetime:
@@ -138,23 +151,34 @@ def _needs_router_metrics(dep: Deployment, sources: Sources) -> bool:
 
 
 def _observe(
-    ctx: OperatorContext, dep: Deployment, now: datetime, versions_of: VersionsOf | None
+    ctx: OperatorContext,
+    dep: Deployment,
+    now: datetime,
+    view: PoolView | None,
+    versions_of: VersionsOf | None,
 ) -> Observation:
     sources = read_sources(ctx.kube, dep, versions_of=versions_of)
-    servers = observe_servers(ctx, dep)
-    endpoints = ready_endpoints(ctx, dep)
-    pods_ready = frozenset(
-        v for v in sources.ready if (s := servers.get(label_value(v))) is not None and s.ready
-    )
-    ready = frozenset(
-        v
-        for v in pods_ready
-        if endpoints.get(server_name(dep.metadata.name, v), 0) >= min(1, dep.spec.replicas)
-    )
+    if view is not None:  # served by the pool: a version is ready once it is placed
+        servers: dict[str, ServerState] = {}
+        pods_ready = ready = placed(view, dep.spec.model, sources.ready)
+    else:
+        servers = observe_servers(ctx, dep)
+        endpoints = ready_endpoints(ctx, dep)
+        pods_ready = frozenset(
+            v for v in sources.ready if (s := servers.get(label_value(v))) is not None and s.ready
+        )
+        ready = frozenset(
+            v
+            for v in pods_ready
+            if endpoints.get(server_name(dep.metadata.name, v), 0) >= min(1, dep.spec.replicas)
+        )
     routers = None
     if _needs_router_metrics(dep, sources):
+        addresses = pool_router_addresses(ctx, dep) if view else router_addresses(ctx, dep)
         routers = scrape_routers(
-            router_addresses(ctx, dep), timeout=ctx.settings.metrics_timeout_seconds
+            addresses,
+            timeout=ctx.settings.metrics_timeout_seconds,
+            deployment=dep.metadata.name if view else None,
         )
     totals, metrics_error = None, None
     if routers is not None and dep.spec.strategy.type == "canary":
@@ -182,27 +206,46 @@ def _apply(
     ctx: OperatorContext,
     dep: Deployment,
     plan: Plan,
-    sources: Sources,
-    servers: Mapping[str, ServerState],
+    seen: Observation,
+    view: PoolView | None,
     now: datetime,
+    wake: list[tuple[str, str, str]],
 ) -> float | None:
     """Children and weights; returns when a draining version is due for removal."""
+    sources, servers = seen.sources, seen.servers
     drain = ctx.settings.drain_seconds
     due = [d for d in plan.state.draining if (now - d.since).total_seconds() >= drain]
     plan.state.draining = [d for d in plan.state.draining if d not in due]
     leaving = [d.version for d in plan.state.draining if d.version not in plan.weights]
     extra = [v for v in (plan.canary, sources.mirror) if v]
     running = [*plan.weights, *extra, *leaving]
-    apply_servers(ctx, dep, dict.fromkeys(running), sources.ready)
-    if plan.weights:
-        weights = {**plan.weights, **dict.fromkeys(leaving, 0)}
-        mirror = dep.spec.strategy.mirror
-        spec = (
-            MirrorSpec(version=mirror.version, percent=mirror.percent)
-            if sources.mirror and mirror
-            else None
+    weights = {**plan.weights, **dict.fromkeys(leaving, 0)} if plan.weights else {}
+    mirror = dep.spec.strategy.mirror
+    spec = (
+        MirrorSpec(version=mirror.version, percent=mirror.percent)
+        if sources.mirror and mirror
+        else None
+    )
+    if view is not None:
+        moving_in = apply_pooled(
+            ctx,
+            dep,
+            view,
+            plan,
+            running=running,
+            ready=sources.ready,
+            weights=weights,
+            mirror=spec,
+            wake=wake,
         )
-        apply_router(ctx, dep, weights, mirror=spec)
+        due_next = _drain_due(plan, drain, now)
+        return min(due_next or POLL_SECONDS, POLL_SECONDS) if moving_in else due_next
+    apply_servers(ctx, dep, dict.fromkeys(running), sources.ready)
+    if weights:
+        # moving out of a pool: the Service keeps selecting the pool's routers until the
+        # Deployment's own router is ready
+        service = dep.status.pool is None or own_router_ready(ctx, dep)
+        apply_router(ctx, dep, weights, mirror=spec, service=service)
     keep = {label_value(v) for v in running}
     for version_label in servers:
         if version_label not in keep:
@@ -210,6 +253,10 @@ def _apply(
     for item in due:
         if label_value(item.version) not in keep:
             delete_server(ctx, dep, item.version)
+    return _drain_due(plan, drain, now)
+
+
+def _drain_due(plan: Plan, drain: float, now: datetime) -> float | None:
     if not plan.state.draining:
         return None
     soonest = min(d.since for d in plan.state.draining)
@@ -225,6 +272,32 @@ def version_label_to_version(label: str, due: list[DrainingVersion]) -> str:
     return label
 
 
+def _serving_pool(
+    ctx: OperatorContext, dep: Deployment, plan: Plan, view: PoolView | None
+) -> str | None:
+    """The pool whose routers the Service selects after this reconcile. Out of a pool, the
+    member goes once the Service reaches the Deployment's own router and it answered."""
+    if view is not None:
+        config = view.config
+        routed = config is not None and config.route(dep.metadata.name) is not None
+        return view.pool.metadata.name if routed else dep.status.pool
+    if dep.status.pool is not None and dep.spec.pool is None:
+        moved = service_reaches_pool(ctx, dep, dep.status.pool) is False
+        if plan.condition == "Ready" and own_router_ready(ctx, dep) and moved:
+            forget_pool(ctx, dep)
+            return None
+        return dep.status.pool
+    return dep.status.pool if dep.spec.pool is not None else None
+
+
+def _pool_look(dep: Deployment, status: DeploymentStatus) -> float | None:
+    """When a Deployment moving into or out of a pool looks again; a pooled one looks now
+    and then for its pool's placement too (its changes also wake it, see the handlers)."""
+    if status.pool != dep.spec.pool:
+        return POLL_SECONDS
+    return POOLED_LOOK_SECONDS if dep.spec.pool is not None else None
+
+
 def reconcile_deployment(
     ctx: OperatorContext, namespace: str, name: str, *, versions_of: VersionsOf | None = None
 ) -> Outcome:
@@ -238,13 +311,28 @@ def reconcile_deployment(
         dep = _parse(body)
         now = _now()
         problem = _invalid_name(dep)
+        reason = "InvalidName"
+        view: PoolView | None = None
+        if problem is None and dep.spec.pool is not None:
+            view, reason, message = find_pool(ctx, dep)
+            problem = message or None
         seen: Observation | None = None
         if problem is not None:
-            plan = _stalled_plan(dep, problem, "InvalidName")
+            plan = _stalled_plan(dep, problem, reason)
         else:
-            seen = _observe(ctx, dep, now, versions_of)
+            seen = _observe(ctx, dep, now, view, versions_of)
             ab_test = dep.spec.strategy.ab_test
-            if ab_test is not None and seen.sources.problem is None:
+            big = (
+                too_large(view, dep.spec.model, seen.sources.ready, seen.sources.wanted())
+                if view is not None
+                else None
+            )
+            stopped = scaled_to_zero(view) if view is not None else None
+            if big is not None:
+                plan = _stalled_plan(dep, big, "ModelTooLarge")
+            elif stopped is not None:
+                plan = _stalled_plan(dep, stopped, "PoolScaledToZero")
+            elif ab_test is not None and seen.sources.problem is None:
                 plan = ab_test_plan(
                     ab_test,
                     dep.status.ab_test,
@@ -257,10 +345,10 @@ def reconcile_deployment(
         drain_due = None
         if seen is not None:
             try:
-                drain_due = _apply(ctx, dep, plan, seen.sources, seen.servers, now)
+                drain_due = _apply(ctx, dep, plan, seen, view, now, outcome.wake)
             except ArtifactLayoutError as exc:
                 plan = _stalled_plan(dep, str(exc), "ArtifactLayout")
-            plan = gate_on_endpoint(ctx, dep, plan)
+            plan = gate_on_endpoint(ctx, dep, plan, view)
         weighted = {label_value(x) for x in plan.weights}
         serving = [s for v, s in (seen.servers if seen else {}).items() if v in weighted]
         status = deployment_status(
@@ -271,12 +359,20 @@ def reconcile_deployment(
             ready_replicas=sum(s.ready_replicas for s in serving),
             label_selector=all_servers_selector(dep),
             now=now,
+            pool=_serving_pool(ctx, dep, plan, view),
         )
         watched = None
         if seen is not None:
             artifacts = {v: served.artifact_uri for v, served in seen.sources.ready.items()}
             status, notes, outcome.alerts, watched = monitor(
-                ctx, dep, plan, status, artifacts=artifacts, routers=seen.routers, now=now
+                ctx,
+                dep,
+                plan,
+                status,
+                artifacts=artifacts,
+                routers=seen.routers,
+                now=now,
+                pool=view,
             )
             outcome.notes += notes
             was, verdict = dep.status.ab_test, status.ab_test
@@ -284,7 +380,7 @@ def reconcile_deployment(
                 outcome.requeue(0.1)  # the verdict changes the traffic: plan it right away
         _write_status(ctx, dep, status)
         outcome.notes += [Note(kind, reason, message) for kind, reason, message in plan.events]
-        for after in (plan.requeue_after, drain_due, watched):
+        for after in (plan.requeue_after, drain_due, watched, _pool_look(dep, status)):
             if after is not None:
                 outcome.requeue(after)
     return outcome

@@ -140,13 +140,16 @@ def apply_router(
     weights: Mapping[str, int],
     *,
     mirror: MirrorSpec | None,
+    service: bool = True,
 ) -> None:
-    """Weights first, then the router that reads them and the Service in front of it."""
+    """Weights first, then the router that reads them and (unless ``service`` is False) the
+    Service in front of it."""
     provision_router_account(ctx, dep)
     config = router_config(dep, weights, mirror=mirror)
     ctx.kube.apply(build_router_config_map(dep, config))
     ctx.kube.apply(build_router_deployment(dep, ctx.settings))
-    ctx.kube.apply(build_router_service(dep))
+    if service:
+        ctx.kube.apply(build_router_service(dep))
 
 
 def delete_server(ctx: OperatorContext, dep: Deployment, version: str) -> None:

@@ -21,13 +21,19 @@ from mlops_operator.alerting.decisions import Dispatch, next_due, plan
 from mlops_operator.api.alert_status import AlertRecord
 from mlops_operator.api.conditions import Condition
 from mlops_operator.api.deployment import Deployment
-from mlops_operator.api.deployment_status import AbTestResult, DriftReport
+from mlops_operator.api.deployment_status import AbTestResult, DriftReport, PerformanceReport
 from mlops_operator.monitoring.drift_status import (
     VersionDrift,
     combine,
     drift_alerts,
     drift_condition,
 )
+from mlops_operator.monitoring.performance_status import (
+    VersionPerformance,
+    performance_alerts,
+    performance_condition,
+)
+from mlops_operator.monitoring.performance_status import combine as combine_performance
 from mlops_operator.reconcile.notes import Note
 
 
@@ -37,6 +43,7 @@ class MonitoringInput:
 
     arms: Sequence[ArmCounts] | None = None
     drift: Sequence[VersionDrift] | None = None
+    performance: Sequence[VersionPerformance] | None = None
     reference_problem: str | None = None
     events: Sequence[Alert] = ()
 
@@ -48,6 +55,7 @@ class MonitoringUpdate:
     conditions: list[Condition]
     alerts: list[AlertRecord]
     dispatches: list[Dispatch]
+    performance: list[PerformanceReport] = field(default_factory=list)
     promote: str | None = None
     notes: list[Note] = field(default_factory=list)
     requeue_after: float | None = None
@@ -89,6 +97,7 @@ def observe_monitoring(
         promote = ab_test.winner
 
     drift = list(status.drift)
+    performance = list(status.performance)
     conditions = list(status.conditions)
     if spec.monitoring.enabled:
         waits.append(float(spec.monitoring.interval_seconds))
@@ -104,9 +113,23 @@ def observe_monitoring(
                 now=now,
             )
             notes += _drift_notes(status.drift, drift)
+        if observed.performance is not None:
+            performance = [
+                combine_performance(v, monitoring=spec.monitoring, now=now)
+                for v in observed.performance
+            ]
+            conditions = performance_condition(
+                conditions,
+                performance,
+                unreadable=[u for v in observed.performance for u in v.unreadable],
+                observed_generation=deployment.metadata.generation,
+                now=now,
+            )
+            notes += _performance_notes(status.performance, performance)
 
     alerts = [
         *(drift_alerts(ref, drift) if spec.monitoring.enabled else []),
+        *(performance_alerts(ref, performance) if spec.monitoring.enabled else []),
         *_ab_alerts(ref, strategy is not None and strategy.promote_winner, ab_test),
         *observed.events,
     ]
@@ -117,6 +140,7 @@ def observe_monitoring(
     return MonitoringUpdate(
         ab_test=ab_test,
         drift=drift,
+        performance=performance,
         conditions=conditions,
         alerts=records,
         dispatches=dispatches,
@@ -149,6 +173,28 @@ def _ab_notes(before: AbTestResult | None, after: AbTestResult | None) -> list[N
     if after.decision == "SampleRatioMismatch":
         return [Note("Warning", "SampleRatioMismatch", after.reason)]
     return [Note("Normal", f"AbTest{after.decision}", after.reason)]
+
+
+def _performance_notes(
+    before: Sequence[PerformanceReport], after: Sequence[PerformanceReport]
+) -> list[Note]:
+    was = {r.version for r in before if r.degraded}
+    now_degraded = {r.version for r in after if r.degraded}
+    notes = [
+        Note(
+            "Warning",
+            "PerformanceDegraded",
+            f"{r.version}: estimated accuracy {r.accuracy.value:.3f} below test accuracy "
+            f"{r.test_accuracy} - {r.margin:g}",
+        )
+        for r in after
+        if r.version in now_degraded - was and r.accuracy is not None
+    ]
+    notes += [
+        Note("Normal", "PerformanceRecovered", f"{version}: estimate back within the margin")
+        for version in sorted(was - now_degraded)
+    ]
+    return notes
 
 
 def _drift_notes(before: Sequence[DriftReport], after: Sequence[DriftReport]) -> list[Note]:

@@ -55,6 +55,7 @@ def deployment_status(
     ready_replicas: int,
     label_selector: str,
     now: datetime,
+    pool: str | None = None,
 ) -> DeploymentStatus:
     old = dep.status
     new_rollout = plan.state.target is not None and plan.state.target != old.rollout.target
@@ -90,7 +91,9 @@ def deployment_status(
         analysis=_analysis(old.analysis, plan, new_rollout=new_rollout),
         ab_test=old.ab_test,
         endpoint=endpoint,
+        pool=pool,
         drift=old.drift,
+        performance=old.performance,
         replicas=replicas,
         ready_replicas=ready_replicas,
         label_selector=label_selector,

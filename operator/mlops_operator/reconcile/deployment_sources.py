@@ -43,7 +43,10 @@ class Sources:
 
 def _served(mv: ModelVersion) -> ServedVersion:
     return ServedVersion(
-        version=mv.spec.version, artifact_uri=mv.spec.artifact.uri, digest=mv.spec.artifact.digest
+        version=mv.spec.version,
+        artifact_uri=mv.spec.artifact.uri,
+        digest=mv.spec.artifact.digest,
+        size_bytes=mv.status.artifact_bytes,
     )
 
 

@@ -17,6 +17,7 @@ from mlops_operator.adapters.drift_reader import (
     PodEndpoint,
     check_drift_reference,
     read_version_drift,
+    read_version_performance,
 )
 from mlops_operator.adapters.router_metrics import RouterScrape
 from mlops_operator.alerting.alerts import Alert
@@ -24,9 +25,11 @@ from mlops_operator.api.conditions import find_condition
 from mlops_operator.api.deployment import Deployment
 from mlops_operator.api.deployment_status import DeploymentStatus
 from mlops_operator.builders.model_server import HTTP_PORT, server_selector
+from mlops_operator.builders.serving_pool import pool_servers_selector
 from mlops_operator.context import OperatorContext
 from mlops_operator.kube import KubeError
 from mlops_operator.monitoring.drift_status import DRIFT_DETECTED
+from mlops_operator.monitoring.performance_status import PERFORMANCE_DEGRADED
 from mlops_operator.reconcile.deployment_monitoring import (
     MonitoringInput,
     MonitoringUpdate,
@@ -34,15 +37,25 @@ from mlops_operator.reconcile.deployment_monitoring import (
     observe_monitoring,
 )
 from mlops_operator.reconcile.notes import AlertBatch, Note
+from mlops_operator.reconcile.pooled_deployment import PoolView
 from mlops_operator.reconcile.promotion import PromotionError, promote_version
 from mlops_operator.rollout.plan import Plan
 
 READ_TIMEOUT: Final = 5.0
 
 
-def server_pods(ctx: OperatorContext, dep: Deployment, version: str) -> list[PodEndpoint]:
-    """Every ready server pod of ``version`` (the operator reads their drift and tallies)."""
-    selector = ",".join(f"{k}={v}" for k, v in server_selector(dep, version).items())
+def server_pods(
+    ctx: OperatorContext, dep: Deployment, version: str, pool: PoolView | None = None
+) -> list[PodEndpoint]:
+    """Every ready server pod of ``version`` (the operator reads their drift and tallies); for
+    a pooled Deployment, the pool's servers placed to hold it."""
+    if pool is None:
+        selector = ",".join(f"{k}={v}" for k, v in server_selector(dep, version).items())
+        placed = None
+    else:
+        selector = pool_servers_selector(pool.pool.metadata.name)
+        config = pool.config
+        placed = set(config.servers_of(dep.spec.model, version)) if config else set()
     pods = ctx.kube.list("v1", "Pod", dep.metadata.namespace, label_selector=selector)
     found = []
     for pod in pods:
@@ -51,8 +64,11 @@ def server_pods(ctx: OperatorContext, dep: Deployment, version: str) -> list[Pod
             c.get("type") == "Ready" and c.get("status") == "True"
             for c in status.get("conditions") or []
         )
+        name = pod["metadata"]["name"]
+        if placed is not None and name not in placed:
+            continue
         if ready and status.get("podIP") and not pod["metadata"].get("deletionTimestamp"):
-            found.append(PodEndpoint(pod["metadata"]["name"], f"{status['podIP']}:{HTTP_PORT}"))
+            found.append(PodEndpoint(name, f"{status['podIP']}:{HTTP_PORT}"))
     return sorted(found, key=lambda p: p.name)
 
 
@@ -88,6 +104,7 @@ def watch(
     artifacts: dict[str, str],
     routers: RouterScrape | None,
     now: datetime,
+    pool: PoolView | None = None,
 ) -> MonitoringUpdate:
     """Read what is due and run the monitoring step (``artifacts``: version → artifact URI;
     ``routers``: the routers' metrics this reconcile scraped, for an error-rate A/B test)."""
@@ -96,21 +113,28 @@ def watch(
     concluded = dep.status.ab_test is not None and dep.status.ab_test.concluded
     if dep.spec.strategy.type == "ab-test" and strategy is not None and not concluded:
         if strategy.metric == "accuracy":
-            pods = [p for v in strategy.variants for p in server_pods(ctx, dep, v.version)]
+            pods = [p for v in strategy.variants for p in server_pods(ctx, dep, v.version, pool)]
             tallies = read_accuracy(pods, model=dep.spec.model, timeout=READ_TIMEOUT)
         else:
             tallies = router_error_counts(routers or RouterScrape())
         arms = tallies.counts
     drift = None
+    performance = None
     problem = None
     if _drift_due(dep, now):
         served = [v for v, w in plan.weights.items() if w > 0]
+        pods_of = {v: pods for v in served if (pods := server_pods(ctx, dep, v, pool))}
+        model = dep.spec.model
         reads = [
-            read_version_drift(pods, model=dep.spec.model, version=v, timeout=READ_TIMEOUT)
-            for v in served
-            if (pods := server_pods(ctx, dep, v))
+            read_version_drift(pods, model=model, version=v, timeout=READ_TIMEOUT)
+            for v, pods in pods_of.items()
         ]
         drift = reads or None  # no server pod ready yet: nothing read, nothing to write
+        estimates = [
+            read_version_performance(pods, model=model, version=v, timeout=READ_TIMEOUT)
+            for v, pods in pods_of.items()
+        ]
+        performance = estimates or None
         reference = dep.spec.monitoring.reference
         if reference:
             for version in served:
@@ -121,7 +145,11 @@ def watch(
                     if problem:
                         break
     observed = MonitoringInput(
-        arms=arms, drift=drift, reference_problem=problem, events=plan_alerts(dep, plan)
+        arms=arms,
+        drift=drift,
+        performance=performance,
+        reference_problem=problem,
+        events=plan_alerts(dep, plan),
     )
     return observe_monitoring(dep, observed, now=now)
 
@@ -135,10 +163,11 @@ def monitor(
     artifacts: dict[str, str],
     routers: RouterScrape | None,
     now: datetime,
+    pool: PoolView | None = None,
 ) -> tuple[DeploymentStatus, list[Note], AlertBatch, float | None]:
     """``status`` with the A/B result, drift, DriftDetected and alert records; the Events; the
     alert deliveries due; when to look again. Promotes an A/B winner under promoteWinner."""
-    update = watch(ctx, dep, plan, artifacts=artifacts, routers=routers, now=now)
+    update = watch(ctx, dep, plan, artifacts=artifacts, routers=routers, now=now, pool=pool)
     notes = list(update.notes)
     ab_test = update.ab_test
     if update.promote and ab_test is not None:
@@ -157,13 +186,15 @@ def monitor(
             what = "; ".join(moved) or f"{update.promote} was already in production"
             notes.append(Note("Normal", "WinnerPromoted", what))
     conditions = list(status.conditions)
-    drift_condition = find_condition(update.conditions, DRIFT_DETECTED)
-    if drift_condition is not None:
-        conditions = [c for c in conditions if c.type != DRIFT_DETECTED] + [drift_condition]
+    for kind in (DRIFT_DETECTED, PERFORMANCE_DEGRADED):
+        monitored = find_condition(update.conditions, kind)
+        if monitored is not None:
+            conditions = [c for c in conditions if c.type != kind] + [monitored]
     new_status = status.model_copy(
         update={
             "ab_test": ab_test,
             "drift": update.drift,
+            "performance": update.performance,
             "conditions": conditions,
             "alerts": update.alerts,
         }

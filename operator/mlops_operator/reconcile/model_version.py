@@ -206,11 +206,11 @@ def reconcile_model_version(ctx: OperatorContext, namespace: str, name: str) -> 
         stalled: tuple[ConditionStatus, str] = ("False", "ArtifactDeleted")
         message = "archived; its artifact was deleted as the Model's registry policy asks"
         status["artifactVerified"] = False
-    elif mv.status.artifact_verified:
+    elif mv.status.artifact_verified and mv.status.artifact_bytes is not None:
         ready, stalled, message = ("True", "Verified"), ("False", "Verified"), _ready_message(mv)
     else:
         try:
-            verify_artifact(
+            verified = verify_artifact(
                 ctx.open_store(mv.spec.artifact.uri),
                 expected_digest=mv.spec.artifact.digest,
                 expected_model=mv.spec.model,
@@ -230,6 +230,7 @@ def reconcile_model_version(ctx: OperatorContext, namespace: str, name: str) -> 
             outcome.retry(VERIFY_RETRY_SECONDS, message)
         else:
             status["artifactVerified"] = True
+            status["artifactBytes"] = sum(entry.size for entry in verified.manifest.files)
             ready, stalled, message = (
                 ("True", "Verified"),
                 ("False", "Verified"),

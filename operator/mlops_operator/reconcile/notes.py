@@ -44,6 +44,8 @@ class Outcome:
     requeue_after: float | None = None
     #: alert deliveries due, sent by the handler
     alerts: AlertBatch | None = None
+    #: other objects whose input this reconcile changed, (kind, namespace, name): looked at now
+    wake: list[tuple[str, str, str]] = field(default_factory=list)
 
     def retry(self, seconds: float, reason: str) -> None:
         self.retry_after = seconds

@@ -13,11 +13,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from mlops_core.routing import ROUTER_CONFIG_KEY, RoutingError, parse_pool_router_config
+from mlops_core.routing import (
+    ROUTER_CONFIG_KEY,
+    PoolRouterConfig,
+    RoutingError,
+    parse_pool_router_config,
+)
 from mlops_operator.adapters.pool_scrape import read_server_figures
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.api.serving_pool import ServingPool
 from mlops_operator.builders.model_server import HTTP_PORT
+from mlops_operator.builders.pooled_deployment import pool_members_selector
 from mlops_operator.builders.serving_pool import (
     build_pool_config_map,
     build_pool_router_account,
@@ -29,6 +35,7 @@ from mlops_operator.builders.serving_pool import (
 )
 from mlops_operator.context import OperatorContext
 from mlops_operator.placement.decide import ServerSlot, VersionKey, place
+from mlops_operator.placement.member import MEMBER_KEY, PoolMember, parse_member, pool_demand
 from mlops_operator.placement.router_config import pool_router_config
 from mlops_operator.reconcile.notes import Outcome
 from mlops_operator.reconcile.serving_pool_status import ObservedPool, ObservedServer, pool_status
@@ -74,18 +81,42 @@ def _observe_servers(ctx: OperatorContext, pool: ServingPool) -> list[ObservedSe
     return servers
 
 
-def _previous_placement(ctx: OperatorContext, pool: ServingPool) -> dict[VersionKey, list[str]]:
+def _previous_config(ctx: OperatorContext, pool: ServingPool) -> PoolRouterConfig | None:
     body = ctx.kube.get(
         "v1", "ConfigMap", pool_router_name(pool.metadata.name), pool.metadata.namespace
     )
     text = ((body or {}).get("data") or {}).get(ROUTER_CONFIG_KEY)
     if not text:
-        return {}
+        return None
     try:
-        config = parse_pool_router_config(text)
+        return parse_pool_router_config(text)
     except RoutingError:
+        return None
+
+
+def _placement_of(config: PoolRouterConfig | None) -> dict[VersionKey, list[str]]:
+    if config is None:
         return {}
     return {(p.model, p.version): p.servers for p in config.placements}
+
+
+def _members(ctx: OperatorContext, pool: ServingPool) -> list[PoolMember]:
+    """What the pooled Deployments ask of the pool (one ConfigMap each, written by their
+    reconciles)."""
+    bodies = ctx.kube.list(
+        "v1",
+        "ConfigMap",
+        pool.metadata.namespace,
+        label_selector=pool_members_selector(pool.metadata.name),
+    )
+    members = []
+    for body in bodies:
+        if (body.get("metadata") or {}).get("deletionTimestamp"):
+            continue
+        member = parse_member(((body.get("data") or {}).get(MEMBER_KEY)) or "")
+        if member is not None:
+            members.append(member)
+    return members
 
 
 def _ready_routers(ctx: OperatorContext, pool: ServingPool) -> int:
@@ -110,9 +141,19 @@ def reconcile_serving_pool(ctx: OperatorContext, namespace: str, name: str) -> O
         servers = _observe_servers(ctx, pool)
         budget = pool.spec.model_memory_bytes
         slots = [ServerSlot(name=s.name, ready=s.ready, budget_bytes=budget) for s in servers]
-        placement = place(slots, [], previous=_previous_placement(ctx, pool))
-        config = pool_router_config(pool=name, placement=placement, routes=[])
+        members = _members(ctx, pool)
+        demand = pool_demand(
+            members, overhead_bytes=pool.spec.model_overhead_bytes, copies=pool.spec.copies
+        )
+        previous = _previous_config(ctx, pool)
+        placement = place(slots, demand.demands, previous=_placement_of(previous))
+        config = pool_router_config(
+            pool=name, placement=placement, routes=demand.routes, digests=demand.digests
+        )
         ctx.kube.apply(build_pool_config_map(pool, config))
+        if previous is None or previous.to_wire() != config.to_wire():
+            # what is placed and routed changed: the pool's Deployments look again
+            outcome.wake += [("Deployment", namespace, m.deployment) for m in members]
         ctx.kube.apply(build_pool_server_deployment(pool, ctx.settings))
         ctx.kube.apply(build_pool_router_deployment(pool, ctx.settings))
         status = pool_status(
@@ -121,8 +162,8 @@ def reconcile_serving_pool(ctx: OperatorContext, namespace: str, name: str) -> O
                 servers=servers,
                 ready_routers=_ready_routers(ctx, pool),
                 placement=placement,
-                deployment_of={},
-                deployments=0,
+                deployment_of=demand.deployment_of,
+                deployments=len(members),
                 selector=pool_servers_selector(name),
                 now=datetime.now(UTC),
             ),

@@ -6,11 +6,12 @@ it is ``rollout.endpoint``."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from mlops_operator.adapters.endpoint_probe import probe_endpoint
 from mlops_operator.api.conditions import READY, find_condition
 from mlops_operator.api.deployment import Deployment
+from mlops_operator.builders.serving_pool import pool_router_name
 from mlops_operator.context import OperatorContext
 from mlops_operator.rollout.endpoint import (
     EndpointObserved,
@@ -20,6 +21,9 @@ from mlops_operator.rollout.endpoint import (
     routing_problem,
 )
 from mlops_operator.rollout.plan import Plan
+
+if TYPE_CHECKING:
+    from mlops_operator.reconcile.pooled_deployment import PoolView
 
 SERVICE_NAME_LABEL: Final = "kubernetes.io/service-name"
 
@@ -74,7 +78,9 @@ def observe_endpoint(
     return EndpointObserved(service=service, router=rollout, listed=listed, probe=answer)
 
 
-def gate_on_endpoint(ctx: OperatorContext, dep: Deployment, plan: Plan) -> Plan:
+def gate_on_endpoint(
+    ctx: OperatorContext, dep: Deployment, plan: Plan, view: PoolView | None = None
+) -> Plan:
     """``plan`` with its ``Ready`` held back until Deployment ``dep``'s stable endpoint answers.
     The Service is asked on the way to ``Ready`` (not on every later reconcile: the router's
     rollout and EndpointSlices keep being checked, and a router that stops being ready takes
@@ -86,7 +92,8 @@ def gate_on_endpoint(ctx: OperatorContext, dep: Deployment, plan: Plan) -> Plan:
         was is not None and was.status == "True" and was.reason == plan.reason
     )
     name = dep.metadata.name
+    router = pool_router_name(view.pool.metadata.name) if view is not None else name
     observed = observe_endpoint(
-        ctx, dep.metadata.namespace or "", service=name, router=name, probe=probing
+        ctx, dep.metadata.namespace or "", service=name, router=router, probe=probing
     )
     return gate_ready(plan, endpoint_problem(observed, probing=probing))

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
+from mlops_core.prediction_ids import PREDICTION_ID_MAX
 from mlops_core.wire import WireModel
 from mlops_operator.api.deployment import Deployment
 from mlops_operator.api.meta import LABEL_NAME_MAX, LABEL_NAME_PATTERN, SEMVER_MAX
@@ -87,7 +88,14 @@ class ExplainRequest(WireModel):
         default=None,
         max_length=SEMVER_MAX,
         description="The version that answered the prediction to explain (its x-mlops-version); "
-        "default: the one the router picks.",
+        "default: the prediction id's version, else the one the router picks.",
+    )
+    prediction_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=PREDICTION_ID_MAX,
+        description="The id the prediction to explain was answered with: the version that made "
+        "it explains it.",
     )
     instances: list[dict[str, Any] | str] = Field(
         min_length=1,
@@ -240,6 +248,7 @@ async def explain(
             version=body.version or pinned or None,
             instances=body.instances,
             deployment=deployment,
+            prediction_id=body.prediction_id,
         )
     )
     headers = {**passed_headers(request), **call.headers}

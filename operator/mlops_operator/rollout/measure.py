@@ -17,6 +17,9 @@ from mlops_operator.api.deployment_status import CounterSnapshot, Measurement
 
 REQUESTS: str = "mlops_router_requests_total"
 BUCKET: str = "mlops_router_request_duration_seconds_bucket"
+#: a pool router's: the same series with a ``deployment`` label (one pool serves many)
+POOL_REQUESTS: str = "mlops_pool_router_requests_total"
+POOL_BUCKET: str = "mlops_pool_router_request_duration_seconds_bucket"
 _LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
@@ -45,8 +48,12 @@ def _number(text: str) -> float:
         raise MetricsFormatError(f"not a number: {text!r}") from exc
 
 
-def parse_router_metrics(text: str) -> RouterTotals:
-    """One router pod's ``/metrics``."""
+def parse_router_metrics(text: str, *, deployment: str | None = None) -> RouterTotals:
+    """One router pod's ``/metrics``; with ``deployment``, a pool router's series of that
+    Deployment."""
+    wanted_requests, wanted_bucket = (
+        (REQUESTS, BUCKET) if deployment is None else (POOL_REQUESTS, POOL_BUCKET)
+    )
     requests: dict[str, int] = {}
     errors: dict[str, int] = {}
     buckets: dict[str, dict[float, int]] = {}
@@ -57,14 +64,14 @@ def parse_router_metrics(text: str) -> RouterTotals:
         if match is None:
             raise MetricsFormatError(f"unreadable metrics line: {line[:120]!r}")
         name, labels_text, value_text = match.groups()
-        if name not in (REQUESTS, BUCKET):
+        if name not in (wanted_requests, wanted_bucket):
             continue
         labels = dict(_LABEL.findall(labels_text or ""))
         version = labels.get("version")
-        if version is None:
+        if version is None or (deployment is not None and labels.get("deployment") != deployment):
             continue
         value = int(_number(value_text))
-        if name == REQUESTS:
+        if name == wanted_requests:
             requests[version] = requests.get(version, 0) + value
             if labels.get("code", "").startswith("5"):
                 errors[version] = errors.get(version, 0) + value
