@@ -128,6 +128,9 @@ def test_a_distributed_run_is_preempted_whole_and_status_follows_the_workloads(
 
         wait_until(lambda: positions() == (1, 2), timeout=PROMPT_S, what="positions 1 and 2")
 
+        # Kueue orders a preempted run by the time of its eviction, in whole seconds: evict it
+        # in a later second than the waiters' creation, so the order below is not a tie
+        time.sleep(1.1)
         # long enough that the DDP run still waits when it is looked at below
         submit("urgent", high, resources=one_cpu, training={"epochs": 30, "batchSize": 4})
         # Kueue evicts the DDP Workload whole: one 1-cpu run frees both workers' 2 cpu, so
@@ -148,8 +151,19 @@ def test_a_distributed_run_is_preempted_whole_and_status_follows_the_workloads(
             timeout=PROMPT_S,
             what="the preemption in the DDP run's status",
         )
+
+        def admitted(run: str) -> bool:
+            conditions = (_workload(admin, ns, run).get("status") or {}).get("conditions") or []
+            return any(c["type"] == "Admitted" and c["status"] == "True" for c in conditions)
+
+        # the first waiter is admitted once the DDP workers have stopped (their checkpoint may
+        # take a while on a busy machine); the second waiter's position follows that admission
+        # within a third of the periodic look, so the Workload watch moved it
+        wait_until(lambda: admitted("waiter-1"), timeout=120, what="waiter-1 admitted")
+        admitted_at = time.monotonic()
         wait_until(lambda: position("waiter-2") == 1, timeout=PROMPT_S, what="waiter-2 first")
-        assert time.monotonic() - evicted_at < RESYNC_SECONDS
+        assert time.monotonic() - admitted_at < RESYNC_SECONDS
+        assert evicted_at > 0
 
         def ddp_stopped() -> bool:
             pods = _pods(admin, ns, "ddp")

@@ -217,6 +217,7 @@ def deployment_with_rollout(namespace: str) -> tuple[dict[str, Any], dict[str, A
         "canaryVersion": "1.1.0",
         "analysis": [SEQUENTIAL_LOOK],
         "abTest": AB_VERDICT,
+        "performance": [PERFORMANCE],
     }
     return body, status
 
@@ -253,6 +254,20 @@ SEQUENTIAL_LOOK: Final = {
         "slowShare": _increase(0.025, 0.02, 0.05, 0.02),
         "latencyBoundMs": 25.0,
     },
+}
+#: the performance estimate the reconciler reads from the server pods
+PERFORMANCE: Final = {
+    "version": "1.0.0",
+    "calibrated": True,
+    "accuracy": {"value": 0.9, "lower": 0.86, "upper": 0.94},
+    "testAccuracy": 0.92,
+    "margin": 0.05,
+    "degraded": False,
+    "realizedAccuracy": 0.88,
+    "realizedSamples": 40,
+    "samples": 500,
+    "pods": 1,
+    "time": "2026-01-01T00:00:00Z",
 }
 AB_VERDICT: Final = {
     "metric": "accuracy",
@@ -342,7 +357,12 @@ def test_prometheus_scrapes_every_part_and_every_panel_has_data(
         # a short load through the router, a few of them bad requests
         for i in range(80):
             body = {"instances": [RECORD if i % 20 else {"amount": "not a number"}]}
-            http.post(f"http://{router_ip}:8080/v1/models/fraud:predict", json=body)
+            answer = http.post(f"http://{router_ip}:8080/v1/models/fraud:predict", json=body)
+            if answer.status_code == 200 and i % 8 == 1:  # a true label for some of them
+                http.post(
+                    f"http://{router_ip}:8080/v1/feedback",
+                    json={"predictionId": answer.json()["predictionIds"][0], "trueLabel": "ok"},
+                )
         time.sleep(4)
 
         dashboard = load_dashboard()

@@ -23,6 +23,7 @@ import torch
 
 from mlops_core.artifact_config import ArtifactConfig
 from mlops_core.artifact_io import ArtifactMetrics, load_artifact, publish_artifact
+from mlops_core.calibration import fit_temperature
 from mlops_core.models import build_model
 from mlops_core.onnx_export import export_onnx
 from mlops_core.preprocessing import fit_tabular, fit_text
@@ -117,6 +118,7 @@ def train_tabular(
         reference=compute_reference_stats(pre, data),
         metrics=ArtifactMetrics(epochs_run=epochs, validation={"val_accuracy": accuracy}),
         onnx=export_onnx(module, config, x.numpy()) if onnx else None,
+        calibration=fit_temperature(torch.softmax(module(x), 1).detach().numpy(), y.numpy()),
     )
     return published.digest
 

@@ -139,8 +139,14 @@ def test_the_explain_routes_answer_and_bound_the_instances(tmp_path: Path) -> No
 
 def _workers() -> list[psutil.Process]:
     """This process's explanation workers (not multiprocessing's resource tracker)."""
-    children = psutil.Process().children()
-    return [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+    workers = []
+    for child in psutil.Process().children():
+        try:  # a child that has exited (a zombie not reaped yet, or gone) is no worker
+            if child.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(child.cmdline()):
+                workers.append(child)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue
+    return workers
 
 
 def test_a_prediction_is_explained_by_the_version_that_made_it_in_a_worker_process(
