@@ -34,6 +34,8 @@ from mlops_operator.monitoring.performance_status import VersionPerformance
 
 REPORT_BYTES_MAX: Final = 4 * 1024 * 1024
 Report = TypeVar("Report", bound=BaseModel)
+#: a report that names the version it is about
+Versioned = TypeVar("Versioned", ModelDriftReport, ModelPerformanceReport)
 
 
 @dataclass(frozen=True)
@@ -48,36 +50,36 @@ def read_version_drift(
     pods: Sequence[PodEndpoint], *, model: str, version: str, timeout: float = 5.0
 ) -> VersionDrift:
     """The drift reports of ``version`` from every pod that answers (the pods side by side)."""
-    query = urlencode({"version": version})
-
-    def read(pod: PodEndpoint) -> ModelDriftReport | str:
-        url = f"http://{pod.address}/mlops/models/{quote(model)}/drift?{query}"
-        try:
-            report = _get_report(url, timeout, ModelDriftReport)
-        except (OSError, ValueError) as exc:
-            return f"{pod.name}: {exc}"[:256]
-        if report.version != version:
-            return f"{pod.name}: serves {report.version}, not {version}"
-        return report
-
-    answers = read_all(pods, read)
-    return VersionDrift(
-        version=version,
-        reports=[a for a in answers if isinstance(a, ModelDriftReport)],
-        unreadable=[a for a in answers if isinstance(a, str)],
-    )
+    reports, unreadable = _read_reports(pods, model, version, timeout, "drift", ModelDriftReport)
+    return VersionDrift(version=version, reports=reports, unreadable=unreadable)
 
 
 def read_version_performance(
     pods: Sequence[PodEndpoint], *, model: str, version: str, timeout: float = 5.0
 ) -> VersionPerformance:
     """The performance reports of ``version`` from every pod that answers (side by side)."""
+    reports, unreadable = _read_reports(
+        pods, model, version, timeout, "performance", ModelPerformanceReport
+    )
+    return VersionPerformance(version=version, reports=reports, unreadable=unreadable)
+
+
+def _read_reports(
+    pods: Sequence[PodEndpoint],
+    model: str,
+    version: str,
+    timeout: float,
+    kind: str,
+    shape: type[Versioned],
+) -> tuple[list[Versioned], list[str]]:
+    """``/mlops/models/<model>/<kind>`` of ``version`` from every pod, side by side: the
+    reports, and why each other pod could not be read."""
     query = urlencode({"version": version})
 
-    def read(pod: PodEndpoint) -> ModelPerformanceReport | str:
-        url = f"http://{pod.address}/mlops/models/{quote(model)}/performance?{query}"
+    def read(pod: PodEndpoint) -> Versioned | str:
+        url = f"http://{pod.address}/mlops/models/{quote(model)}/{kind}?{query}"
         try:
-            report = _get_report(url, timeout, ModelPerformanceReport)
+            report = _get_report(url, timeout, shape)
         except (OSError, ValueError) as exc:
             return f"{pod.name}: {exc}"[:256]
         if report.version != version:
@@ -85,11 +87,7 @@ def read_version_performance(
         return report
 
     answers = read_all(pods, read)
-    return VersionPerformance(
-        version=version,
-        reports=[a for a in answers if isinstance(a, ModelPerformanceReport)],
-        unreadable=[a for a in answers if isinstance(a, str)],
-    )
+    return [a for a in answers if isinstance(a, shape)], [a for a in answers if isinstance(a, str)]
 
 
 def _get_report(url: str, timeout: float, shape: type[Report]) -> Report:
