@@ -25,6 +25,14 @@ class WireModel(BaseModel):
         """The JSON-ready, camelCase form with unset optional fields left out."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
+    def to_merge_patch(self) -> dict[str, object]:
+        """The wire form for a JSON merge patch that replaces the whole object: unset optional
+        fields are written as null, which removes what an earlier patch set (a queue position
+        once the run is admitted), where :meth:`to_wire` would leave it in place. Nested
+        objects keep :meth:`to_wire`'s form (a merge patch replaces lists whole)."""
+        unset = {field.alias or name: None for name, field in type(self).model_fields.items()}
+        return {**unset, **self.to_wire()}
+
 
 #: the config of a result dataclass (``pydantic.dataclasses.dataclass(config=WIRE_RESULT)``):
 #: built positionally or by snake_case name in Python, camelCase when serialised

@@ -65,14 +65,43 @@ def test_finished_and_deactivated_workloads_do_not_hold_a_place() -> None:
     assert queue_position(entries, "off") is None
 
 
-def test_a_preempted_run_waits_again_behind_runs_queued_before_its_eviction() -> None:
-    preempted = _workload("preempted", created="2026-01-01T00:00:00Z")
-    preempted["status"]["conditions"].append(
-        {"type": "Evicted", "status": "True", "lastTransitionTime": "2026-01-01T00:10:00Z"}
+def _evicted(job_uid: str, *, created: str, reason: str, at: str) -> dict[str, Any]:
+    body = _workload(job_uid, created=created)
+    body["status"]["conditions"].append(
+        {"type": "Evicted", "status": "True", "reason": reason, "lastTransitionTime": at}
+    )
+    body["status"]["schedulingStats"] = {"evictions": [{"reason": reason, "count": 1}]}
+    return body
+
+
+def test_a_preempted_run_keeps_its_place_ahead_of_runs_queued_after_it() -> None:
+    preempted = _evicted(
+        "preempted", created="2026-01-01T00:00:00Z", reason="Preempted", at="2026-01-01T00:10:00Z"
     )
     entries = _entries(preempted, _workload("queued", created="2026-01-01T00:05:00Z"))
+    assert queue_position(entries, "preempted") == 1
+    assert queue_position(entries, "queued") == 2
+
+
+@pytest.mark.parametrize("reason", ["PodsReadyTimeout", "AdmissionCheck"])
+def test_a_run_evicted_by_a_timeout_or_a_check_waits_behind_runs_queued_before(
+    reason: str,
+) -> None:
+    evicted = _evicted(
+        "evicted", created="2026-01-01T00:00:00Z", reason=reason, at="2026-01-01T00:10:00Z"
+    )
+    entries = _entries(evicted, _workload("queued", created="2026-01-01T00:05:00Z"))
     assert queue_position(entries, "queued") == 1
-    assert queue_position(entries, "preempted") == 2
+    assert queue_position(entries, "evicted") == 2
+
+
+def test_runs_created_in_the_same_second_are_ordered_by_workload_uid() -> None:
+    second = "2026-01-01T00:00:00Z"
+    entries = _entries(
+        _workload("a", created=second, metadata={"uid": "2222"}),
+        _workload("b", created=second, metadata={"uid": "1111"}),
+    )
+    assert [queue_position(entries, uid) for uid in ("b", "a")] == [1, 2]
 
 
 def test_the_index_key_is_the_namespace_and_local_queue() -> None:

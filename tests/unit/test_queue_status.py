@@ -9,7 +9,7 @@ from mlops_operator.api.training_job import PREEMPTIONS_KEPT, QueueStatus, Train
 from mlops_operator.builders.names import LABEL_KUEUE_PRIORITY, LABEL_KUEUE_QUEUE
 from mlops_operator.builders.training_job import build_training_children, run_plan
 from mlops_operator.reconcile.queue_status import preemption_count, queue_verdict
-from mlops_operator.reconcile.training_status import queued_status
+from mlops_operator.reconcile.training_status import differs, queued_status
 from mlops_operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.unit
@@ -217,3 +217,29 @@ def test_a_waiting_run_shows_its_position_and_an_admitted_one_none() -> None:
         admission={"clusterQueue": "cq"},
     )
     assert _verdict(admitted, position=3).status.position is None
+
+
+def test_an_admitted_runs_status_patch_removes_the_position_it_had_while_waiting() -> None:
+    waited = _tj(queue="team-a").model_copy(
+        update={
+            "status": _tj().status.model_copy(
+                update={"queue": QueueStatus(name="team-a", position=2)}
+            )
+        }
+    )
+    admitted = _verdict(
+        _workload(
+            {"type": "QuotaReserved", "status": "True"},
+            {"type": "Admitted", "status": "True"},
+            admission={"clusterQueue": "cq"},
+        )
+    )
+    patch = queued_status(waited, verdict=admitted, attempts=0, now=NOW)
+    # a JSON merge patch leaves out what it does not name: the position must be named, as null
+    assert "position" in patch["queue"]
+    assert patch["queue"]["position"] is None
+    assert differs(waited, patch)
+    settled = waited.model_copy(
+        update={"status": waited.status.model_copy(update={"queue": admitted.status})}
+    )
+    assert not differs(settled, {"queue": admitted.status.to_merge_patch()})

@@ -4,9 +4,11 @@ Pure: Workload bodies in (as the operator's watch of ``kueue.x-k8s.io`` Workload
 one :class:`QueuedWorkload` each out, and the position of a run among those of its LocalQueue.
 Invariants:
 
-- the order is Kueue's own for its queues: higher ``spec.priority`` first, then the earlier
-  queue-ordering time (the creation time, or for a run evicted and waiting again, the time of
-  that eviction, since Kueue puts such a run back at the end of its priority);
+- the order is Kueue's own for its queues (v0.17, default feature gates): higher
+  ``spec.priority`` first, then the earlier queue-ordering time, then the Workload's uid. The
+  queue-ordering time is the creation time, also for a run preempted and waiting again (it
+  keeps its place), except while Kueue holds it evicted for a pods-ready timeout or by an
+  admission check: then the time of that eviction, at the end of its priority;
 - only Workloads still waiting count: neither holding quota, nor finished, nor deactivated;
 - position 1 is the run Kueue tries next; a run that does not wait has no position.
 
@@ -25,13 +27,15 @@ from typing import Any
 from mlops_operator.reconcile.queue_status import WORKLOAD_JOB_UID_LABEL
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: eviction reasons after which Kueue orders a run by the time of its eviction
+REQUEUED_AT_EVICTION = frozenset({"PodsReadyTimeout", "AdmissionCheck"})
 
 
 @dataclass(frozen=True, order=True)
 class QueuedWorkload:
     """One Workload of a LocalQueue, as much of it as its place in the queue needs."""
 
-    #: Kueue's order key: the negated priority, then the queue-ordering time
+    #: Kueue's order key: the negated priority, the queue-ordering time, the Workload's uid
     rank: tuple[int, datetime, str]
     job_uid: str
     waiting: bool
@@ -60,12 +64,10 @@ def queued_workload(workload: Mapping[str, Any]) -> tuple[tuple[str, str], Queue
     waiting = not (true("QuotaReserved") or true("Finished")) and spec.get("active", True)
     ordered_at = _stamp(metadata.get("creationTimestamp"))
     evicted = conditions.get("Evicted") or {}
-    if evicted.get("lastTransitionTime") and (
-        evicted.get("status") == "True" or (status.get("schedulingStats") or {}).get("evictions")
-    ):
-        ordered_at = max(ordered_at, _stamp(evicted.get("lastTransitionTime")))
+    if evicted.get("status") == "True" and evicted.get("reason") in REQUEUED_AT_EVICTION:
+        ordered_at = _stamp(evicted.get("lastTransitionTime"))
     entry = QueuedWorkload(
-        rank=(-int(spec.get("priority") or 0), ordered_at, str(metadata.get("name") or "")),
+        rank=(-int(spec.get("priority") or 0), ordered_at, str(metadata.get("uid") or "")),
         job_uid=str((metadata.get("labels") or {}).get(WORKLOAD_JOB_UID_LABEL) or ""),
         waiting=bool(waiting),
     )

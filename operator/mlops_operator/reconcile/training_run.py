@@ -349,7 +349,7 @@ def reconcile_training_job(
                     queued_status(tj, verdict=place, attempts=tj.status.attempts, now=_now()),
                 )
                 return outcome
-            queue_patch = {"queue": place.status.to_wire()}
+            queue_patch = {"queue": place.status.to_merge_patch()}
         pods = []
         if pods_matter(job):
             pods = ctx.kube.list(

@@ -123,7 +123,7 @@ def queued_status(
     )
     patch = _patch(tj, "Queued", _conditions(tj, wanted, message=verdict.message, now=now))
     patch["attempts"] = max(attempts, tj.status.attempts)
-    patch["queue"] = verdict.status.to_wire()
+    patch["queue"] = verdict.status.to_merge_patch()
     return patch
 
 
@@ -205,6 +205,13 @@ def differs(tj: TrainingJob, patch: StatusPatch) -> bool:
             new = {(c.type, c.status, c.reason, c.message) for c in tj.status.conditions}
             if old != new:
                 return True
-        elif key not in ("startTime", "completionTime") and current.get(key) != value:
+        elif key not in ("startTime", "completionTime") and current.get(key) != _set(value):
             return True
     return False
+
+
+def _set(value: object) -> object:
+    """``value`` as the object reads once patched: the nulls of a merge patch remove fields."""
+    if isinstance(value, dict):
+        return {k: _set(v) for k, v in value.items() if v is not None}
+    return value
