@@ -28,6 +28,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from mlops_core import router_series
 from mlops_core.routing import (
     PoolRoute,
     PoolRouterConfig,
@@ -71,13 +72,13 @@ class PoolMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "mlops_pool_router_requests_total",
+            router_series.POOL_REQUESTS,
             "Requests answered, by Deployment, version served and HTTP status code.",
             ("deployment", "version", "code"),
             registry=self.registry,
         )
         self.duration = Histogram(
-            "mlops_pool_router_request_duration_seconds",
+            router_series.POOL_DURATION,
             "Time from receiving a request to answering it, by Deployment and version.",
             ("deployment", "version"),
             buckets=BUCKETS,

@@ -6,6 +6,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from mlops_core import router_series
+
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -15,13 +17,13 @@ class RouterMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "mlops_router_requests_total",
+            router_series.REQUESTS,
             "Requests answered, by version served and HTTP status code.",
             ("version", "code"),
             registry=r,
         )
         self.duration = Histogram(
-            "mlops_router_request_duration_seconds",
+            router_series.DURATION,
             "Time from receiving a request to answering it, by version.",
             ("version",),
             buckets=BUCKETS,

@@ -13,13 +13,14 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from mlops_core import router_series
 from mlops_operator.api.deployment_status import CounterSnapshot, Measurement
 
-REQUESTS: str = "mlops_router_requests_total"
-BUCKET: str = "mlops_router_request_duration_seconds_bucket"
+REQUESTS: str = router_series.REQUESTS
+BUCKET: str = router_series.buckets_of(router_series.DURATION)
 #: a pool router's: the same series with a ``deployment`` label (one pool serves many)
-POOL_REQUESTS: str = "mlops_pool_router_requests_total"
-POOL_BUCKET: str = "mlops_pool_router_request_duration_seconds_bucket"
+POOL_REQUESTS: str = router_series.POOL_REQUESTS
+POOL_BUCKET: str = router_series.buckets_of(router_series.POOL_DURATION)
 _LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
