@@ -4,7 +4,8 @@
     python scripts/dashboard.py --check    # exit 1 when the committed JSON differs
 
 The metric names are the ones the model server (``mlops_serving/metrics.py``), the router
-(``mlops_serving/router_metrics.py``) and the operator (``mlops_operator/metrics.py``) export;
+(``mlops_serving/router_metrics.py``, its per-version series named in
+``mlops_core/router_series.py``) and the operator (``mlops_operator/metrics.py``) export;
 ``tests/integration/test_prometheus_scrape.py`` runs every query against a real Prometheus.
 """
 

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPORTERS = (
     ROOT / "serving_image" / "mlops_serving" / "metrics.py",
     ROOT / "serving_image" / "mlops_serving" / "router_metrics.py",
+    ROOT / "core" / "mlops_core" / "router_series.py",  # the routers' per-version series
     ROOT / "operator" / "mlops_operator" / "metrics.py",
 )
 HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
