@@ -90,7 +90,7 @@ dashboard-check: ## Fail when the committed dashboard differs from its generator
 	$(PY) scripts/dashboard.py --check
 
 .PHONY: images
-images: ## Build the three images (SERVING_TORCH=1: the torch flavour of the serving image too) with buildah on a debootstrap base, no daemon or registry (cached in ~/.cache/mlops-images)
+images: ## Build the three images (IMAGES="serving": only those named; SERVING_TORCH=1: the torch flavour of the serving image too) with buildah on a debootstrap base, no daemon or registry (cached in ~/.cache/mlops-images)
 	PATH="$(dir $(UV)):$$PATH" images/build-images.sh
 
 .PHONY: images-smoke

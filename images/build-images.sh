@@ -5,6 +5,7 @@
 #
 #   images/build-images.sh                # build what is missing, print each image's size
 #   SERVING_TORCH=1 images/build-images.sh  # also the torch flavour of the serving image
+#   IMAGES=serving images/build-images.sh   # only the images named (operator trainer serving)
 #   images/build-images.sh --cached-only  # exit 0 when all three are cached, 3 when not (no build)
 #
 # Everything lives under ~/.cache/mlops-images (containers storage, build cache). Each image is
@@ -95,9 +96,15 @@ build() {  # name dockerfile package-dir [build target]
     -f "$ROOT/$dockerfile" -t "$image" -t "$cached" "$ROOT" >&2
 }
 
-build operator operator/Dockerfile operator/mlops_operator
-build trainer trainer_image/Dockerfile trainer_image/mlops_trainer
-build serving serving_image/Dockerfile serving_image/mlops_serving
+IMAGES="${IMAGES:-operator trainer serving}"
+for name in $IMAGES; do
+  case "$name" in
+    operator) build operator operator/Dockerfile operator/mlops_operator ;;
+    trainer) build trainer trainer_image/Dockerfile trainer_image/mlops_trainer ;;
+    serving) build serving serving_image/Dockerfile serving_image/mlops_serving ;;
+    *) echo "error: IMAGES names $name; the images are operator, trainer and serving" >&2; exit 2 ;;
+  esac
+done
 # the torch flavour (several GB) only when asked: Deployments with serving.runtime: torch
 if [ "${SERVING_TORCH:-0}" = 1 ]; then
   build serving-torch serving_image/Dockerfile serving_image/mlops_serving serving-torch
