@@ -18,13 +18,14 @@ Run: ``.venv/bin/python benchmarks/serving_runtimes.py``.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ CONCURRENCY = (1, 64)
 REPEATS = 3
 EXPLAIN_PATH = "/v1/models/bench:explain"
 EXPLAIN_CONCURRENCY = 16
+SPAWN = multiprocessing.get_context("spawn")
 
 
 def cold_start(repository: Path, runtime: str) -> tuple[float, float]:
@@ -96,7 +98,9 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def _explain_load(port: int, stop: threading.Event) -> None:
+def _explain_load(port: int, stop: EventType) -> None:
+    """Ask for explanations one after another until ``stop``: run in a process of its own, as
+    another client would be, so that it does not share the measuring client's interpreter."""
     body = request_body()
     with httpx.Client(timeout=60) as client:
         while not stop.is_set():
@@ -113,14 +117,14 @@ def explain_interference(repository: Path) -> tuple[Result, Result]:
         )  # starts the explanation worker: its spawn and shap import stay out of the figures
         for _ in range(REPEATS):
             alone.append(measure(HOST_SERVER, port, V1_PATH, request_body(), 16, pid))
-            stop = threading.Event()
-            explainer = threading.Thread(target=_explain_load, args=(port, stop))
+            stop = SPAWN.Event()
+            explainer = SPAWN.Process(target=_explain_load, args=(port, stop))
             explainer.start()
             try:
                 beside.append(measure(HOST_SERVER, port, V1_PATH, request_body(), 16, pid))
             finally:
                 stop.set()
-                explainer.join()
+                explainer.join(timeout=120)
     return median_result(alone), median_result(beside)
 
 
