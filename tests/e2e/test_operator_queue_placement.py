@@ -102,6 +102,9 @@ def test_a_distributed_run_is_preempted_whole_and_status_follows_the_workloads(
             admin.create({**body, "metadata": {"name": name, "namespace": ns}})
 
         one_cpu = {"cpu": "1", "memory": "512Mi"}
+        # every run here trains for longer than the test looks at it: a run that finished
+        # would free quota and move the others (its place taken by the next one)
+        long_training = {"epochs": 30, "batchSize": 4, "earlyStopping": {"enabled": False}}
         submit(
             "ddp",
             low,
@@ -117,8 +120,11 @@ def test_a_distributed_run_is_preempted_whole_and_status_follows_the_workloads(
             return len(running) == 2
 
         wait_until(both_running, timeout=180, what="both DDP workers running")
-        for name in ("waiter-1", "waiter-2"):
-            submit(name, low, resources=one_cpu)
+        submit("waiter-1", low, resources=one_cpu, training=long_training)
+        # Kueue orders runs of one priority by creation time, in whole seconds, then by the
+        # Workload's uid (random): a second apart, the waiters' order is waiter-1 first
+        time.sleep(1.1)
+        submit("waiter-2", low, resources=one_cpu, training=long_training)
 
         def position(name: str) -> Any:
             return (_status(admin, ns, name).get("queue") or {}).get("position")
@@ -126,10 +132,12 @@ def test_a_distributed_run_is_preempted_whole_and_status_follows_the_workloads(
         def positions() -> tuple[Any, Any]:
             return position("waiter-1"), position("waiter-2")
 
-        wait_until(lambda: positions() == (1, 2), timeout=PROMPT_S, what="positions 1 and 2")
+        try:
+            wait_until(lambda: positions() == (1, 2), timeout=PROMPT_S, what="the positions")
+        except TimeoutError as error:
+            raise AssertionError(f"(waiter-1, waiter-2) at {positions()}: {error}") from error
 
-        # long enough that the DDP run still waits when it is looked at below
-        submit("urgent", high, resources=one_cpu, training={"epochs": 30, "batchSize": 4})
+        submit("urgent", high, resources=one_cpu, training=long_training)
         # Kueue evicts the DDP Workload whole: one 1-cpu run frees both workers' 2 cpu, so
         # urgent and the first waiter are admitted
         evicted_at = 0.0

@@ -9,9 +9,10 @@ the operator never writes Kueue's objects):
   Kueue puts on the Workload), so a Workload leads to its run without a read;
 - the trigger: when a Workload's admission changes (quota reserved or released, admitted,
   evicted, finished, deactivated), the run is reconciled now through the operator-wide requeue
-  (which coalesces bursts and runs it off the watch's thread). When a Workload stops waiting
-  (admitted, finished, deleted), the first ``HEAD_REFRESHED`` runs still waiting in that
-  LocalQueue are looked at a moment later too, as their positions moved. Changes of Kueue's
+  (which coalesces bursts and runs it off the watch's thread). The first ``HEAD_REFRESHED``
+  runs waiting in that LocalQueue are looked at a moment later too, as their positions moved: a
+  Workload that starts waiting (new, or evicted) can take a place ahead of them, and one that
+  stops (admitted, finished, deleted) frees one. Changes of Kueue's
   waiting message alone, and positions further back, wait for the regular look, so a queue of
   hundreds costs no status churn.
 
@@ -112,9 +113,10 @@ def register(registry: kopf.OperatorRegistry, requeue: Requeue, *, kind: str) ->
         runs: kopf.Index[tuple[str, str], str] = kwargs[RUN_JOB_INDEX]
         for run in runs.get((ns, str(job_uid or "")), []):
             requeue.schedule(kind, ns, run, after=0)
-        key, entry = queued_workload(body)
-        if type == "DELETED" or not entry.waiting:
-            queues: kopf.Index[tuple[str, str], QueuedWorkload] = kwargs[QUEUE_INDEX]
-            for waiting_uid in queue_head(queues.get(key, ()), HEAD_REFRESHED):
-                for run in runs.get((ns, waiting_uid), []):
-                    requeue.schedule(kind, ns, run, after=HEAD_REFRESH_DELAY)
+        # a Workload that starts waiting (new, or evicted) or stops (admitted, finished,
+        # deleted) moves the places of the runs behind it
+        key, _ = queued_workload(body)
+        queues: kopf.Index[tuple[str, str], QueuedWorkload] = kwargs[QUEUE_INDEX]
+        for waiting_uid in queue_head(queues.get(key, ()), HEAD_REFRESHED):
+            for run in runs.get((ns, waiting_uid), []):
+                requeue.schedule(kind, ns, run, after=HEAD_REFRESH_DELAY)
