@@ -45,6 +45,7 @@ def test_every_benchmark_has_a_summary() -> None:
         "drift_overhead",
         "drift_scoring",
         "experiment_overhead",
+        "multi_model",
         "operator_scale",
         "performance_estimation",
         "queue_admission",
@@ -491,4 +492,64 @@ def test_performance_estimation_judges_error_speed_and_serving_cost(
 ) -> None:
     result = benchmark("performance_estimation").summary(estimation(**changes))
     check_shape(result, "performance_estimation")
+    assert result["met"] is met
+
+
+def multi_model_run(**changes: float) -> Any:
+    figures = {
+        "loads_per_1000": 40.0,
+        "p50_ms": 5.0,
+        "p99_ms": 20.0,
+        "warm_p99_ms": 15.0,
+        "rps": 400.0,
+        "failed": 0,
+        "peak_rss_mib": 300.0,
+    }
+    return benchmark("multi_model").Repeat(**{**figures, **changes})
+
+
+def multi_model(
+    pool: dict[str, float], anchors: dict[str, float], unavailable: dict[str, str]
+) -> dict[str, Any]:
+    runs = {"pool": [multi_model_run(**pool), multi_model_run(**{**pool, "rps": 300.0})]}
+    for name in ("ray", "mlserver"):
+        if name not in unavailable:
+            runs[name] = [multi_model_run(loads_per_1000=anchors.get(name, 100.0))] * 2
+    return dict(
+        benchmark("multi_model").summary(
+            runs,
+            unavailable,
+            budget_mib=100.0,
+            idle_rss_mib={"pool": 250.0, "ray": 150.0, "mlserver": 120.0},
+            overhead_kib=300.0,
+            models=1000,
+            requests=20000,
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("pool", "anchors", "unavailable", "met"),
+    [
+        ({}, {"ray": 90.0, "mlserver": 80.0}, {}, True),  # 40 <= 0.5 x 80
+        ({}, {"ray": 90.0, "mlserver": 79.0}, {}, False),  # loads against the best anchor
+        ({}, {"ray": 80.0}, {"mlserver": "no wheel"}, True),  # the anchor that ran
+        ({}, {}, {"ray": "no wheel", "mlserver": "no wheel"}, False),  # nothing to beat
+        ({"p99_ms": 22.5}, {}, {}, True),  # 1.5 x the warm p99
+        ({"p99_ms": 23.0}, {}, {}, False),
+        ({"failed": 1}, {}, {}, False),
+        ({"peak_rss_mib": 351.0}, {}, {}, False),  # idle 250 + budget 100
+    ],
+)
+def test_multi_model_judges_the_pool_against_the_best_available_anchor(
+    pool: dict[str, float], anchors: dict[str, float], unavailable: dict[str, str], met: bool
+) -> None:
+    result = multi_model(pool, anchors, unavailable)
+    check_shape(result, "multi_model")
+    figures = result["figures"]
+    assert figures["pool_rps"] == 350.0  # the median of the two repeats
+    assert (figures["pool_rps_min"], figures["pool_rps_max"]) == (300.0, 400.0)
+    for name, reason in unavailable.items():
+        assert figures[f"{name}_unavailable"] == reason
+        assert f"{name}_rps" not in figures
     assert result["met"] is met
