@@ -50,6 +50,17 @@ class Connection:
         self.pair: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+        """The answer's status; a kept-alive connection the server closed while it was idle
+        (no byte of an answer came back) is reopened and the request sent once more."""
+        reused = self.pair is not None
+        try:
+            return await self._post(path, body, dict(headers))
+        except asyncio.IncompleteReadError as exc:
+            if not reused or exc.partial:
+                raise
+        return await self._post(path, body, headers)
+
+    async def _post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
         if self.pair is None:
             self.pair = await asyncio.open_connection(self.host, self.port)
         reader, writer = self.pair
