@@ -27,16 +27,14 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from mlops_devcluster import lifecycle
+from harness.cluster import add_cluster_option, bench_cluster
 from mlops_devcluster.cluster import DevCluster
-from mlops_devcluster.layout import state_dir
 from mlops_devcluster.local_operator import (
     OperatorProcess,
     copy_s3_secret,
@@ -332,27 +330,17 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2, help="alternating pairs of searches")
-    parser.add_argument("--dir", default=None, help="devcluster state folder")
+    add_cluster_option(parser)
     args = parser.parse_args()
-    state = lifecycle.status(state_dir(args.dir))
-    with tempfile.TemporaryDirectory(prefix="mlops-bench-") as tmp:
-        work = Path(tmp)
-        options = {
-            "trials": args.trials,
-            "parallel": args.parallel,
-            "epochs": args.epochs,
-            "repeats": args.repeats,
-            "work": work,
-        }
-        if state.up and state.cluster is not None:
-            summary = run(state.cluster, **options)
-        else:
-            cluster_root = work / "devcluster"
-            cluster = lifecycle.up(cluster_root, use_free_ports=True)
-            try:
-                summary = run(cluster, **options)
-            finally:
-                lifecycle.down(cluster_root, purge=True)
+    with bench_cluster(args.dir) as (cluster, work):
+        summary = run(
+            cluster,
+            trials=args.trials,
+            parallel=args.parallel,
+            epochs=args.epochs,
+            repeats=args.repeats,
+            work=work,
+        )
     print(json.dumps(summary))
     return 0
 

@@ -40,7 +40,6 @@ import json
 import random
 import secrets
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -51,11 +50,10 @@ from typing import Any
 
 import psutil
 
+from harness.cluster import add_cluster_option, bench_cluster
 from mlops_core.artifact import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, publish_files
 from mlops_core.storage import open_store, s3_client
-from mlops_devcluster import lifecycle
 from mlops_devcluster.cluster import DevCluster
-from mlops_devcluster.layout import state_dir
 from mlops_devcluster.local_operator import (
     OperatorProcess,
     copy_s3_secret,
@@ -496,22 +494,11 @@ def main() -> int:
     parser.add_argument(
         "--samples", type=int, default=50, help="spec changes per kind and Job completions"
     )
-    parser.add_argument("--dir", default=None, help="devcluster state folder")
+    add_cluster_option(parser)
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    root = state_dir(args.dir)
-    state = lifecycle.status(root)
-    with tempfile.TemporaryDirectory(prefix="mlops-bench-") as tmp:
-        work = Path(tmp)
-        if state.up and state.cluster is not None:
-            result = run(state.cluster, sizes=sizes, samples=args.samples, work=work)
-        else:
-            cluster_root = work / "devcluster"
-            cluster = lifecycle.up(cluster_root, use_free_ports=True)
-            try:
-                result = run(cluster, sizes=sizes, samples=args.samples, work=work)
-            finally:
-                lifecycle.down(cluster_root, purge=True)
+    with bench_cluster(args.dir) as (cluster, work):
+        result = run(cluster, sizes=sizes, samples=args.samples, work=work)
     print(json.dumps(result))
     return 0
 

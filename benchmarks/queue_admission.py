@@ -52,10 +52,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlops_devcluster import lifecycle
+from harness.cluster import add_cluster_option, bench_cluster
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.kueue import start_kueue
-from mlops_devcluster.layout import state_dir
 from mlops_devcluster.local_operator import OperatorProcess, install, service_account_kubeconfig
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.builders.names import LABEL_KUEUE_QUEUE, LABEL_TRAINING_JOB
@@ -501,25 +500,10 @@ def main() -> int:
         default=PAUSE_S,
         help="seconds between one run's end and the next (0: back to back)",
     )
-    parser.add_argument("--dir", default=None, help="devcluster state folder")
+    add_cluster_option(parser)
     args = parser.parse_args()
-    root = state_dir(args.dir)
-    state = lifecycle.status(root)
-    with tempfile.TemporaryDirectory(prefix="mlops-bench-") as tmp:
-        work = Path(tmp)
-        if state.up and state.cluster is not None:
-            result = run(
-                state.cluster, count=args.count, cycles=args.cycles, pause=args.pause, work=work
-            )
-        else:
-            cluster_root = work / "devcluster"
-            cluster = lifecycle.up(cluster_root, use_free_ports=True)
-            try:
-                result = run(
-                    cluster, count=args.count, cycles=args.cycles, pause=args.pause, work=work
-                )
-            finally:
-                lifecycle.down(cluster_root, purge=True)
+    with bench_cluster(args.dir) as (cluster, work):
+        result = run(cluster, count=args.count, cycles=args.cycles, pause=args.pause, work=work)
     print(json.dumps(result))
     return 0
 

@@ -18,14 +18,12 @@ import json
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from mlops_devcluster import lifecycle
+from harness.cluster import add_cluster_option, bench_cluster
 from mlops_devcluster.cluster import DevCluster
-from mlops_devcluster.layout import state_dir
 from mlops_devcluster.local_operator import (
     OperatorProcess,
     install,
@@ -193,21 +191,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--dir", default=None, help="devcluster state folder")
+    add_cluster_option(parser)
     args = parser.parse_args()
-    root = state_dir(args.dir)
-    state = lifecycle.status(root)
-    with tempfile.TemporaryDirectory(prefix="mlops-bench-") as tmp:
-        work = Path(tmp)
-        if state.up and state.cluster is not None:
-            result = run(state.cluster, count=args.count, repeats=args.repeats, work=work)
-        else:
-            cluster_root = work / "devcluster"
-            cluster = lifecycle.up(cluster_root, use_free_ports=True)
-            try:
-                result = run(cluster, count=args.count, repeats=args.repeats, work=work)
-            finally:
-                lifecycle.down(cluster_root, purge=True)
+    with bench_cluster(args.dir) as (cluster, work):
+        result = run(cluster, count=args.count, repeats=args.repeats, work=work)
     print(json.dumps(result))
     return 0
 

@@ -22,7 +22,6 @@ import json
 import secrets
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -31,10 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.cluster import add_cluster_option, bench_cluster
 from mlops_core.storage import s3_client
-from mlops_devcluster import lifecycle
 from mlops_devcluster.cluster import DevCluster
-from mlops_devcluster.layout import state_dir
 from mlops_devcluster.local_operator import (
     OperatorProcess,
     copy_s3_secret,
@@ -338,21 +336,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--interval", type=int, default=10)
-    parser.add_argument("--dir", default=None, help="devcluster state folder")
+    add_cluster_option(parser)
     args = parser.parse_args()
-    root = state_dir(args.dir)
-    state = lifecycle.status(root)
-    with tempfile.TemporaryDirectory(prefix="mlops-bench-") as tmp:
-        work = Path(tmp)
-        if state.up and state.cluster is not None:
-            summary = run(state.cluster, repeats=args.repeats, interval=args.interval, work=work)
-        else:
-            cluster_root = work / "devcluster"
-            cluster = lifecycle.up(cluster_root, use_free_ports=True)
-            try:
-                summary = run(cluster, repeats=args.repeats, interval=args.interval, work=work)
-            finally:
-                lifecycle.down(cluster_root, purge=True)
+    with bench_cluster(args.dir) as (cluster, work):
+        summary = run(cluster, repeats=args.repeats, interval=args.interval, work=work)
     print(json.dumps(summary))
     return 0
 

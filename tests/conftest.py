@@ -21,7 +21,8 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,90 +70,60 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("\n".join(problems))
     needs_cluster = any(CLUSTER_FIXTURES & set(getattr(i, "fixturenames", ())) for i in items)
     if needs_cluster and not config.option.collectonly and not os.environ.get(DIR_ENV):
-        _provide_binaries(config)
+        BINARIES.provide(config)
     if not config.option.collectonly and any(
         "helm" in getattr(i, "fixturenames", ()) for i in items
     ):
-        _provide_helm(config)
+        HELM.provide(config)
     if not config.option.collectonly and any(
         "kueue" in getattr(i, "fixturenames", ()) for i in items
     ):
-        _provide_kueue(config)
+        KUEUE.provide(config)
 
 
-#: why the binaries could not be had (the ``devcluster`` fixture fails with it)
-_BINARIES_PROBLEM: list[str] = []
+@dataclass(frozen=True)
+class PinnedTool:
+    """A pinned build (devcluster binaries, helm, Kueue) found, else built once before the
+    first test that needs it: a first build takes longer than one test's timeout."""
+
+    name: str
+    build_minutes: int
+    resolve: Callable[..., object]
+    #: why it could not be had (the fixture that needs it fails with it)
+    problem: list[str] = field(default_factory=list)
+
+    def provide(self, config: pytest.Config) -> None:
+        try:
+            self.resolve(build=False)
+            return
+        except MissingBinaryError:
+            pass
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"{self.name} missing: built once now from the Go module proxy (about "
+                f"{self.build_minutes} minutes on 2 cores; cached in ~/.cache/mlops-devcluster)"
+            )
+        try:
+            self.resolve(build=True)
+        except MissingBinaryError as exc:
+            self.problem.append(str(exc))
+
+    def require(self, what: str) -> None:
+        """Fail the asking test when the build could not be had."""
+        if self.problem:
+            pytest.fail(f"{what}: {self.problem[0]}", pytrace=False)
 
 
-def _provide_binaries(config: pytest.Config) -> None:
-    """Find, else build, the binaries before any test runs: a first build takes longer than
-    one test's timeout."""
-    try:
-        resolve_binaries(build=False)
-        return
-    except MissingBinaryError:
-        pass
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            "devcluster binaries missing: building them once from the Go module proxy "
-            "(about 12 minutes on 2 cores; cached in ~/.cache/mlops-devcluster)"
-        )
-    try:
-        resolve_binaries(build=True)
-    except MissingBinaryError as exc:
-        _BINARIES_PROBLEM.append(str(exc))
-
-
-#: why helm could not be had (the ``helm`` fixture fails with it)
-_HELM_PROBLEM: list[str] = []
-
-
-def _provide_helm(config: pytest.Config) -> None:
-    try:
-        resolve_helm(build=False)
-        return
-    except MissingBinaryError:
-        pass
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            "helm missing: building it once from the Go module proxy "
-            "(about 4 minutes on 2 cores; cached in ~/.cache/mlops-devcluster)"
-        )
-    try:
-        resolve_helm(build=True)
-    except MissingBinaryError as exc:
-        _HELM_PROBLEM.append(str(exc))
-
-
-#: why Kueue could not be had (the ``kueue`` fixture fails with it)
-_KUEUE_PROBLEM: list[str] = []
-
-
-def _provide_kueue(config: pytest.Config) -> None:
-    try:
-        resolve_kueue(build=False)
-        return
-    except MissingBinaryError:
-        pass
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            "Kueue missing: building it once from the Go module proxy "
-            "(about 5 minutes on 2 cores; cached in ~/.cache/mlops-devcluster)"
-        )
-    try:
-        resolve_kueue(build=True)
-    except MissingBinaryError as exc:
-        _KUEUE_PROBLEM.append(str(exc))
+BINARIES = PinnedTool("devcluster binaries", 12, resolve_binaries)
+HELM = PinnedTool("helm", 4, resolve_helm)
+KUEUE = PinnedTool("Kueue", 5, resolve_kueue)
 
 
 @pytest.fixture(scope="session")
 def kueue(devcluster: DevCluster) -> KueueRelease:
     """Kueue's manager on the session's devcluster (stopped with it)."""
-    if _KUEUE_PROBLEM:
-        pytest.fail(f"Kueue is not available: {_KUEUE_PROBLEM[0]}", pytrace=False)
+    KUEUE.require("Kueue is not available")
     try:
         return start_kueue(devcluster)
     except (MissingBinaryError, KueueStartError) as exc:
@@ -161,8 +132,7 @@ def kueue(devcluster: DevCluster) -> KueueRelease:
 
 @pytest.fixture(scope="session")
 def helm() -> Path:
-    if _HELM_PROBLEM:
-        pytest.fail(f"helm is not available: {_HELM_PROBLEM[0]}", pytrace=False)
+    HELM.require("helm is not available")
     try:
         return resolve_helm(build=False)
     except MissingBinaryError as exc:
@@ -183,8 +153,7 @@ def devcluster(request: pytest.FixtureRequest) -> Iterator[DevCluster]:
             )
         yield state.cluster
         return
-    if _BINARIES_PROBLEM:
-        pytest.fail(f"the devcluster cannot start: {_BINARIES_PROBLEM[0]}", pytrace=False)
+    BINARIES.require("the devcluster cannot start")
     root = Path(tempfile.mkdtemp(prefix="mlops-devcluster-test-"))
     try:
         cluster = lifecycle.up(root, use_free_ports=True, timeout=START_TIMEOUT)

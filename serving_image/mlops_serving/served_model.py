@@ -158,8 +158,9 @@ class ServedModel:
             ) from exc
 
     def warm_up(self) -> None:
-        """Run one dummy batch through the model (blocking; called while loading)."""
-        self._run_batch([dummy_record(self.artifact)])
+        """Run one dummy batch through the model (blocking; called while loading). Its
+        probabilities are no one's prediction: the performance window does not keep them."""
+        self.artifact.predict_proba([dummy_record(self.artifact)])
 
     async def drift_report(self) -> DriftReport | None:
         """The drift report, computed on the inference thread (after queued observations)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -19,18 +19,14 @@ for folder in ("e2e", "integration"):
     if str(TESTS / folder) not in sys.path:
         sys.path.append(str(TESTS / folder))
 
-from e2e_support import StartOperator, s3_client_of  # noqa: E402
-from reliability_support import FIGURES_ENV, Figures, Scale  # noqa: E402
-
-from mlops_devcluster.cluster import DevCluster  # noqa: E402
-from mlops_devcluster.local_operator import (  # noqa: E402
-    OperatorProcess,
-    copy_s3_secret,
-    install,
-    service_account_kubeconfig,
-    upload_example_datasets,
+from operator_fixtures import (  # noqa: E402, F401 (the operator's fixtures, as in tests/e2e)
+    admin,
+    operator_kubeconfig,
+    operator_log,
+    start_operator,
+    training_namespace,
 )
-from mlops_operator.kube import Kube, load_api_client  # noqa: E402
+from reliability_support import FIGURES_ENV, Figures, Scale  # noqa: E402
 
 FRAUD_VERSIONS = 4
 _FIGURES = Figures(scale=Scale.from_env().name)
@@ -93,54 +89,3 @@ def fraud_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("models")
     fraud_versions(root, FRAUD_VERSIONS)
     return root
-
-
-@pytest.fixture(scope="session")
-def admin(devcluster: DevCluster) -> Kube:
-    return Kube(load_api_client(str(devcluster.kubeconfig)), field_manager="reliability-tests")
-
-
-@pytest.fixture(scope="session")
-def operator_kubeconfig(
-    devcluster: DevCluster, admin: Kube, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """CRDs, peering and RBAC installed, datasets uploaded; the ServiceAccount's kubeconfig."""
-    install(admin)
-    upload_example_datasets(f"s3://{devcluster.bucket}", client=s3_client_of(devcluster))
-    path = tmp_path_factory.mktemp("operator") / "kubeconfig"
-    return service_account_kubeconfig(
-        admin, admin_kubeconfig=Path(devcluster.kubeconfig), path=path
-    )
-
-
-@pytest.fixture
-def operator_log(tmp_path: Path) -> Path:
-    return tmp_path / "operator.log"
-
-
-@pytest.fixture
-def start_operator(
-    devcluster: DevCluster, operator_kubeconfig: Path, operator_log: Path
-) -> Iterator[StartOperator]:
-    """Start the operator (again after a kill); every start appends to one log file."""
-    started: list[OperatorProcess] = []
-
-    def start(**env: str) -> OperatorProcess:
-        process = OperatorProcess(
-            kubeconfig=operator_kubeconfig,
-            log_path=operator_log,
-            env={**devcluster.s3_env(), "MLOPS_PEERING_LIFETIME_SECONDS": "5", **env},
-        )
-        started.append(process)
-        return process.start()
-
-    yield start
-    for process in started:
-        process.stop()
-
-
-@pytest.fixture
-def training_namespace(namespace: str, admin: Kube) -> str:
-    """A fresh namespace holding the S3 Secret trainer pods read."""
-    copy_s3_secret(admin, namespace)
-    return namespace

@@ -65,6 +65,32 @@ def test_non_inferiority_needs_the_whole_interval_within_the_tolerance() -> None
     assert not bool(non_inferiority.shown_worse(lower, tolerance=0.0))
 
 
+def test_the_interval_stays_within_what_a_difference_of_proportions_can_be() -> None:
+    """A new version slow on every request against a stable one slow on 2%: the sequence's
+    half-width reaches past 100 points at a hundred requests; the interval stops there."""
+    estimate, lower, upper = non_inferiority.increase_interval(
+        events_stable=2.0,
+        samples_stable=100.0,
+        events_new=100.0,
+        samples_new=100.0,
+        alpha=ALPHA,
+        tuned_samples=400.0,
+    )
+    assert estimate == pytest.approx(0.98)
+    assert 0.02 < lower < estimate < upper == 1.0
+    assert bool(non_inferiority.shown_worse(lower, tolerance=0.02))
+    arrays = non_inferiority.increase_interval(
+        events_stable=np.array([2.0, 100.0]),
+        samples_stable=np.array([100.0, 100.0]),
+        events_new=np.array([100.0, 2.0]),
+        samples_new=np.array([100.0, 100.0]),
+        alpha=ALPHA,
+        tuned_samples=400.0,
+    )
+    assert arrays[2][0] == 1.0
+    assert arrays[1][1] == -1.0
+
+
 def test_the_latency_bound_is_the_bucket_edge_below_the_stable_p99() -> None:
     # bounds 10 ms, 25 ms, 50 ms, 100 ms, +Inf; 1000 requests, 980 by 25 ms, 995 by 50 ms
     stable = np.array([500.0, 980.0, 995.0, 1000.0, 1000.0])

@@ -94,7 +94,7 @@ def test_the_condition_says_drift_no_drift_or_why_it_cannot_tell() -> None:
 
     state, reason, message = status([drifted, fine])
     assert (state, reason) == ("True", "DriftDetected")
-    assert message == "1.2.0: amount psi 0.4 > 0.2 (1000 inputs over 1 pods)"
+    assert message == "1.2.0: amount psi 0.4 > 0.2 (1000 inputs over 1 pod)"
     assert status([fine])[:2] == ("False", "NoDrift")
     assert status([fine, waiting])[:2] == ("Unknown", "NotEnoughSamples")
     assert status([nobody], unreadable=["pod-a: timed out"]) == (

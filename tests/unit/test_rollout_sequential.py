@@ -53,6 +53,33 @@ def test_a_canary_shown_worse_rolls_back_before_its_interval_ends() -> None:
     assert "always-valid 95% interval" in plan.message
 
 
+def test_every_step_is_first_looked_at_within_a_look_not_at_its_interval_end() -> None:
+    """The step's start schedules its first look: the Deployment's own status write wakes
+    nobody, so a later first look would let a version shown worse serve the whole interval."""
+    slow = canary(method="sequential", minRequests=50)
+    assert slow.canary is not None
+    slow.canary.interval_seconds = 120
+    start = decide(observed(strategy=slow, totals=totals(v1_0_0=(5000, 50, 0))))
+    assert start.state.step == 0
+    assert start.requeue_after == LOOK_SECONDS
+    passed = decide(
+        then(
+            start,
+            strategy=slow,
+            now=T0 + timedelta(seconds=120),
+            totals=totals(v1_0_0=(6000, 60, 10), v1_1_0=(110, 1, 1)),
+        )
+    )
+    assert passed.state.step == 1
+    assert passed.requeue_after == LOOK_SECONDS
+    threshold = canary()
+    assert threshold.canary is not None
+    threshold.canary.interval_seconds = 120
+    assert decide(
+        observed(strategy=threshold, totals=totals(v1_0_0=(5000, 50, 0)))
+    ).requeue_after == pytest.approx(120.0)
+
+
 def test_a_healthy_canary_is_looked_at_during_the_step_and_passes_at_its_end() -> None:
     start = decide(observed(strategy=SEQUENTIAL, totals=totals(v1_0_0=(5000, 50, 0))))
     look = decide(

@@ -76,3 +76,30 @@ def test_a_version_without_calibration_is_served_but_not_estimated(tmp_path: Pat
     assert report.accuracy is None
     assert report.realized_accuracy is None
     assert "ml_estimated_accuracy{" not in metrics
+
+
+def test_the_warm_up_batch_is_not_counted_as_a_prediction(tmp_path: Path) -> None:
+    publish_example(tmp_path / "m" / "1.0.0", "mlp", steps=20, calibrate=True)
+    settings = ServerSettings(
+        model_repository_uri=str(tmp_path),
+        preload_models="m:1.0.0",
+        drift={"window_size": 10},
+        drift_min_samples=1,
+    )
+    assert settings.serving.warmup
+    server = build_server(settings)
+    app = server.app  # type: ignore[attr-defined]
+
+    async def read() -> dict[str, Any]:
+        async with app.router.lifespan_context(app):
+            await app.state.inference.repository.get("m", "1.0.0")
+            transport = httpx.ASGITransport(app=server)
+            async with httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+                answer = await client.get("/mlops/models/m/performance")
+                assert answer.status_code == 200, answer.text
+                body: dict[str, Any] = answer.json()
+                return body
+
+    report = ModelPerformanceReport.model_validate(asyncio.run(read()))
+    assert report.samples == 0  # the dummy row the model warmed up on was asked by no one
+    assert report.accuracy is None

@@ -22,6 +22,7 @@ from mlops_core.serving_spec import DriftSpec
 from mlops_operator.alerting.alerts import Alert, ObjectRef, figures
 from mlops_operator.api.conditions import Condition, ConditionStatus, set_condition
 from mlops_operator.api.deployment_status import DriftReport, FeatureDrift
+from mlops_operator.monitoring.wording import pods_text
 
 DRIFT_DETECTED: Final = "DriftDetected"
 TOP_FEATURES: Final = 5
@@ -140,5 +141,5 @@ def _describe(report: DriftReport) -> str:
     comparison = ">" if report.drifted else "<="
     return (
         f"{report.version}: {report.feature} {report.method} {report.score:.4g} {comparison} "
-        f"{report.threshold} ({report.samples} inputs over {report.pods} pods)"
+        f"{report.threshold} ({report.samples} inputs over {pods_text(report.pods)})"
     )

@@ -28,6 +28,7 @@ from mlops_core.serving_spec import DriftSpec
 from mlops_operator.alerting.alerts import Alert, ObjectRef, figures
 from mlops_operator.api.conditions import Condition, ConditionStatus, set_condition
 from mlops_operator.api.deployment_status import EstimatedMetric, PerformanceReport
+from mlops_operator.monitoring.wording import pods_text
 
 PERFORMANCE_DEGRADED: Final = "PerformanceDegraded"
 
@@ -182,7 +183,7 @@ def _describe(report: PerformanceReport) -> str:
         f"{report.version}: estimated accuracy {accuracy.value:.3f} "
         f"[{accuracy.lower:.3f}, {accuracy.upper:.3f}] {comparison} test accuracy "
         f"{report.test_accuracy:.3f} - margin {report.margin:g} ({report.samples} predictions "
-        f"over {report.pods} pods)"
+        f"over {pods_text(report.pods)})"
     )
     if report.realized_accuracy is not None:
         text += f"; realized {report.realized_accuracy:.3f} on {report.realized_samples} labels"

@@ -30,6 +30,15 @@ def _wait_for_metrics(o: Observed, state: RolloutState, weights: dict[str, int])
     )
 
 
+def _next_look(canary: CanaryStrategy, elapsed: float) -> float:
+    """Seconds to the step's next look: its interval's end, and with ``sequential`` every
+    ``LOOK_SECONDS`` before it (a step just started is looked at during it too)."""
+    left = canary.interval_seconds - elapsed
+    if canary.analysis.method == "sequential":
+        left = min(LOOK_SECONDS, left)
+    return max(0.05, left)
+
+
 def _start_step(o: Observed, state: RolloutState, canary: CanaryStrategy, step: int) -> Plan:
     target = state.target
     assert target is not None
@@ -51,7 +60,7 @@ def _start_step(o: Observed, state: RolloutState, canary: CanaryStrategy, step: 
         reason="CanaryStep",
         message=f"step {step + 1} of {total}: {target} gets {weight}% for "
         f"{canary.interval_seconds} s",
-        requeue_after=float(canary.interval_seconds),
+        requeue_after=_next_look(canary, 0.0),
     )
 
 
@@ -79,12 +88,7 @@ def canary_step(o: Observed, state: RolloutState, canary: CanaryStrategy) -> Pla
             reason="CanaryStep",
             message=f"step {step + 1} of {total}: {target} gets "
             f"{canary.step_weights[step]}%, judged in {canary.interval_seconds - elapsed:.0f} s",
-            requeue_after=max(
-                0.05,
-                min(
-                    LOOK_SECONDS if sequential else float("inf"), canary.interval_seconds - elapsed
-                ),
-            ),
+            requeue_after=_next_look(canary, elapsed),
         )
     if o.totals is None:
         return _wait_for_metrics(o, state, weights)
@@ -137,7 +141,7 @@ def canary_step(o: Observed, state: RolloutState, canary: CanaryStrategy) -> Pla
             f"{canary.step_weights[step]}%, judged at every look and passed in "
             f"{canary.interval_seconds - elapsed:.0f} s without evidence against it",
             analysis=run,
-            requeue_after=max(0.05, min(LOOK_SECONDS, canary.interval_seconds - elapsed)),
+            requeue_after=_next_look(canary, elapsed),
         )
     if verdict.decision == "Waiting":
         return Plan(

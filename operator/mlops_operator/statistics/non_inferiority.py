@@ -32,7 +32,10 @@ def increase_interval(
     alpha: float,
     tuned_samples: float,
 ) -> tuple[Number, Number, Number]:
-    """(θ̂ = p̂_new − p̂_stable, lower, upper) of the always-valid (1 − α) interval.
+    """(θ̂ = p̂_new − p̂_stable, lower, upper) of the always-valid (1 − α) interval, within
+    [−1, 1] (a difference of two proportions lies there, so the clipped interval covers θ
+    whenever the sequence does; a version slow on every request beside a stable one that is
+    slow on 2% shows an upper end of 100 points, not 102).
 
     Both sides need at least one sample."""
     estimate, _, width = compare(
@@ -43,7 +46,7 @@ def increase_interval(
         alpha=alpha,
         tuned_samples=tuned_samples,
     )
-    return estimate, estimate - width, estimate + width
+    return estimate, np.maximum(estimate - width, -1.0), np.minimum(estimate + width, 1.0)
 
 
 def shown_worse(lower: Number, *, tolerance: float) -> Number:
