@@ -280,25 +280,23 @@ class Pool:
             httpx.post(url, content=body, timeout=60).raise_for_status()
         return rss(self.pids())
 
-    def loads(self) -> int:
+    def _metric_sum(self, prefix: str) -> float:
         total = 0.0
         for name, host in self.servers.items():
-            text = httpx.get(f"http://{host}:{self.ports[name]}/metrics", timeout=30).text
+            text = httpx.get(f"http://{host}:{self.ports[name]}/metrics", timeout=60).text
             for line in text.splitlines():
-                if line.startswith("ml_model_load_seconds_count{"):
+                if line.startswith(prefix):
                     total += float(line.rsplit(" ", 1)[1])
-        return int(total)
+        return total
 
-    def loaded_bytes(self) -> tuple[int, int]:
-        """Versions in memory on all servers, and their files' bytes."""
-        count = size = 0
-        for name, host in self.servers.items():
-            listing = httpx.get(f"http://{host}:{self.ports[name]}/mlops/models", timeout=30)
-            for model in listing.json()["models"]:
-                for _ in model["loaded"]:
-                    count += 1
-                    size += files_bytes(self.root, model["name"])
-        return count, size
+    def loads(self) -> int:
+        return int(self._metric_sum("ml_model_load_seconds_count{"))
+
+    def loaded_bytes(self, overhead: int) -> tuple[int, int]:
+        """Versions in memory on all servers, and their files' bytes (what the budget counts
+        for them, less the overhead it adds to each)."""
+        count = int(self._metric_sum("ml_models_loaded "))
+        return count, int(self._metric_sum("ml_model_memory_usage_bytes{")) - count * overhead
 
     async def request(self, conns: Connections, model: str, body: bytes) -> int:
         path = f"/v2/models/{model}/infer"
@@ -355,7 +353,7 @@ def run_systems(
             idle = pool.runtime_baseline()
             pool.write_config(budget, overhead, placed=True)
             wait_settled(pool)
-            count, size = pool.loaded_bytes()
+            count, size = pool.loaded_bytes(overhead)
             grown = sum(rss(pool.pids())) - sum(idle)
             first = len(idle)  # the versions the baseline already held
             outcome.overhead_bytes = grown / max(count - first, 1) - size / max(count, 1)
