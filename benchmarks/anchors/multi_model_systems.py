@@ -51,12 +51,15 @@ class Connection:
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
         """The answer's status; a kept-alive connection the server closed while it was idle
-        (no byte of an answer came back) is reopened and the request sent once more."""
+        (reset, or no byte of an answer came back) is reopened and the request sent once more."""
         reused = self.pair is not None
         try:
             return await self._post(path, body, dict(headers))
         except asyncio.IncompleteReadError as exc:
             if not reused or exc.partial:
+                raise
+        except (ConnectionResetError, BrokenPipeError):
+            if not reused:
                 raise
         return await self._post(path, body, headers)
 
