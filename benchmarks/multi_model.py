@@ -31,7 +31,9 @@ its idle RSS, failed requests; for the pool also the RSS one loaded version cost
 Medians of the repeats with their spread; ``met`` judges the pool's medians. Targets: loads per
 1,000 <= 0.5x the best available anchor's; p99 <= 1.5x the warm p99; no failed request; a
 server's peak RSS <= its idle RSS + the budget.
-Run: ``.venv/bin/python benchmarks/multi_model.py [--models 200 --requests 4000 --repeats 2]``.
+Run: ``.venv/bin/python benchmarks/multi_model.py --models 200 --requests 4000 --repeats 2`` (about
+5 minutes on 2 cores); the default size takes hours, most of it MLServer's loads (each reads the
+repository's every ``model-settings.json``); ``--systems pool,ray`` leaves it out.
 """
 
 from __future__ import annotations
