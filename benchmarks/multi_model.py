@@ -51,9 +51,9 @@ from typing import Any
 
 import numpy as np
 
-N_FEATURES = 32
+from serving_throughput import CLASSES, N_FEATURES, synthetic_task
+
 HIDDEN = [128, 128]
-CLASSES = ["a", "b", "c", "d"]
 VERSION = "1.0.0"
 ZIPF_S = 1.1
 OVERSUBSCRIPTION = 3  # the versions' sizes add up to 3x one server's budget
@@ -76,35 +76,17 @@ def publish_versions(root: Path, names: list[str]) -> None:
     trained for a few steps (distinct weights, the same size)."""
     import torch
 
-    from mlops_core.artifact_config import ArtifactConfig
     from mlops_core.artifact_io import ArtifactMetrics, publish_artifact
     from mlops_core.models import build_model
     from mlops_core.onnx_export import export_onnx
-    from mlops_core.preprocessing import fit_tabular
     from mlops_core.reference_stats import compute_reference_stats
     from mlops_core.storage import join_uri, open_store
-    from mlops_core.training_spec import ModelSpec
 
     torch.set_num_threads(1)
-    rng = np.random.default_rng(0)
-    columns = [f"f{i}" for i in range(N_FEATURES)]
-    x = rng.normal(size=(500, N_FEATURES))
-    y = 2 * (x[:, :2].sum(axis=1) > 0).astype(int) + (x[:, 2:4].sum(axis=1) > 0).astype(int)
-    data: dict[str, list[object]] = {n: x[:, i].tolist() for i, n in enumerate(columns)}
-    data["label"] = [CLASSES[v] for v in y]
-    pre = fit_tabular(data, feature_columns=columns)
+    _, data, pre, config = synthetic_task(np.random.default_rng(0), rows=500, hidden=HIDDEN)
     reference = compute_reference_stats(pre, data)
-    config = ArtifactConfig(
-        architecture="mlp",
-        task="tabular",
-        model=ModelSpec(architecture="mlp", hidden_sizes=HIDDEN, dropout=0.0),
-        class_labels=CLASSES,
-        label_column="label",
-        feature_names=columns,
-        num_features=pre.num_features,
-    )
     inputs = torch.from_numpy(pre.transform_columns(data))
-    target = torch.from_numpy(y)
+    target = torch.tensor([CLASSES.index(str(v)) for v in data["label"]])
     for seed, name in enumerate(names):
         torch.manual_seed(seed)
         module = build_model(config)

@@ -63,26 +63,18 @@ V2_PATH = "/v2/models/bench/infer"
 # ---- a trained model ----------------------------------------------------------------------
 
 
-def train_artifact(
-    root: Path, *, model: str = "bench", version: str = "1.0.0", calibrate: bool = False
-) -> Path:
-    """Train a small MLP on synthetic data with the core library and publish it under root
-    (with its temperature fitted on 500 fresh rows when ``calibrate``)."""
-    import torch
-
+def synthetic_task(
+    rng: np.random.Generator, *, rows: int, hidden: list[int]
+) -> tuple[list[str], dict[str, list[object]], Any, Any]:
+    """``rows`` rows of ``N_FEATURES`` normal features labelled by the signs of two feature
+    sums (four classes): the column names, the table, its fitted preprocessor and the
+    configuration of an MLP with ``hidden`` layers on it."""
     from mlops_core.artifact_config import ArtifactConfig
-    from mlops_core.artifact_io import ArtifactMetrics, publish_artifact
-    from mlops_core.models import build_model
-    from mlops_core.onnx_export import export_onnx
     from mlops_core.preprocessing import fit_tabular
-    from mlops_core.reference_stats import compute_reference_stats
-    from mlops_core.storage import open_store
     from mlops_core.training_spec import ModelSpec
 
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
     names = [f"f{i}" for i in range(N_FEATURES)]
-    x = rng.normal(size=(2000, N_FEATURES))
+    x = rng.normal(size=(rows, N_FEATURES))
     y = 2 * (x[:, :2].sum(axis=1) > 0).astype(int) + (x[:, 2:4].sum(axis=1) > 0).astype(int)
     data: dict[str, list[object]] = {n: x[:, i].tolist() for i, n in enumerate(names)}
     data["label"] = [CLASSES[v] for v in y]
@@ -90,12 +82,31 @@ def train_artifact(
     config = ArtifactConfig(
         architecture="mlp",
         task="tabular",
-        model=ModelSpec(architecture="mlp", hidden_sizes=HIDDEN, dropout=0.0),
+        model=ModelSpec(architecture="mlp", hidden_sizes=hidden, dropout=0.0),
         class_labels=CLASSES,
         label_column="label",
         feature_names=names,
         num_features=pre.num_features,
     )
+    return names, data, pre, config
+
+
+def train_artifact(
+    root: Path, *, model: str = "bench", version: str = "1.0.0", calibrate: bool = False
+) -> Path:
+    """Train a small MLP on synthetic data with the core library and publish it under root
+    (with its temperature fitted on 500 fresh rows when ``calibrate``)."""
+    import torch
+
+    from mlops_core.artifact_io import ArtifactMetrics, publish_artifact
+    from mlops_core.models import build_model
+    from mlops_core.onnx_export import export_onnx
+    from mlops_core.reference_stats import compute_reference_stats
+    from mlops_core.storage import open_store
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    names, data, pre, config = synthetic_task(rng, rows=2000, hidden=HIDDEN)
     module = build_model(config)
     inputs = torch.from_numpy(pre.transform_columns(data))
     target = torch.tensor([CLASSES.index(str(v)) for v in data["label"]])
