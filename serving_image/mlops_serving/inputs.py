@@ -96,9 +96,10 @@ def flatten(data: Any) -> list[Any]:
 
 def check_tensor(name: str, shape: Sequence[int], datatype: str, data: Any) -> list[Any]:
     """The flat values of a v2 tensor, checked against its shape and datatype."""
-    if any(d < 0 for d in shape):
+    if min(shape, default=0) < 0:
         raise InvalidInputError(f"input {name!r}: shape {list(shape)} has a negative dimension")
-    values = flatten(data)
+    # flat data (the usual layout) is taken as it is; nested lists are flattened
+    values = data if type(data) is list and list not in map(type, data) else flatten(data)
     expected = math.prod(shape)
     if len(values) != expected:
         raise InvalidInputError(
@@ -137,6 +138,8 @@ def v2_inputs_to_records(
                 f"({', '.join(features)})"
             )
         values = check_tensor(name, shape, datatype, data)
+        if shape[0] == 1:
+            return [dict(zip(features, values, strict=True))]
         width = len(features)
         return [
             dict(zip(features, values[row * width : (row + 1) * width], strict=True))
