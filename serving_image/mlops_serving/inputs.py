@@ -98,9 +98,16 @@ def check_tensor(name: str, shape: Sequence[int], datatype: str, data: Any) -> l
     """The flat values of a v2 tensor, checked against its shape and datatype."""
     if min(shape, default=0) < 0:
         raise InvalidInputError(f"input {name!r}: shape {list(shape)} has a negative dimension")
-    # flat data (the usual layout) is taken as it is; nested lists are flattened
-    values = data if type(data) is list and list not in map(type, data) else flatten(data)
     expected = math.prod(shape)
+    if type(data) is list and len(data) == expected:
+        # flat data (the usual layout) is checked as it is; only when that fails for a nested
+        # list among the values is it flattened and checked again
+        try:
+            return check_tensor_values(name, shape, datatype, data)
+        except InvalidInputError:
+            if list not in map(type, data):
+                raise
+    values = flatten(data)
     if len(values) != expected:
         raise InvalidInputError(
             f"input {name!r}: shape {list(shape)} needs {expected} values, got {len(values)}"
