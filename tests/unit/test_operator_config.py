@@ -142,14 +142,13 @@ def test_the_lean_diff_base_is_kopfs_own() -> None:
 def test_only_the_trainer_pods_are_watched() -> None:
     kopf_settings = kopf.OperatorSettings()
     configure_kopf(kopf_settings, OperatorSettings())
-    selectors = {
-        (selector.group, selector.version, selector.any_name): value
-        for selector, value in kopf_settings.watching.label_selectors.items()
-    }
-    assert selectors == {
-        ("", "v1", "pods"): "app.kubernetes.io/managed-by=mlops-operator,"
-        "app.kubernetes.io/component=training"
-    }
+    pods = kopf.Resource("", "v1", "pods", "Pod")
+    selectors = kopf_settings.watching.label_selectors
+    assert selectors.collect(pods) == [
+        "app.kubernetes.io/managed-by=mlops-operator,app.kubernetes.io/component=training"
+    ]
+    jobs = kopf.Resource("batch", "v1", "jobs", "Job")
+    assert selectors.collect(jobs) == []
 
 
 def test_kopf_uses_the_lean_diff_base() -> None:
@@ -165,7 +164,9 @@ def test_watch_only_kinds_have_no_handler_that_reads_kopfs_diff() -> None:
     registry = build_registry(OperatorContext(settings=settings, kube=Kube(k8s.ApiClient())))
     plurals = {"Job": "jobs", "Pod": "pods", "TrainingJob": "trainingjobs"}
     resources = [
-        kopf.Resource(*(["", *api_version.split("/")])[-2:], plurals[kind], kind)
+        kopf.Resource(
+            api_version.rpartition("/")[0], api_version.rpartition("/")[2], plurals[kind], kind
+        )
         for api_version, kind in sorted(WATCH_ONLY_KINDS)
     ]
     assert {(r.group, r.plural) for r in resources} == {
