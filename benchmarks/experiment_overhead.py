@@ -15,8 +15,10 @@ machine moves single runs a lot). Figures: the wall time of each search and thei
 (target ≤ 1.3), where each operator trial's time goes (trial created → its pod running → the
 pod succeeded → the trial finished) beside the plain loop's trainer processes, and, watched every
 50 ms, the latency from one trial's end (its TrainingJob finished) to the next trial's Job
-being created (median, target ≤ 1 s), with the same from the end of the trial's Job (which
-also covers the operator's check of the artifact). The last line is the JSON summary.
+being created (median, target ≤ 1 s), with the same from the moment the trial's Job is marked
+complete (negative when the next trial starts first: the operator ends a one-pod run when its
+pod succeeds, and the Job controller marks the Job about a second later). The last line is the
+JSON summary.
 """
 
 from __future__ import annotations
