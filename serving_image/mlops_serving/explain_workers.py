@@ -4,7 +4,10 @@ shap's Permutation explainer spends most of its time in Python (masks, coalition
 between small forward passes). On a thread of the server it would hold the interpreter lock the
 event loop and the inference thread need, and the predictions' tail latency would grow with
 every explanation. A worker process has its own interpreter, and it runs at a lower CPU priority
-(``EXPLAIN_NICENESS``), so on a busy node the kernel gives the predictions the CPU first.
+(``EXPLAIN_NICENESS``), by default under the kernel's idle policy (``EXPLAIN_IDLE_PRIORITY``,
+SCHED_IDLE), so on a busy node the kernel gives the predictions the CPU first: a prediction
+that wakes takes the CPU from a worker at once, where a niceness alone lets the worker finish
+its time slice first.
 
 The workers are the server's own: at most ``EXPLAIN_CONCURRENCY`` processes, started (spawned,
 never forked from the threaded server) on the first explanation that finds none idle, and
@@ -150,11 +153,19 @@ def _read_blocking(sock: socket.socket, size: int) -> bytes | None:
     return bytes(buffer)
 
 
-def serve_tasks(sock: socket.socket, niceness: int) -> None:
-    """A worker's life: lower CPU priority than the server's, then one answer per task until
-    the server closes its end of the socket."""
+def lower_priority(niceness: int, idle: bool) -> None:
+    """This process's CPU priority below the server's: ``niceness`` steps, and the idle
+    scheduling policy when ``idle`` (Linux; a system without it keeps the niceness)."""
     if niceness > 0:
         os.nice(niceness)
+    if idle and hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+def serve_tasks(sock: socket.socket, niceness: int, idle: bool) -> None:
+    """A worker's life: lower CPU priority than the server's, then one answer per task until
+    the server closes its end of the socket."""
+    lower_priority(niceness, idle)
     with sock:
         while (raw := _receive_blocking(sock)) is not None:
             answer = answer_task(decode_task(raw))
@@ -164,10 +175,10 @@ def serve_tasks(sock: socket.socket, niceness: int) -> None:
 class _Worker:
     """One worker process and the server's end of its socket (non-blocking, for the loop)."""
 
-    def __init__(self, niceness: int) -> None:
+    def __init__(self, niceness: int, idle: bool) -> None:
         ours, theirs = socket.socketpair()
         self.process: BaseProcess = get_context("spawn").Process(
-            target=serve_tasks, args=(theirs, niceness), daemon=True, name="explain-worker"
+            target=serve_tasks, args=(theirs, niceness, idle), daemon=True, name="explain-worker"
         )
         self.process.start()
         theirs.close()
@@ -204,9 +215,10 @@ class ExplainWorkers:
     """The server's explanation processes (started when needed). At most ``processes``
     explanations are asked at once: the caller bounds them (``EXPLAIN_CONCURRENCY``)."""
 
-    def __init__(self, *, processes: int, niceness: int) -> None:
+    def __init__(self, *, processes: int, niceness: int, idle_priority: bool = True) -> None:
         self._processes = processes
         self._niceness = niceness
+        self._idle_priority = idle_priority
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
 
@@ -219,7 +231,7 @@ class ExplainWorkers:
             return self._idle.pop()
         if len(self._busy) >= self._processes:
             raise RuntimeError(f"more than {self._processes} explanations asked at once")
-        return _Worker(self._niceness)
+        return _Worker(self._niceness, self._idle_priority)
 
     async def explain(
         self,

@@ -73,7 +73,9 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
             feedback=FeedbackBook(settings.feedback_capacity, window=settings.drift.window_size),
         )
         explain_workers = ExplainWorkers(
-            processes=settings.explain_concurrency, niceness=settings.explain_niceness
+            processes=settings.explain_concurrency,
+            niceness=settings.explain_niceness,
+            idle_priority=settings.explain_idle_priority,
         )
         app.state.explanations = explain_routes.Explanations(
             repository=repository,
