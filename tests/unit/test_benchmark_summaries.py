@@ -470,8 +470,11 @@ def estimation(**changes: float) -> dict[str, float]:
     for tag in ("breast_cancer", "threat_classifier"):
         figures |= {
             f"mae_ours_{tag}": 0.01,
+            f"mae_ours_min_{tag}": 0.008,
+            f"mae_ours_max_{tag}": 0.019,
             f"mae_nannyml_{tag}": 0.012,
             f"mae_margin_{tag}": -0.002,
+            f"mae_margin_max_{tag}": 0.001,
             f"speedup_{tag}": 40.0,
         }
     return figures | changes
@@ -481,6 +484,7 @@ def estimation(**changes: float) -> dict[str, float]:
     ("changes", "met"),
     [
         ({}, True),
+        ({"mae_ours_max_threat_classifier": 0.025}, True),  # the median is judged
         ({"mae_ours_threat_classifier": 0.021}, False),
         ({"mae_margin_breast_cancer": 0.006}, False),
         ({"speedup_breast_cancer": 9.5}, False),
