@@ -11,11 +11,13 @@ their own loopback IPs, and a router in front of them. Measured in the same run:
   on the same cores, so it understates the ratio);
 - the share of version 1.1.0 over 10,000 requests at a 90/10 split (from ``x-mlops-version``).
 
-``--rounds`` rounds (default 5), direct and routed alternating within each round; each ratio is
-taken within a round, and the figure is the median of the rounds with their spread (the p50s
-are medians of the rounds). Targets: added p50 <= 1 ms, throughput ratio (median) >= 0.80, the
-1.1.0 share within 10 +/- 1.5 points. The last line is the JSON summary.
-Run: ``.venv/bin/python benchmarks/router_overhead.py [--rounds 5]``.
+``--rounds`` rounds (default 7), direct and routed side by side within each round, the side
+that goes first alternating from round to round; both sides are loaded alike (``wrk``: one
+thread, 16 connections, the same seconds). Each ratio is taken within a round, and the figure
+is the median of the rounds with their spread (the p50s are medians of the rounds).
+Targets: added p50 <= 1 ms, throughput ratio (median) >= 0.80, the 1.1.0 share within
+10 +/- 1.5 points. The last line is the JSON summary.
+Run: ``.venv/bin/python benchmarks/router_overhead.py [--rounds 7]``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from serving_throughput import (
 LATENCY_REQUESTS = 600
 THROUGHPUT_REQUESTS = 3000
 SPLIT_REQUESTS = 10_000
+ROUNDS = 7
 HOSTS = {"1.0.0": "127.0.0.31", "1.1.0": "127.0.0.32"}
 ROUTER_HOST = "127.0.0.33"
 PATH = "/v1/models/bench:predict"
@@ -98,6 +101,11 @@ def throughput(host: str, port: int, body: bytes) -> Result:
     return load(host, port, PATH, body, 16, THROUGHPUT_REQUESTS)
 
 
+def first_then_second(index: int, sides: tuple[str, str]) -> tuple[str, str]:
+    """The order of the two sides in round ``index``: as given in even rounds, swapped in odd."""
+    return sides if index % 2 == 0 else (sides[1], sides[0])
+
+
 def median(results: list[Result], attr: str) -> float:
     return float(statistics.median(getattr(r, attr) for r in results))
 
@@ -133,7 +141,7 @@ def summary(figures: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     rounds = parser.parse_args().rounds
     body = request_body()
     with tempfile.TemporaryDirectory() as tmp:
@@ -159,11 +167,17 @@ def main() -> None:
             for target in (direct, routed):
                 load(*target, PATH, body, 16, 500)  # warm up connections and code paths
             lat_direct, lat_routed, tp_direct, tp_routed = [], [], [], []
-            for _ in range(rounds):
-                lat_direct.append(load(*direct, PATH, body, 1, LATENCY_REQUESTS))
-                lat_routed.append(load(*routed, PATH, body, 1, LATENCY_REQUESTS))
-                tp_direct.append(throughput(*direct, body))
-                tp_routed.append(throughput(*routed, body))
+            for index in range(rounds):
+                # which side goes first alternates, so a change in the machine's load between
+                # the two runs of a round favours neither side over the rounds
+                for side in first_then_second(index, ("direct", "routed")):
+                    target, lat, tp = (
+                        (direct, lat_direct, tp_direct)
+                        if side == "direct"
+                        else (routed, lat_routed, tp_routed)
+                    )
+                    lat.append(load(*target, PATH, body, 1, LATENCY_REQUESTS))
+                    tp.append(throughput(*target, body))
 
             config_file.write_text(router_config({"1.0.0": 90, "1.1.0": 10}, ports))
             time.sleep(1.0)  # the router re-reads its config

@@ -8,7 +8,8 @@ production, applies a Deployment following production, prints predictions throug
 trains the next version (a second TrainingJob, two epochs), promotes it and shows its canary
 steps, with their measurements, moving to 100%. When Kueue is built here, it starts while the
 first run trains and the next version goes through a Kueue queue (``demo_queue``): Queued,
-then admitted.
+then admitted. Last, both versions are served side by side by one ServingPool (``demo_pool``):
+a Deployment of each, with no pods of their own, answering on their own Services.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import yaml
 
 from mlops_core.storage import s3_client
-from mlops_devcluster import demo_queue, demo_serving, lifecycle
+from mlops_devcluster import demo_pool, demo_queue, demo_serving, lifecycle
 from mlops_devcluster.layout import state_dir as devcluster_dir
 from mlops_devcluster.local_operator import (
     OperatorProcess,
@@ -194,7 +195,9 @@ def run_demo(*, state_dir: str | None, timeout: float, keep: bool) -> str:
         _show(demo_serving.serve_first(admin, DEMO_NAMESPACE, first["spec"]["version"]))
         following = _trained_version(admin, timeout=timeout, name=NEXT_TRAINING_JOB)
         _show(render_model_version(following))
-        return demo_serving.canary_to(admin, DEMO_NAMESPACE, following["spec"]["version"])
+        _show(demo_serving.canary_to(admin, DEMO_NAMESPACE, following["spec"]["version"]))
+        versions = [first["spec"]["version"], following["spec"]["version"]]
+        return demo_pool.serve_pooled(admin, DEMO_NAMESPACE, versions)
     finally:
         if operator is not None:
             operator.stop()

@@ -72,6 +72,10 @@ class _Connection(asyncio.Protocol):
             self.transport.write(payload)
         return self.waiter
 
+    def time_out(self) -> None:
+        """The deadline passed before the answer came: TimeoutError, and the connection closes."""
+        self._finish(TimeoutError())
+
     def close(self) -> None:
         self.reusable = False
         if self.transport is not None:
@@ -164,8 +168,17 @@ class HttpPool:
         return conn
 
     async def request(
-        self, endpoint: str, method: bytes, target: bytes, headers: Headers, body: bytes
+        self,
+        endpoint: str,
+        method: bytes,
+        target: bytes,
+        headers: Headers,
+        body: bytes,
+        *,
+        deadline: float,
     ) -> HttpResponse:
+        """One exchange with ``endpoint``, on an idle connection when there is one. ``deadline``
+        (the event loop's clock) bounds it all, connecting included: past it, TimeoutError."""
         head = [method + b" " + target + b" HTTP/1.1", b"host: " + endpoint.encode()]
         head += [k + b": " + v for k, v in headers]
         head.append(b"content-length: %d" % len(body))
@@ -174,21 +187,30 @@ class HttpPool:
         while idle:  # a pooled connection may have been closed by the server meanwhile
             conn = idle.pop()
             try:
-                return await self._exchange(endpoint, conn, payload)
+                return await self._exchange(endpoint, conn, payload, deadline)
             except _StaleConnectionError:
                 continue
-        conn = await self._open(endpoint)
+        async with asyncio.timeout_at(deadline):
+            conn = await self._open(endpoint)
         try:
-            return await self._exchange(endpoint, conn, payload)
+            return await self._exchange(endpoint, conn, payload, deadline)
         except _StaleConnectionError as exc:
             raise BackendProtocolError(f"{endpoint} closed the connection") from exc
 
-    async def _exchange(self, endpoint: str, conn: _Connection, payload: bytes) -> HttpResponse:
+    async def _exchange(
+        self, endpoint: str, conn: _Connection, payload: bytes, deadline: float
+    ) -> HttpResponse:
+        # a timer on the connection rather than asyncio.timeout, which costs a proxied request
+        # more than the rest of its bookkeeping together
+        answer = conn.send(payload)
+        timer = asyncio.get_running_loop().call_at(deadline, conn.time_out)
         try:
-            response = await conn.send(payload)
+            response = await answer
         except BaseException:  # failed, cancelled or timed out: the connection is unusable
             conn.close()
             raise
+        finally:
+            timer.cancel()
         idle = self._idle.setdefault(endpoint, deque())
         if conn.reusable and len(idle) < self._max_idle:
             idle.append(conn)

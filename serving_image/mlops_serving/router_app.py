@@ -112,17 +112,18 @@ class Router:
         return self._random.random()
 
     def pick(self, config: RouterConfig, path: str, headers: dict[bytes, bytes]) -> str:
-        in_path = VERSION_IN_PATH.search(path)
+        in_path = VERSION_IN_PATH.search(path) if "/versions/" in path else None
         in_header = headers.get(VERSION_HEADER_BYTES)
         prediction = headers.get(PREDICTION_ID_HEADER_BYTES)
-        named = requested_version(
-            config,
-            in_path=in_path.group(1) if in_path is not None else None,
-            in_header=in_header.decode("latin-1") if in_header is not None else None,
-            prediction=prediction.decode("latin-1") if prediction is not None else None,
-        )
-        if named is not None:
-            return named
+        if in_path is not None or in_header is not None or prediction is not None:
+            named = requested_version(
+                config,
+                in_path=in_path.group(1) if in_path is not None else None,
+                in_header=in_header.decode("latin-1") if in_header is not None else None,
+                prediction=prediction.decode("latin-1") if prediction is not None else None,
+            )
+            if named is not None:
+                return named
         key = None
         if config.sticky_header is not None:
             raw = headers.get(config.sticky_header.lower().encode())
@@ -153,12 +154,15 @@ class Router:
         if not endpoints:
             return error(503, f"no ready endpoints for {config.model} version {version}")
         last_error = ""
+        loop = asyncio.get_running_loop()
         for attempt, endpoint in enumerate(endpoints[: self.settings.backend_attempts]):
             if attempt:
                 self.metrics.retries.labels(version).inc()
+            deadline = loop.time() + self.settings.backend_timeout_seconds
             try:
-                async with asyncio.timeout(self.settings.backend_timeout_seconds):
-                    upstream = await self.client.request(endpoint, method, target, headers, body)
+                upstream = await self.client.request(
+                    endpoint, method, target, headers, body, deadline=deadline
+                )
             except (BackendConnectError, BackendProtocolError) as exc:
                 self.metrics.endpoint_failures.labels(version, endpoint).inc()
                 self.pool.mark_dead(endpoint)

@@ -30,6 +30,8 @@ class BackendPool:
             found = self._watch.addresses(backend.service)
         else:
             found = []
+        if not self._dead:  # nothing set aside: the common case, on every request's path
+            return found
         now = time.monotonic()
         alive = [e for e in found if self._dead.get(e, 0.0) <= now]
         return alive or found

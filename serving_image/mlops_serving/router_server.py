@@ -25,15 +25,16 @@ from mlops_serving.router_app import Answer, ProxyApp, Request, error
 log = logging.getLogger(__name__)
 
 
-def _reason(status: int) -> bytes:
-    try:
-        return HTTPStatus(status).phrase.encode()
-    except ValueError:
-        return b"Unknown"
+STATUS_LINES = {s.value: b"HTTP/1.1 %d %s" % (s.value, s.phrase.encode()) for s in HTTPStatus}
+
+
+def _status_line(status: int) -> bytes:
+    line = STATUS_LINES.get(status)
+    return line if line is not None else b"HTTP/1.1 %d Unknown" % status
 
 
 def encode_answer(answer: Answer, *, keep_alive: bool) -> bytes:
-    lines = [b"HTTP/1.1 %d %s" % (answer.status, _reason(answer.status))]
+    lines = [_status_line(answer.status)]
     lines += [k + b": " + v for k, v in answer.headers]
     lines.append(b"content-length: %d" % len(answer.body))
     if not keep_alive:
@@ -51,6 +52,7 @@ class RouterProtocol(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.queue: deque[tuple[Request, bool]] = deque()
         self.worker: asyncio.Task[None] | None = None
+        self._idle: asyncio.Future[None] | None = None  # the worker waits on it for a request
         self._url = b""
         self._headers: Headers = []
         self._body: list[bytes] = []
@@ -133,19 +135,28 @@ class RouterProtocol(asyncio.Protocol):
         self.queue.append((request, self.parser.should_keep_alive()))
         if self.worker is None or self.worker.done():
             self.worker = asyncio.get_running_loop().create_task(self._answer_queue())
+        elif self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)
 
     # ---- answering -------------------------------------------------------------------------
 
     async def _answer_queue(self) -> None:
-        while self.queue:
-            request, keep_alive = self.queue.popleft()
-            answer = await self.app.answer(request)
-            if self.transport is None:
-                return
-            self.transport.write(encode_answer(answer, keep_alive=keep_alive))
-            if not keep_alive:
-                self.transport.close()
-                return
+        """Answer the connection's requests in order, for as long as it lives: one task per
+        connection, waiting between requests, costs less per request than one task each."""
+        loop = asyncio.get_running_loop()
+        while True:
+            while self.queue:
+                request, keep_alive = self.queue.popleft()
+                answer = await self.app.answer(request)
+                if self.transport is None:
+                    return
+                self.transport.write(encode_answer(answer, keep_alive=keep_alive))
+                if not keep_alive:
+                    self.transport.close()
+                    return
+            self._idle = loop.create_future()
+            await self._idle
+            self._idle = None
 
 
 async def serve(app: ProxyApp, *, host: str, port: int) -> None:

@@ -2,13 +2,16 @@
 servers and answer on Services of their own (no pods of their own); a canary on one, judged on
 the pool routers' counters for that Deployment, fails no request; a Deployment moves into the
 pool and out again under load without a failed request; bad input (a pool that does not exist,
-a version too large for the pool's servers) is a condition that says what to fix. Every pod
-runs under the restricted Pod Security profile.
+a version too large for the pool's servers) is a condition that says what to fix; a pool
+server SIGKILLed under load costs no request (the other copy answers) and comes back with its
+placed versions. Every pod runs under the restricted Pod Security profile.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 import urllib.error
@@ -34,6 +37,7 @@ from e2e_support import tabular_training_job
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.local_operator import wait_until
 from mlops_operator.api.meta import API_VERSION
+from mlops_operator.builders.serving_pool import pool_servers_selector
 from mlops_operator.kube import Kube
 
 pytestmark = pytest.mark.e2e
@@ -273,3 +277,74 @@ def test_a_deployment_moves_into_and_out_of_the_pool_without_a_failed_request(
     assert len(load.answers) > moved_in
     assert {v for _, v in load.answers} == {"1.0.0"}
     assert own_pods(admin, ns, "delta")
+
+
+class TimedLoad(HostLoad):
+    """A HostLoad that also keeps when each answer came (monotonic seconds)."""
+
+    def __init__(self, address: str, deployment: str, namespace: str) -> None:
+        super().__init__(address, deployment, namespace)
+        self.times: list[float] = []
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.answers.append(predict_as(*self.args))
+            self.times.append(time.monotonic())
+            time.sleep(0.02)
+
+
+def _server_pods(admin: Kube, ns: str) -> list[dict[str, Any]]:
+    return admin.list("v1", "Pod", ns, label_selector=pool_servers_selector(POOL))
+
+
+def _container(pod: dict[str, Any]) -> dict[str, Any]:
+    states: list[dict[str, Any]] = (pod.get("status") or {}).get("containerStatuses") or [{}]
+    (state,) = states
+    return state
+
+
+def test_a_pool_server_sigkilled_under_load_fails_no_request_and_comes_back(
+    devcluster: DevCluster, admin: Kube, ns: str, pool: str
+) -> None:
+    apply(devcluster, ns, pooled("eta", version="1.0.0"))
+    apply(devcluster, ns, pooled("theta", version="1.1.0"))
+    wait_ready(admin, ns, "eta", timeout=120, what="eta served by the pool")
+    wait_ready(admin, ns, "theta", timeout=120, what="theta served by the pool")
+    victim = _server_pods(admin, ns)[0]
+    name = victim["metadata"]["name"]
+    container = _container(victim)
+    # the devcluster's container ID ends with the process id: mlops-devcluster://<uid>/<c>/<pid>
+    pid, restarts = int(container["containerID"].rsplit("/", 1)[1]), container["restartCount"]
+    placed = next(s["placed"] for s in status_of_pool(admin, ns)["servers"] if s["name"] == name)
+    loads = [
+        TimedLoad(stable_address(admin, ns, deployment), deployment, ns)
+        for deployment in ("eta", "theta")
+    ]
+    with loads[0], loads[1]:
+        time.sleep(2)
+        killed_at = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+
+        def back() -> bool:
+            pod = admin.get("v1", "Pod", name, ns) or {}
+            state = _container(pod)
+            return state.get("restartCount", 0) > restarts and bool(state.get("ready"))
+
+        wait_until(back, timeout=90, what=f"{name} restarted and ready", interval=0.2)
+        back_after = time.monotonic() - killed_at
+        print(f"{name}: restarted and ready {back_after:.1f} s after the SIGKILL")
+        time.sleep(2)
+    for load in loads:
+        after = [a for a, at in zip(load.answers, load.times, strict=True) if at > killed_at]
+        assert len(after) > 20, f"too little load after the kill: {len(after)}"
+        failed = [a for a in load.answers if a[0] != 200]
+        assert failed == [], failed[:5]
+    assert back_after < 60, back_after
+    server = next(s for s in status_of_pool(admin, ns)["servers"] if s["name"] == name)
+    assert sorted(server["placed"]) == sorted(placed)
+
+
+def status_of_pool(admin: Kube, ns: str) -> dict[str, Any]:
+    body = admin.get(API_VERSION, "ServingPool", POOL, ns) or {}
+    pool_status: dict[str, Any] = body.get("status") or {}
+    return pool_status

@@ -261,6 +261,12 @@ INVALID: list[tuple[str, str, dict[str, Any], str]] = [
         "a Deployment name must start with a letter",
     ),
     (
+        "deployment-name-of-a-version-server",
+        "deployments/direct.yaml",
+        {"metadata": {"name": "fraud-v1-2-0"}},
+        "a Deployment name may not end in -v<major>-<minor>-<patch> (as fraud-v1-2-0)",
+    ),
+    (
         "model-version-not-semver",
         "registry/modelversion.yaml",
         {"spec": {"version": "1.0"}},

@@ -14,6 +14,7 @@ from mlops_operator.api.name_limits import (
     EXPERIMENT_NAME_MAX,
     LABEL_VALUE_MAX,
     MODEL_VERSION_NAME_MAX,
+    SERVER_NAME_SUFFIX_PATTERN,
     SERVICE_NAME_MAX,
     SERVICE_NAME_PATTERN,
     TRAINING_JOB_NAME_MAX,
@@ -67,8 +68,9 @@ def test_a_deployment_name_is_a_service_name_its_servers_fit_beside() -> None:
     assert DEPLOYMENT_NAME_MAX == SERVICE_NAME_MAX
     assert re.fullmatch(SERVICE_NAME_PATTERN, name)
     assert len(server_name(name, "1.2.0-rc.1")) <= SERVICE_NAME_MAX
-    (form,) = [r for r in kind_named("Deployment").root_rules if "matches" in r["rule"]]
+    form, not_a_server = [r for r in kind_named("Deployment").root_rules if "matches" in r["rule"]]
     assert "start with a letter" in form["message"]
+    assert SERVER_NAME_SUFFIX_PATTERN in not_a_server["rule"]
 
 
 def test_versions_of_the_longest_model_get_names_the_model_version_rule_admits() -> None:
@@ -111,3 +113,12 @@ def test_the_quantity_rule_carries_the_sentence_not_a_regular_expression() -> No
     assert cel["message"].startswith("memory must be a Kubernetes quantity such as 512Mi")
     assert "^" not in cel["message"]
     assert "\\" not in QUANTITY_PATTERN  # goes into a CEL string as it is
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "1.2.0", "10.20.30", "1.2.0-rc.1"])
+def test_a_deployment_may_not_take_the_name_of_a_version_server(version: str) -> None:
+    """Every version server's name is refused as a Deployment name (its router's Service would
+    be that server's Service); names that merely look close are not."""
+    assert re.search(SERVER_NAME_SUFFIX_PATTERN, server_name("fraud", version))
+    for free in ("fraud", "fraud-1-2-0", "fraud-v1", "fraud-v1-2", "v1-2-0x", "fraud-v1-2-0x"):
+        assert not re.search(SERVER_NAME_SUFFIX_PATTERN, free), free

@@ -120,6 +120,12 @@ def test_router_overhead_needs_all_three_targets(changes: dict[str, Any], met: b
     assert result["met"] is met
 
 
+def test_router_overhead_rounds_alternate_which_side_goes_first() -> None:
+    order = benchmark("router_overhead").first_then_second
+    firsts = [order(i, ("direct", "routed"))[0] for i in range(6)]
+    assert firsts == ["direct", "routed"] * 3
+
+
 @pytest.mark.parametrize(("operator_s", "met"), [(1.5, True), (3.0, True), (3.3, False)])
 def test_reconcile_throughput_ratio_at_most_three(operator_s: float, met: bool) -> None:
     figures = {

@@ -12,6 +12,7 @@ import pytest
 from mlops_serving.http_pool import (
     MAX_HEAD,
     BackendProtocolError,
+    HttpPool,
     HttpResponse,
     _Connection,
     _StaleConnectionError,
@@ -117,6 +118,33 @@ def test_failures_are_told_apart_from_a_connection_closed_before_answering() -> 
     huge, _ = _exchange(b"HTTP/1.1 200 OK\r\n" + b"x-big: " + b"a" * MAX_HEAD + b"\r\n")
     assert isinstance(huge, BackendProtocolError)
     assert "head over" in str(huge)
+
+
+def test_an_answer_past_the_deadline_times_out_and_its_connection_is_not_kept() -> None:
+    async def go() -> tuple[float, list[int]]:
+        opened: list[int] = []
+
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            opened.append(1)
+            await reader.read()  # reads the request, never answers
+            writer.close()
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        endpoint = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        pool = HttpPool(connect_timeout=2.0)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for _ in range(2):
+            with pytest.raises(TimeoutError):
+                await pool.request(endpoint, b"GET", b"/", [], b"", deadline=loop.time() + 0.2)
+        waited = (loop.time() - started) / 2
+        await pool.close()
+        server.close()
+        return waited, opened
+
+    waited, opened = asyncio.run(go())
+    assert 0.2 <= waited < 1.0
+    assert len(opened) == 2  # the timed-out connection was not reused
 
 
 def _config(weight: int) -> str:

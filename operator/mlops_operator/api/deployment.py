@@ -31,7 +31,11 @@ from mlops_operator.api.meta import (
 )
 from mlops_operator.api.model_version import check_semver, semver_rule
 from mlops_operator.api.monitoring import ALERTS_MAX, AlertChannel
-from mlops_operator.api.name_limits import DEPLOYMENT_NAME_FORM_RULE, DEPLOYMENT_NAME_RULE
+from mlops_operator.api.name_limits import (
+    DEPLOYMENT_NAME_FORM_RULE,
+    DEPLOYMENT_NAME_NOT_A_SERVER_RULE,
+    DEPLOYMENT_NAME_RULE,
+)
 from mlops_operator.api.resources import ComputeResources, Scheduling
 from mlops_operator.api.rollout import RolloutStrategy
 
@@ -212,5 +216,5 @@ DEPLOYMENT: Final = ResourceKind(
         status_replicas_path=".status.replicas",
         label_selector_path=".status.labelSelector",
     ),
-    root_rules=(DEPLOYMENT_NAME_RULE, DEPLOYMENT_NAME_FORM_RULE),
+    root_rules=(DEPLOYMENT_NAME_RULE, DEPLOYMENT_NAME_FORM_RULE, DEPLOYMENT_NAME_NOT_A_SERVER_RULE),
 )

@@ -81,6 +81,14 @@ DEPLOYMENT_NAME_RULE: Final = name_rule(
     because="its router is a Service of the same name, the stable endpoint "
     "http://<deployment>.<namespace>.svc",
 )
+#: the end of a version server's name (``builders.names.server_name``: ``fraud-v1-2-0``)
+SERVER_NAME_SUFFIX_PATTERN: Final = "-v[0-9]+-[0-9]+-[0-9]+(-[a-z0-9-]+)?$"
+DEPLOYMENT_NAME_NOT_A_SERVER_RULE: Final = rule(
+    f"!self.metadata.name.matches('{SERVER_NAME_SUFFIX_PATTERN}')",
+    "a Deployment name may not end in -v<major>-<minor>-<patch> (as fraud-v1-2-0): that is "
+    "the name of another Deployment's version server (Deployment fraud serving 1.2.0), whose "
+    "Service it would take over; choose another name, such as fraud-1-2-0",
+)
 DEPLOYMENT_NAME_FORM_RULE: Final = rule(
     f"self.metadata.name.matches('{SERVICE_NAME_PATTERN}')",
     "a Deployment name must start with a letter and hold only lower-case letters, digits "

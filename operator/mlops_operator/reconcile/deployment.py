@@ -28,6 +28,7 @@ from mlops_operator.adapters.router_metrics import RouterScrape, scrape_routers
 from mlops_operator.api.deployment import ROLLOUT_REQUEST_ANNOTATION, Deployment
 from mlops_operator.api.deployment_status import DeploymentStatus, DrainingVersion
 from mlops_operator.api.meta import API_VERSION
+from mlops_operator.api.name_limits import SERVER_NAME_SUFFIX_PATTERN
 from mlops_operator.builders.model_server import ArtifactLayoutError, all_servers_selector
 from mlops_operator.builders.names import (
     SERVICE_NAME_MAX,
@@ -110,6 +111,12 @@ def _invalid_name(dep: Deployment) -> str | None:
             f"the router Service is named after the Deployment, so {name!r} must be a DNS "
             f"label (a letter first, lowercase letters, digits and '-', at most "
             f"{SERVICE_NAME_MAX} characters): rename the Deployment"
+        )
+    if re.search(SERVER_NAME_SUFFIX_PATTERN, name):
+        return (
+            f"{name!r} ends like the name of a version server (Deployment fraud serving 1.2.0 "
+            f"has the server fraud-v1-2-0), whose Service this Deployment's router would take "
+            f"over: rename the Deployment (e.g. without the 'v')"
         )
     return None
 
