@@ -6,7 +6,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mlops_serving.errors import too_large_message
+from mlops_serving.errors import PayloadTooLargeError, too_large_message
 
 
 class BodyLimitMiddleware:
@@ -65,3 +65,25 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes | None:
+    """A request's whole body, for the routes answered ahead of the framework: None when the
+    client left before sending it, PayloadTooLargeError (413) for a declared ``Content-Length``
+    over ``max_bytes`` (before reading) or a longer body (as soon as it passes the limit)."""
+    for key, value in scope["headers"]:
+        if key == b"content-length" and value.isdigit() and int(value) > max_bytes:
+            raise PayloadTooLargeError(too_large_message(max_bytes))
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLargeError(too_large_message(max_bytes))
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -4,28 +4,39 @@ shap's Permutation explainer spends most of its time in Python (masks, coalition
 between small forward passes). On a thread of the server it would hold the interpreter lock the
 event loop and the inference thread need, and the predictions' tail latency would grow with
 every explanation. A worker process has its own interpreter, and it runs at a lower CPU priority
-(``EXPLAIN_NICENESS``), so on a busy node the kernel gives the predictions the CPU first.
+(``EXPLAIN_NICENESS``), by default under the kernel's idle policy (``EXPLAIN_IDLE_PRIORITY``,
+SCHED_IDLE), so on a busy node the kernel gives the predictions the CPU first: a prediction
+that wakes takes the CPU from a worker at once, where a niceness alone lets the worker finish
+its time slice first.
 
-The pool is the server's own: at most ``EXPLAIN_CONCURRENCY`` processes, started (spawned, never
-forked from the threaded server) on the first explanation, and stopped with the server. Only
-plain data crosses between the processes: the task is the version's location, the sha256 digest
-of its manifest, the runtime and the raw records; the answer is the explanations' wire form (or a
-message saying what went wrong). A worker reads the version itself and verifies every file
-against that digest before parsing anything, exactly as the server did when it loaded it, and
-keeps the few versions it explained last.
+The workers are the server's own: at most ``EXPLAIN_CONCURRENCY`` processes, started (spawned,
+never forked from the threaded server) on the first explanation that finds none idle, and
+stopped with the server. Each is connected to the server by a socket pair that the event loop
+reads and writes itself: handing a task over and the answer back costs the server one send and
+one receive, no thread of its own and no interpreter lock taken from the predictions. Only plain
+data crosses, length-prefixed: the task is JSON (the version's location, the sha256 digest of
+its manifest, the runtime and the raw records); the answer is one status byte, the number of
+instances explained and the explanations' JSON, which the server puts into its answer as they
+are (or a message saying what went wrong). A worker reads the version itself and verifies every
+file against that digest before parsing anything, exactly as the server did when it loaded it,
+and keeps the few versions it explained last.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import socket
+import struct
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
+from multiprocessing.process import BaseProcess
 from typing import Any, Final
+
+import orjson
 
 from mlops_core.artifact import ArtifactError
 from mlops_core.preprocessing import PreprocessingError
@@ -37,6 +48,12 @@ from mlops_serving.runtimes import load_servable
 
 #: versions one worker keeps ready to explain (the least recently used one is dropped)
 VERSIONS_PER_WORKER: Final = 4
+
+#: a frame on the socket: its length (4 bytes, big-endian), then as many bytes
+_LENGTH: Final = struct.Struct(">I")
+#: an answer's head: its status (below) and the number of instances explained
+_ANSWER_HEAD: Final = struct.Struct(">BI")
+EXPLAINED, INVALID, UNAVAILABLE = 0, 1, 2
 
 #: a worker's explainers by version digest (one dictionary per worker process)
 _explainers: OrderedDict[str, ModelExplainer] = OrderedDict()
@@ -52,10 +69,34 @@ class ExplainTask:
     records: list[dict[str, Any]]
 
 
-def _start_worker(niceness: int) -> None:
-    """A new worker: lower CPU priority than the server's."""
-    if niceness > 0:
-        os.nice(niceness)
+@dataclass(frozen=True)
+class Explained:
+    """A worker's answer: how many instances it explained, and their explanations as the JSON
+    array the response carries."""
+
+    count: int
+    json: bytes
+
+
+def _plain(value: Any) -> Any:
+    """numpy values of a record (binary v2 tensors) as the Python values JSON has."""
+    tolist = getattr(value, "tolist", None)
+    if tolist is None:
+        raise TypeError(f"{type(value).__name__} is not a record value")
+    return tolist()
+
+
+def encode_task(task: ExplainTask) -> bytes:
+    """The task as JSON. The standard library's encoder keeps NaN and infinities, so that the
+    worker's checks see the values the client sent."""
+    fields = {"uri": task.uri, "digest": task.digest, "runtime": task.runtime}
+    return json.dumps({**fields, "records": task.records}, default=_plain).encode()
+
+
+def decode_task(raw: bytes) -> ExplainTask:
+    fields = json.loads(raw)
+    runtime: ServingRuntime = "torch" if fields["runtime"] == "torch" else "onnx"
+    return ExplainTask(fields["uri"], fields["digest"], runtime, fields["records"])
 
 
 def _explainer_for(task: ExplainTask) -> ModelExplainer:
@@ -78,43 +119,119 @@ def _explainer_for(task: ExplainTask) -> ModelExplainer:
     return explainer
 
 
-def explain_task(
-    uri: str, digest: str, runtime: ServingRuntime, records: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """Run in a worker: ``{"explanations": [...]}``, or ``{"unavailable": why}`` when the
-    version cannot be read and verified, or ``{"invalid": why}`` when the records do not fit."""
-    task = ExplainTask(uri, digest, runtime, records)
+def answer_task(task: ExplainTask) -> bytes:
+    """Run in a worker: the answer's head and body. The body is the explanations' JSON, or the
+    reason the version cannot be read and verified (UNAVAILABLE), or why the records do not fit
+    (INVALID)."""
     try:
         explainer = _explainer_for(task)
     except (ArtifactError, StorageError) as exc:
-        return {"unavailable": str(exc)}
+        return _ANSWER_HEAD.pack(UNAVAILABLE, 0) + str(exc).encode()
     try:
-        return {"explanations": [e.to_wire() for e in explainer.explain(task.records)]}
+        explained = [e.to_wire() for e in explainer.explain(task.records)]
     except (PreprocessingError, ValueError, TypeError, IndexError, KeyError) as exc:
-        return {"invalid": f"{type(exc).__name__}: {exc}"}
+        return _ANSWER_HEAD.pack(INVALID, 0) + f"{type(exc).__name__}: {exc}".encode()
+    return _ANSWER_HEAD.pack(EXPLAINED, len(explained)) + orjson.dumps(explained)
+
+
+def _receive_blocking(sock: socket.socket) -> bytes | None:
+    """The next frame, or None when the server closed its end."""
+    head = _read_blocking(sock, _LENGTH.size)
+    if head is None:
+        return None
+    return _read_blocking(sock, _LENGTH.unpack(head)[0])
+
+
+def _read_blocking(sock: socket.socket, size: int) -> bytes | None:
+    buffer = bytearray(size)
+    view, seen = memoryview(buffer), 0
+    while seen < size:
+        got = sock.recv_into(view[seen:])
+        if got == 0:
+            return None
+        seen += got
+    return bytes(buffer)
+
+
+def lower_priority(niceness: int, idle: bool) -> None:
+    """This process's CPU priority below the server's: ``niceness`` steps, and the idle
+    scheduling policy when ``idle`` (Linux; a system without it keeps the niceness)."""
+    if niceness > 0:
+        os.nice(niceness)
+    if idle and hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+def serve_tasks(sock: socket.socket, niceness: int, idle: bool) -> None:
+    """A worker's life: lower CPU priority than the server's, then one answer per task until
+    the server closes its end of the socket."""
+    lower_priority(niceness, idle)
+    with sock:
+        while (raw := _receive_blocking(sock)) is not None:
+            answer = answer_task(decode_task(raw))
+            sock.sendall(_LENGTH.pack(len(answer)) + answer)
+
+
+class _Worker:
+    """One worker process and the server's end of its socket (non-blocking, for the loop)."""
+
+    def __init__(self, niceness: int, idle: bool) -> None:
+        ours, theirs = socket.socketpair()
+        self.process: BaseProcess = get_context("spawn").Process(
+            target=serve_tasks, args=(theirs, niceness, idle), daemon=True, name="explain-worker"
+        )
+        self.process.start()
+        theirs.close()
+        ours.setblocking(False)
+        self.sock = ours
+
+    async def ask(self, task: bytes) -> bytes | None:
+        """The answer to ``task``, or None when the worker is gone."""
+        loop = asyncio.get_running_loop()
+        await loop.sock_sendall(self.sock, _LENGTH.pack(len(task)) + task)
+        head = await self._read(loop, _LENGTH.size)
+        return None if head is None else await self._read(loop, _LENGTH.unpack(head)[0])
+
+    async def _read(self, loop: asyncio.AbstractEventLoop, size: int) -> bytes | None:
+        buffer = bytearray(size)
+        view, seen = memoryview(buffer), 0
+        while seen < size:
+            got = await loop.sock_recv_into(self.sock, view[seen:])
+            if got == 0:
+                return None
+            seen += got
+        return bytes(buffer)
+
+    def stop(self, timeout: float) -> None:
+        """Closing the socket ends the worker's loop; one that does not end in time is killed."""
+        self.sock.close()
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
 
 
 class ExplainWorkers:
-    """The server's pool of explanation processes (created on first use)."""
+    """The server's explanation processes (started when needed). At most ``processes``
+    explanations are asked at once: the caller bounds them (``EXPLAIN_CONCURRENCY``)."""
 
-    def __init__(self, *, processes: int, niceness: int) -> None:
+    def __init__(self, *, processes: int, niceness: int, idle_priority: bool = True) -> None:
         self._processes = processes
         self._niceness = niceness
-        self._pool: ProcessPoolExecutor | None = None
+        self._idle_priority = idle_priority
+        self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
 
     @property
     def started(self) -> bool:
-        return self._pool is not None
+        return bool(self._idle or self._busy)
 
-    def _started_pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self._processes,
-                mp_context=get_context("spawn"),
-                initializer=_start_worker,
-                initargs=(self._niceness,),
-            )
-        return self._pool
+    def _take(self) -> _Worker:
+        if self._idle:
+            return self._idle.pop()
+        if len(self._busy) >= self._processes:
+            raise RuntimeError(f"more than {self._processes} explanations asked at once")
+        return _Worker(self._niceness, self._idle_priority)
 
     async def explain(
         self,
@@ -124,32 +241,39 @@ class ExplainWorkers:
         digest: str,
         runtime: str,
         records: Sequence[Mapping[str, Any]],
-    ) -> list[dict[str, Any]]:
-        """The explanations' wire form, in the runtime that serves the version; InvalidInputError
-        when the records do not fit the model, ModelUnavailableError when a worker cannot read
-        the version or died."""
+    ) -> Explained:
+        """The explanations, in the runtime that serves the version; InvalidInputError when the
+        records do not fit the model, ModelUnavailableError when a worker cannot read the
+        version or died."""
         requested: ServingRuntime = "torch" if runtime == "torch" else "onnx"
-        pool = self._started_pool()
-        plain = [dict(r) for r in records]
+        task = encode_task(ExplainTask(uri, digest, requested, [dict(r) for r in records]))
+        worker = self._take()
+        self._busy.add(worker)
+        answer = None
         try:
-            answer = await asyncio.wrap_future(
-                pool.submit(explain_task, uri, digest, requested, plain)
-            )
-        except BrokenProcessPool as exc:
-            if self._pool is pool:  # the next explanation starts a new pool
-                self._pool = None
-                pool.shutdown(wait=False, cancel_futures=True)
+            answer = await worker.ask(task)
+        except OSError:  # its end of the socket is closed: it died
+            pass
+        finally:
+            self._busy.discard(worker)
+            if answer is None:  # gone, or the request was cancelled while its answer was due
+                worker.stop(timeout=0)
+            else:
+                self._idle.append(worker)
+        if answer is None:
             raise ModelUnavailableError(
                 f"an explanation worker stopped while explaining {model}: retry the request"
-            ) from exc
-        if "invalid" in answer:
-            raise InvalidInputError(f"input does not fit model {model}: {answer['invalid']}")
-        if "unavailable" in answer:
-            raise ModelUnavailableError(f"cannot explain {model}: {answer['unavailable']}")
-        explanations: list[dict[str, Any]] = answer["explanations"]
-        return explanations
+            )
+        status, count = _ANSWER_HEAD.unpack_from(answer)
+        body = answer[_ANSWER_HEAD.size :]
+        if status == INVALID:
+            raise InvalidInputError(f"input does not fit model {model}: {body.decode()}")
+        if status == UNAVAILABLE:
+            raise ModelUnavailableError(f"cannot explain {model}: {body.decode()}")
+        return Explained(count=count, json=body)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for worker in [*self._idle, *self._busy]:
+            worker.stop(timeout=10)
+        self._idle.clear()
+        self._busy.clear()

@@ -73,7 +73,9 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
             feedback=FeedbackBook(settings.feedback_capacity, window=settings.drift.window_size),
         )
         explain_workers = ExplainWorkers(
-            processes=settings.explain_concurrency, niceness=settings.explain_niceness
+            processes=settings.explain_concurrency,
+            niceness=settings.explain_niceness,
+            idle_priority=settings.explain_idle_priority,
         )
         app.state.explanations = explain_routes.Explanations(
             repository=repository,
@@ -139,9 +141,15 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
 
 
 def build_server(settings: ServerSettings, *, store: ObjectStore | None = None) -> ASGIApp:
-    """The app as served: the direct v1 and v2 prediction routes in front of the FastAPI app
-    (which answers them the same way, and everything else)."""
+    """The app as served: the direct v1 and v2 prediction and explain routes in front of the
+    FastAPI app (which answers them the same way, and everything else)."""
     app = build_app(settings, store=store)
-    return PredictFastPath(
+    predicting = PredictFastPath(
         app, inference=lambda: app.state.inference, max_bytes=settings.max_request_bytes
+    )
+    return explain_routes.ExplainFastPath(
+        app,
+        inner=predicting,
+        explanations=lambda: app.state.explanations,
+        max_bytes=settings.max_request_bytes,
     )

@@ -180,6 +180,13 @@ class ServerSettings(BaseSettings):
         description="How much lower the explanation workers' CPU priority is than the server's "
         "(os.nice): on a busy node the predictions get the CPU first.",
     )
+    explain_idle_priority: bool = Field(
+        default=True,
+        description="Run the explanation workers under the kernel's idle scheduling policy "
+        "(SCHED_IDLE, Linux): they get a CPU only when no prediction wants it, and give it up "
+        "as soon as one does, where a lower niceness alone still lets a woken prediction wait "
+        "for the rest of a worker's time slice.",
+    )
     torch_num_threads: int = Field(
         default_factory=_default_threads,
         ge=1,

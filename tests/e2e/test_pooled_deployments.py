@@ -2,13 +2,17 @@
 servers and answer on Services of their own (no pods of their own); a canary on one, judged on
 the pool routers' counters for that Deployment, fails no request; a Deployment moves into the
 pool and out again under load without a failed request; bad input (a pool that does not exist,
-a version too large for the pool's servers) is a condition that says what to fix. Every pod
-runs under the restricted Pod Security profile.
+a version too large for the pool's servers) is a condition that says what to fix; an A/B test
+on a pooled Deployment, judged on the pool routers' counters, reaches its verdict; a pool
+server SIGKILLed under load costs no request (the other copy answers) and comes back with its
+placed versions. Every pod runs under the restricted Pod Security profile.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 import urllib.error
@@ -34,6 +38,7 @@ from e2e_support import tabular_training_job
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.local_operator import wait_until
 from mlops_operator.api.meta import API_VERSION
+from mlops_operator.builders.serving_pool import pool_servers_selector
 from mlops_operator.kube import Kube
 
 pytestmark = pytest.mark.e2e
@@ -273,3 +278,129 @@ def test_a_deployment_moves_into_and_out_of_the_pool_without_a_failed_request(
     assert len(load.answers) > moved_in
     assert {v for _, v in load.answers} == {"1.0.0"}
     assert own_pods(admin, ns, "delta")
+
+
+def predict_sticky(address: str, deployment: str, namespace: str, user: str) -> tuple[int, str]:
+    """``predict_as`` with a sticky header, as an A/B test's clients send."""
+    request = urllib.request.Request(
+        f"http://{address}/v1/models/{MODEL}:predict",
+        data=json.dumps({"instances": [FEATURES]}).encode(),
+        headers={
+            "content-type": "application/json",
+            "host": f"{deployment}.{namespace}.svc",
+            "x-user-id": user,
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers.get("x-mlops-version", "")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()[:200]
+    except OSError as exc:
+        return 0, str(exc)
+
+
+def test_an_ab_test_on_a_pooled_deployment_reaches_its_verdict(
+    devcluster: DevCluster, admin: Kube, ns: str, pool: str
+) -> None:
+    ab = {
+        "type": "ab-test",
+        "abTest": {
+            "variants": [{"version": "1.0.0", "weight": 50}, {"version": "1.1.0", "weight": 50}],
+            "stickyHeader": "x-user-id",
+            "metric": "error-rate",
+            "method": "msprt",
+            "minSamples": 20,
+            "maxSamples": 40,
+            "intervalSeconds": 5,
+            "promoteWinner": False,
+        },
+    }
+    apply(devcluster, ns, pooled("iota", strategy=ab))
+    wait_ready(admin, ns, "iota", timeout=120, what="iota's A/B test served by the pool")
+    address = stable_address(admin, ns, "iota")
+    answers: list[tuple[int, str]] = []
+
+    def concluded() -> bool:
+        answers.extend(predict_sticky(address, "iota", ns, f"u{len(answers)}") for _ in range(20))
+        return bool((status(admin, ns, "iota").get("abTest") or {}).get("concluded"))
+
+    wait_until(concluded, timeout=150, what="iota's A/B verdict", interval=0.2)
+    result = status(admin, ns, "iota")["abTest"]
+    # two equally good versions, neither failing a request: no difference, at maxSamples
+    assert result["decision"] == "NoDifference", result
+    assert [arm["version"] for arm in result["arms"]] == ["1.0.0", "1.1.0"]
+    assert all(arm["samples"] >= 40 for arm in result["arms"]), result["arms"]
+    assert [a for a in answers if a[0] != 200] == []
+    assert {v for _, v in answers} == {"1.0.0", "1.1.0"}
+
+
+class TimedLoad(HostLoad):
+    """A HostLoad that also keeps when each answer came (monotonic seconds)."""
+
+    def __init__(self, address: str, deployment: str, namespace: str) -> None:
+        super().__init__(address, deployment, namespace)
+        self.times: list[float] = []
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.answers.append(predict_as(*self.args))
+            self.times.append(time.monotonic())
+            time.sleep(0.02)
+
+
+def _server_pods(admin: Kube, ns: str) -> list[dict[str, Any]]:
+    return admin.list("v1", "Pod", ns, label_selector=pool_servers_selector(POOL))
+
+
+def _container(pod: dict[str, Any]) -> dict[str, Any]:
+    states: list[dict[str, Any]] = (pod.get("status") or {}).get("containerStatuses") or [{}]
+    (state,) = states
+    return state
+
+
+def test_a_pool_server_sigkilled_under_load_fails_no_request_and_comes_back(
+    devcluster: DevCluster, admin: Kube, ns: str, pool: str
+) -> None:
+    apply(devcluster, ns, pooled("eta", version="1.0.0"))
+    apply(devcluster, ns, pooled("theta", version="1.1.0"))
+    wait_ready(admin, ns, "eta", timeout=120, what="eta served by the pool")
+    wait_ready(admin, ns, "theta", timeout=120, what="theta served by the pool")
+    victim = _server_pods(admin, ns)[0]
+    name = victim["metadata"]["name"]
+    container = _container(victim)
+    # the devcluster's container ID ends with the process id: mlops-devcluster://<uid>/<c>/<pid>
+    pid, restarts = int(container["containerID"].rsplit("/", 1)[1]), container["restartCount"]
+    placed = next(s["placed"] for s in status_of_pool(admin, ns)["servers"] if s["name"] == name)
+    loads = [
+        TimedLoad(stable_address(admin, ns, deployment), deployment, ns)
+        for deployment in ("eta", "theta")
+    ]
+    with loads[0], loads[1]:
+        time.sleep(2)
+        killed_at = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+
+        def back() -> bool:
+            pod = admin.get("v1", "Pod", name, ns) or {}
+            state = _container(pod)
+            return state.get("restartCount", 0) > restarts and bool(state.get("ready"))
+
+        wait_until(back, timeout=90, what=f"{name} restarted and ready", interval=0.2)
+        back_after = time.monotonic() - killed_at
+        print(f"{name}: restarted and ready {back_after:.1f} s after the SIGKILL")
+        time.sleep(2)
+    for load in loads:
+        after = [a for a, at in zip(load.answers, load.times, strict=True) if at > killed_at]
+        assert len(after) > 20, f"too little load after the kill: {len(after)}"
+        failed = [a for a in load.answers if a[0] != 200]
+        assert failed == [], failed[:5]
+    assert back_after < 60, back_after
+    server = next(s for s in status_of_pool(admin, ns)["servers"] if s["name"] == name)
+    assert sorted(server["placed"]) == sorted(placed)
+
+
+def status_of_pool(admin: Kube, ns: str) -> dict[str, Any]:
+    body = admin.get(API_VERSION, "ServingPool", POOL, ns) or {}
+    pool_status: dict[str, Any] = body.get("status") or {}
+    return pool_status

@@ -19,7 +19,7 @@ from mlops_core.artifact_parts import read_artifact_parts
 from mlops_core.prediction_ids import PREDICTION_ID_HEADER
 from mlops_core.preprocessing import tokenize
 from mlops_serving.errors import InvalidInputError, ModelUnavailableError
-from mlops_serving.explain_workers import ExplainWorkers
+from mlops_serving.explain_workers import Explained, ExplainWorkers
 from mlops_serving.explaining import ADDITIVITY_TOLERANCE, ModelExplainer
 from mlops_serving.runtimes import ServableArtifact, load_servable
 from mlops_serving.server_app import build_server
@@ -174,7 +174,9 @@ def test_a_prediction_is_explained_by_the_version_that_made_it_in_a_worker_proce
                 )
                 default = await client.post("/v1/models/m:explain", json={"instances": [record]})
                 # explanations ran in the server's own worker processes, at a lower priority
-                workers = [worker.nice() for worker in _workers()]
+                workers = [
+                    (worker.nice(), os.sched_getscheduler(worker.pid)) for worker in _workers()
+                ]
         return made, by_id, default, workers
 
     made, by_id, default, workers = asyncio.run(calls())
@@ -185,7 +187,9 @@ def test_a_prediction_is_explained_by_the_version_that_made_it_in_a_worker_proce
     assert default.json()["version"] == "2.0.0"
     assert default.json()["explanations"][0]["output"] == "log-odds"
     assert workers
-    assert all(nice == os.nice(0) + 7 for nice in workers)
+    assert all(
+        (nice, policy) == (os.nice(0) + 7, os.SCHED_IDLE) for nice, policy in workers
+    )  # the niceness asked for, under the idle policy
     assert not _workers()  # stopped with the server
 
 
@@ -195,18 +199,29 @@ def test_a_worker_verifies_the_version_before_explaining_it(tmp_path: Path) -> N
     record = example_records("breast-cancer", "test")[0]
     workers = ExplainWorkers(processes=1, niceness=0)
 
-    async def explain(digest: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def explain(digest: str, records: list[dict[str, Any]]) -> Explained:
         return await workers.explain(
             model="m", uri=store.uri, digest=digest, runtime="onnx", records=records
         )
 
     try:
         assert not workers.started  # nothing is spawned before the first explanation
-        (explained,) = asyncio.run(explain(digest, [record]))
-        assert explained["additivityError"] <= ADDITIVITY_TOLERANCE
+        explained = asyncio.run(explain(digest, [record]))
+        assert explained.count == 1
+        (first,) = json.loads(explained.json)
+        assert first["additivityError"] <= ADDITIVITY_TOLERANCE
         with pytest.raises(ModelUnavailableError, match="digest"):
             asyncio.run(explain("sha256:" + "0" * 64, [record]))
         with pytest.raises(InvalidInputError, match="does not fit model m"):
             asyncio.run(explain(digest, [{"nonsense": 1}]))
+        (worker,) = _workers()
+        worker.kill()
+        worker.wait(timeout=10)
+        with pytest.raises(ModelUnavailableError, match="stopped while explaining m"):
+            asyncio.run(explain(digest, [record]))
+        again = asyncio.run(explain(digest, [record]))  # a new worker takes its place
+        assert json.loads(again.json) == [first]
+        assert [w.pid for w in _workers()] != [worker.pid]
     finally:
         workers.close()
+    assert not _workers()
