@@ -12,6 +12,10 @@ is down) and posts an Event on every tick; a thread per object does not scale.
 
 - The earliest due time wins: scheduling an object that is already due sooner changes nothing,
   so a watch event that asks for the regular look never postpones a nearer one.
+- A look asked for now (``after=0``: a watch event, a spec change) starts before the timed
+  looks that are overdue, in the order asked: when the workers fall behind (many runs to
+  resync at once), a change a person made waits for the reconciles running, not for the
+  whole backlog of routine looks.
 - A callback that raises is logged and tried again with a growing delay (1 s doubling to
   ``max_error_delay``); the next success resets it.
 - Callbacks start in the order they fall due and run on a few worker threads (``workers``), so
@@ -34,6 +38,7 @@ import heapq
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -69,6 +74,9 @@ class Requeue:
         self._wake = threading.Condition()
         self._due: dict[ObjectKey, float] = {}
         self._heap: list[tuple[float, ObjectKey]] = []
+        #: looks asked for now, in the order asked (each with its due time, as in the heap)
+        self._now: deque[tuple[float, ObjectKey]] = deque()
+        self._asked_now: set[ObjectKey] = set()
         self._failures: dict[ObjectKey, int] = {}
         self._callbacks: dict[str, Reconcile] = {}
         self._stopping = False
@@ -87,10 +95,13 @@ class Requeue:
         key = (kind, namespace, name)
         due = self._clock() + max(0.0, after)
         with self._wake:
-            if key in self._due and self._due[key] <= due:
-                return
-            self._due[key] = due
-            heapq.heappush(self._heap, (due, key))
+            current = self._due.get(key)
+            if current is None or due < current:
+                current = self._due[key] = due
+                heapq.heappush(self._heap, (due, key))
+            if after <= 0 and key not in self._asked_now:
+                self._now.append((current, key))
+                self._asked_now.add(key)
             self._wake.notify()
         self.ensure_started()
 
@@ -99,6 +110,7 @@ class Requeue:
         key = (kind, namespace, name)
         with self._wake:
             self._due.pop(key, None)
+            self._asked_now.discard(key)  # its entry in the queue of looks for now is stale
             self._failures.pop(key, None)
 
     def pending(self) -> list[tuple[ObjectKey, float]]:
@@ -140,6 +152,12 @@ class Requeue:
     def _pop_due(self, *, wait: bool) -> ObjectKey | None:
         with self._wake:
             while not self._stopping:
+                while self._now:
+                    due, key = self._now.popleft()
+                    self._asked_now.discard(key)
+                    if self._due.get(key) == due and due <= self._clock():
+                        del self._due[key]  # its heap entry is skipped from now on
+                        return key
                 while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
                     heapq.heappop(self._heap)  # cancelled, or scheduled again sooner
                 if self._heap:
