@@ -83,6 +83,26 @@ def test_a_look_asked_for_now_goes_before_overdue_timed_looks() -> None:
     assert calls == ["run-9", "back"]
 
 
+def test_a_change_of_the_object_itself_goes_before_other_events() -> None:
+    """Children's events have woken many Deployments; a spec change of another starts next."""
+    clock = Clock()
+    requeue = requeue_with(clock)
+    calls: list[str] = []
+
+    def reconcile(_namespace: str, name: str) -> None:
+        calls.append(name)
+
+    requeue.handle("Deployment", reconcile)
+    requeue.schedule("Deployment", "a", "timed", after=5)
+    clock.now += 10
+    for n in range(3):
+        requeue.schedule("Deployment", "a", f"child-{n}", after=0)
+    requeue.schedule("Deployment", "a", "edited", after=0, change=True)
+    requeue.schedule("Deployment", "a", "child-2", after=0, change=True)  # edited too
+    assert requeue.run_due() == 5
+    assert calls == ["edited", "child-2", "child-0", "child-1", "timed"]
+
+
 def test_the_earliest_due_time_wins_and_cancel_forgets() -> None:
     clock = Clock()
     requeue = requeue_with(clock)

@@ -108,7 +108,8 @@ def register(
         # the initial listing (type None) and new objects always; later events only when the
         # spec or the request changed: the operator's own status writes are no news
         if type in (None, "ADDED") or not _acted_on(body):
-            requeue.schedule(KIND, *key, after=0)
+            # a new spec or request goes before the looks its children's events ask for
+            requeue.schedule(KIND, *key, after=0, change=type is not None)
 
     def owners(namespace: str, model: str) -> list[str]:
         # from the watch events, not one read per Deployment: a registry event must cost the
