@@ -12,10 +12,13 @@ processes, reading the data from MinIO); the plain loop's read the same CSV file
 
 The two alternate, ``--repeats`` times each, and the medians are compared (the load of a shared
 machine moves single runs a lot). Figures: the wall time of each search and their ratio
-(target ≤ 1.3), and, watched every
+(target ≤ 1.3), where each operator trial's time goes (trial created → its pod running → the
+pod succeeded → the trial finished) beside the plain loop's trainer processes, and, watched every
 50 ms, the latency from one trial's end (its TrainingJob finished) to the next trial's Job
-being created (median, target ≤ 1 s), with the same from the end of the trial's Job (which
-also covers the operator's check of the artifact). The last line is the JSON summary.
+being created (median, target ≤ 1 s), with the same from the moment the trial's Job is marked
+complete (negative when the next trial starts first: the operator ends a one-pod run when its
+pod succeeds, and the Job controller marks the Job about a second later). The last line is the
+JSON summary.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +49,7 @@ from mlops_devcluster.local_operator import (
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.api.search_space import SearchParameter
 from mlops_operator.builders.experiment_trial import trial_selector
+from mlops_operator.builders.names import LABEL_TRAINING_JOB
 from mlops_operator.kube import Kube, load_api_client
 from mlops_operator.search.strategies import build_sampler, search_distributions
 from mlops_operator.search.template import template_value
@@ -80,8 +85,9 @@ def template(epochs: int, *, data: str) -> dict[str, Any]:
 
 def plain_optuna(
     trials: int, parallel: int, epochs: int, work: Path
-) -> tuple[float, list[dict[str, Any]]]:
-    """The baseline: ask, launch ``python -m mlops_trainer``, tell; ``parallel`` at a time."""
+) -> tuple[float, list[dict[str, Any]], list[float]]:
+    """The baseline: ask, launch ``python -m mlops_trainer``, tell; ``parallel`` at a time.
+    (wall seconds, the trials' parameters, each trainer process's lifetime)"""
     parameters = [SearchParameter.model_validate(item) for item in SPACE]
     distributions = search_distributions(parameters)
     study = optuna.create_study(
@@ -90,6 +96,8 @@ def plain_optuna(
     )
     running: dict[int, tuple[subprocess.Popen[bytes], Any, Path]] = {}
     asked: list[dict[str, Any]] = []
+    launched: dict[int, float] = {}
+    lifetimes: list[float] = []
     started = time.perf_counter()
     created = 0
     while created < trials or running:
@@ -125,15 +133,17 @@ def plain_optuna(
                 stderr=subprocess.DEVNULL,
             )
             running[trial.number] = (process, trial, out)
+            launched[trial.number] = time.perf_counter()
             created += 1
         for number, (process, trial, out) in list(running.items()):
             if process.poll() is None:
                 continue
+            lifetimes.append(time.perf_counter() - launched[number])
             result = json.loads((out / "termination").read_text())
             study.tell(trial, result["metrics"]["val_accuracy"])
             del running[number]
         time.sleep(0.05)
-    return time.perf_counter() - started, asked
+    return time.perf_counter() - started, asked, lifetimes
 
 
 def experiment(name: str, trials: int, parallel: int, epochs: int) -> dict[str, Any]:
@@ -163,10 +173,45 @@ def _first(seen: dict[str, float], key: str, now: float) -> None:
     seen.setdefault(key, now)
 
 
+@dataclass
+class Trials:
+    """When each trial (by TrainingJob name) was first seen in each state, watched every 50 ms."""
+
+    created: dict[str, float] = field(default_factory=dict)
+    pod_running: dict[str, float] = field(default_factory=dict)
+    pod_succeeded: dict[str, float] = field(default_factory=dict)
+    finished: dict[str, float] = field(default_factory=dict)
+
+    def phases(self) -> dict[str, list[float]]:
+        """Per trial: TrainingJob created → its pod running → the pod succeeded (the trainer's
+        own run) → the TrainingJob finished (the operator's check of the artifact)."""
+        spans = {
+            "trial_to_pod_running_s": (self.created, self.pod_running),
+            "pod_running_to_pod_succeeded_s": (self.pod_running, self.pod_succeeded),
+            "pod_succeeded_to_trial_finished_s": (self.pod_succeeded, self.finished),
+        }
+        return {
+            name: [end[trial] - begin[trial] for trial in begin if trial in end]
+            for name, (begin, end) in spans.items()
+        }
+
+
+def _watch_pods(admin: Kube, namespace: str, trials: Trials, now: float) -> None:
+    for pod in admin.list("v1", "Pod", namespace):
+        trial = (pod["metadata"].get("labels") or {}).get(LABEL_TRAINING_JOB)
+        phase = (pod.get("status") or {}).get("phase")
+        if trial and phase == "Running":
+            _first(trials.pod_running, trial, now)
+        if trial and phase == "Succeeded":
+            _first(trials.pod_running, trial, now)
+            _first(trials.pod_succeeded, trial, now)
+
+
 def through_operator(
     admin: Kube, namespace: str, trials: int, parallel: int, epochs: int
-) -> tuple[float, list[float], list[float], list[dict[str, Any]]]:
-    """(wall seconds, trial end → next Job, trial Job end → next Job, the trials' parameters)"""
+) -> tuple[float, list[float], list[float], list[dict[str, Any]], Trials]:
+    """(wall seconds, trial end → next Job, trial Job end → next Job, the trials' parameters,
+    the trials' timelines)"""
     body = experiment("bench", trials, parallel, epochs)
     body["metadata"]["namespace"] = namespace
     admin.apply(
@@ -177,7 +222,8 @@ def through_operator(
             "spec": {"task": "tabular-classification"},
         }
     )
-    finished: dict[str, float] = {}
+    seen = Trials()
+    finished = seen.finished
     job_done: dict[str, float] = {}
     job_created: dict[str, float] = {}
     started = time.perf_counter()
@@ -188,8 +234,10 @@ def through_operator(
         for tj in admin.list(
             API_VERSION, "TrainingJob", namespace, label_selector=trial_selector("bench")
         ):
+            _first(seen.created, tj["metadata"]["name"], now)
             if (tj.get("status") or {}).get("phase") in ("Succeeded", "Failed", "Stopped"):
                 _first(finished, tj["metadata"]["name"], now)
+        _watch_pods(admin, namespace, seen, now)
         for job in admin.list("batch/v1", "Job", namespace):
             _first(job_created, job["metadata"]["name"], now)
             if any(
@@ -217,7 +265,7 @@ def through_operator(
             key=lambda tj: int(tj["metadata"]["labels"]["mlops.dev/trial"]),
         )
     ]
-    return wall, to_next, from_job, params
+    return wall, to_next, from_job, params, seen
 
 
 def run(
@@ -245,21 +293,26 @@ def run(
     walls: list[float] = []
     to_next: list[float] = []
     from_job: list[float] = []
+    lifetimes: list[float] = []
+    phases: dict[str, list[float]] = {}
     same = True
     namespaces = []
     try:
         for attempt in range(repeats):
-            baseline, baseline_params = plain_optuna(
+            baseline, baseline_params, plain_lifetimes = plain_optuna(
                 trials, parallel, epochs, work / f"plain-{attempt}"
             )
             baselines.append(baseline)
+            lifetimes += plain_lifetimes
             namespace = f"bench-experiment-{attempt}-{int(time.time())}"
             namespaces.append(namespace)
             admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
             copy_s3_secret(admin, namespace)
-            wall, gaps, job_gaps, params = through_operator(
+            wall, gaps, job_gaps, params, seen = through_operator(
                 admin, namespace, trials, parallel, epochs
             )
+            for name, values in seen.phases().items():
+                phases.setdefault(name, []).extend(values)
             walls.append(wall)
             to_next += gaps
             from_job += job_gaps
@@ -285,6 +338,15 @@ def run(
         f"trial end → next trial's Job: median {next_median:.2f}s over {len(to_next)} "
         f"(target ≤ 1 s); from the end of the trial's Job: median {from_job_median:.2f}s"
     )
+    breakdown = {name: _median(values) for name, values in phases.items()}
+    breakdown["plain_trainer_process_s"] = _median(lifetimes)
+    print("per trial, medians (min–max):", file=sys.stderr)
+    for name, values in [*phases.items(), ("plain_trainer_process_s", lifetimes)]:
+        print(
+            f"  {name}: {_median(values):.2f} ({min(values, default=math.nan):.2f}–"
+            f"{max(values, default=math.nan):.2f}) over {len(values)}",
+            file=sys.stderr,
+        )
     return summary(
         {
             "trials": trials,
@@ -295,14 +357,26 @@ def run(
             "trial_end_to_next_job_median_s": next_median,
             "trial_job_end_to_next_job_median_s": from_job_median,
             "same_trials": same,
+            "operator_walls_s": walls,
+            "plain_optuna_walls_s": baselines,
+            "per_trial_median_s": breakdown,
         }
     )
 
 
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
 def _json_number(value: Any) -> Any:
-    """Floats rounded for the summary; a median of nothing (NaN) as null, which JSON allows."""
+    """Floats rounded for the summary (also inside lists and mappings); a median of nothing
+    (NaN) as null, which JSON allows."""
     if isinstance(value, float):
         return round(value, 3) if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [_json_number(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _json_number(item) for key, item in value.items()}
     return value
 
 

@@ -12,6 +12,8 @@
   (``metadata`` beyond labels and annotations, ``status``). Both spare a deep copy of every
   body on every event.
 - CRDs are not watched (scanning off): the operator needs no access to apiextensions.
+- Of all pods, only the trainers' are watched (a server-side label selector): the operator
+  learns that a run's pod ended without streaming every pod of the cluster.
 - Events are posted for the objects the operator acts on (INFO and above).
 - Peering keeps exactly one replica active: two replicas reconciling the same TrainingJob
   could both pick the next version and create two Jobs; with a peering object, a replica with a
@@ -29,6 +31,7 @@ import kopf
 
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.builders.names import GROUP
+from mlops_operator.builders.training_job import TRAINING_SELECTOR
 from mlops_operator.settings import OperatorSettings
 
 FINALIZER: Final = f"{GROUP}/finalizer"
@@ -40,7 +43,9 @@ MAX_BACKOFF_SECONDS: Final = 120.0
 #: (apiVersion, kind) of the objects the operator has only watch-event handlers and indexes
 #: for: no create/update/delete handlers, timers or daemons, so kopf never diffs them
 #: (a unit test checks this against the registered handlers)
-WATCH_ONLY_KINDS: Final = frozenset({("batch/v1", "Job"), (API_VERSION, "TrainingJob")})
+WATCH_ONLY_KINDS: Final = frozenset(
+    {("batch/v1", "Job"), ("v1", "Pod"), (API_VERSION, "TrainingJob")}
+)
 
 
 class LeanDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
@@ -111,5 +116,6 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSetti
     kopf_settings.watching.server_timeout = 300
     kopf_settings.watching.client_timeout = 330
     kopf_settings.watching.reconnect_backoff = 1.0
+    kopf_settings.watching.label_selectors["v1", "pods"] = TRAINING_SELECTOR
     # No queueing.worker_limit: with in-memory indexes, every object's worker must start to
     # finish the initial indexing, and a limit below the number of objects deadlocks startup.

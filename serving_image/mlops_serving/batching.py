@@ -15,6 +15,12 @@ answers are out, so it adds no latency; for requests run inline it runs on the e
 ``after_inline_every`` items have gathered, after their answers are written. The collector is
 driven by callbacks on the event loop rather than a task waking up per request, which keeps the
 per-request cost to a queue append and a future.
+
+With ``inline_under_ms``, a batch also runs on the event loop while the recent batches (a moving
+average of their run times) took less than that: for a small model the hand-off to the executor
+thread and back (waking it, handing the interpreter lock over, the result's way back to the
+loop) costs more than the batch itself, and the batch's Python work holds the interpreter lock
+wherever it runs. A model whose batches grow slower goes back to the executor on its own.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -58,6 +66,7 @@ class DynamicBatcher(Generic[I, O]):
         on_batch: Callable[[int], None] | None = None,
         after_batch: Callable[[list[I]], None] | None = None,
         after_inline_every: int = 1,
+        inline_under_ms: float = 0.0,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
@@ -69,6 +78,8 @@ class DynamicBatcher(Generic[I, O]):
         self._on_batch = on_batch
         self._after_batch = after_batch
         self._after_inline_every = after_inline_every
+        self._inline_under = inline_under_ms / 1000.0
+        self._batch_seconds = math.inf  # moving average of batch run times, unknown at first
         self._deferred: list[I] = []
         self._pending: deque[_Group[I, O]] = deque()
         self._pending_items = 0
@@ -148,6 +159,10 @@ class DynamicBatcher(Generic[I, O]):
             self._timer.cancel()
             self._timer = None
         batch = self._take()
+        if self._batch_seconds < self._inline_under:
+            self._run_on_loop(loop, batch)
+            loop.call_soon(self._resume)
+            return
         self._running = loop.create_task(self._run(batch))
 
     def _take(self) -> list[_Group[I, O]]:
@@ -167,13 +182,18 @@ class DynamicBatcher(Generic[I, O]):
             await self._dispatch(batch)
         finally:
             self._running = None
-            if self._pending and not self._closed:
-                loop = asyncio.get_running_loop()
-                due = loop.time() >= self._pending[0].arrival + self._max_wait
-                if due or self._pending_items >= self._max_items:
-                    self._start(loop)
-                elif self._timer is None:
-                    self._arm(loop)
+            self._resume()
+
+    def _resume(self) -> None:
+        """After a batch: start the next one if it is full or due, else wait for it."""
+        if self._running is not None or not self._pending or self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        due = loop.time() >= self._pending[0].arrival + self._max_wait
+        if due or self._pending_items >= self._max_items:
+            self._start(loop)
+        elif self._timer is None:
+            self._arm(loop)
 
     # ---- running a batch -----------------------------------------------------------------
 
@@ -184,7 +204,7 @@ class DynamicBatcher(Generic[I, O]):
             return
         flat = [item for group in live for item in group.items]
         try:
-            outputs = await loop.run_in_executor(self._executor, self._run_batch, flat)
+            outputs = await loop.run_in_executor(self._executor, self._timed_run, flat)
         except Exception:  # one bad group must not fail the others: run them one by one
             for group in live:
                 await self._run_alone(group)
@@ -211,6 +231,41 @@ class DynamicBatcher(Generic[I, O]):
         future = loop.run_in_executor(self._executor, self._after_batch, items)
         future.add_done_callback(_log_failure)
 
+    def _timed_run(self, items: list[I]) -> list[O]:
+        """``run_batch``, its run time kept in the moving average that decides where the next
+        batch runs (an assignment of a float: safe from the executor thread)."""
+        started = time.perf_counter()
+        outputs = self._run_batch(items)
+        seconds = time.perf_counter() - started
+        previous = self._batch_seconds
+        self._batch_seconds = seconds if previous == math.inf else 0.75 * previous + 0.25 * seconds
+        return outputs
+
+    def _run_on_loop(self, loop: asyncio.AbstractEventLoop, batch: list[_Group[I, O]]) -> None:
+        """Run a batch on the event loop (its recent batches were quicker than a hand-off)."""
+        live = [g for g in batch if not g.future.done()]
+        if not live:
+            return
+        flat = [item for group in live for item in group.items]
+        try:
+            outputs = self._timed_run(flat)
+        except Exception:  # one bad group must not fail the others: run them one by one
+            for group in live:
+                self._run_inline(loop, group)
+            return
+        if self._on_batch is not None:
+            self._on_batch(len(flat))
+        if len(outputs) != len(flat):
+            error = RuntimeError(f"batch of {len(flat)} items produced {len(outputs)} outputs")
+            for group in live:
+                _settle(group, error=error)
+            return
+        start = 0
+        for group in live:
+            _settle(group, result=outputs[start : start + len(group.items)])
+            start += len(group.items)
+        self._defer_after_batch(loop, flat)
+
     def _run_inline(self, loop: asyncio.AbstractEventLoop, group: _Group[I, O]) -> None:
         """Run a lone request on the event loop (no concurrent request is waiting on it)."""
         if group.future.done():
@@ -228,6 +283,9 @@ class DynamicBatcher(Generic[I, O]):
             _settle(group, error=error)
             return
         _settle(group, result=outputs)
+        self._defer_after_batch(loop, items)
+
+    def _defer_after_batch(self, loop: asyncio.AbstractEventLoop, items: list[I]) -> None:
         if self._after_batch is not None:
             # a hand-off to the executor costs a lone caller as much as the model: gather a few
             # requests' items, then run the step on the loop once the answers are written

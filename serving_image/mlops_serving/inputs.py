@@ -96,10 +96,18 @@ def flatten(data: Any) -> list[Any]:
 
 def check_tensor(name: str, shape: Sequence[int], datatype: str, data: Any) -> list[Any]:
     """The flat values of a v2 tensor, checked against its shape and datatype."""
-    if any(d < 0 for d in shape):
+    if min(shape, default=0) < 0:
         raise InvalidInputError(f"input {name!r}: shape {list(shape)} has a negative dimension")
-    values = flatten(data)
     expected = math.prod(shape)
+    if type(data) is list and len(data) == expected:
+        # flat data (the usual layout) is checked as it is; only when that fails for a nested
+        # list among the values is it flattened and checked again
+        try:
+            return check_tensor_values(name, shape, datatype, data)
+        except InvalidInputError:
+            if list not in map(type, data):
+                raise
+    values = flatten(data)
     if len(values) != expected:
         raise InvalidInputError(
             f"input {name!r}: shape {list(shape)} needs {expected} values, got {len(values)}"
@@ -137,6 +145,8 @@ def v2_inputs_to_records(
                 f"({', '.join(features)})"
             )
         values = check_tensor(name, shape, datatype, data)
+        if shape[0] == 1:
+            return [dict(zip(features, values, strict=True))]
         width = len(features)
         return [
             dict(zip(features, values[row * width : (row + 1) * width], strict=True))

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 Record = Mapping[str, Any]
 
+# a batch that runs quicker than this runs on the event loop (see ``DynamicBatcher``): the
+# hand-off to the inference thread and back would cost more than the model
+INLINE_BATCH_MS = 1.0
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -106,6 +110,7 @@ class ServedModel:
             on_batch=batch_hist.observe,
             after_batch=self._observe_drift,
             after_inline_every=settings.drift_sample_per_batch,
+            inline_under_ms=INLINE_BATCH_MS,
         )
 
     @property

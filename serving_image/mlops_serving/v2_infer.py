@@ -19,6 +19,7 @@ from mlops_serving.inputs import v2_inputs_to_records
 from mlops_serving.json_body import JSON_CONTENT_TYPE, decode_json, encode_json
 
 OUTPUTS = ("label", "probabilities")
+REQUEST_FIELDS = frozenset({"id", "parameters", "inputs", "outputs"})
 MAX_INPUTS = 512
 Tensor = tuple[str, list[int], str, Any]
 Headers = list[tuple[bytes, bytes]]
@@ -105,8 +106,8 @@ def parse_infer(raw: bytes, header_length: int | None) -> InferCall:
             f"{len(raw)} bytes"
         )
     body = _object(decode_json(header), "the body")
-    unknown = set(body) - {"id", "parameters", "inputs", "outputs"}
-    if unknown:
+    if not body.keys() <= REQUEST_FIELDS:
+        unknown = set(body) - REQUEST_FIELDS
         raise InvalidInputError(f"invalid request: unknown fields {sorted(unknown)}")
     request_id = body.get("id")
     if request_id is not None and (not isinstance(request_id, str) or len(request_id) > 128):

@@ -2,7 +2,8 @@
 servers and answer on Services of their own (no pods of their own); a canary on one, judged on
 the pool routers' counters for that Deployment, fails no request; a Deployment moves into the
 pool and out again under load without a failed request; bad input (a pool that does not exist,
-a version too large for the pool's servers) is a condition that says what to fix; a pool
+a version too large for the pool's servers) is a condition that says what to fix; an A/B test
+on a pooled Deployment, judged on the pool routers' counters, reaches its verdict; a pool
 server SIGKILLed under load costs no request (the other copy answers) and comes back with its
 placed versions. Every pod runs under the restricted Pod Security profile.
 """
@@ -277,6 +278,61 @@ def test_a_deployment_moves_into_and_out_of_the_pool_without_a_failed_request(
     assert len(load.answers) > moved_in
     assert {v for _, v in load.answers} == {"1.0.0"}
     assert own_pods(admin, ns, "delta")
+
+
+def predict_sticky(address: str, deployment: str, namespace: str, user: str) -> tuple[int, str]:
+    """``predict_as`` with a sticky header, as an A/B test's clients send."""
+    request = urllib.request.Request(
+        f"http://{address}/v1/models/{MODEL}:predict",
+        data=json.dumps({"instances": [FEATURES]}).encode(),
+        headers={
+            "content-type": "application/json",
+            "host": f"{deployment}.{namespace}.svc",
+            "x-user-id": user,
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers.get("x-mlops-version", "")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()[:200]
+    except OSError as exc:
+        return 0, str(exc)
+
+
+def test_an_ab_test_on_a_pooled_deployment_reaches_its_verdict(
+    devcluster: DevCluster, admin: Kube, ns: str, pool: str
+) -> None:
+    ab = {
+        "type": "ab-test",
+        "abTest": {
+            "variants": [{"version": "1.0.0", "weight": 50}, {"version": "1.1.0", "weight": 50}],
+            "stickyHeader": "x-user-id",
+            "metric": "error-rate",
+            "method": "msprt",
+            "minSamples": 20,
+            "maxSamples": 40,
+            "intervalSeconds": 5,
+            "promoteWinner": False,
+        },
+    }
+    apply(devcluster, ns, pooled("iota", strategy=ab))
+    wait_ready(admin, ns, "iota", timeout=120, what="iota's A/B test served by the pool")
+    address = stable_address(admin, ns, "iota")
+    answers: list[tuple[int, str]] = []
+
+    def concluded() -> bool:
+        answers.extend(predict_sticky(address, "iota", ns, f"u{len(answers)}") for _ in range(20))
+        return bool((status(admin, ns, "iota").get("abTest") or {}).get("concluded"))
+
+    wait_until(concluded, timeout=150, what="iota's A/B verdict", interval=0.2)
+    result = status(admin, ns, "iota")["abTest"]
+    # two equally good versions, neither failing a request: no difference, at maxSamples
+    assert result["decision"] == "NoDifference", result
+    assert [arm["version"] for arm in result["arms"]] == ["1.0.0", "1.1.0"]
+    assert all(arm["samples"] >= 40 for arm in result["arms"]), result["arms"]
+    assert [a for a in answers if a[0] != 200] == []
+    assert {v for _, v in answers} == {"1.0.0", "1.1.0"}
 
 
 class TimedLoad(HostLoad):

@@ -139,6 +139,18 @@ def test_the_lean_diff_base_is_kopfs_own() -> None:
     assert raw == _bodies_with_history()[index], "building the essence changed the body"
 
 
+def test_only_the_trainer_pods_are_watched() -> None:
+    kopf_settings = kopf.OperatorSettings()
+    configure_kopf(kopf_settings, OperatorSettings())
+    pods = kopf.Resource("", "v1", "pods", "Pod")
+    selectors = kopf_settings.watching.label_selectors
+    assert selectors.collect(pods) == [
+        "app.kubernetes.io/managed-by=mlops-operator,app.kubernetes.io/component=training"
+    ]
+    jobs = kopf.Resource("batch", "v1", "jobs", "Job")
+    assert selectors.collect(jobs) == []
+
+
 def test_kopf_uses_the_lean_diff_base() -> None:
     kopf_settings = kopf.OperatorSettings()
     configure_kopf(kopf_settings, OperatorSettings())
@@ -150,13 +162,16 @@ def test_watch_only_kinds_have_no_handler_that_reads_kopfs_diff() -> None:
     serve these kinds."""
     settings = OperatorSettings(USE_MLOPS_SERVING="true", USE_MLOPS_MONITORING="true")
     registry = build_registry(OperatorContext(settings=settings, kube=Kube(k8s.ApiClient())))
-    plurals = {"Job": "jobs", "TrainingJob": "trainingjobs"}
+    plurals = {"Job": "jobs", "Pod": "pods", "TrainingJob": "trainingjobs"}
     resources = [
-        kopf.Resource(api_version.split("/")[0], api_version.split("/")[1], plurals[kind], kind)
+        kopf.Resource(
+            api_version.rpartition("/")[0], api_version.rpartition("/")[2], plurals[kind], kind
+        )
         for api_version, kind in sorted(WATCH_ONLY_KINDS)
     ]
     assert {(r.group, r.plural) for r in resources} == {
         ("batch", "jobs"),
+        ("", "pods"),
         ("mlops.dev", "trainingjobs"),
     }
     model_versions = kopf.Resource("mlops.dev", "v1alpha1", "modelversions", "ModelVersion")

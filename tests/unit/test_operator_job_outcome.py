@@ -160,3 +160,29 @@ def test_parse_result_ignores_garbage() -> None:
     assert parse_result("not json") is None
     assert parse_result("") is None
     assert parse_result(RESULT_OK) is not None
+
+
+def test_the_pod_of_a_one_pod_job_decides_before_the_job_is_marked_complete() -> None:
+    job = {**_job(active=1), "spec": {"completions": 1, "completionMode": "NonIndexed"}}
+    pods = [_pod("p0", phase="Succeeded", reason="Completed", exit_code=0, message=RESULT_OK)]
+    outcome = job_outcome(job, pods)
+    assert (outcome.state, outcome.reason, outcome.attempts) == (
+        "Succeeded",
+        "TrainerSucceeded",
+        1,
+    )
+    assert outcome.result is not None
+    assert outcome.result.digest == "sha256:" + "a" * 64
+
+
+def test_a_succeeded_pod_without_a_published_artifact_waits_for_the_job() -> None:
+    job = {**_job(active=1), "spec": {"completions": 1}}
+    for message in ("", RESULT_FAIL):
+        pods = [_pod("p0", phase="Succeeded", reason="Completed", exit_code=0, message=message)]
+        assert job_outcome(job, pods).state == "Running"
+
+
+def test_one_worker_of_several_ending_does_not_end_the_run() -> None:
+    job = {**_job(active=1), "spec": {"completions": 2, "completionMode": "Indexed"}}
+    pods = [_pod("p0", phase="Succeeded", reason="Completed", exit_code=0, message=RESULT_OK)]
+    assert job_outcome(job, pods).state == "Running"

@@ -176,3 +176,50 @@ def test_a_lone_request_runs_inline_and_concurrent_ones_on_the_executor() -> Non
     assert len(threads) < 8
     assert observed[0] == [0, 1, 2]  # inline runs' bookkeeping, gathered by three
     assert sorted(i for batch in observed for i in batch) == [0, 1, 2, 3, 10, 11, 12, 13]
+
+
+def test_quick_batches_run_on_the_loop_and_slow_ones_go_back_to_the_executor() -> None:
+    threads: list[tuple[str, int]] = []
+    observed: list[int] = []
+    delay = {"s": 0.0}
+
+    def model(items: list[int]) -> list[int]:
+        if any(i < 0 for i in items):
+            raise ValueError("negative input")
+        time.sleep(delay["s"])
+        threads.append((threading.current_thread().name, len(items)))
+        return [i * 10 for i in items]
+
+    async def scenario(pool: ThreadPoolExecutor) -> list[Any]:
+        batcher = DynamicBatcher(
+            model,
+            executor=pool,
+            max_batch_size=4,
+            max_latency_ms=5,
+            after_batch=observed.extend,
+            inline_under_ms=20,
+        )
+        answers: list[Any] = []
+        for _ in range(3):  # the first batch's time is unknown: executor; then on the loop
+            answers += await asyncio.gather(*(batcher.submit([i]) for i in range(4)))
+        bad = await asyncio.gather(
+            batcher.submit([1]), batcher.submit([-1]), return_exceptions=True
+        )
+        delay["s"] = 0.1  # batches now take longer than the limit: back to the executor
+        for _ in range(3):
+            answers += await asyncio.gather(*(batcher.submit([i]) for i in range(4)))
+        await batcher.close()
+        return [answers, bad]
+
+    with ThreadPoolExecutor(1, thread_name_prefix="inference") as pool:
+        answers, bad = asyncio.run(scenario(pool))
+    assert answers == [[i * 10] for i in range(4)] * 6
+    assert bad[0] == [10]
+    assert isinstance(bad[1], ValueError)  # the bad one fails alone
+    main = threading.main_thread().name
+    batches = [(name, size) for name, size in threads if size > 1]
+    assert batches[0][0].startswith("inference")
+    assert batches[1] == (main, 4)  # quick: no hand-off
+    assert batches[2] == (main, 4)
+    assert batches[-1][0].startswith("inference")  # slow: off the loop again
+    assert len(observed) == 25  # every answered item (not the failed one) is observed

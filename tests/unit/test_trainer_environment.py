@@ -63,7 +63,7 @@ def test_the_trainer_reads_back_what_the_job_builder_wrote(
 
     assert load_config(path=None, inline=None, env=env) == trainer_config(tj, plan)
 
-    monkeypatch.setattr(kube_reporter, "_api_client", lambda: None)
+    monkeypatch.setattr(kube_reporter, "status_patcher", lambda env: None)
     reporter = kube_reporter.kubernetes_reporter_from_env(env)
     assert reporter is not None
     assert (reporter.name, reporter.namespace) == ("search-t3", "team-a")

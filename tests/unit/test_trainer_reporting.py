@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import logging
+import shutil
+import ssl
+import threading
+from pathlib import Path
 
 import pytest
 
 from mlops_core.progress import EpochRecord, TrainingProgress, TrainingResult
 from mlops_core.training_spec import TrainerConfig
-from mlops_trainer.kube_reporter import kubernetes_reporter_from_env, progress_patch
+from mlops_devcluster.pki import Pki, ensure_pki
+from mlops_trainer.kube_reporter import (
+    InClusterPatcher,
+    kubernetes_reporter_from_env,
+    progress_patch,
+)
 from mlops_trainer.mlflow_tracking import flatten_params, mlflow_reporter_from_env, run_params
 from mlops_trainer.reporting import JsonLinesReporter, Reporters
 
@@ -84,3 +94,65 @@ def test_mlflow_params_are_the_flattened_config() -> None:
     assert params["training.earlyStopping.monitor"] == "val_loss"
     assert params["output.version"] == "1.0.0"
     assert flatten_params("x", "y" * 600) == {"x": "y" * 500}
+
+
+def test_in_a_pod_the_status_patch_is_one_https_request_with_the_pods_token(
+    tmp_path: Path,
+) -> None:
+    pki = Pki(tmp_path / "pki")
+    ensure_pki(pki)
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    shutil.copy(pki.ca_cert, account / "ca.crt")
+    (account / "token").write_text("token-1\n")
+    seen: list[tuple[str, str, str, str, dict[str, object]]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_PATCH(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append(
+                (
+                    self.command,
+                    self.path,
+                    self.headers["Authorization"],
+                    self.headers["Content-Type"],
+                    body,
+                )
+            )
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(pki.apiserver_cert, pki.apiserver_key)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        patch = InClusterPatcher(
+            host="127.0.0.1", port=str(server.server_address[1]), account=account
+        )
+        patch("team-a", "run-1", progress_patch(PROGRESS))
+        (account / "token").write_text("token-2\n")  # rotated: the next request reads it again
+        patch("team-a", "run-1", {"status": {}})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [entry[:4] for entry in seen] == [
+        (
+            "PATCH",
+            "/apis/mlops.dev/v1alpha1/namespaces/team-a/trainingjobs/run-1/status",
+            f"Bearer {token}",
+            "application/merge-patch+json",
+        )
+        for token in ("token-1", "token-2")
+    ]
+    assert seen[0][4] == progress_patch(PROGRESS)
+    assert (
+        InClusterPatcher(host="fd00::1", port="443", account=account)
+        .url("a", "b")
+        .startswith("https://[fd00::1]:443/apis/")
+    )

@@ -47,6 +47,11 @@ from mlops_operator.settings import OperatorSettings
 Manifest = dict[str, Any]
 
 TRAINER_CONTAINER: Final = "trainer"
+TRAINING_COMPONENT: Final = "training"
+#: the labels of every child of a run (Job, pods, Service) and of the trainers' account
+TRAINING_LABELS: Final = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_COMPONENT: TRAINING_COMPONENT}
+#: the same as a label selector
+TRAINING_SELECTOR: Final = ",".join(f"{key}={value}" for key, value in TRAINING_LABELS.items())
 RENDEZVOUS_PORT: Final = 29500
 
 
@@ -97,8 +102,7 @@ def owner_reference(tj: TrainingJob) -> dict[str, Any]:
 
 def child_labels(tj: TrainingJob, *, version: str | None = None) -> dict[str, str]:
     labels = {
-        LABEL_MANAGED_BY: MANAGED_BY,
-        LABEL_COMPONENT: "training",
+        **TRAINING_LABELS,
         LABEL_TRAINING_JOB: label_value(tj.metadata.name),
         LABEL_MODEL: label_value(tj.spec.model_name),
     }
@@ -141,7 +145,7 @@ def build_status_reporter(namespace: str) -> list[Manifest]:
     operator's load on the API server. Not owned by any TrainingJob, so deleting one run
     leaves the others able to report.
     """
-    labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_COMPONENT: "training"}
+    labels = dict(TRAINING_LABELS)
     metadata = {"name": TRAINER_ACCOUNT, "namespace": namespace, "labels": labels}
     rules = [
         {"apiGroups": [GROUP], "resources": ["trainingjobs"], "verbs": ["get"]},

@@ -6,7 +6,8 @@ These are watch-event handlers, not kopf's create/update handlers or timers: the
 lives in its status and its Job, so kopf has nothing to remember, and the operator writes
 neither bookkeeping annotations nor finalizers on TrainingJobs. Per new run that leaves two
 writes: the status that records its version, and its Job. A queued run is also reconciled
-when its Kueue Workload's admission changes (``training_queue.py``).
+when its Kueue Workload's admission changes (``training_queue.py``), and a run of one pod
+when that pod succeeds (the Job controller shows it in the Job's status about a second later).
 
 Two in-memory indexes, fed by the operator's own watches, answer "which versions of this
 model are taken" without listing every TrainingJob and ModelVersion on each new run; kopf
@@ -16,6 +17,7 @@ fills them completely before any handler runs, also after a restart.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +25,7 @@ import kopf
 
 from mlops_operator.api.meta import API_VERSION, GROUP, VERSION
 from mlops_operator.api.training_job import FINISHED_PHASES
-from mlops_operator.builders.names import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY
+from mlops_operator.builders.training_job import TRAINING_LABELS
 from mlops_operator.context import OperatorContext
 from mlops_operator.handlers import training_queue
 from mlops_operator.handlers.posting import post_notes
@@ -168,7 +170,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
         "batch",
         "v1",
         "jobs",
-        labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_COMPONENT: "training"},
+        labels=dict(TRAINING_LABELS),
         id="job-changed",
         registry=registry,
     )
@@ -179,11 +181,21 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
             not pods_matter(body) and not (body.get("status") or {}).get("active")
         ):
             return  # no pod has started or ended: nothing new about the run
-        for owner in body.get("metadata", {}).get("ownerReferences") or []:
+        reconcile_owner(body, namespace or "", kwargs, pod_ended=False)
+
+    def reconcile_owner(
+        job: Mapping[str, Any], namespace: str, kwargs: dict[str, Any], *, pod_ended: bool
+    ) -> None:
+        for owner in job.get("metadata", {}).get("ownerReferences") or []:
             if owner.get("kind") != "TrainingJob" or not owner.get("controller"):
                 continue
             outcome = reconcile_training_job(
-                ctx, namespace or "", owner["name"], versions=book(kwargs), queues=queues(kwargs)
+                ctx,
+                namespace,
+                owner["name"],
+                versions=book(kwargs),
+                queues=queues(kwargs),
+                pod_ended=pod_ended,
             )
             parent = {
                 "apiVersion": owner["apiVersion"],
@@ -191,3 +203,18 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
                 "metadata": {"name": owner["name"], "namespace": namespace, "uid": owner["uid"]},
             }
             post_notes(parent, outcome)
+
+    @kopf.on.event("v1", "pods", labels=dict(TRAINING_LABELS), id="pod-ended", registry=registry)
+    def trainer_pod(
+        *, body: kopf.Body, namespace: str | None, type: str | None, **kwargs: Any
+    ) -> None:
+        # Only a pod that succeeded can end a run before its Job says so (a failed one is
+        # retried or judged by the Job's backoff limit); its Job names the run.
+        if type == "DELETED" or (body.get("status") or {}).get("phase") != "Succeeded":
+            return
+        for owner in body.get("metadata", {}).get("ownerReferences") or []:
+            if owner.get("kind") != "Job" or not owner.get("controller"):
+                continue
+            job = ctx.kube.get("batch/v1", "Job", str(owner["name"]), namespace or "")
+            if job is not None:
+                reconcile_owner(job, namespace or "", kwargs, pod_ended=True)

@@ -5,6 +5,11 @@ Kubernetes spreads the story over several places: the Job's conditions (``Comple
 container status (terminated with reason ``OOMKilled`` or ``Error``, an exit code, and the
 termination message the trainer wrote: a ``TrainingResult``). This module reads all of it and
 returns one verdict.
+
+A run of one pod has succeeded as soon as that pod has: its trainer exited 0 and reported a
+published artifact. The Job controller marks the Job ``Complete`` about a second later (it
+batches the pod updates of a Job), and waiting for that would add the second to every run; a
+Job of several workers is judged by its conditions only.
 """
 
 from __future__ import annotations
@@ -109,6 +114,21 @@ def pods_matter(job: Mapping[str, Any]) -> bool:
     return bool(status.get("failed") or status.get("succeeded") or status.get("conditions"))
 
 
+def _single_pod(job: Mapping[str, Any]) -> bool:
+    spec = job.get("spec") or {}
+    return int(spec.get("completions") or 1) == 1 and spec.get("completionMode") != "Indexed"
+
+
+def _published(pod: dict[str, Any]) -> TrainingResult | None:
+    """The trainer's result when ``pod`` succeeded and its trainer published an artifact."""
+    if (pod.get("status") or {}).get("phase") != "Succeeded":
+        return None
+    term = _trainer_termination(pod)
+    if term is None or term.exit_code != 0 or term.result is None:
+        return None
+    return term.result if term.result.succeeded else None
+
+
 def job_outcome(job: dict[str, Any] | None, pods: list[dict[str, Any]]) -> JobOutcome:
     """The verdict on a training Job from its status and its pods."""
     if job is None:
@@ -169,6 +189,17 @@ def job_outcome(job: dict[str, Any] | None, pods: list[dict[str, Any]]) -> JobOu
             )
         return JobOutcome("Failed", job_reason, job_message, attempts)
 
+    if _single_pod(job):
+        for pod in pods:
+            published = _published(pod)
+            if published is not None:
+                return JobOutcome(
+                    "Succeeded",
+                    "TrainerSucceeded",
+                    f"the trainer in pod {pod['metadata']['name']} published its artifact",
+                    max(attempts, 1),
+                    published,
+                )
     if active:
         message = f"training (attempt {attempts})"
         if last is not None:

@@ -301,12 +301,14 @@ def reconcile_training_job(
     versions: VersionBook | None = None,
     created: Mapping[str, Any] | None = None,
     queues: QueueBook | None = None,
+    pod_ended: bool = False,
 ) -> Outcome:
     """Move the run of TrainingJob ``namespace/name`` one step further.
 
     ``created``: the object as a watch event showed it. A body without status belongs to a run
     nobody has started, so it spares a read, unless this process started the run since; any
-    other reconcile reads the object afresh under the run's lock.
+    other reconcile reads the object afresh under the run's lock. ``pod_ended``: a pod of the
+    run's Job has ended, which its Job's status may not show yet, so the pods are read.
     """
     outcome = Outcome()
     with ctx.lock(f"trainingjob/{namespace}/{name}"):
@@ -351,7 +353,7 @@ def reconcile_training_job(
                 return outcome
             queue_patch = {"queue": place.status.to_merge_patch()}
         pods = []
-        if pods_matter(job):
+        if pod_ended or pods_matter(job):
             pods = ctx.kube.list(
                 "v1", "Pod", namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}"
             )
