@@ -29,6 +29,9 @@ ENV_WORLD_SIZE: Final = "WORLD_SIZE"
 #: Kubernetes on every pod of an Indexed Job)
 ENV_RANK: Final = "RANK"
 ENV_COMPLETION_INDEX: Final = "JOB_COMPLETION_INDEX"
+#: the trainer container's CPU limit in millicores (the downward API's ``limits.cpu``): torch's
+#: thread count where the cgroup does not show the limit
+ENV_CPU_LIMIT_MILLICORES: Final = "MLOPS_CPU_LIMIT_MILLICORES"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import cast
 import httptools
 
 MAX_HEAD = 64 * 1024
+SWEEP_S = 0.05  # how often answers past their deadline are looked for
 Headers = list[tuple[bytes, bytes]]
 
 
@@ -154,6 +155,20 @@ class HttpPool:
         self._idle: dict[str, deque[_Connection]] = {}
         self._connect_timeout = connect_timeout
         self._max_idle = max_idle_per_endpoint
+        # exchanges under way and their deadlines, looked over every SWEEP_S while there are
+        # any: one timer for them all costs a request less than a timer (or asyncio.timeout)
+        # of its own
+        self._in_flight: dict[_Connection, float] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    def _sweep(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for conn, deadline in list(self._in_flight.items()):
+            if deadline <= now:
+                conn.time_out()
+        self._sweeper = None
+        if self._in_flight:
+            self._sweeper = asyncio.get_running_loop().call_later(SWEEP_S, self._sweep)
 
     async def _open(self, endpoint: str) -> _Connection:
         host, _, port = endpoint.rpartition(":")
@@ -178,7 +193,8 @@ class HttpPool:
         deadline: float,
     ) -> HttpResponse:
         """One exchange with ``endpoint``, on an idle connection when there is one. ``deadline``
-        (the event loop's clock) bounds it all, connecting included: past it, TimeoutError."""
+        (the event loop's clock) bounds it all, connecting included: past it (by at most
+        ``SWEEP_S``), TimeoutError."""
         head = [method + b" " + target + b" HTTP/1.1", b"host: " + endpoint.encode()]
         head += [k + b": " + v for k, v in headers]
         head.append(b"content-length: %d" % len(body))
@@ -200,17 +216,17 @@ class HttpPool:
     async def _exchange(
         self, endpoint: str, conn: _Connection, payload: bytes, deadline: float
     ) -> HttpResponse:
-        # a timer on the connection rather than asyncio.timeout, which costs a proxied request
-        # more than the rest of its bookkeeping together
         answer = conn.send(payload)
-        timer = asyncio.get_running_loop().call_at(deadline, conn.time_out)
+        self._in_flight[conn] = deadline
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().call_later(SWEEP_S, self._sweep)
         try:
             response = await answer
         except BaseException:  # failed, cancelled or timed out: the connection is unusable
             conn.close()
             raise
         finally:
-            timer.cancel()
+            del self._in_flight[conn]
         idle = self._idle.setdefault(endpoint, deque())
         if conn.reusable and len(idle) < self._max_idle:
             idle.append(conn)
@@ -219,6 +235,9 @@ class HttpPool:
         return response
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for idle in self._idle.values():
             while idle:
                 idle.pop().close()

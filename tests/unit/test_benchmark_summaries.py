@@ -393,7 +393,9 @@ def test_drift_scoring_three_times_evidently_on_each_method_and_an_exact_wassers
     assert result["met"] is met
 
 
-def runtimes(changes: dict[tuple[str, str, int], tuple[float, float]]) -> Any:
+def runtimes(
+    changes: dict[tuple[str, str, int], tuple[float, float]], beside_p99: float = 11.0
+) -> Any:
     module = benchmark("serving_runtimes")
     result_type = benchmark("serving_throughput").Result
 
@@ -412,24 +414,30 @@ def runtimes(changes: dict[tuple[str, str, int], tuple[float, float]]) -> Any:
     base[("bare", "v1", 1)] = (3000.0, 1.0)
     base[("bare", "v1", 64)] = (2000.0, 5.0)
     figures = {key: r(*value) for key, value in {**base, **changes}.items()}
-    return module, figures, (r(900, 10.0), r(880, 11.0))
+    alone = [r(900, 10.0), r(910, 9.0), r(890, 12.0)]
+    beside = [r(880, beside_p99), r(870, 30.0), r(860, 8.0)]
+    return module, figures, (alone, beside)
 
 
 @pytest.mark.parametrize(
-    ("changes", "starts", "met"),
+    ("changes", "starts", "beside_p99", "met"),
     [
-        ({}, (1.0, 4.5), True),
-        ({}, (1.6, 4.5), False),  # cold start over a third of torch's
-        ({("onnx", "v2", 1): (790.0, 10.0)}, (1.0, 4.5), False),  # slower than torch at c=1
-        ({("onnx", "v1", 64): (880.0, 10.0)}, (1.0, 4.5), False),  # under 0.45 of bare
-        ({("onnx", "v1", 64): (900.0, 10.0)}, (1.0, 4.5), True),  # exactly 0.45 of bare
-        ({("onnx", "v2", 64): (1000.0, 13.0)}, (1.0, 4.5), False),  # p99 worse than torch
+        ({}, (1.0, 4.5), 11.0, True),
+        ({}, (1.0, 4.5), 12.1, False),  # the median p99 over 1.2x beside explanations
+        ({}, (1.6, 4.5), 11.0, False),  # cold start over a third of torch's
+        ({("onnx", "v2", 1): (790.0, 10.0)}, (1.0, 4.5), 11.0, False),  # slower than torch, c=1
+        ({("onnx", "v1", 64): (880.0, 10.0)}, (1.0, 4.5), 11.0, False),  # under 0.45 of bare
+        ({("onnx", "v1", 64): (900.0, 10.0)}, (1.0, 4.5), 11.0, True),  # exactly 0.45 of bare
+        ({("onnx", "v2", 64): (1000.0, 13.0)}, (1.0, 4.5), 11.0, False),  # p99 worse than torch
     ],
 )
 def test_serving_runtimes_judge_onnx_against_torch_in_the_same_run(
-    changes: dict[tuple[str, str, int], tuple[float, float]], starts: tuple[float, float], met: bool
+    changes: dict[tuple[str, str, int], tuple[float, float]],
+    starts: tuple[float, float],
+    beside_p99: float,
+    met: bool,
 ) -> None:
-    module, figures, explain = runtimes(changes)
+    module, figures, explain = runtimes(changes, beside_p99)
     result = module.summary(
         {"onnx": [starts[0]], "torch": [starts[1]]},
         {"onnx": [150.0], "torch": [577.0]},
@@ -438,7 +446,9 @@ def test_serving_runtimes_judge_onnx_against_torch_in_the_same_run(
     )
     check_shape(result, "serving_runtimes", targets_are_figures=False)
     assert result["figures"]["idle_rss_onnx_of_torch"] == 0.26
-    assert result["figures"]["predict_p99_under_explain_ratio"] == 1.1
+    assert result["figures"]["predict_p99_under_explain_ratio"] == round(beside_p99 / 10.0, 3)
+    assert result["figures"]["predict_p99_ms_c16"]["beside_explanations"]["max"] == 30.0
+    assert result["met"] is met
 
 
 @pytest.mark.parametrize(

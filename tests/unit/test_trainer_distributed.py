@@ -77,3 +77,19 @@ def test_torch_threads_follow_the_cgroup_cpu_limit(tmp_path: Path) -> None:
     cpu_max.write_text("max 100000\n")
     assert thread_count({}, cpu_max) is None
     assert thread_count({}, tmp_path / "missing") is None
+
+
+def test_torch_threads_follow_the_declared_cpu_limit_where_the_cgroup_shows_none(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "missing"
+    assert thread_count({"MLOPS_CPU_LIMIT_MILLICORES": "500"}, missing) == 1
+    assert thread_count({"MLOPS_CPU_LIMIT_MILLICORES": "64000"}, missing) == os.cpu_count()
+    assert thread_count({"MLOPS_CPU_LIMIT_MILLICORES": "0"}, missing) is None
+    assert thread_count({"MLOPS_CPU_LIMIT_MILLICORES": "lots"}, missing) is None
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("150000 100000\n")
+    assert thread_count({"MLOPS_CPU_LIMIT_MILLICORES": "500"}, cpu_max) == 1  # the smaller
+    assert (
+        thread_count({"MLOPS_CPU_LIMIT_MILLICORES": "500", "OMP_NUM_THREADS": "2"}, missing) is None
+    )

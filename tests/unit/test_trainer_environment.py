@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mlops_core.trainer_environment import ENV_CPU_LIMIT_MILLICORES
+from mlops_devcluster.agent.pod_env import resource_value
 from mlops_operator.api.training_job import TrainingJob
 from mlops_operator.builders.names import ANNOTATION_MLFLOW_PARENT_RUN, training_job_child_name
 from mlops_operator.builders.training_job import (
@@ -17,6 +20,7 @@ from mlops_operator.builders.training_job import (
 from mlops_operator.settings import OperatorSettings
 from mlops_trainer import kube_reporter
 from mlops_trainer.config_source import load_config
+from mlops_trainer.cpu_threads import thread_count
 from mlops_trainer.distributed import context_from_env
 from mlops_trainer.mlflow_tracking import mlflow_reporter_from_env
 
@@ -86,3 +90,20 @@ def test_a_single_worker_run_without_mlflow_sets_neither(monkeypatch: pytest.Mon
     env = _plain_env(build_job(tj, run_plan(tj, version="1.2.0", settings=settings), settings))
     assert mlflow_reporter_from_env(env=env) is None
     assert context_from_env(env).world_size == 1
+
+
+def test_the_trainer_sizes_torch_by_the_cpu_limit_the_job_declares(tmp_path: Path) -> None:
+    tj = _trial(workers=1)
+    job = build_job(tj, run_plan(tj, version="1.2.0", settings=SETTINGS), SETTINGS)
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    container["resources"]["limits"]["cpu"] = "500m"
+    (ref,) = [
+        e["valueFrom"]["resourceFieldRef"]
+        for e in container["env"]
+        if e["name"] == ENV_CPU_LIMIT_MILLICORES
+    ]
+    assert ref["containerName"] == container["name"]
+    millicores = resource_value(container, ref, allocatable={})  # as the devcluster resolves it
+    assert millicores == "500"
+    env = {ENV_CPU_LIMIT_MILLICORES: millicores}
+    assert thread_count(env, tmp_path / "no-cgroup-limit") == 1

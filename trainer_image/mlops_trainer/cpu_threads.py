@@ -1,14 +1,19 @@
 """How many CPU threads torch should use: the container's CPU limit, not the node's cores.
 
 Inside a pod with a CPU limit, torch would otherwise start one thread per core of the node and
-the threads would fight over the few CPUs the cgroup grants. ``OMP_NUM_THREADS`` wins when set.
+the threads would fight over the few CPUs the cgroup grants. Where the cgroup does not show the
+limit (cgroup v1, a runtime that does not enforce it), the limit the pod declares counts, and the
+smaller of the two wins. ``OMP_NUM_THREADS`` wins when set.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
+
+from mlops_core.trainer_environment import ENV_CPU_LIMIT_MILLICORES
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
@@ -27,12 +32,26 @@ def cgroup_cpu_limit(path: Path = CGROUP_CPU_MAX) -> float | None:
         return None
 
 
-def thread_count(env: dict[str, str] | None = None, cgroup: Path = CGROUP_CPU_MAX) -> int | None:
+def declared_cpu_limit(env: Mapping[str, str]) -> float | None:
+    """CPUs the pod declares as its limit (``MLOPS_CPU_LIMIT_MILLICORES``, set by the Job from
+    the downward API), None when unset or not a positive number."""
+    try:
+        millicores = int(env.get(ENV_CPU_LIMIT_MILLICORES, ""))
+    except ValueError:
+        return None
+    return millicores / 1000 if millicores > 0 else None
+
+
+def thread_count(env: Mapping[str, str] | None = None, cgroup: Path = CGROUP_CPU_MAX) -> int | None:
     """Threads to give torch, or None to keep torch's default."""
     environ = os.environ if env is None else env
     if environ.get("OMP_NUM_THREADS"):
         return None  # torch reads it itself
-    limit = cgroup_cpu_limit(cgroup)
-    if limit is None:
+    limits = [
+        limit
+        for limit in (cgroup_cpu_limit(cgroup), declared_cpu_limit(environ))
+        if limit is not None
+    ]
+    if not limits:
         return None
-    return max(1, min(math.ceil(limit), os.cpu_count() or 1))
+    return max(1, min(math.ceil(min(limits)), os.cpu_count() or 1))

@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from mlops_core.progress import PREEMPTED_EXIT_CODE
-from mlops_core.trainer_environment import Rendezvous, trainer_environment
+from mlops_core.trainer_environment import (
+    ENV_CPU_LIMIT_MILLICORES,
+    Rendezvous,
+    trainer_environment,
+)
 from mlops_core.training_spec import OutputSpec, TrainerConfig
 from mlops_operator.api.meta import API_VERSION, GROUP
 from mlops_operator.api.training_job import TrainingJob
@@ -187,7 +191,14 @@ def _env(tj: TrainingJob, plan: RunPlan, settings: OperatorSettings) -> list[dic
         mlflow_parent_run=tj.metadata.annotations.get(ANNOTATION_MLFLOW_PARENT_RUN),
         rendezvous=rendezvous,
     )
-    return [*env_list(variables), pod_ip_env(), *scratch_env()]
+    return [*env_list(variables), _cpu_limit_env(), pod_ip_env(), *scratch_env()]
+
+
+def _cpu_limit_env() -> dict[str, Any]:
+    """The trainer's CPU limit in millicores, from the downward API (the trainer sizes torch's
+    threads by it where the cgroup does not show the limit)."""
+    ref = {"containerName": TRAINER_CONTAINER, "resource": "limits.cpu", "divisor": "1m"}
+    return {"name": ENV_CPU_LIMIT_MILLICORES, "valueFrom": {"resourceFieldRef": ref}}
 
 
 def build_job(
