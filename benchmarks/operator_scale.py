@@ -497,7 +497,8 @@ def main() -> int:
     add_cluster_option(parser)
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    with bench_cluster(args.dir) as (cluster, work):
+    # two Services per Deployment (its router's and its version's server's)
+    with bench_cluster(args.dir, services=2 * sizes[-1] + 64) as (cluster, work):
         result = run(cluster, sizes=sizes, samples=args.samples, work=work)
     print(json.dumps(result))
     return 0

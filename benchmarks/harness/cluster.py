@@ -19,6 +19,7 @@ from typing import Any
 
 from mlops_core.storage import s3_client
 from mlops_devcluster import lifecycle
+from mlops_devcluster.agent.addresses import SERVICES
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.layout import state_dir
 from mlops_devcluster.local_operator import install, service_account_kubeconfig
@@ -30,8 +31,11 @@ def add_cluster_option(parser: argparse.ArgumentParser) -> None:
 
 
 @contextmanager
-def bench_cluster(folder: str | None) -> Iterator[tuple[DevCluster, Path]]:
-    """The devcluster up in ``folder`` (else a fresh one, torn down after) and a work folder."""
+def bench_cluster(
+    folder: str | None, *, services: int = SERVICES
+) -> Iterator[tuple[DevCluster, Path]]:
+    """The devcluster up in ``folder`` (else a fresh one, torn down after, whose ClusterIP range
+    holds ``services`` Services) and a work folder."""
     state = lifecycle.status(state_dir(folder))
     with tempfile.TemporaryDirectory(prefix="mlops-bench-") as tmp:
         work = Path(tmp)
@@ -39,7 +43,7 @@ def bench_cluster(folder: str | None) -> Iterator[tuple[DevCluster, Path]]:
             yield state.cluster, work
             return
         cluster_root = work / "devcluster"
-        cluster = lifecycle.up(cluster_root, use_free_ports=True)
+        cluster = lifecycle.up(cluster_root, use_free_ports=True, services=services)
         try:
             yield cluster, work
         finally:

@@ -16,6 +16,7 @@ from typing import Final
 from mlops_devcluster import components as comp
 from mlops_devcluster import processes
 from mlops_devcluster.agent.addresses import (
+    SERVICES,
     cluster_octet,
     pod_range_marker,
     remove_range,
@@ -76,20 +77,20 @@ def running_components(layout: Layout) -> dict[str, int | None]:
     return {name: processes.running_pid(layout.pid_file(name)) for name in comp.NAMES}
 
 
-def _service_cidr(root: Path) -> str:
+def _service_cidr(root: Path, services: int = SERVICES) -> str:
     """This cluster's own Service range (next to its pod range), so that the ClusterIPs of two
     devclusters on one machine rarely meet."""
-    return str(service_network(cluster_octet(root)))
+    return str(service_network(cluster_octet(root), services=services))
 
 
-def _new_config(root: Path, *, use_free_ports: bool) -> ClusterConfig:
+def _new_config(root: Path, *, use_free_ports: bool, services: int = SERVICES) -> ClusterConfig:
     ports = free_ports() if use_free_ports else Ports()
     return ClusterConfig(
         ports=ports,
         binaries=resolve_binaries(),
         s3_access_key="mlops-" + secrets.token_hex(4),
         s3_secret_key=secrets.token_urlsafe(24),
-        service_cidr=_service_cidr(root),
+        service_cidr=_service_cidr(root, services),
     )
 
 
@@ -111,18 +112,23 @@ def _write_kubeconfigs(layout: Layout, server: str) -> None:
 
 
 def _config(
-    layout: Layout, *, running: dict[str, int | None], use_free_ports: bool
+    layout: Layout,
+    *,
+    running: dict[str, int | None],
+    use_free_ports: bool,
+    services: int = SERVICES,
 ) -> ClusterConfig:
     """The saved configuration, else a new one; ports are chosen again while the cluster has
     never run (e.g. its ports were taken), binaries again when one has gone missing."""
     if not layout.config_file.exists():
-        config = _new_config(layout.root, use_free_ports=use_free_ports)
+        config = _new_config(layout.root, use_free_ports=use_free_ports, services=services)
         config.save(layout.config_file)
         return config
     config = ClusterConfig.load(layout.config_file)
     if not any(running.values()) and not layout.etcd_data.exists():
         ports = free_ports() if use_free_ports else Ports()
-        config = dataclasses.replace(config, ports=ports, service_cidr=_service_cidr(layout.root))
+        cidr = _service_cidr(layout.root, services)
+        config = dataclasses.replace(config, ports=ports, service_cidr=cidr)
     if not all(Path(p).exists() for p in config.binaries.to_json().values()):
         config = dataclasses.replace(config, binaries=resolve_binaries())
     config.save(layout.config_file)
@@ -135,13 +141,15 @@ def up(
     use_free_ports: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
     log: Log = _quiet,
+    services: int = SERVICES,
 ) -> DevCluster:
     """Start every component that is not running yet and wait until the cluster is usable:
-    API ready, both nodes Ready, ServiceAccounts made, bucket and Secret ``mlops-s3`` there."""
+    API ready, both nodes Ready, ServiceAccounts made, bucket and Secret ``mlops-s3`` there.
+    ``services``: how many Services a new cluster's ClusterIP range holds at least."""
     layout = Layout(root)
     layout.ensure()
     running = running_components(layout)
-    config = _config(layout, running=running, use_free_ports=use_free_ports)
+    config = _config(layout, running=running, use_free_ports=use_free_ports, services=services)
     cluster = DevCluster(layout, config)
     started_now = not all(running.values())
     if not started_now:

@@ -161,3 +161,15 @@ def test_a_config_from_before_service_ranges_keeps_the_legacy_range(tmp_path: Pa
     assert ClusterConfig.from_json(data) == config
     del data["serviceCidr"]
     assert ClusterConfig.from_json(data).service_cidr == LEGACY_SERVICE_CIDR
+
+
+def test_a_cluster_asked_for_thousands_of_services_gets_a_range_that_holds_them(
+    tmp_path: Path,
+) -> None:
+    octet = cluster_octet(tmp_path)
+    assert service_network(octet, services=254) == service_network(octet)
+    large = service_network(octet, services=2064)
+    assert large.num_addresses - 2 >= 2064
+    assert large.subnet_of(ipaddress.IPv4Network("198.19.0.0/16"))
+    assert service_network(octet).subnet_of(large)
+    assert not large.overlaps(pod_network(octet))

@@ -51,6 +51,58 @@ def test_due_objects_run_in_due_order_per_kind() -> None:
     assert [key for key, _ in requeue.pending()] == [("TrainingJob", "b", "run-2")]
 
 
+def test_a_look_asked_for_now_goes_before_overdue_timed_looks() -> None:
+    """Workers behind (many timed looks overdue): a watch event's look starts next, whether
+    the object was not scheduled at all or was itself among the overdue ones."""
+    clock = Clock()
+    requeue = requeue_with(clock)
+    calls: list[str] = []
+
+    def reconcile(_namespace: str, name: str) -> None:
+        calls.append(name)
+
+    requeue.handle("TrainingJob", reconcile)
+    requeue.handle("Deployment", reconcile)
+    for n in range(5):
+        requeue.schedule("TrainingJob", "a", f"run-{n}", after=30 + n)
+    requeue.schedule("Deployment", "a", "overdue", after=40)
+    clock.now += 60
+    requeue.schedule("Deployment", "a", "changed", after=0)
+    requeue.schedule("Deployment", "a", "overdue", after=0)
+    requeue.schedule("Deployment", "a", "changed", after=0)  # asked twice, runs once
+    assert requeue.run_due() == 7
+    assert calls == ["changed", "overdue", *(f"run-{n}" for n in range(5))]
+    # cancelled after being asked for now: not run; asked again: first again
+    requeue.schedule("TrainingJob", "a", "run-9", after=-1)
+    requeue.schedule("Deployment", "a", "gone", after=0)
+    requeue.cancel("Deployment", "a", "gone")
+    clock.now += 1
+    requeue.schedule("Deployment", "a", "back", after=0)
+    calls.clear()
+    assert requeue.run_due() == 2
+    assert calls == ["run-9", "back"]
+
+
+def test_a_change_of_the_object_itself_goes_before_other_events() -> None:
+    """Children's events have woken many Deployments; a spec change of another starts next."""
+    clock = Clock()
+    requeue = requeue_with(clock)
+    calls: list[str] = []
+
+    def reconcile(_namespace: str, name: str) -> None:
+        calls.append(name)
+
+    requeue.handle("Deployment", reconcile)
+    requeue.schedule("Deployment", "a", "timed", after=5)
+    clock.now += 10
+    for n in range(3):
+        requeue.schedule("Deployment", "a", f"child-{n}", after=0)
+    requeue.schedule("Deployment", "a", "edited", after=0, change=True)
+    requeue.schedule("Deployment", "a", "child-2", after=0, change=True)  # edited too
+    assert requeue.run_due() == 5
+    assert calls == ["edited", "child-2", "child-0", "child-1", "timed"]
+
+
 def test_the_earliest_due_time_wins_and_cancel_forgets() -> None:
     clock = Clock()
     requeue = requeue_with(clock)

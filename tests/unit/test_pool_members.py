@@ -1,14 +1,15 @@
 """A pooled Deployment's request to its pool (``placement.member``), merged into what the pool
-places and routes; and a pool router's counters read for one Deployment."""
+places and routes; the members a new pool config wakes; and a pool router's counters read for
+one Deployment."""
 
 from __future__ import annotations
 
 import pytest
 
-from mlops_core.routing import RouteBackend, RouterConfig
+from mlops_core.routing import PoolRouterConfig, RouteBackend, RouterConfig
 from mlops_operator.api.serving_pool import ServingPool
 from mlops_operator.builders.model_server import ServedVersion
-from mlops_operator.placement.decide import VersionDemand
+from mlops_operator.placement.decide import ServerSlot, VersionDemand, place
 from mlops_operator.placement.member import (
     MemberVersion,
     PoolMember,
@@ -16,6 +17,7 @@ from mlops_operator.placement.member import (
     parse_member,
     pool_demand,
 )
+from mlops_operator.placement.router_config import members_to_wake, pool_router_config
 from mlops_operator.reconcile.pooled_deployment import PoolView, too_large
 from mlops_operator.rollout.measure import parse_router_metrics
 
@@ -104,3 +106,62 @@ def test_a_version_larger_than_a_pool_servers_budget_is_refused_with_what_to_cha
     assert message.startswith("fraud 2.0.0 needs 1.1 MiB")
     assert "at most 1.0 MiB (modelMemory)" in message
     assert "ServingPool tiny" in message
+
+
+def test_only_the_members_whose_route_or_placement_changed_are_woken() -> None:
+    slots = [ServerSlot(name=f"s{i}", ready=True, budget_bytes=10**6) for i in range(3)]
+
+    def config_of(members: list[PoolMember], previous: PoolRouterConfig | None) -> PoolRouterConfig:
+        demand = pool_demand(members, overhead_bytes=0, copies=2)
+        placed = place(
+            slots,
+            demand.demands,
+            previous={}
+            if previous is None
+            else {(p.model, p.version): p.servers for p in previous.placements},
+        )
+        return pool_router_config(
+            pool="shared", placement=placed, routes=demand.routes, digests=demand.digests
+        )
+
+    old = [member(f"d{i}", f"m{i}", "1.0.0") for i in range(10)]
+    before = config_of(old, None)
+    # the first config: everyone looks
+    assert members_to_wake(old, None, before) == [m.deployment for m in old]
+    # nothing changed: no one
+    assert members_to_wake(old, before, config_of(old, before)) == []
+    # a Deployment joins (not routed yet, then routed): it alone is woken each time
+    joining = [*old, member("new", "fresh", "1.0.0", routed=False)]
+    placed = config_of(joining, before)
+    assert members_to_wake(joining, before, placed) == ["new"]
+    routed = [*old, member("new", "fresh", "1.0.0")]
+    assert members_to_wake(routed, placed, config_of(routed, placed)) == ["new"]
+    # a canary's split changes on one: that one
+    split = [*old[1:], member("d0", "m0", "1.0.0", "1.1.0")]
+    split[-1].routing = RouterConfig(
+        model="m0",
+        backends=[
+            RouteBackend(version="1.0.0", weight=50, service="shared-server"),
+            RouteBackend(version="1.1.0", weight=50, service="shared-server"),
+        ],
+    )
+    assert members_to_wake(split, before, config_of(split, before)) == ["d0"]
+    # a server lost: those with a copy on it
+    lost = [ServerSlot(name="s0", ready=False, budget_bytes=10**6), *slots[1:]]
+    demand = pool_demand(old, overhead_bytes=0, copies=2)
+    moved = pool_router_config(
+        pool="shared",
+        placement=place(
+            lost,
+            demand.demands,
+            previous={(p.model, p.version): p.servers for p in before.placements},
+        ),
+        routes=demand.routes,
+        digests=demand.digests,
+    )
+    on_s0 = [m.deployment for m in old if "s0" in before.servers_of(m.model, "1.0.0")]
+    assert on_s0
+    assert members_to_wake(old, before, moved) == on_s0
+    # two Deployments of one model share its placement: both see a move
+    twins = [member("a", "m", "1.0.0"), member("b", "m", "1.0.0")]
+    assert members_to_wake(twins, None, config_of(twins, None)) == ["a", "b"]

@@ -13,7 +13,6 @@ from mlops_operator.api.rollout import RolloutStrategy
 from mlops_operator.rollout.decide import decide
 from mlops_operator.rollout.measure import RouterTotals
 from mlops_operator.rollout.plan import (
-    PODS_WAIT_SECONDS,
     POLL_SECONDS,
     Observed,
     Plan,
@@ -217,11 +216,22 @@ def test_pods_never_ready_roll_back_at_the_progress_deadline() -> None:
 
 def test_waiting_for_pods_polls_only_what_no_watch_event_reports() -> None:
     """Pods not ready: the server Deployment's watch events wake the rollout, so it looks
-    again only for the progress deadline; pods ready but not yet listed by their Service (no
+    again only at the progress deadline; pods ready but not yet listed by their Service (no
     event follows the EndpointSlices): it looks again every second."""
     starting = decide(observed(ready=frozenset({"1.0.0"}), progress_deadline_seconds=600))
     assert starting.reason == "WaitingForPods"
-    assert starting.requeue_after == PODS_WAIT_SECONDS
+    assert starting.requeue_after == pytest.approx(600)
+    later = decide(
+        then(
+            starting,
+            ready=frozenset({"1.0.0"}),
+            progress_deadline_seconds=600,
+            now=T0 + timedelta(seconds=30),
+        )
+    )
+    assert later.requeue_after == pytest.approx(570)
+    # the message does not count the seconds waited: a look that changes nothing writes nothing
+    assert later.message == starting.message
     near = decide(
         then(
             starting,

@@ -48,8 +48,15 @@ def service_range_marker(layout: Layout) -> Path:
     return layout.run / "service-range"
 
 
-def service_network(octet: int) -> ipaddress.IPv4Network:
-    return ipaddress.IPv4Network(f"198.19.{octet}.0/24")
+#: Services a devcluster's range holds unless asked for more (a /24)
+SERVICES = 254
+
+
+def service_network(octet: int, *, services: int = SERVICES) -> ipaddress.IPv4Network:
+    """198.19.<octet>.0/24; for more than 254 Services, the larger block of 198.19.0.0/16 that
+    holds that /24 (e.g. a /20 for 4,000: one of 16, so two such clusters meet more often)."""
+    prefix = min(24, 32 - (services + 1).bit_length())
+    return ipaddress.IPv4Network(f"198.19.{octet}.0/{prefix}", strict=False)
 
 
 def fallback_network(octet: int) -> ipaddress.IPv4Network:

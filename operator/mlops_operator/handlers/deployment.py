@@ -6,8 +6,8 @@ is tried again with a growing delay.
 
 Events that count: the Deployment's spec or rollout-request annotation changing (not its own
 status writes), its version servers' and routers' readiness (their apps/v1 Deployments), and
-the registry (its Model appearing, a ModelVersion of it appearing, becoming Ready or changing
-stage).
+the registry (its Model appearing, a ModelVersion of it appearing, going, or changing what the
+sources read of it: becoming Ready, changing stage or artifact).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from mlops_operator.handlers.posting import post_notes
 from mlops_operator.handlers.requeue import Requeue
 from mlops_operator.handlers.version_index import ModelVersions
 from mlops_operator.reconcile.deployment import reconcile_deployment
+from mlops_operator.reconcile.deployment_sources import source_signature
 
 KIND: Final = "Deployment"
 
@@ -107,7 +108,8 @@ def register(
         # the initial listing (type None) and new objects always; later events only when the
         # spec or the request changed: the operator's own status writes are no news
         if type in (None, "ADDED") or not _acted_on(body):
-            requeue.schedule(KIND, *key, after=0)
+            # a new spec or request goes before the looks its children's events ask for
+            requeue.schedule(KIND, *key, after=0, change=type is not None)
 
     def owners(namespace: str, model: str) -> list[str]:
         # from the watch events, not one read per Deployment: a registry event must cost the
@@ -115,13 +117,31 @@ def register(
         with guard:
             return [n for (ns, n), served in models.items() if ns == namespace and served == model]
 
+    #: (namespace, ModelVersion) → what the Deployments' sources read of it at its last event
+    signatures: dict[tuple[str, str], tuple[Any, ...]] = {}
+
     @kopf.on.event(GROUP, VERSION, "modelversions", id="deployment-sources", registry=registry)
-    def model_version(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
+    def model_version(
+        *, body: kopf.Body, namespace: str | None, name: str, type: str | None, **_: Any
+    ) -> None:
         model = (body.get("spec") or {}).get("model")
+        key = (namespace or "", name)
+        if type == "DELETED":
+            with guard:
+                signatures.pop(key, None)
+        else:
+            # only news for a Deployment: a version appearing, going, or changing what its
+            # sources read (not a description, nor the operator's own bookkeeping writes)
+            signature = source_signature(body)
+            with guard:
+                unchanged = signatures.get(key) == signature
+                signatures[key] = signature
+            if unchanged:
+                return
         if not model:
             return
-        for name in owners(namespace or "", str(model)):
-            requeue.schedule(KIND, namespace or "", name, after=0)
+        for deployment_name in owners(namespace or "", str(model)):
+            requeue.schedule(KIND, namespace or "", deployment_name, after=0)
 
     @kopf.on.event(GROUP, VERSION, "models", id="deployment-model", registry=registry)
     def model(*, namespace: str | None, name: str, type: str | None, **_: Any) -> None:

@@ -12,6 +12,11 @@ is down) and posts an Event on every tick; a thread per object does not scale.
 
 - The earliest due time wins: scheduling an object that is already due sooner changes nothing,
   so a watch event that asks for the regular look never postpones a nearer one.
+- A look asked for now (``after=0``: a watch event) starts before the timed looks that are
+  overdue, in the order asked; a look for a change of the object itself (``change=True``: its
+  spec, a request on it) starts before both. When the workers fall behind (many runs to
+  resync, a thousand Deployments whose children's status the cluster updates one after the
+  other), a change a person made waits for the reconciles running, not for that backlog.
 - A callback that raises is logged and tried again with a growing delay (1 s doubling to
   ``max_error_delay``); the next success resets it.
 - Callbacks start in the order they fall due and run on a few worker threads (``workers``), so
@@ -34,6 +39,7 @@ import heapq
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -69,6 +75,10 @@ class Requeue:
         self._wake = threading.Condition()
         self._due: dict[ObjectKey, float] = {}
         self._heap: list[tuple[float, ObjectKey]] = []
+        #: looks asked for now, in the order asked, each with its due time as in the heap: for
+        #: changes of the object itself (lane 0), then for other events (lane 1)
+        self._lanes: tuple[deque[tuple[float, ObjectKey]], ...] = (deque(), deque())
+        self._asked: tuple[set[ObjectKey], ...] = (set(), set())
         self._failures: dict[ObjectKey, int] = {}
         self._callbacks: dict[str, Reconcile] = {}
         self._stopping = False
@@ -80,17 +90,24 @@ class Requeue:
             raise ValueError(f"the requeue already has a callback for {kind}")
         self._callbacks[kind] = reconcile
 
-    def schedule(self, kind: str, namespace: str, name: str, *, after: float) -> None:
-        """Look at the object in ``after`` seconds, unless it is due sooner already."""
+    def schedule(
+        self, kind: str, namespace: str, name: str, *, after: float, change: bool = False
+    ) -> None:
+        """Look at the object in ``after`` seconds, unless it is due sooner already
+        (``change``: a look for now is for a change of the object itself, and goes first)."""
         if kind not in self._callbacks:
             raise ValueError(f"the requeue has no callback for {kind}: call handle() first")
         key = (kind, namespace, name)
         due = self._clock() + max(0.0, after)
         with self._wake:
-            if key in self._due and self._due[key] <= due:
-                return
-            self._due[key] = due
-            heapq.heappush(self._heap, (due, key))
+            current = self._due.get(key)
+            if current is None or due < current:
+                current = self._due[key] = due
+                heapq.heappush(self._heap, (due, key))
+            lane = 0 if change else 1
+            if after <= 0 and key not in self._asked[lane]:
+                self._lanes[lane].append((current, key))
+                self._asked[lane].add(key)
             self._wake.notify()
         self.ensure_started()
 
@@ -99,6 +116,8 @@ class Requeue:
         key = (kind, namespace, name)
         with self._wake:
             self._due.pop(key, None)
+            for asked in self._asked:
+                asked.discard(key)  # its entries in the lanes of looks for now are stale
             self._failures.pop(key, None)
 
     def pending(self) -> list[tuple[ObjectKey, float]]:
@@ -140,6 +159,13 @@ class Requeue:
     def _pop_due(self, *, wait: bool) -> ObjectKey | None:
         with self._wake:
             while not self._stopping:
+                for lane, asked in zip(self._lanes, self._asked, strict=True):
+                    while lane:
+                        due, key = lane.popleft()
+                        asked.discard(key)
+                        if self._due.get(key) == due and due <= self._clock():
+                            del self._due[key]  # its other entries are skipped from now on
+                            return key
                 while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
                     heapq.heappop(self._heap)  # cancelled, or scheduled again sooner
                 if self._heap:

@@ -1,6 +1,9 @@
 """TrainingJob handlers: level-triggered. A run is reconciled when it appears (or is seen at
 startup), whenever its Job changes, and every ``RESYNC_SECONDS`` while it is unfinished through
-the operator-wide requeue (``requeue.py``), which also retries what failed.
+the operator-wide requeue (``requeue.py``), which also retries what failed. The resync is a
+safety net (the watch events drive every run), so its rate is bounded: with more than
+``RESYNC_SECONDS × RESYNC_PER_SECOND`` unfinished runs, each is looked at less often
+(``resync_after``), and a thousand waiting runs do not keep the requeue's workers busy.
 
 These are watch-event handlers, not kopf's create/update handlers or timers: the run's state
 lives in its status and its Job, so kopf has nothing to remember, and the operator writes
@@ -35,6 +38,8 @@ from mlops_operator.reconcile.training_queue import QueueBook
 from mlops_operator.reconcile.training_run import reconcile_training_job
 
 RESYNC_SECONDS = 30.0
+#: timed looks at unfinished runs per second, at most (all runs together)
+RESYNC_PER_SECOND = 5.0
 
 ModelKey = tuple[str, str]
 #: (namespace, name) of a TrainingJob
@@ -57,6 +62,10 @@ class UnfinishedRuns:
             else:
                 self._uids.pop(key, None)
 
+    def count(self) -> int:
+        with self._lock:
+            return len(self._uids)
+
     def uid(self, key: RunKey) -> str | None:
         """The run's uid while it is unfinished, else None."""
         with self._lock:
@@ -75,6 +84,13 @@ class IndexedVersionBook:
         registered = list(self.registered.get(key, []))
         reserved = [version for name, version in self.runs.get(key, []) if name != run]
         return registered, reserved
+
+
+def resync_after(unfinished: int) -> float:
+    """Seconds between two timed looks at one unfinished run, with ``unfinished`` of them:
+    ``RESYNC_SECONDS``, or longer so that all of them take at most ``RESYNC_PER_SECOND``
+    looks a second."""
+    return max(RESYNC_SECONDS, unfinished / RESYNC_PER_SECOND)
 
 
 def _unfinished(status: Any) -> bool:
@@ -131,7 +147,9 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
             ctx, namespace, name, versions=indexes[0], queues=queue_books[0]
         )
         post_notes(_reference(namespace, name, uid), outcome)
-        return RESYNC_SECONDS if unfinished_runs.uid((namespace, name)) else None
+        if unfinished_runs.uid((namespace, name)) is None:
+            return None
+        return resync_after(unfinished_runs.count())
 
     requeue.handle(KIND, resync_run)
 
@@ -156,7 +174,9 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
             indexes.append(book(kwargs))
             queue_books.append(queues(kwargs))
         if unfinished:
-            requeue.schedule(KIND, namespace or "", name, after=RESYNC_SECONDS)
+            requeue.schedule(
+                KIND, namespace or "", name, after=resync_after(unfinished_runs.count())
+            )
         else:
             requeue.cancel(KIND, namespace or "", name)
         if not unfinished or (type is not None and status.get("version")):

@@ -8,7 +8,9 @@ the test starts; ``Sources.wanted`` lists every version the spec asks to serve.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from mlops_operator.api.conditions import READY, is_true
 from mlops_operator.api.deployment import Deployment
@@ -47,6 +49,32 @@ def _served(mv: ModelVersion) -> ServedVersion:
         artifact_uri=mv.spec.artifact.uri,
         digest=mv.spec.artifact.digest,
         size_bytes=mv.status.artifact_bytes,
+    )
+
+
+def source_signature(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What a Deployment's sources read of one ModelVersion (from its raw body): its version,
+    stage and artifact, the artifact's size, its Ready and Stalled conditions and whether it is
+    being deleted. An event that changes none of them (a description, the operator's own
+    bookkeeping annotations, a stage history entry) changes no Deployment's sources."""
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    artifact = spec.get("artifact") or {}
+    conditions = {
+        c.get("type"): (c.get("status"), c.get("reason"), c.get("message"))
+        for c in status.get("conditions") or []
+        if c.get("type") in (READY, "Stalled")
+    }
+    return (
+        spec.get("model"),
+        spec.get("version"),
+        spec.get("stage"),
+        artifact.get("uri"),
+        artifact.get("digest"),
+        status.get("artifactBytes"),
+        conditions.get(READY),
+        conditions.get("Stalled"),
+        bool((body.get("metadata") or {}).get("deletionTimestamp")),
     )
 
 

@@ -36,7 +36,7 @@ from mlops_operator.builders.serving_pool import (
 from mlops_operator.context import OperatorContext
 from mlops_operator.placement.decide import ServerSlot, VersionKey, place
 from mlops_operator.placement.member import MEMBER_KEY, PoolMember, parse_member, pool_demand
-from mlops_operator.placement.router_config import pool_router_config
+from mlops_operator.placement.router_config import members_to_wake, pool_router_config
 from mlops_operator.reconcile.notes import Outcome
 from mlops_operator.reconcile.serving_pool_status import ObservedPool, ObservedServer, pool_status
 
@@ -151,9 +151,10 @@ def reconcile_serving_pool(ctx: OperatorContext, namespace: str, name: str) -> O
             pool=name, placement=placement, routes=demand.routes, digests=demand.digests
         )
         ctx.kube.apply(build_pool_config_map(pool, config))
-        if previous is None or previous.to_wire() != config.to_wire():
-            # what is placed and routed changed: the pool's Deployments look again
-            outcome.wake += [("Deployment", namespace, m.deployment) for m in members]
+        # a Deployment whose route or versions' placement changed looks again
+        outcome.wake += [
+            ("Deployment", namespace, d) for d in members_to_wake(members, previous, config)
+        ]
         ctx.kube.apply(build_pool_server_deployment(pool, ctx.settings))
         ctx.kube.apply(build_pool_router_deployment(pool, ctx.settings))
         status = pool_status(

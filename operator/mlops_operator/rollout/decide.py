@@ -19,7 +19,6 @@ from mlops_operator.rollout.canary import canary_step
 from mlops_operator.rollout.endings import promote, roll_back
 from mlops_operator.rollout.manual import handle_request
 from mlops_operator.rollout.plan import (
-    PODS_WAIT_SECONDS,
     POLL_SECONDS,
     Observed,
     Plan,
@@ -140,11 +139,9 @@ def _progress(o: Observed, state: RolloutState, action: RolloutAction | None) ->
             condition="Progressing",
             reason="WaitingForPods",
             message=f"waiting for the pods of {target} to be ready "
-            f"({waited:.0f} s of progressDeadlineSeconds {deadline})",
-            requeue_after=min(
-                POLL_SECONDS if target in o.pods_ready else PODS_WAIT_SECONDS,
-                max(0.1, deadline - waited),
-            ),
+            f"(progressDeadlineSeconds {deadline}: rolled back if they are not ready "
+            f"{deadline} s after the rollout started)",
+            requeue_after=_pods_wait(o, target, max(0.1, deadline - waited)),
         )
     if o.stable is None:
         return promote(o, state, how="first version")
@@ -153,3 +150,13 @@ def _progress(o: Observed, state: RolloutState, action: RolloutAction | None) ->
     if canary is None:
         return promote(o, state, how="direct")
     return canary_step(o, state, canary)
+
+
+def _pods_wait(o: Observed, target: str, until_deadline: float) -> float:
+    """When a rollout waiting for its version's pods looks again. Pods not ready: the watch
+    events of that version's server Deployment wake the rollout as soon as they are, so it
+    looks again only at the progress deadline (a timed look every few seconds would make each
+    waiting Deployment cost a reconcile every few seconds, and a spec change wait behind all of
+    them on a cluster with many Deployments whose pods cannot start). Pods ready but not yet
+    listed by their Service (no event follows the EndpointSlices): every second."""
+    return min(POLL_SECONDS, until_deadline) if target in o.pods_ready else until_deadline

@@ -16,11 +16,6 @@ ConditionState = Literal["Ready", "Progressing", "Waiting", "Stalled"]
 
 #: how often a rollout waiting on pods or on traffic looks again (watch events come sooner)
 POLL_SECONDS: Final = 1.0
-#: how often a rollout whose version's pods are not ready yet looks again: the watch events
-#: of that version's server Deployment wake it as soon as they are, so this look only serves
-#: the progress deadline (polling each waiting Deployment every second would make every
-#: reconcile wait behind them on a cluster with many Deployments whose pods cannot start)
-PODS_WAIT_SECONDS: Final = 15.0
 
 
 @dataclass(frozen=True)
