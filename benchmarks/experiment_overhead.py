@@ -37,20 +37,18 @@ from typing import Any
 
 import optuna
 
-from harness.cluster import add_cluster_option, bench_cluster
+from harness.cluster import add_cluster_option, bench_cluster, cluster_s3, operator_access
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.local_operator import (
     OperatorProcess,
     copy_s3_secret,
-    install,
-    service_account_kubeconfig,
     upload_example_datasets,
 )
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.api.search_space import SearchParameter
 from mlops_operator.builders.experiment_trial import trial_selector
 from mlops_operator.builders.names import LABEL_TRAINING_JOB
-from mlops_operator.kube import Kube, load_api_client
+from mlops_operator.kube import Kube
 from mlops_operator.search.strategies import build_sampler, search_distributions
 from mlops_operator.search.template import template_value
 
@@ -271,21 +269,8 @@ def through_operator(
 def run(
     cluster: DevCluster, *, trials: int, parallel: int, epochs: int, repeats: int, work: Path
 ) -> dict[str, Any]:
-    admin = Kube(load_api_client(str(cluster.kubeconfig)), field_manager="benchmark")
-    install(admin)
-    from mlops_core.storage import s3_client
-
-    upload_example_datasets(
-        f"s3://{cluster.bucket}",
-        client=s3_client(
-            endpoint=cluster.s3_endpoint,
-            access_key=cluster.s3_access_key,
-            secret_key=cluster.s3_secret_key,
-        ),
-    )
-    kubeconfig = service_account_kubeconfig(
-        admin, admin_kubeconfig=Path(cluster.kubeconfig), path=work / "kubeconfig"
-    )
+    admin, kubeconfig = operator_access(cluster, work)
+    upload_example_datasets(f"s3://{cluster.bucket}", client=cluster_s3(cluster))
     operator = OperatorProcess(
         kubeconfig=kubeconfig, log_path=work / "operator.log", env=cluster.s3_env()
     ).start()

@@ -52,10 +52,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import add_cluster_option, bench_cluster
+from harness.cluster import add_cluster_option, bench_cluster, operator_access
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.kueue import start_kueue
-from mlops_devcluster.local_operator import OperatorProcess, install, service_account_kubeconfig
+from mlops_devcluster.local_operator import OperatorProcess
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.builders.names import LABEL_KUEUE_QUEUE, LABEL_TRAINING_JOB
 from mlops_operator.kube import Kube, load_api_client
@@ -441,11 +441,7 @@ def run(
     cluster: DevCluster, *, count: int, cycles: int, pause: float, work: Path
 ) -> dict[str, Any]:
     start_kueue(cluster)
-    admin = Kube(load_api_client(str(cluster.kubeconfig)), field_manager="benchmark")
-    install(admin)
-    kubeconfig = service_account_kubeconfig(
-        admin, admin_kubeconfig=Path(cluster.kubeconfig), path=work / "kubeconfig"
-    )
+    admin, kubeconfig = operator_access(cluster, work)
     operator = OperatorProcess(
         kubeconfig=kubeconfig, log_path=work / "operator.log", env=cluster.s3_env()
     ).start()

@@ -22,17 +22,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import add_cluster_option, bench_cluster
+from harness.cluster import add_cluster_option, bench_cluster, no_pod_namespace, operator_access
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.local_operator import (
     OperatorProcess,
-    install,
-    service_account_kubeconfig,
 )
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.api.training_job import TrainingJob
 from mlops_operator.builders.training_job import build_job, run_plan
-from mlops_operator.kube import Kube, load_api_client
+from mlops_operator.kube import Kube
 from mlops_operator.settings import OperatorSettings
 
 MAX_RATIO = 3.0
@@ -65,17 +63,7 @@ def equivalent_job(name: str, namespace: str) -> dict[str, Any]:
 
 
 def fresh_namespace(admin: Kube, prefix: str) -> str:
-    name = f"{prefix}-{secrets.token_hex(3)}"
-    admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    admin.create(
-        {
-            "apiVersion": "v1",
-            "kind": "ResourceQuota",
-            "metadata": {"name": "no-pods", "namespace": name},
-            "spec": {"hard": {"pods": "0"}},
-        }
-    )
-    return name
+    return no_pod_namespace(admin, f"{prefix}-{secrets.token_hex(3)}")
 
 
 def wait_for_jobs(admin: Kube, namespace: str, count: int, *, timeout: float = 600) -> None:
@@ -145,11 +133,7 @@ def summary(figures: dict[str, float]) -> dict[str, Any]:
 
 
 def run(cluster: DevCluster, *, count: int, repeats: int, work: Path) -> dict[str, Any]:
-    admin = Kube(load_api_client(str(cluster.kubeconfig)), field_manager="benchmark")
-    install(admin)
-    kubeconfig = service_account_kubeconfig(
-        admin, admin_kubeconfig=Path(cluster.kubeconfig), path=work / "kubeconfig"
-    )
+    admin, kubeconfig = operator_access(cluster, work)
     operator = OperatorProcess(
         kubeconfig=kubeconfig, log_path=work / "operator.log", env=cluster.s3_env()
     ).start()

@@ -30,19 +30,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import add_cluster_option, bench_cluster
-from mlops_core.storage import s3_client
+from harness.cluster import add_cluster_option, bench_cluster, cluster_s3, operator_access
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.local_operator import (
     OperatorProcess,
     copy_s3_secret,
-    install,
-    service_account_kubeconfig,
     upload_example_datasets,
     wait_until,
 )
 from mlops_operator.api.meta import API_VERSION
-from mlops_operator.kube import Kube, load_api_client
+from mlops_operator.kube import Kube
 
 MODEL = "breast-cancer"
 DATA = "s3://mlops/datasets/breast-cancer"
@@ -251,17 +248,9 @@ def direct_run(admin: Kube, namespace: str) -> tuple[int, int]:
 
 
 def run(cluster: DevCluster, *, repeats: int, interval: int, work: Path) -> dict[str, Any]:
-    admin = Kube(load_api_client(str(cluster.kubeconfig)), field_manager="benchmark")
-    install(admin)
-    client = s3_client(
-        endpoint=cluster.s3_endpoint,
-        access_key=cluster.s3_access_key,
-        secret_key=cluster.s3_secret_key,
-    )
+    admin, kubeconfig = operator_access(cluster, work)
+    client = cluster_s3(cluster)
     upload_example_datasets(f"s3://{cluster.bucket}", client=client)
-    kubeconfig = service_account_kubeconfig(
-        admin, admin_kubeconfig=Path(cluster.kubeconfig), path=work / "kubeconfig"
-    )
     namespace = f"bench-rollout-{secrets.token_hex(3)}"
     admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     wait_until(
