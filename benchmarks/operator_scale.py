@@ -50,19 +50,23 @@ from typing import Any
 
 import psutil
 
-from harness.cluster import add_cluster_option, bench_cluster
+from harness.cluster import (
+    add_cluster_option,
+    bench_cluster,
+    cluster_s3,
+    no_pod_namespace,
+    operator_access,
+)
 from mlops_core.artifact import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, publish_files
-from mlops_core.storage import open_store, s3_client
+from mlops_core.storage import open_store
 from mlops_devcluster.cluster import DevCluster
 from mlops_devcluster.local_operator import (
     OperatorProcess,
     copy_s3_secret,
-    install,
-    service_account_kubeconfig,
 )
 from mlops_operator.api.meta import API_VERSION
 from mlops_operator.builders.names import model_version_name
-from mlops_operator.kube import Kube, load_api_client
+from mlops_operator.kube import Kube
 
 MAX_P99_S = 2.0
 MAX_RSS_MIB = 400.0
@@ -320,16 +324,7 @@ def job_to_ready_times(
 
 
 def fresh_namespace(admin: Kube, size: int) -> str:
-    name = f"scale-{size}-{secrets.token_hex(3)}"
-    admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    admin.create(
-        {
-            "apiVersion": "v1",
-            "kind": "ResourceQuota",
-            "metadata": {"name": "no-pods", "namespace": name},
-            "spec": {"hard": {"pods": "0"}},
-        }
-    )
+    name = no_pod_namespace(admin, f"scale-{size}-{secrets.token_hex(3)}")
     copy_s3_secret(admin, name)
     return name
 
@@ -347,11 +342,7 @@ def delete_namespace(admin: Kube, name: str, *, timeout: float = 600) -> None:
 def measure_size(
     cluster: DevCluster, admin: Kube, kubeconfig: Path, work: Path, *, size: int, samples: int
 ) -> dict[str, float]:
-    client = s3_client(
-        endpoint=cluster.s3_endpoint,
-        access_key=cluster.s3_access_key,
-        secret_key=cluster.s3_secret_key,
-    )
+    client = cluster_s3(cluster)
     namespace = fresh_namespace(admin, size)
     names = [f"m{n:04d}" for n in range(size)]
     env = {**cluster.s3_env(), "USE_MLOPS_SERVING": "true", "USE_MLOPS_MONITORING": "true"}
@@ -474,11 +465,7 @@ def load_average() -> str:
 
 
 def run(cluster: DevCluster, *, sizes: list[int], samples: int, work: Path) -> dict[str, Any]:
-    admin = Kube(load_api_client(str(cluster.kubeconfig)), field_manager="benchmark")
-    install(admin)
-    kubeconfig = service_account_kubeconfig(
-        admin, admin_kubeconfig=Path(cluster.kubeconfig), path=work / "kubeconfig"
-    )
+    admin, kubeconfig = operator_access(cluster, work)
     figures: dict[str, Any] = {"sizes": sizes, "load_before": load_average()}
     for size in sizes:
         figures[str(size)] = measure_size(
