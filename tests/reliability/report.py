@@ -13,6 +13,7 @@ both files stay as they were, the problems are printed and the exit status is 1.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,6 +73,11 @@ def problems(data: dict[str, Any], *, any_scale: bool = False) -> list[str]:
     return found
 
 
+def readable_test_id(node_id: str) -> str:
+    """A pytest node id as written: pytest escapes non-ASCII parameter ids (``\\u2192``)."""
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), node_id)
+
+
 def render(data: dict[str, Any]) -> str:
     when = datetime.fromtimestamp(data["finished"], UTC).strftime("%Y-%m-%d %H:%M UTC")
     minutes = (data["finished"] - data["started"]) / 60
@@ -102,7 +108,7 @@ def render(data: dict[str, Any]) -> str:
     lines += ["", "### Tests", "", "| test | outcome | seconds |", "|---|---|---:|"]
     for case in data.get("cases", []):
         mark = "✓" if case["outcome"] == "passed" else "✗ " + case["outcome"]
-        lines.append(f"| `{case['test']}` | {mark} | {case['seconds']} |")
+        lines.append(f"| `{readable_test_id(case['test'])}` | {mark} | {case['seconds']} |")
     return "\n".join(lines) + "\n"
 
 

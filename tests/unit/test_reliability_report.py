@@ -55,6 +55,12 @@ def test_a_clean_full_run_is_rendered_with_its_commit() -> None:
     assert "| `tests/reliability/test_soak.py::test_x` | ✓ | 1.0 |" in page
 
 
+def test_a_parameter_id_escaped_by_pytest_is_shown_as_written() -> None:
+    case = {"test": "t.py::test_flow[train \\u2192 register]", "outcome": "passed", "seconds": 1}
+    page = report.render(run(cases=[case]))
+    assert "| `t.py::test_flow[train → register]` | ✓ | 1 |" in page
+
+
 @pytest.mark.parametrize(
     ("changes", "problem"),
     [
