@@ -12,7 +12,8 @@ from tests.unit.test_rollout_decide import BOUNDS, T0, canary, observed, then, t
 from mlops_operator.api.deployment_status import CounterSnapshot
 from mlops_operator.api.rollout import CanaryAnalysis
 from mlops_operator.rollout.decide import decide
-from mlops_operator.rollout.sequential_gates import LOOK_SECONDS, judge_sequential
+from mlops_operator.rollout.sequential_gates import LOOK_SECONDS, judge_sequential, tuned_samples
+from mlops_operator.statistics import non_inferiority
 
 pytestmark = pytest.mark.unit
 
@@ -188,3 +189,33 @@ def test_the_step_table_shows_the_increases_with_their_intervals() -> None:
     text = render_status(dep)
     assert "VS STABLE (POINTS)" in text
     assert f"err +9.00 [{errors.lower * 100:+.2f}, {errors.upper * 100:+.2f}]" in text
+
+
+def test_five_slow_answers_of_five_are_not_shown_worse_than_a_stable_slow_two_times_in_three() -> (
+    None
+):
+    # seen live: a healthy canary's first five answers all over the 1 ms bound, stable's 15 of
+    # 23; with p̂ = 1 the canary's variance was taken as 0 and the increase "shown worse"
+    analysis = CanaryAnalysis.model_validate(
+        {"method": "sequential", "minRequests": 5, "maxSlowShareIncrease": 0.02}
+    )
+    increase, lower, upper = non_inferiority.increase_interval(
+        events_stable=15,
+        samples_stable=23,
+        events_new=5,
+        samples_new=5,
+        alpha=analysis.significance_level,
+        tuned_samples=tuned_samples(analysis),
+    )
+    assert increase == pytest.approx(1 - 15 / 23)
+    assert not non_inferiority.shown_worse(lower, tolerance=0.02), (lower, upper)
+    # and a canary slow on every one of many requests is still shown worse
+    _, lower, _ = non_inferiority.increase_interval(
+        events_stable=15,
+        samples_stable=23,
+        events_new=60,
+        samples_new=60,
+        alpha=analysis.significance_level,
+        tuned_samples=tuned_samples(analysis),
+    )
+    assert non_inferiority.shown_worse(lower, tolerance=0.02)

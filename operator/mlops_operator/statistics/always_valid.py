@@ -21,7 +21,12 @@ Kennedy and Ramdas ("Time-uniform central limit theory and asymptotic confidence
 ρ² = (2 ln(1/α) + ln(1 + 2 ln(1/α))) / N*, which makes the boundary tightest at N* samples;
 here N* is the comparison's samples when every arm has ``minSamples``. The variance is
 estimated from the data (as in both papers), so the guarantee is asymptotic; ``minSamples``
-keeps the test from looking before the normal approximation is sound.
+keeps the test from looking before the normal approximation is sound. Each arm's variance is
+taken at the Agresti–Caffo proportion p̃ = (x + 1)/(n + 2), not at p̂: an arm whose few samples
+are all successes (or all failures) would otherwise count as certain (p̂(1 − p̂) = 0), and five
+slow answers of five would be "shown worse" than a stable version slow 65% of the time. p̃ is
+nearer ½ than p̂, so the variance only grows (the test only gets more cautious), and by a
+vanishing amount as n grows; θ̂ itself stays p̂_B − p̂_A.
 
 Every function works on floats and on numpy arrays alike, so the simulation benchmark runs the
 same code as the operator.
@@ -36,8 +41,14 @@ import numpy.typing as npt
 
 Number = TypeVar("Number", float, npt.NDArray[np.float64])
 
-#: variance floor for arms with no failures or no successes yet (p̂ = 0 or 1)
+#: variance floor (kept for arms of zero samples; p̃ keeps every other arm's variance above 0)
 VARIANCE_FLOOR = 1e-12
+
+
+def arm_variance(successes: Number, samples: Number) -> Number:
+    """Variance of one arm's proportion, p̃(1 − p̃)/n at p̃ = (x + 1)/(n + 2)."""
+    adjusted = (successes + 1.0) / (samples + 2.0)
+    return adjusted * (1.0 - adjusted) / samples  # type: ignore[no-any-return]
 
 
 def mixing_rate(*, alpha: float, tuned_samples: float) -> float:
@@ -51,10 +62,8 @@ def mixing_rate(*, alpha: float, tuned_samples: float) -> float:
 def difference_variance(
     successes_a: Number, samples_a: Number, successes_b: Number, samples_b: Number
 ) -> Number:
-    """V = p̂_A(1 − p̂_A)/n_A + p̂_B(1 − p̂_B)/n_B (floored above 0)."""
-    p_a = successes_a / samples_a
-    p_b = successes_b / samples_b
-    variance = p_a * (1 - p_a) / samples_a + p_b * (1 - p_b) / samples_b
+    """V = p̃_A(1 − p̃_A)/n_A + p̃_B(1 − p̃_B)/n_B (floored above 0)."""
+    variance = arm_variance(successes_a, samples_a) + arm_variance(successes_b, samples_b)
     return np.maximum(variance, VARIANCE_FLOOR)  # type: ignore[no-any-return]
 
 
@@ -96,7 +105,7 @@ def proportion_interval(
 ) -> tuple[float, float]:
     """Confidence sequence of one arm's proportion, clipped to [0, 1]."""
     p = successes / samples
-    variance = max(p * (1 - p) / samples, VARIANCE_FLOOR)
+    variance = max(float(arm_variance(float(successes), float(samples))), VARIANCE_FLOOR)
     r = mixing_rate(alpha=alpha, tuned_samples=tuned_samples) * samples
     width = float(half_width(variance, r, alpha=alpha))
     return max(0.0, p - width), min(1.0, p + width)
