@@ -48,7 +48,7 @@ VARIANCE_FLOOR = 1e-12
 def arm_variance(successes: Number, samples: Number) -> Number:
     """Variance of one arm's proportion, p̃(1 − p̃)/n at p̃ = (x + 1)/(n + 2)."""
     adjusted = (successes + 1.0) / (samples + 2.0)
-    return adjusted * (1.0 - adjusted) / samples  # type: ignore[no-any-return]
+    return adjusted * (1.0 - adjusted) / samples
 
 
 def mixing_rate(*, alpha: float, tuned_samples: float) -> float:
