@@ -209,18 +209,24 @@ class DynamicBatcher(Generic[I, O]):
             for group in live:
                 await self._run_alone(group)
             return
+        if self._deliver(live, flat, outputs):
+            self._follow_up(loop, flat)
+
+    def _deliver(self, live: list[_Group[I, O]], flat: list[I], outputs: list[O]) -> bool:
+        """Hand each group its slice of a batch's outputs; False (every group failed) when the
+        batch did not answer each item."""
         if self._on_batch is not None:
             self._on_batch(len(flat))
         if len(outputs) != len(flat):
             error = RuntimeError(f"batch of {len(flat)} items produced {len(outputs)} outputs")
             for group in live:
                 _settle(group, error=error)
-            return
+            return False
         start = 0
         for group in live:
             _settle(group, result=outputs[start : start + len(group.items)])
             start += len(group.items)
-        self._follow_up(loop, flat)
+        return True
 
     def _follow_up(self, loop: asyncio.AbstractEventLoop, items: list[I]) -> None:
         """Run ``after_batch`` on the executor once the answers are out (not awaited)."""
@@ -253,18 +259,8 @@ class DynamicBatcher(Generic[I, O]):
             for group in live:
                 self._run_inline(loop, group)
             return
-        if self._on_batch is not None:
-            self._on_batch(len(flat))
-        if len(outputs) != len(flat):
-            error = RuntimeError(f"batch of {len(flat)} items produced {len(outputs)} outputs")
-            for group in live:
-                _settle(group, error=error)
-            return
-        start = 0
-        for group in live:
-            _settle(group, result=outputs[start : start + len(group.items)])
-            start += len(group.items)
-        self._defer_after_batch(loop, flat)
+        if self._deliver(live, flat, outputs):
+            self._defer_after_batch(loop, flat)
 
     def _run_inline(self, loop: asyncio.AbstractEventLoop, group: _Group[I, O]) -> None:
         """Run a lone request on the event loop (no concurrent request is waiting on it)."""
