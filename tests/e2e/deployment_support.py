@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 from e2e_support import tabular_model
@@ -314,35 +314,46 @@ def predict(address: str, *, timeout: float = 10) -> tuple[int, str]:
         return 0, str(exc)
 
 
-@dataclass
-class Load:
-    """Requests sent one after another from a thread, counted by outcome and version."""
+class Repeating:
+    """A thread that calls ``once`` every ``pause`` seconds for as long as the ``with`` block
+    runs: the background traffic of a test."""
 
-    address: str
-    pause: float = 0.01
-    versions: Counter[str] = field(default_factory=Counter)
-    failures: list[tuple[int, str]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    pause: float = 0.02
 
-    def __enter__(self) -> Load:
+    def once(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self._thread.join(timeout=30)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            code, version = predict(self.address)
-            if code == 200:
-                self.versions[version] += 1
-            else:
-                self.failures.append((code, version))
+            self.once()
             time.sleep(self.pause)
+
+
+@dataclass
+class Load(Repeating):
+    """Requests sent one after another from a thread, counted by outcome and version."""
+
+    address: str
+    pause: float = 0.01
+    versions: Counter[str] = field(default_factory=Counter)
+    failures: list[tuple[int, str]] = field(default_factory=list)
+
+    def once(self) -> None:
+        code, version = predict(self.address)
+        if code == 200:
+            self.versions[version] += 1
+        else:
+            self.failures.append((code, version))
 
     @property
     def sent(self) -> int:

@@ -14,7 +14,6 @@ Waits on the cluster follow watches, not polls.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from deployment_support import ServingOperator, pod_result, stable_address
+from deployment_support import Repeating, ServingOperator, pod_result, stable_address
 from e2e_support import s3_client_of, tabular_model
 from kubernetes import client as k8s
 from kubernetes import watch
@@ -450,7 +449,7 @@ def test_a_spec_change_on_all_200_is_observed(admin: Kube, served: Served) -> No
     )
 
 
-class Asking:
+class Asking(Repeating):
     """Predictions from a thread to each of ``deployments`` in turn, through their Services,
     until stopped: every answer (status, model, version) by Deployment."""
 
@@ -458,22 +457,10 @@ class Asking:
         self.targets = [(stable_address(admin, ns, d), d) for d in deployments]
         self.ns = ns
         self.answers: dict[str, list[tuple[int, str, str]]] = {d: [] for d in deployments}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> Asking:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for address, deployment in self.targets:
-                self.answers[deployment].append(ask(address, deployment, self.ns, deployment))
-            time.sleep(0.02)
+    def once(self) -> None:
+        for address, deployment in self.targets:
+            self.answers[deployment].append(ask(address, deployment, self.ns, deployment))
 
 
 def test_a_canary_of_one_runs_to_100_percent_while_the_others_keep_answering(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +22,7 @@ import pytest
 from deployment_support import (
     FEATURES,
     MODEL,
+    Repeating,
     ServingOperator,
     apply,
     condition,
@@ -216,28 +216,16 @@ def test_bad_pools_are_conditions_that_say_what_to_fix(
     assert not shared.get("unplaced"), shared
 
 
-class HostLoad:
+class HostLoad(Repeating):
     """Predictions sent one after another from a thread to a Deployment's Service, addressed
     by its name, counted by outcome."""
 
     def __init__(self, address: str, deployment: str, namespace: str) -> None:
         self.args = (address, deployment, namespace)
         self.answers: list[tuple[int, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> HostLoad:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.answers.append(predict_as(*self.args))
-            time.sleep(0.02)
+    def once(self) -> None:
+        self.answers.append(predict_as(*self.args))
 
 
 def test_a_deployment_moves_into_and_out_of_the_pool_without_a_failed_request(
@@ -342,11 +330,9 @@ class TimedLoad(HostLoad):
         super().__init__(address, deployment, namespace)
         self.times: list[float] = []
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.answers.append(predict_as(*self.args))
-            self.times.append(time.monotonic())
-            time.sleep(0.02)
+    def once(self) -> None:
+        super().once()
+        self.times.append(time.monotonic())
 
 
 def _server_pods(admin: Kube, ns: str) -> list[dict[str, Any]]:
