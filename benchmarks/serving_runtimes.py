@@ -276,10 +276,9 @@ def explain_figures(
             "predict_p99_ms_c16_alone": spread([r.p99_ms for r in rounds.alone]),
             "predict_p99_ms_c16_beside_explanations": spread([r.p99_ms for r in rounds.beside]),
             "predict_p99_under_explain_ratio": round(ratio, 3),
-            "ratio_per_round": [
-                round(b.p99_ms / a.p99_ms, 3)
-                for a, b in zip(rounds.alone, rounds.beside, strict=True)
-            ],
+            "ratio_per_round": spread(
+                [b.p99_ms / a.p99_ms for a, b in zip(rounds.alone, rounds.beside, strict=True)]
+            ),
             "explanations_per_s": spread(rounds.explained_per_s),
         }
         if rounds.share == judged_share:
