@@ -41,8 +41,8 @@ def refresh_gauges(repository: ModelRepository, metrics: ServerMetrics) -> None:
             _, estimate = served.performance.estimate()
             if estimate is not None:
                 metrics.set_estimate(served.name, served.version, estimate)
-        if served.drift is None:
-            continue
+        if served.drift is None or not served.drift.scorable:
+            continue  # nothing to score yet: its reference statistics stay unread
         report = served.drift.report()
         if report.max_score is not None:
             metrics.drift.labels(served.name, served.version).set(report.max_score)

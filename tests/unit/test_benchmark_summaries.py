@@ -48,6 +48,7 @@ def test_every_benchmark_has_a_summary() -> None:
         "multi_model",
         "operator_scale",
         "performance_estimation",
+        "pool_server_loads",
         "queue_admission",
         "reconcile_throughput",
         "rollout_timing",
@@ -592,3 +593,29 @@ def test_multi_model_judges_the_pool_against_the_best_available_anchor(
         assert figures[f"{name}_unavailable"] == reason
         assert f"{name}_rps" not in figures
     assert result["met"] is met
+
+
+def pool_server_loads(**changes: float) -> dict[str, float]:
+    return {
+        "versions": 100,
+        "load_ms_first_p50": 20.0,
+        "load_ms_first_p90": 25.0,
+        "load_ms_last_p50": 21.0,
+        "load_ms_last_p90": 26.0,
+        "rss_first_mib": 700.0,
+        "cold_kib_per_version": 400.0,
+        "in_use_kib_per_version": 900.0,
+        "files_kib_per_version": 751.0,
+        "counted_kib_per_version": 1007.0,
+        **changes,
+    }
+
+
+def test_pool_server_loads_meets_when_a_version_in_use_fits_what_the_budget_counts() -> None:
+    summary = benchmark("pool_server_loads").summary
+    result = summary(pool_server_loads())
+    check_shape(result, "pool_server_loads")
+    assert result["met"]
+    assert result["figures"]["load_last_of_first"] == 1.05
+    assert not summary(pool_server_loads(in_use_kib_per_version=1008.0))["met"]
+    assert not summary(pool_server_loads(load_ms_last_p50=31.0))["met"]
