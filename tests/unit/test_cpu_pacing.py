@@ -8,9 +8,11 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
+from pydantic import ValidationError
 
 from mlops_serving.cpu_pacing import CpuBudget, Pace, pause_after, start_pace, uncharged
 from mlops_serving.explain_workers import CpuPacer
+from mlops_serving.settings import ServerSettings
 
 pytestmark = pytest.mark.unit
 
@@ -127,3 +129,11 @@ def test_the_pacer_sleeps_instead_of_spinning() -> None:
     wall, cpu = time.monotonic() - wall, time.process_time() - cpu
     assert wall >= 0.5 * 0.9  # 0.1 s of CPU at a fifth of a CPU
     assert cpu / wall <= 0.2 * 1.1
+
+
+def test_the_server_setting_names_a_share_above_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPLAIN_CPU_SHARE", "0.1")
+    assert ServerSettings().explain_cpu_share == 0.1
+    monkeypatch.setenv("EXPLAIN_CPU_SHARE", "0")
+    with pytest.raises(ValidationError, match="explain_cpu_share"):
+        ServerSettings()
