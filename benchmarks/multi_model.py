@@ -18,8 +18,9 @@ versions in memory. Three systems serve the same versions with the same K per re
 The anchors run each version's ``model.onnx`` (the network the pool server runs, by ONNX Runtime
 with one thread) from environments of their own under ``~/.cache/mlops-bench-anchors``, so their
 pins never touch the project's lock; an anchor that cannot be installed or started is reported
-unavailable with the reason. The pool server also parses the artifact's config, preprocessing,
-reference statistics and calibration, and warms each version up: its loads are the costlier ones.
+unavailable with the reason. The pool server also reads and checks every file of the artifact,
+parses its config, preprocessing and calibration, and warms each version up (its reference
+statistics wait for a drift report): its loads are the costlier ones.
 
 Each repeat, per system in turn: a **warm** phase (requests over K/2 models already loaded: the
 all-warm latency) and a **Zipf(1.1)** phase (REQUESTS requests drawn i.i.d. from a Zipf(1.1)

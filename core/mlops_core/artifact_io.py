@@ -218,7 +218,7 @@ def load_artifact(
         config=parts.config,
         module=module,
         preprocessor=parts.preprocessor,
-        reference=parts.reference,
+        reference=parts.read_reference(),
         metrics=parts.metrics,
         manifest=parts.manifest,
         digest=parts.digest,

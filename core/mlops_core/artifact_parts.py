@@ -1,7 +1,10 @@
 """A verified artifact's files, parsed without torch: what every runtime starts from.
 
 ``read_artifact_parts`` reads the manifest and every file it lists, checks each sha256 and size
-before parsing anything (``artifact.read_verified_files``), then parses the JSON companions.
+before parsing anything (``artifact.read_verified_files``), then parses the JSON companions,
+except the reference statistics: most of an artifact's bytes, needed only once drift is scored,
+they are parsed when asked (``ArtifactParts.read_reference``), from the verified bytes or, once
+a runtime has let them go, read again and checked against the manifest like every file.
 The network itself stays bytes here: ``artifact_io`` rebuilds it in torch from the safetensors
 weights, ``onnx_network`` opens ``model.onnx`` in ONNX Runtime; the server imports only the one
 its runtime needs.
@@ -9,7 +12,7 @@ its runtime needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydantic import Field, ValidationError
 
@@ -23,6 +26,7 @@ from mlops_core.artifact import (
     ArtifactError,
     Manifest,
     read_verified_files,
+    verify_file,
 )
 from mlops_core.artifact_config import ArtifactConfig
 from mlops_core.calibration import Calibration, CalibrationError
@@ -33,8 +37,8 @@ from mlops_core.preprocessing import (
     from_json,
 )
 from mlops_core.progress import EpochRecord
-from mlops_core.reference_stats import ReferenceStats
-from mlops_core.storage import ObjectStore
+from mlops_core.reference_stats import ReferenceStats, ReferenceStatsError
+from mlops_core.storage import ObjectStore, StorageError
 from mlops_core.wire import WireModel
 
 Preprocessor = TabularPreprocessor | TextPreprocessor
@@ -60,12 +64,13 @@ class ArtifactMetrics(WireModel):
 
 @dataclass(frozen=True)
 class ArtifactParts:
-    """Every file of a verified version; the JSON ones parsed, the network's still bytes."""
+    """Every file of a verified version; the JSON ones parsed (the reference statistics when
+    asked), the network's still bytes."""
 
     uri: str
+    store: ObjectStore
     config: ArtifactConfig
     preprocessor: Preprocessor
-    reference: ReferenceStats
     metrics: ArtifactMetrics
     manifest: Manifest
     digest: str
@@ -78,6 +83,29 @@ class ArtifactParts:
         """``model.onnx``, or None for a version trained before the export existed."""
         return self.files.get(ONNX_FILE)
 
+    def read_reference(self) -> ReferenceStats:
+        """``reference_stats.json``, parsed now: from the verified bytes these parts hold, else
+        read again from the version's store and checked against its manifest (ArtifactError
+        when it cannot be read, does not match, or is not valid)."""
+        data = self.files.get(REFERENCE_STATS_FILE)
+        if data is None:
+            try:
+                data = self.store.read_bytes(REFERENCE_STATS_FILE)
+            except StorageError as exc:
+                raise ArtifactError(
+                    f"cannot read {REFERENCE_STATS_FILE} of {self.uri} again: {exc}"
+                ) from exc
+            verify_file(self.manifest, REFERENCE_STATS_FILE, data)
+        try:
+            return ReferenceStats.from_json(data)
+        except ReferenceStatsError as exc:
+            raise ArtifactError(f"artifact {self.uri} has an invalid file: {exc}") from exc
+
+    def without_files(self) -> ArtifactParts:
+        """These parts without the files' bytes, once a runtime has opened the network: a
+        served version keeps what it parsed, not the files it parsed them from."""
+        return replace(self, files={})
+
 
 def read_artifact_parts(store: ObjectStore, *, expected_digest: str | None = None) -> ArtifactParts:
     """Read, verify and parse the version at ``store``; ArtifactError says what is wrong
@@ -87,7 +115,6 @@ def read_artifact_parts(store: ObjectStore, *, expected_digest: str | None = Non
     try:
         config = ArtifactConfig.model_validate_json(files[CONFIG_FILE])
         preprocessor = from_json(files[PREPROCESSING_FILE])
-        reference = ReferenceStats.from_json(files[REFERENCE_STATS_FILE])
         metrics = ArtifactMetrics.model_validate_json(files[METRICS_FILE])
         raw_calibration = files.get(CALIBRATION_FILE)
         calibration = None if raw_calibration is None else Calibration.from_json(raw_calibration)
@@ -95,9 +122,9 @@ def read_artifact_parts(store: ObjectStore, *, expected_digest: str | None = Non
         raise ArtifactError(f"artifact {store.uri} has an invalid file: {exc}") from exc
     return ArtifactParts(
         uri=store.uri,
+        store=store,
         config=config,
         preprocessor=preprocessor,
-        reference=reference,
         metrics=metrics,
         manifest=verified.manifest,
         digest=verified.digest,

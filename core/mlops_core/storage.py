@@ -77,10 +77,16 @@ class LocalStore:
         return self._path(key).is_file()
 
     def list(self, prefix: str = "") -> list[str]:
+        """The keys that start with ``prefix``, walking only the folder its last ``/`` names
+        (a model's versions, not the whole repository: a server looks them up per load)."""
         base = self.root
-        if not base.is_dir():
+        folder, _, _ = prefix.rpartition("/")
+        if folder.startswith("/") or ".." in folder.split("/"):
+            return []  # no key starts with a slash or a parent reference
+        start = base / folder if folder else base
+        if not start.is_dir():
             return []
-        keys = (p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
+        keys = (p.relative_to(base).as_posix() for p in start.rglob("*") if p.is_file())
         return sorted(k for k in keys if k.startswith(prefix) and ".tmp-" not in k)
 
     def delete(self, key: str) -> None:

@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ class _Group(Generic[I, O]):
     items: Sequence[I]
     arrival: float
     future: asyncio.Future[list[O]] = field(repr=False)
+
+
+def _refuse(items: list[Any]) -> list[Any]:
+    raise BatcherClosedError("the model is being unloaded; retry the request")
 
 
 class DynamicBatcher(Generic[I, O]):
@@ -119,6 +123,10 @@ class DynamicBatcher(Generic[I, O]):
             running = self._running
             if running is not None:
                 await running
+        # what it ran usually holds this batcher (a served version's bound methods): letting go
+        # breaks that cycle, so an evicted version is freed at once, not by the cyclic collector
+        self._run_batch = _refuse
+        self._on_batch = self._after_batch = None
 
     # ---- scheduling (event loop callbacks) -------------------------------------------------
 

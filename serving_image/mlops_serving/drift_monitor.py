@@ -11,6 +11,11 @@ sample of each batch's raw records (at most ``window_size``); their drift featur
 extracted only when a report is asked for (a metrics scrape, a drift read), so the cost
 follows the reads, not the traffic. Extracting features per batch on the inference thread
 took about a fifth of its time at full batches.
+
+Loading a version costs it nothing either: given a ``ReferenceSource``, the monitor reads and
+parses the reference statistics, and allocates its windows, only for its first report (or
+direct observation). A source that fails is tried again at a later report, at most once a
+minute, and the report lists no feature meanwhile.
 """
 
 from __future__ import annotations
@@ -18,10 +23,14 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from mlops_core.drift import (
     CategoricalReference,
@@ -47,6 +56,12 @@ log = logging.getLogger(__name__)
 TRAINING_REFERENCE = "training"
 
 MAX_FEATURES = 256
+#: seconds before a reference source that failed is tried again
+SOURCE_RETRY_S = 60.0
+
+#: the reference statistics to score against and where they came from, read when first needed
+#: (ReferenceStatsError when they cannot be)
+ReferenceSource = Callable[[], tuple[ReferenceStats, str]]
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,45 @@ def _categorical_reference(stats: CategoricalFeatureStats) -> CategoricalReferen
     return CategoricalReference.build(categories=stats.categories, counts=stats.counts)
 
 
+class NumericWindow:
+    """The last ``size`` finite values of one numeric feature, oldest first, in one float64
+    array allocated at the first value: 8 bytes a value, where a deque of Python floats takes
+    about 32 (a full window of 1,000 values for each of 32 features: 256 KiB, not 1 MiB)."""
+
+    __slots__ = ("_count", "_next", "_size", "_values")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._values: npt.NDArray[np.float64] | None = None
+        self._next = 0  # where the next value goes
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def extend(self, values: Sequence[float]) -> None:
+        """Append the finite ones of ``values``; the oldest drop out past ``size``."""
+        new = np.asarray(values, dtype=np.float64)
+        new = new[np.isfinite(new)][-self._size :]
+        if new.size == 0:
+            return
+        if self._values is None:
+            self._values = np.empty(self._size, dtype=np.float64)
+        head = min(new.size, self._size - self._next)
+        self._values[self._next : self._next + head] = new[:head]
+        self._values[: new.size - head] = new[head:]
+        self._next = (self._next + new.size) % self._size
+        self._count = min(self._size, self._count + new.size)
+
+    def values(self) -> npt.NDArray[np.float64]:
+        """A copy of the values, oldest first."""
+        if self._values is None:
+            return np.empty(0, dtype=np.float64)
+        if self._count < self._size:
+            return self._values[: self._count].copy()
+        return np.concatenate((self._values[self._next :], self._values[: self._next]))
+
+
 #: raw records → (numeric drift features, categorical drift features), named as the reference's
 Extract = Callable[
     [list[Mapping[str, Any]]],
@@ -105,7 +159,7 @@ class DriftMonitor:
 
     def __init__(
         self,
-        reference: ReferenceStats,
+        reference: ReferenceStats | ReferenceSource,
         *,
         method: DriftMethod,
         threshold: float,
@@ -115,33 +169,68 @@ class DriftMonitor:
         extract: Extract | None = None,
     ) -> None:
         self.reference_source = reference_source
+        self._source: ReferenceSource | None = None
+        self._source_failed_at = -math.inf
         self._extract = extract
         self._pending: deque[Mapping[str, Any]] = deque(maxlen=window_size)
+        self._observed = 0
         self.method: DriftMethod = method
         self.threshold = threshold
         self.window_size = window_size
         self.min_samples = min(min_samples, window_size)
         self._numeric: dict[str, NumericReference] = {}
         self._categorical: dict[str, CategoricalReference] = {}
+        self._numeric_windows: dict[str, NumericWindow] = {}
+        self._category_windows: dict[str, deque[str]] = {}
+        self._lock = threading.Lock()
+        self._setup = threading.Lock()
+        if isinstance(reference, ReferenceStats):
+            self._use(reference)
+        else:
+            self._source = reference
+
+    def _use(self, reference: ReferenceStats) -> None:
+        numeric: dict[str, NumericReference] = {}
+        categorical: dict[str, CategoricalReference] = {}
         for stats in reference.features[:MAX_FEATURES]:
             try:
                 if isinstance(stats, NumericFeatureStats):
-                    self._numeric[stats.name] = _numeric_reference(stats)
+                    numeric[stats.name] = _numeric_reference(stats)
                 else:
-                    self._categorical[stats.name] = _categorical_reference(stats)
+                    categorical[stats.name] = _categorical_reference(stats)
             except DriftError:
                 continue  # a feature without usable statistics is not monitored
-        self._numeric_windows: dict[str, deque[float]] = {
-            name: deque(maxlen=window_size) for name in self._numeric
-        }
-        self._category_windows: dict[str, deque[str]] = {
-            name: deque(maxlen=window_size) for name in self._categorical
-        }
-        self._lock = threading.Lock()
+        with self._lock:
+            self._numeric, self._categorical = numeric, categorical
+            self._numeric_windows = {name: NumericWindow(self.window_size) for name in numeric}
+            self._category_windows = {name: deque(maxlen=self.window_size) for name in categorical}
+
+    def _ensure_reference(self) -> None:
+        """Read the reference from its source, the first time it is needed."""
+        if self._source is None:
+            return
+        with self._setup:
+            source = self._source
+            if source is None or time.monotonic() - self._source_failed_at < SOURCE_RETRY_S:
+                return
+            try:
+                reference, self.reference_source = source()
+            except (ReferenceStatsError, OSError) as exc:
+                self._source_failed_at = time.monotonic()
+                log.error("drift reference not read, no feature is scored: %s", exc)
+                return
+            self._use(reference)
+            self._source = None
 
     @property
     def features(self) -> list[str]:
+        self._ensure_reference()
         return [*self._numeric, *self._categorical]
+
+    @property
+    def scorable(self) -> bool:
+        """Whether a report could score a feature: ``min_samples`` inputs were observed."""
+        return self._observed >= self.min_samples
 
     def observe(
         self,
@@ -149,11 +238,22 @@ class DriftMonitor:
         categorical: Mapping[str, Sequence[str | None]],
     ) -> None:
         """Add the drift features of a batch of requests (missing values are skipped)."""
+        self._ensure_reference()
+        counts = [len(v) for v in (*numeric.values(), *categorical.values())]
+        with self._lock:
+            self._observed += max(counts, default=0)
+        self._add(numeric, categorical)
+
+    def _add(
+        self,
+        numeric: Mapping[str, Sequence[float]],
+        categorical: Mapping[str, Sequence[str | None]],
+    ) -> None:
         with self._lock:
             for name, values in numeric.items():
                 window = self._numeric_windows.get(name)
                 if window is not None:
-                    window.extend(v for v in values if math.isfinite(v))
+                    window.extend(values)
             for name, cats in categorical.items():
                 cat_window = self._category_windows.get(name)
                 if cat_window is not None:
@@ -163,6 +263,7 @@ class DriftMonitor:
         """Keep raw records for the next report (their features are extracted then)."""
         with self._lock:
             self._pending.extend(records)
+            self._observed += len(records)
 
     def _flush(self) -> None:
         """Extract the features of the records kept since the last report into the windows."""
@@ -174,18 +275,19 @@ class DriftMonitor:
         if not pending:
             return
         try:
-            self.observe(*self._extract(pending))
+            self._add(*self._extract(pending))
         except (PreprocessingError, ValueError):
             for record in pending:  # one malformed record must not cost the others
                 try:
-                    self.observe(*self._extract([record]))
+                    self._add(*self._extract([record]))
                 except (PreprocessingError, ValueError) as exc:
                     log.debug("drift features of a record skipped: %s", exc)
 
     def report(self) -> DriftReport:
+        self._ensure_reference()
         self._flush()
         with self._lock:
-            numeric = {name: list(w) for name, w in self._numeric_windows.items()}
+            numeric = {name: w.values() for name, w in self._numeric_windows.items()}
             categorical = {name: list(w) for name, w in self._category_windows.items()}
         features: list[FeatureDrift] = []
         for name, values in numeric.items():

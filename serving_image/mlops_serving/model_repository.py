@@ -71,6 +71,7 @@ class ModelRepository:
         self._defaults: dict[str, tuple[float, str]] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self._reserved: dict[Key, int] = {}
+        self._loaded_bytes = 0  # the footprints of ``_loaded``, kept as versions come and go
         self.preloaded = False
         self.preload_errors: list[str] = []
         self.pinned_preloads: set[Key] = set()
@@ -260,6 +261,7 @@ class ModelRepository:
             raise ModelUnavailableError(f"model {name} {version} cannot be loaded: {reason}")
         self._failures.pop(key, None)
         self._loaded[key] = served
+        self._loaded_bytes += self._footprint(served)
         self.metrics.load_seconds.labels(name, version).observe(time.monotonic() - started)
         self.metrics.memory.labels(name, version).set(self._footprint(served))
         self._enforce_limits(keep=key)
@@ -276,7 +278,7 @@ class ModelRepository:
 
     def bytes_in_memory(self) -> int:
         """Bytes the loaded versions hold, as the budget counts them (files plus overhead)."""
-        return sum(self._footprint(m) for m in self._loaded.values())
+        return self._loaded_bytes
 
     def committed_bytes(self) -> int:
         """Bytes loaded plus bytes reserved by loads under way: never more than the budget."""
@@ -287,16 +289,17 @@ class ModelRepository:
         those reserved by loads under way) are within the limits."""
         budget = self.settings.model_memory_budget_bytes
         while True:
-            victims = [k for k in self._loaded if k != keep]
             count = len(self._loaded) + (keep not in self._loaded)
             held = self.committed_bytes()
             over = count > self.settings.serving.max_models_in_memory or (budget and held > budget)
-            if not victims or not over:
+            victim = next((k for k in self._loaded if k != keep), None)  # the least recently used
+            if victim is None or not over:
                 return
-            self._evict(victims[0])
+            self._evict(victim)
 
     def _evict(self, key: Key) -> None:
         served = self._loaded.pop(key)
+        self._loaded_bytes -= self._footprint(served)
         self.metrics.evictions.labels(*key).inc()
         self.metrics.forget(*key)
         self.metrics.loaded.set(len(self._loaded))

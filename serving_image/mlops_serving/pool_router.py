@@ -148,7 +148,7 @@ class PoolRouterApp:
             return "", None, error(404, f"pool {config.pool} serves no Deployment {host!r}")
         routing = route.routing
         headers = [(k, v) for k, v in request.headers if k not in HOP_BY_HOP]
-        version = self.router.pick(routing, path, dict(request.headers))
+        version = self.router.pick(routing, path, dict(request.headers), request.body)
         mirror_to = should_mirror(routing, draw=self.router.random(), chosen=version)
         if mirror_to is not None:
             self.router.mirror(

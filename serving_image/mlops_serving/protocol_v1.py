@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlops_core.prediction_ids import PREDICTION_ID_MAX
+from mlops_core.prediction_ids import FEEDBACK_PATH, PREDICTION_ID_MAX
 from mlops_core.wire import WireModel
 from mlops_serving.errors import InvalidInputError, ModelNotFoundError
 from mlops_serving.feedback import UnknownPredictionError
@@ -105,7 +105,7 @@ async def predict_version(name: str, version: str, request: Request) -> Response
     return await _predict(name, version, request)
 
 
-@router.post("/v1/feedback", openapi_extra=request_schema(FeedbackRequest))
+@router.post(FEEDBACK_PATH, openapi_extra=request_schema(FeedbackRequest))
 async def feedback(request: Request) -> dict[str, Any]:
     body = decode_model(await request.body(), FeedbackRequest)
     inference = inference_of(request)

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from mlops_core.prediction_ids import PREDICTION_ID_HEADER
+from mlops_core.prediction_ids import FEEDBACK_PATH, PREDICTION_ID_HEADER, prediction_of_feedback
 from mlops_core.routing import (
     VERSION_HEADER,
     RouterConfig,
@@ -111,16 +111,23 @@ class Router:
         """A uniform draw in [0, 1) for a split or a mirror decision."""
         return self._random.random()
 
-    def pick(self, config: RouterConfig, path: str, headers: dict[bytes, bytes]) -> str:
+    def pick(
+        self, config: RouterConfig, path: str, headers: dict[bytes, bytes], body: bytes = b""
+    ) -> str:
+        """The version a request goes to: the one it names (by path, prediction id in a header
+        or, for feedback, in its body, version header), else the split's."""
         in_path = VERSION_IN_PATH.search(path) if "/versions/" in path else None
         in_header = headers.get(VERSION_HEADER_BYTES)
-        prediction = headers.get(PREDICTION_ID_HEADER_BYTES)
+        raw_prediction = headers.get(PREDICTION_ID_HEADER_BYTES)
+        prediction = raw_prediction.decode("latin-1") if raw_prediction is not None else None
+        if prediction is None and path == FEEDBACK_PATH:
+            prediction = prediction_of_feedback(body)
         if in_path is not None or in_header is not None or prediction is not None:
             named = requested_version(
                 config,
                 in_path=in_path.group(1) if in_path is not None else None,
                 in_header=in_header.decode("latin-1") if in_header is not None else None,
-                prediction=prediction.decode("latin-1") if prediction is not None else None,
+                prediction=prediction,
             )
             if named is not None:
                 return named
@@ -214,7 +221,7 @@ class Router:
         if not path.startswith(PASSED_PREFIXES):
             return None, error(404, f"the router passes /v1/, /v2/ and /mlops/ paths, not {path}")
         headers = [(k, v) for k, v in request.headers if k not in HOP_BY_HOP]
-        version = self.pick(config, path, dict(request.headers))
+        version = self.pick(config, path, dict(request.headers), request.body)
         method, target, body = request.method, request.target, request.body
         mirror_to = should_mirror(config, draw=self._random.random(), chosen=version)
         if mirror_to is not None:

@@ -62,7 +62,8 @@ class ServableArtifact:
 
     @property
     def reference(self) -> ReferenceStats:
-        return self.parts.reference
+        """The training data's statistics, parsed (and read again, if need be) at each call."""
+        return self.parts.read_reference()
 
     @property
     def calibration(self) -> Calibration | None:
@@ -143,10 +144,12 @@ def load_servable(
     (``runtime_for``); ArtifactError says what is wrong."""
     parts = read_artifact_parts(store, expected_digest=expected_digest)
     onnx = parts.onnx
+    network: Network
     if runtime_for(requested, has_onnx=onnx is not None) == "torch" or onnx is None:
-        return ServableArtifact(parts, _torch_network(parts, gpu=gpu, threads=threads))
-    try:
-        network = OnnxNetwork.from_bytes(onnx, parts.config, gpu=gpu, threads=threads)
-    except OnnxNetworkError as exc:
-        raise ArtifactError(f"{parts.uri}: {exc}") from exc
-    return ServableArtifact(parts, network)
+        network = _torch_network(parts, gpu=gpu, threads=threads)
+    else:
+        try:
+            network = OnnxNetwork.from_bytes(onnx, parts.config, gpu=gpu, threads=threads)
+        except OnnxNetworkError as exc:
+            raise ArtifactError(f"{parts.uri}: {exc}") from exc
+    return ServableArtifact(parts.without_files(), network)

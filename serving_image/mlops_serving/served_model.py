@@ -1,7 +1,9 @@
 """One loaded model version: its verified artifact, its batcher and its drift monitor.
 
 Follows KServe's model lifecycle: a ``ServedModel`` is built by ``load`` (verify, rebuild,
-warm up) and is ready from then on; ``retire`` stops it once no request is using it.
+warm up) and is ready from then on; ``retire`` stops it once no request is using it, after
+which reference counting alone frees it. Its drift monitor reads the reference statistics for
+its first report, not while the version loads.
 """
 
 from __future__ import annotations
@@ -16,10 +18,17 @@ from typing import Any
 
 import numpy as np
 
+from mlops_core.artifact import ArtifactError
 from mlops_core.preprocessing import PreprocessingError, TabularPreprocessor
+from mlops_core.reference_stats import ReferenceStats, ReferenceStatsError
 from mlops_core.storage import ObjectStore
 from mlops_serving.batching import BatcherClosedError, DynamicBatcher
-from mlops_serving.drift_monitor import DriftMonitor, DriftReport, drift_reference
+from mlops_serving.drift_monitor import (
+    DriftMonitor,
+    DriftReport,
+    ReferenceSource,
+    drift_reference,
+)
 from mlops_serving.errors import InvalidInputError, ModelUnavailableError
 from mlops_serving.metrics import ServerMetrics
 from mlops_serving.performance_monitor import PerformanceMonitor
@@ -55,6 +64,20 @@ def dummy_record(artifact: ServableArtifact) -> dict[str, Any]:
     return {pre.text_column: " ".join(pre.vocabulary[2:12]) or "warm up"}
 
 
+def _reference_source(artifact: ServableArtifact, replacement: str) -> ReferenceSource:
+    """The drift reference, read for the first report rather than while the version loads
+    (it holds no ``ServedModel``, so an evicted version is freed by reference counting)."""
+
+    def read() -> tuple[ReferenceStats, str]:
+        try:
+            training = artifact.reference
+        except ArtifactError as exc:
+            raise ReferenceStatsError(str(exc)) from exc
+        return drift_reference(training, replacement)
+
+    return read
+
+
 class ServedModel:
     """A model version in memory, answering through a dynamic batcher."""
 
@@ -79,14 +102,12 @@ class ServedModel:
         self._drift_sample = settings.drift_sample_per_batch
         drift = settings.drift
         if drift.enabled:
-            reference, source = drift_reference(artifact.reference, drift.reference or "")
             self.drift = DriftMonitor(
-                reference,
+                _reference_source(artifact, drift.reference or ""),
                 method=drift.method,
                 threshold=drift.threshold,
                 window_size=drift.window_size,
                 min_samples=settings.drift_min_samples,
-                reference_source=source,
                 extract=lambda records: (
                     artifact.drift_features(records),
                     artifact.drift_categories(records),

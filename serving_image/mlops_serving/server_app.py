@@ -41,8 +41,8 @@ def refresh_gauges(repository: ModelRepository, metrics: ServerMetrics) -> None:
             _, estimate = served.performance.estimate()
             if estimate is not None:
                 metrics.set_estimate(served.name, served.version, estimate)
-        if served.drift is None:
-            continue
+        if served.drift is None or not served.drift.scorable:
+            continue  # nothing to score yet: its reference statistics stay unread
         report = served.drift.report()
         if report.max_score is not None:
             metrics.drift.labels(served.name, served.version).set(report.max_score)
@@ -76,6 +76,7 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
             processes=settings.explain_concurrency,
             niceness=settings.explain_niceness,
             idle_priority=settings.explain_idle_priority,
+            cpu_share=settings.explain_cpu_share,
         )
         app.state.explanations = explain_routes.Explanations(
             repository=repository,

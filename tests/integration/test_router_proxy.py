@@ -250,3 +250,24 @@ def test_explaining_a_prediction_by_its_id_goes_to_the_version_that_made_it(
                 assert explained.status_code == 200, explained.text
                 assert explained.json()["version"] == version
                 assert explained.headers["x-mlops-version"] == version
+
+
+def test_feedback_reaches_the_version_that_made_the_prediction_without_a_sticky_header(
+    router: tuple[ServerProcess, Path], servers: dict[str, ServerProcess]
+) -> None:
+    process, config = router
+    write_config(config, split_config(servers, 50, 50))
+    time.sleep(0.5)
+    made: dict[str, list[str]] = {"1.0.0": [], "1.1.0": []}  # version -> ids of its predictions
+    with httpx.Client(base_url=process.url, timeout=60) as client:
+        while min(len(ids) for ids in made.values()) < 6:
+            answer = client.post(PREDICT, json={"instances": [RECORD]}).json()
+            made[answer["version"]].append(answer["predictionIds"][0])
+        for version, ids in made.items():
+            for prediction_id in ids[:6]:  # by the split alone, 1 in 2 would miss
+                labelled = client.post(
+                    "/v1/feedback", json={"predictionId": prediction_id, "trueLabel": "1"}
+                )
+                assert labelled.status_code == 200, labelled.text
+                assert labelled.json()["version"] == version
+                assert labelled.headers["x-mlops-version"] == version

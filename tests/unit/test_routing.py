@@ -8,7 +8,12 @@ from collections import Counter
 
 import pytest
 
-from mlops_core.prediction_ids import prediction_id, version_of_prediction
+from mlops_core.prediction_ids import (
+    FEEDBACK_ID_FIELD,
+    prediction_id,
+    prediction_of_feedback,
+    version_of_prediction,
+)
 from mlops_core.routing import (
     RouterConfig,
     RoutingError,
@@ -184,3 +189,15 @@ def test_a_request_carrying_a_prediction_id_goes_to_the_version_that_made_it() -
     )
     gone = prediction_id("0" * 32, "0.9.0")
     assert requested_version(config, in_path=None, in_header=None, prediction=gone) is None
+
+
+def test_a_feedback_body_names_its_prediction() -> None:
+    made = prediction_id("ab" * 16, "1.1.0")
+    body = json.dumps({FEEDBACK_ID_FIELD: made, "trueLabel": "fraud"}).encode()
+    assert prediction_of_feedback(body) == made
+    # bodies that name none leave the split (the server then says what is wrong)
+    assert prediction_of_feedback(b"not json") is None
+    assert prediction_of_feedback(b"[1, 2]") is None
+    assert prediction_of_feedback(json.dumps({FEEDBACK_ID_FIELD: 7}).encode()) is None
+    assert prediction_of_feedback(json.dumps({"trueLabel": "fraud"}).encode()) is None
+    assert prediction_of_feedback(json.dumps({FEEDBACK_ID_FIELD: "x" * 500}).encode()) is None

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from mlops_core.reference_stats import ReferenceStats, categorical_stats, numeric_stats
+from mlops_core.reference_stats import (
+    ReferenceStats,
+    ReferenceStatsError,
+    categorical_stats,
+    numeric_stats,
+)
+from mlops_serving import drift_monitor
 from mlops_serving.drift_monitor import DriftMonitor
 from mlops_serving.feedback import FeedbackBook, PredictionRecord, UnknownPredictionError
 from mlops_serving.settings import ServerSettings
@@ -131,3 +138,61 @@ def test_drift_monitor_extracts_kept_records_only_when_reporting() -> None:
     assert amount.samples == 25  # the last 50 records kept, 25 of them with amount
     assert calls[0] == 50  # one extraction of all, then record by record after the error
     assert monitor.report().features == report.features  # nothing new to extract
+
+
+def test_drift_monitor_reads_its_reference_source_for_the_first_report_only() -> None:
+    reads: list[int] = []
+
+    def source() -> tuple[ReferenceStats, str]:
+        reads.append(1)
+        return _reference(), "s3://bucket/stats.json"
+
+    monitor = DriftMonitor(source, method="psi", threshold=0.2, window_size=100, min_samples=20)
+    monitor.observe_records([{"amount": 1.0}] * 19)
+    assert reads == []  # loading and serving read nothing
+    assert not monitor.scorable  # fewer inputs than min_samples: a scrape leaves it unread
+    monitor.observe_records([{"amount": 1.0}])
+    assert monitor.scorable
+    report = monitor.report()
+    assert [f.name for f in report.features] == ["amount", "color"]
+    assert report.reference == "s3://bucket/stats.json"
+    monitor.report()
+    assert reads == [1]
+
+
+def test_drift_monitor_whose_source_fails_scores_nothing_and_tries_again_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr("mlops_serving.drift_monitor.time.monotonic", lambda: now[0])
+    answers: list[ReferenceStats | None] = [None, _reference()]
+
+    def source() -> tuple[ReferenceStats, str]:
+        answer = answers.pop(0)
+        if answer is None:
+            raise ReferenceStatsError("reference_stats.json does not match the manifest")
+        return answer, "training"
+
+    monitor = DriftMonitor(source, method="psi", threshold=0.2, window_size=100, min_samples=20)
+    assert monitor.report().features == []
+    now[0] += drift_monitor.SOURCE_RETRY_S / 2
+    assert monitor.report().features == []  # not tried again so soon
+    assert len(answers) == 1
+    now[0] += drift_monitor.SOURCE_RETRY_S
+    assert [f.name for f in monitor.report().features] == ["amount", "color"]
+
+
+def test_a_numeric_window_keeps_the_last_finite_values_in_order() -> None:
+    rng = np.random.default_rng(3)
+    for size in (1, 7, 50):
+        window, expected = drift_monitor.NumericWindow(size), deque[float](maxlen=size)
+        assert len(window) == 0
+        assert window.values().tolist() == []
+        for _ in range(40):
+            chunk = rng.normal(size=int(rng.integers(0, 2 * size + 3))).tolist()
+            chunk += [float("nan"), float("inf")][: int(rng.integers(0, 3))]
+            rng.shuffle(chunk)
+            window.extend(chunk)
+            expected.extend(v for v in chunk if np.isfinite(v))
+            assert len(window) == len(expected)
+            assert window.values().tolist() == list(expected)

@@ -214,3 +214,11 @@ def test_the_direct_routes_answer_a_bug_and_an_oversized_body_in_the_usual_shape
     status, body = asyncio.run(call("/v1/models/m:predict", [b"123456", b"789012"]))  # chunked
     assert status == 413
     assert "larger than the limit of 10 bytes" in str(body)
+
+
+def test_the_feedback_body_names_its_prediction_where_the_router_reads_it() -> None:
+    from mlops_core.prediction_ids import FEEDBACK_ID_FIELD
+    from mlops_serving.protocol_v1 import FeedbackRequest
+
+    body = FeedbackRequest.model_validate({FEEDBACK_ID_FIELD: "a@1.0.0", "trueLabel": "x"})
+    assert body.prediction_id == "a@1.0.0"
