@@ -7,7 +7,11 @@ every explanation. A worker process has its own interpreter, and it runs at a lo
 (``EXPLAIN_NICENESS``), by default under the kernel's idle policy (``EXPLAIN_IDLE_PRIORITY``,
 SCHED_IDLE), so on a busy node the kernel gives the predictions the CPU first: a prediction
 that wakes takes the CPU from a worker at once, where a niceness alone lets the worker finish
-its time slice first.
+its time slice first. And a worker keeps to a share of one CPU (``EXPLAIN_CPU_SHARE``, split
+between the workers): after each forward pass shap asks for, it sleeps as long as it must for its
+CPU time to stay within that share of the wall-clock time (``cpu_pacing``). The idle policy
+decides who runs when both want a CPU; the share bounds how much of a CPU the explanations take
+from the node at all, which on a small node is what the predictions' tail latency feels.
 
 The workers are the server's own: at most ``EXPLAIN_CONCURRENCY`` processes, started (spawned,
 never forked from the threaded server) on the first explanation that finds none idle, and
@@ -29,6 +33,7 @@ import json
 import os
 import socket
 import struct
+import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,8 +47,9 @@ from mlops_core.artifact import ArtifactError
 from mlops_core.preprocessing import PreprocessingError
 from mlops_core.serving_spec import ServingRuntime
 from mlops_core.storage import StorageError, open_store
+from mlops_serving.cpu_pacing import CpuBudget, Pace, pause_after, start_pace, uncharged
 from mlops_serving.errors import InvalidInputError, ModelUnavailableError
-from mlops_serving.explaining import ModelExplainer
+from mlops_serving.explaining import ModelExplainer, ProbabilityFunction
 from mlops_serving.runtimes import load_servable
 
 #: versions one worker keeps ready to explain (the least recently used one is dropped)
@@ -99,7 +105,43 @@ def decode_task(raw: bytes) -> ExplainTask:
     return ExplainTask(fields["uri"], fields["digest"], runtime, fields["records"])
 
 
-def _explainer_for(task: ExplainTask) -> ModelExplainer:
+class CpuPacer:
+    """Holds this process to its CPU budget once started: ``paced(f)`` is ``f`` followed by the
+    pause the budget asks for (a sleep: the process uses no CPU meanwhile)."""
+
+    def __init__(self, budget: CpuBudget) -> None:
+        self._budget = budget
+        self._pace: Pace | None = None
+
+    def start(self) -> None:
+        """Charge from now on (before, nothing is paced); the full burst is available."""
+        if self._pace is None:
+            self._pace = start_pace(self._budget, wall=time.monotonic(), cpu=time.process_time())
+
+    def pause(self) -> None:
+        """Sleep as long as the CPU used since the last pause asks."""
+        if self._pace is None:
+            return
+        now, cpu = time.monotonic(), time.process_time()
+        self._pace, seconds = pause_after(self._budget, self._pace, wall=now, cpu=cpu)
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def forgive(self) -> None:
+        """The CPU used since the last pause is not charged (reading and verifying a version)."""
+        if self._pace is not None:
+            self._pace = uncharged(self._pace, wall=time.monotonic(), cpu=time.process_time())
+
+    def paced(self, function: ProbabilityFunction) -> ProbabilityFunction:
+        def run(rows: Any) -> Any:
+            answer = function(rows)
+            self.pause()
+            return answer
+
+        return run
+
+
+def _explainer_for(task: ExplainTask, pacer: CpuPacer) -> ModelExplainer:
     explainer = _explainers.get(task.digest)
     if explainer is None:
         artifact = load_servable(
@@ -110,8 +152,9 @@ def _explainer_for(task: ExplainTask) -> ModelExplainer:
             reference=artifact.reference,
             architecture=artifact.config.architecture,
             class_labels=artifact.class_labels,
-            probabilities=artifact.network.probabilities,
+            probabilities=pacer.paced(artifact.network.probabilities),
         )
+        pacer.forgive()
         _explainers[task.digest] = explainer
         while len(_explainers) > VERSIONS_PER_WORKER:
             _explainers.popitem(last=False)
@@ -119,12 +162,12 @@ def _explainer_for(task: ExplainTask) -> ModelExplainer:
     return explainer
 
 
-def answer_task(task: ExplainTask) -> bytes:
+def answer_task(task: ExplainTask, pacer: CpuPacer) -> bytes:
     """Run in a worker: the answer's head and body. The body is the explanations' JSON, or the
     reason the version cannot be read and verified (UNAVAILABLE), or why the records do not fit
     (INVALID)."""
     try:
-        explainer = _explainer_for(task)
+        explainer = _explainer_for(task, pacer)
     except (ArtifactError, StorageError) as exc:
         return _ANSWER_HEAD.pack(UNAVAILABLE, 0) + str(exc).encode()
     try:
@@ -162,23 +205,31 @@ def lower_priority(niceness: int, idle: bool) -> None:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
-def serve_tasks(sock: socket.socket, niceness: int, idle: bool) -> None:
+def serve_tasks(sock: socket.socket, niceness: int, idle: bool, cpu_share: float) -> None:
     """A worker's life: lower CPU priority than the server's, then one answer per task until
-    the server closes its end of the socket."""
+    the server closes its end of the socket, within ``cpu_share`` of one CPU from the second
+    task on. The first one is not paced: it imports shap and compiles its numba functions,
+    seconds of CPU that are the worker's start, not an explanation's cost (paced, they would
+    hold the first answer for minutes)."""
     lower_priority(niceness, idle)
+    pacer = CpuPacer(CpuBudget(share=cpu_share))
     with sock:
         while (raw := _receive_blocking(sock)) is not None:
-            answer = answer_task(decode_task(raw))
+            answer = answer_task(decode_task(raw), pacer)
+            pacer.start()
             sock.sendall(_LENGTH.pack(len(answer)) + answer)
 
 
 class _Worker:
     """One worker process and the server's end of its socket (non-blocking, for the loop)."""
 
-    def __init__(self, niceness: int, idle: bool) -> None:
+    def __init__(self, niceness: int, idle: bool, cpu_share: float) -> None:
         ours, theirs = socket.socketpair()
         self.process: BaseProcess = get_context("spawn").Process(
-            target=serve_tasks, args=(theirs, niceness, idle), daemon=True, name="explain-worker"
+            target=serve_tasks,
+            args=(theirs, niceness, idle, cpu_share),
+            daemon=True,
+            name="explain-worker",
         )
         self.process.start()
         theirs.close()
@@ -213,12 +264,18 @@ class _Worker:
 
 class ExplainWorkers:
     """The server's explanation processes (started when needed). At most ``processes``
-    explanations are asked at once: the caller bounds them (``EXPLAIN_CONCURRENCY``)."""
+    explanations are asked at once: the caller bounds them (``EXPLAIN_CONCURRENCY``). Together
+    they use at most ``cpu_share`` of one CPU, each ``cpu_share / processes``."""
 
-    def __init__(self, *, processes: int, niceness: int, idle_priority: bool = True) -> None:
+    def __init__(
+        self, *, processes: int, niceness: int, cpu_share: float, idle_priority: bool = True
+    ) -> None:
+        if not cpu_share > 0:
+            raise ValueError(f"the explanation workers' CPU share must be above 0: {cpu_share}")
         self._processes = processes
         self._niceness = niceness
         self._idle_priority = idle_priority
+        self._cpu_share = cpu_share
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
 
@@ -231,7 +288,7 @@ class ExplainWorkers:
             return self._idle.pop()
         if len(self._busy) >= self._processes:
             raise RuntimeError(f"more than {self._processes} explanations asked at once")
-        return _Worker(self._niceness, self._idle_priority)
+        return _Worker(self._niceness, self._idle_priority, self._cpu_share / self._processes)
 
     async def explain(
         self,

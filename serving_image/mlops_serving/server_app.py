@@ -76,6 +76,7 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
             processes=settings.explain_concurrency,
             niceness=settings.explain_niceness,
             idle_priority=settings.explain_idle_priority,
+            cpu_share=settings.explain_cpu_share,
         )
         app.state.explanations = explain_routes.Explanations(
             repository=repository,

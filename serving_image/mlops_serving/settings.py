@@ -187,6 +187,15 @@ class ServerSettings(BaseSettings):
         "as soon as one does, where a lower niceness alone still lets a woken prediction wait "
         "for the rest of a worker's time slice.",
     )
+    explain_cpu_share: float = Field(
+        default=0.25,
+        gt=0,
+        le=64,
+        description="The share of one CPU the explanation workers may use together (0.25: a "
+        "quarter of one CPU; each of EXPLAIN_CONCURRENCY workers gets an equal part): a worker "
+        "sleeps after a forward pass for as long as keeps its CPU time within its part of the "
+        "wall-clock time. A part of 1 or more never holds a worker back.",
+    )
     torch_num_threads: int = Field(
         default_factory=_default_threads,
         ge=1,

@@ -417,7 +417,9 @@ def runtimes(
     figures = {key: r(*value) for key, value in {**base, **changes}.items()}
     alone = [r(900, 10.0), r(910, 9.0), r(890, 12.0)]
     beside = [r(880, beside_p99), r(870, 30.0), r(860, 8.0)]
-    return module, figures, (alone, beside)
+    judged = module.ExplainRounds(module.DEFAULT_SHARE, alone, beside, [40.0, 41.0, 39.0])
+    uncapped = module.ExplainRounds(1.0, alone, [r(800, 99.0)] * 3, [70.0, 72.0, 71.0])
+    return module, figures, [uncapped, judged]
 
 
 @pytest.mark.parametrize(
@@ -440,16 +442,33 @@ def test_serving_runtimes_judge_onnx_against_torch_in_the_same_run(
 ) -> None:
     module, figures, explain = runtimes(changes, beside_p99)
     result = module.summary(
-        {"onnx": [starts[0]], "torch": [starts[1]]},
-        {"onnx": [150.0], "torch": [577.0]},
-        figures,
         explain,
+        ({"onnx": [starts[0]], "torch": [starts[1]]}, {"onnx": [150.0], "torch": [577.0]}, figures),
     )
     check_shape(result, "serving_runtimes", targets_are_figures=False)
     assert result["figures"]["idle_rss_onnx_of_torch"] == 0.26
+    # judged at the server's default share, not at the uncapped one beside it (9.9x)
+    assert result["figures"]["explain_cpu_share"] == module.DEFAULT_SHARE
     assert result["figures"]["predict_p99_under_explain_ratio"] == round(beside_p99 / 10.0, 3)
-    assert result["figures"]["predict_p99_ms_c16"]["beside_explanations"]["max"] == 30.0
+    judged = result["figures"][f"explain_share_{module.DEFAULT_SHARE:g}"]
+    assert judged["predict_p99_ms_c16_beside_explanations"]["max"] == 30.0
+    assert judged["explanations_per_s"]["median"] == 40.0
+    assert result["figures"]["explain_share_1"]["predict_p99_under_explain_ratio"] == 9.9
     assert result["met"] is met
+
+
+@pytest.mark.parametrize(("beside_p99", "met"), [(11.0, True), (12.1, False)])
+def test_the_explain_figure_alone_is_judged_at_the_default_share(
+    beside_p99: float, met: bool
+) -> None:
+    module, _, explain = runtimes({}, beside_p99)
+    result = module.summary(explain)
+    check_shape(result, "serving_runtimes")
+    assert "cold_start_onnx_of_torch" not in result["figures"]
+    assert list(result["targets"]) == ["predict_p99_under_explain_ratio"]
+    assert result["met"] is met
+    with pytest.raises(ValueError, match="judged share"):
+        module.summary(explain[:1])  # the default share was not measured
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from mlops_core.artifact_io import rebuild_module
 from mlops_core.artifact_parts import read_artifact_parts
 from mlops_core.prediction_ids import PREDICTION_ID_HEADER
 from mlops_core.preprocessing import tokenize
+from mlops_serving.cpu_pacing import BURST_SECONDS
 from mlops_serving.errors import InvalidInputError, ModelUnavailableError
 from mlops_serving.explain_workers import Explained, ExplainWorkers
 from mlops_serving.explaining import ADDITIVITY_TOLERANCE, ModelExplainer
@@ -197,7 +199,7 @@ def test_a_worker_verifies_the_version_before_explaining_it(tmp_path: Path) -> N
     store = publish_example(tmp_path / "m" / "1.0.0", "logistic_regression", steps=10)
     digest = read_artifact_parts(store).digest
     record = example_records("breast-cancer", "test")[0]
-    workers = ExplainWorkers(processes=1, niceness=0)
+    workers = ExplainWorkers(processes=1, niceness=0, cpu_share=1.0)
 
     async def explain(digest: str, records: list[dict[str, Any]]) -> Explained:
         return await workers.explain(
@@ -225,3 +227,30 @@ def test_a_worker_verifies_the_version_before_explaining_it(tmp_path: Path) -> N
     finally:
         workers.close()
     assert not _workers()
+
+
+def test_a_worker_keeps_to_its_share_of_a_cpu(tmp_path: Path) -> None:
+    """Explanations asked back to back: the worker's CPU time stays within its share of the
+    wall clock (plus the one burst), where an unpaced one takes all the CPU it is given."""
+    share = 0.2
+    store = publish_example(tmp_path / "m" / "1.0.0", "mlp", steps=10)
+    digest = read_artifact_parts(store).digest
+    records = example_records("breast-cancer", "test")[:4]
+    workers = ExplainWorkers(processes=1, niceness=0, cpu_share=share)
+
+    async def explain(times: int) -> None:
+        for _ in range(times):
+            await workers.explain(
+                model="m", uri=store.uri, digest=digest, runtime="onnx", records=records
+            )
+
+    try:
+        asyncio.run(explain(1))  # the worker's start (shap's import and compilation): unpaced
+        (worker,) = _workers()
+        cpu, wall = sum(worker.cpu_times()[:2]), time.monotonic()
+        asyncio.run(explain(6))
+        cpu, wall = sum(worker.cpu_times()[:2]) - cpu, time.monotonic() - wall
+    finally:
+        workers.close()
+    assert cpu > 0.1  # enough work for the share to show
+    assert cpu <= BURST_SECONDS + share * wall * 1.1 + 0.02, (cpu, wall)  # 0.02: clock ticks
