@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from scipy.stats import norm
+from mlops_operator.statistics.distributions import normal_isf, normal_sf
 
 
 def z_test(*, successes_a: int, samples_a: int, successes_b: int, samples_b: int) -> float:
@@ -22,11 +22,11 @@ def z_test(*, successes_a: int, samples_a: int, successes_b: int, samples_b: int
     if variance <= 0:
         return 1.0 if difference == 0 else 0.0
     z = difference / math.sqrt(variance)
-    return float(2.0 * norm.sf(abs(z)))
+    return 2.0 * normal_sf(abs(z))
 
 
 def wald_interval(*, successes: int, samples: int, alpha: float) -> tuple[float, float]:
     """p̂ ± z_{1−α/2} · sqrt(p̂(1 − p̂)/n), clipped to [0, 1]."""
     p = successes / samples
-    width = float(norm.isf(alpha / 2)) * math.sqrt(p * (1 - p) / samples)
+    width = normal_isf(alpha / 2) * math.sqrt(p * (1 - p) / samples)
     return max(0.0, p - width), min(1.0, p + width)

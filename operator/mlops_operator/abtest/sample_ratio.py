@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from scipy.stats import chisquare
+from mlops_operator.statistics.distributions import chi_square_sf, chi_square_statistic
 
 SAMPLE_RATIO_LEVEL: Final = 0.001
 
@@ -43,5 +43,6 @@ def sample_ratio(
         return SampleRatio(p_value=1.0, mismatch=False)
     weight_sum = sum(w for _, w in kept)
     expected = [total * w / weight_sum for _, w in kept]
-    p_value = float(chisquare([n for n, _ in kept], expected).pvalue)
+    statistic = chi_square_statistic([float(n) for n, _ in kept], expected)
+    p_value = chi_square_sf(statistic, len(kept) - 1)
     return SampleRatio(p_value=p_value, mismatch=p_value < level)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from typing import Any
 
 import kopf
@@ -10,6 +12,7 @@ from mlops_operator import __version__
 from mlops_operator.context import OperatorContext
 from mlops_operator.handlers.requeue import Requeue
 from mlops_operator.kopf_config import configure_kopf
+from mlops_operator.kopf_session import bounded_session
 from mlops_operator.kube import ConflictError
 
 #: kopf's namespaced peering object (kopf.dev/v1, CRD from the chart's crds/)
@@ -55,9 +58,14 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext, requeue: Req
         )
 
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        info: kopf.ConnectionInfo | None = kopf.login_via_client(**kwargs)
-        return info
+    async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
+        # the client's credentials (it may run an exec plugin: off the event loop), in a
+        # session made on the loop that bounds the requests in flight
+        read = functools.partial(kopf.login_via_client, **kwargs)
+        info: kopf.ConnectionInfo | None = await asyncio.get_running_loop().run_in_executor(
+            None, read
+        )
+        return None if info is None else bounded_session(info)
 
     @kopf.on.probe(id="version", registry=registry)
     def version(**_: Any) -> str:
