@@ -119,6 +119,14 @@ def start_echo(devcluster: DevCluster, namespace: str, *names: str) -> dict[str,
     return {name: get_pod(devcluster, namespace, name)["status"]["podIP"] for name in names}
 
 
+def headless_addresses(devcluster: DevCluster, namespace: str, name: str) -> list[str]:
+    """The addresses the node's hosts file gives ``name``'s headless Service in ``namespace``."""
+    hosts = devcluster.layout.run / "hosts" / namespace
+    text = hosts.read_text() if hosts.exists() else ""
+    wanted = f"{name}.{namespace}.svc"
+    return sorted(line.split()[0] for line in text.splitlines() if wanted in line.split()[1:])
+
+
 def run_client(devcluster: DevCluster, namespace: str, name: str, *urls: str) -> Any:
     script = CLIENT % {"ns": namespace}
     manifest = f"""
@@ -166,6 +174,13 @@ def test_a_pod_calls_a_service_by_name_until_the_service_is_deleted(
     devcluster: DevCluster, namespace: str
 ) -> None:
     pods = start_echo(devcluster, namespace, "echo-a", "echo-b")
+    # Ready pods reach a headless name once their EndpointSlice does: wait for both, as DNS would
+    wait_for(
+        "the headless Service to list both pods",
+        lambda: headless_addresses(devcluster, namespace, "echo-headless"),
+        lambda listed: listed == sorted(pods.values()),
+        timeout=20,
+    )
     names = ["echo", f"echo.{namespace}", f"echo.{namespace}.svc"]
     names.append(f"echo.{namespace}.svc.cluster.local")
     urls = [f"http://{name}/" for name in names] + [f"http://echo.{namespace}.svc:80/"]
