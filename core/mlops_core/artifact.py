@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -164,7 +165,8 @@ class VerifiedFiles:
 
     @property
     def size_bytes(self) -> int:
-        return sum(len(data) for data in self.files.values())
+        """Every listed file's bytes, those left ``deferred`` included."""
+        return sum(entry.size for entry in self.manifest.files)
 
 
 def read_verified_files(
@@ -172,12 +174,14 @@ def read_verified_files(
     *,
     required: tuple[str, ...] = ARTIFACT_FILES,
     expected_digest: str | None = None,
+    deferred: Collection[str] = (),
 ) -> VerifiedFiles:
     """Read manifest.json and every file it lists; raise ArtifactError on any mismatch.
 
     With ``expected_digest`` (what the ModelVersion recorded), a manifest whose digest differs
     is refused before any other file is read. Nothing is deserialised here: callers parse the
-    bytes only after every file checked out.
+    bytes only after every file checked out. Files in ``deferred`` must be listed but are not
+    read: whoever reads one later checks it against the manifest (``verify_file``) first.
     """
     try:
         raw = store.read_bytes(MANIFEST_FILE)
@@ -200,6 +204,8 @@ def read_verified_files(
         raise ArtifactError(f"manifest of {store.uri} lists no {', '.join(missing)}")
     files: dict[str, bytes] = {}
     for entry in manifest.files:
+        if entry.path in deferred:
+            continue
         try:
             data = store.read_bytes(entry.path)
         except ObjectNotFoundError:

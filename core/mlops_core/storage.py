@@ -8,6 +8,7 @@ them, which MinIO accepts.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -54,11 +55,17 @@ class LocalStore:
     def uri(self) -> str:
         return str(self.root)
 
+    @functools.cached_property
+    def _real_root(self) -> str:
+        return os.path.realpath(self.root)
+
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if self.root.resolve() not in (path, *path.parents):
+        """The file of ``key``, its links followed; StorageError when that is outside the root."""
+        root = self._real_root
+        path = os.path.realpath(os.path.join(root, key))
+        if path != root and not path.startswith(os.path.join(root, "")):
             raise StorageError(f"key {key!r} escapes the store root {self.root}")
-        return path
+        return Path(path)
 
     def read_bytes(self, key: str) -> bytes:
         try:

@@ -71,6 +71,7 @@ class ModelRepository:
         self._defaults: dict[str, tuple[float, str]] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self._reserved: dict[Key, int] = {}
+        self._files_bytes: dict[Key, int] = {}  # a published version's files never change
         self._loaded_bytes = 0  # the footprints of ``_loaded``, kept as versions come and go
         self.preloaded = False
         self.preload_errors: list[str] = []
@@ -199,6 +200,14 @@ class ModelRepository:
         manifest = parse_manifest(self._store.read_bytes(f"{name}/{version}/{MANIFEST_FILE}"))
         return sum(entry.size for entry in manifest.files)
 
+    async def _files_of(self, key: Key) -> int:
+        """The bytes of ``key``'s files as its manifest lists them (read once per version)."""
+        known = self._files_bytes.get(key)
+        if known is None:
+            known = await asyncio.to_thread(self._manifest_bytes_blocking, *key)
+            self._files_bytes[key] = known
+        return known
+
     async def has_room_for(self, name: str, version: str) -> bool:
         """Whether ``name`` ``version`` would load now without evicting anything."""
         count = len(self._loaded) + len(self._loading)
@@ -207,7 +216,7 @@ class ModelRepository:
         budget = self.settings.model_memory_budget_bytes
         if not budget:
             return True
-        files = await asyncio.to_thread(self._manifest_bytes_blocking, name, version)
+        files = await self._files_of((name, version))
         return self.committed_bytes() + files + self.settings.model_overhead_bytes <= budget
 
     async def _reserve(self, key: Key) -> None:
@@ -215,7 +224,7 @@ class ModelRepository:
         budget = self.settings.model_memory_budget_bytes
         if not budget:
             return
-        files = await asyncio.to_thread(self._manifest_bytes_blocking, *key)
+        files = await self._files_of(key)
         needed = files + self.settings.model_overhead_bytes
         if needed > budget:
             reason = (

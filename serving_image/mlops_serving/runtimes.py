@@ -141,8 +141,9 @@ def load_servable(
     expected_digest: str | None = None,
 ) -> ServableArtifact:
     """Verify the version at ``store`` and open its network in the runtime that serves it
-    (``runtime_for``); ArtifactError says what is wrong."""
-    parts = read_artifact_parts(store, expected_digest=expected_digest)
+    (``runtime_for``); ArtifactError says what is wrong. The reference statistics wait for
+    the first drift report, which reads and checks them."""
+    parts = read_artifact_parts(store, expected_digest=expected_digest, defer_reference=True)
     onnx = parts.onnx
     network: Network
     if runtime_for(requested, has_onnx=onnx is not None) == "torch" or onnx is None:

@@ -15,6 +15,7 @@ from mlops_core.artifact import (
     CALIBRATION_FILE,
     CONFIG_FILE,
     MANIFEST_FILE,
+    REFERENCE_STATS_FILE,
     WEIGHTS_FILE,
     build_manifest,
     manifest_bytes,
@@ -257,3 +258,27 @@ def test_calibration_is_published_listed_verified_and_optional(
     path.write_bytes(path.read_bytes().replace(b"1.7", b"9.7"))
     with pytest.raises(ArtifactError, match=r"calibration.json does not match the manifest"):
         read_artifact_parts(LocalStore(tmp_path / "new"))
+
+
+def test_deferred_reference_statistics_are_read_and_checked_when_first_used(
+    tmp_path: Path, trained: dict
+) -> None:
+    _publish(tmp_path, trained)
+    store, reads = LocalStore(tmp_path), []
+    read_bytes = store.read_bytes
+    store.read_bytes = lambda key: reads.append(key) or read_bytes(key)  # type: ignore[method-assign]
+    parts = read_artifact_parts(store, defer_reference=True)
+    assert REFERENCE_STATS_FILE not in reads
+    assert REFERENCE_STATS_FILE not in parts.files
+    assert parts.size_bytes == read_artifact_parts(LocalStore(tmp_path)).size_bytes  # counted
+    assert parts.read_reference().features  # read now, matching the manifest
+    stats = bytearray((tmp_path / REFERENCE_STATS_FILE).read_bytes())
+    stats[-2] ^= 0x01
+    (tmp_path / REFERENCE_STATS_FILE).write_bytes(bytes(stats))
+    with pytest.raises(ArtifactError, match=r"reference_stats.json does not match the manifest"):
+        parts.read_reference()
+    (tmp_path / REFERENCE_STATS_FILE).unlink()
+    with pytest.raises(ArtifactError, match=r"cannot read reference_stats.json"):
+        parts.read_reference()
+    with pytest.raises(ArtifactError, match=r"reference_stats.json is listed in the manifest"):
+        read_artifact_parts(LocalStore(tmp_path))  # read at once unless deferred

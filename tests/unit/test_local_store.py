@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_core.storage import LocalStore
+from mlops_core.storage import LocalStore, StorageError
 
 pytestmark = pytest.mark.unit
 
@@ -46,3 +46,18 @@ def test_listing_a_models_versions_walks_only_that_model(
     monkeypatch.setattr(Path, "rglob", recording)
     assert store.list("a/") == [k for k in KEYS if k.startswith("a/")]
     assert walked == [tmp_path / "a"]
+
+
+def test_a_key_that_leads_out_of_the_root_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    store = LocalStore(root)
+    store.write_bytes("a/1.0.0/manifest.json", b"inside")
+    (tmp_path / "secret.json").write_bytes(b"outside")
+    (root / "a" / "link").symlink_to(tmp_path)
+    (root / "a" / "inner").symlink_to(root / "a" / "1.0.0")
+    for key in ["../secret.json", "a/../../secret.json", "a/link/secret.json", "/etc/hostname"]:
+        with pytest.raises(StorageError, match="escapes the store root"):
+            store.read_bytes(key)
+    assert store.read_bytes("a/inner/manifest.json") == b"inside"  # a link that stays inside
+    assert store.read_bytes("a/./1.0.0/../1.0.0/manifest.json") == b"inside"
+    assert LocalStore(root / "a" / "inner").read_bytes("manifest.json") == b"inside"
