@@ -25,6 +25,7 @@ from mlops_core.artifact import (
     REFERENCE_STATS_FILE,
     ArtifactError,
     Manifest,
+    VerifiedFiles,
     read_verified_files,
     verify_file,
 )
@@ -116,6 +117,11 @@ def read_artifact_parts(
     ``read_reference`` reads and checks them."""
     deferred = (REFERENCE_STATS_FILE,) if defer_reference else ()
     verified = read_verified_files(store, expected_digest=expected_digest, deferred=deferred)
+    return parse_artifact_parts(store, verified)
+
+
+def parse_artifact_parts(store: ObjectStore, verified: VerifiedFiles) -> ArtifactParts:
+    """Parse the files ``read_verified_files`` read from ``store`` and checked (no I/O)."""
     files = verified.files
     try:
         config = ArtifactConfig.model_validate_json(files[CONFIG_FILE])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import time
@@ -29,7 +30,8 @@ from mlops_core.artifact import MANIFEST_FILE, ArtifactError, parse_manifest
 from mlops_core.storage import ObjectStore, StorageError, join_uri, open_store
 from mlops_serving.errors import ModelNotFoundError, ModelUnavailableError
 from mlops_serving.metrics import ServerMetrics
-from mlops_serving.served_model import ServedModel, load_served_model
+from mlops_serving.runtimes import opens_quickly, read_servable
+from mlops_serving.served_model import ServedModel, open_served_model
 from mlops_serving.settings import ServerSettings
 from mlops_serving.versions import highest
 
@@ -242,16 +244,24 @@ class ModelRepository:
         try:
             await self._reserve(key)
             store = open_store(join_uri(self._store.uri, name, version))
-            served = await asyncio.to_thread(
-                load_served_model,
+            verified = await asyncio.to_thread(
+                read_servable, store, expected_digest=self._digests.get(key)
+            )
+            opening = functools.partial(
+                open_served_model,
                 store,
+                verified,
                 name=name,
                 version=version,
                 settings=self.settings,
                 executor=self._executor,
                 metrics=self.metrics,
-                expected_digest=self._digests.get(key),
             )
+            gpu = self.settings.serving_gpu
+            if opens_quickly(verified, requested=self.settings.serving.runtime, gpu=gpu):
+                served = opening()  # a thread would wait for the interpreter behind requests
+            else:
+                served = await asyncio.to_thread(opening)
         except (ArtifactError, StorageError, ValueError, RuntimeError, OSError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
             self._failures[key] = _Failure(reason, time.monotonic())

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mlops_core.artifact import ArtifactError
+from mlops_core.artifact import ArtifactError, VerifiedFiles
 from mlops_core.preprocessing import PreprocessingError, TabularPreprocessor
 from mlops_core.reference_stats import ReferenceStats, ReferenceStatsError
 from mlops_core.storage import ObjectStore
@@ -32,7 +32,7 @@ from mlops_serving.drift_monitor import (
 from mlops_serving.errors import InvalidInputError, ModelUnavailableError
 from mlops_serving.metrics import ServerMetrics
 from mlops_serving.performance_monitor import PerformanceMonitor
-from mlops_serving.runtimes import ServableArtifact, load_servable
+from mlops_serving.runtimes import ServableArtifact, open_servable, read_servable
 from mlops_serving.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -213,15 +213,39 @@ def load_served_model(
     metrics: ServerMetrics,
     expected_digest: str | None = None,
 ) -> ServedModel:
-    """Verify the version at ``store``, open it in its runtime (``runtimes.load_servable``)
-    and warm it up if asked (blocking); with
-    ``expected_digest``, a manifest with another digest is refused before anything is read."""
-    artifact = load_servable(
+    """Verify the version at ``store``, open it in its runtime and warm it up if asked
+    (blocking); with ``expected_digest``, a manifest with another digest is refused before
+    anything is read."""
+    verified = read_servable(store, expected_digest=expected_digest)
+    return open_served_model(
         store,
+        verified,
+        name=name,
+        version=version,
+        settings=settings,
+        executor=executor,
+        metrics=metrics,
+    )
+
+
+def open_served_model(
+    store: ObjectStore,
+    verified: VerifiedFiles,
+    *,
+    name: str,
+    version: str,
+    settings: ServerSettings,
+    executor: Executor,
+    metrics: ServerMetrics,
+) -> ServedModel:
+    """Open the files ``runtimes.read_servable`` checked in their runtime and warm the
+    version up if asked (CPU only, blocking)."""
+    artifact = open_servable(
+        store,
+        verified,
         requested=settings.serving.runtime,
         gpu=settings.serving_gpu,
         threads=settings.torch_num_threads,
-        expected_digest=expected_digest,
     )
     if artifact.manifest.model != name or artifact.manifest.version != version:
         log.warning(

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from example_artifacts import dataset_of, example_records, publish_example
 
+from mlops_core.storage import LocalStore
+from mlops_serving import model_repository, runtimes
 from mlops_serving.metrics import ServerMetrics
 from mlops_serving.model_repository import ModelRepository
 from mlops_serving.served_model import ServedModel, load_served_model
@@ -118,3 +122,41 @@ def test_the_budget_counts_the_versions_in_memory_as_they_come_and_go(
     seen = asyncio.run(scenario())
     assert [held for held, _ in seen] == [["a"], ["a", "b"], ["b", "c"], ["c", "a"], ["a", "b"]]
     assert all(held_bytes <= settings.model_memory_budget_bytes for _, held_bytes in seen)
+
+
+def test_a_small_onnx_version_opens_on_the_event_loop_and_others_in_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnxruntime  # noqa: F401  (imported by a server's first ONNX load)
+
+    publish_example(tmp_path / "small" / "1.0.0", "mlp", steps=2, model="small")
+    publish_example(tmp_path / "legacy" / "1.0.0", "mlp", onnx=False, steps=2, model="legacy")
+    publish_example(tmp_path / "big" / "1.0.0", "mlp", steps=2, model="big")
+    opened_on: dict[str, bool] = {}
+    opening = model_repository.open_served_model
+
+    def recording(*args: Any, **kwargs: Any) -> ServedModel:
+        opened_on[kwargs["name"]] = threading.current_thread() is threading.main_thread()
+        return opening(*args, **kwargs)
+
+    monkeypatch.setattr(model_repository, "open_served_model", recording)
+    monkeypatch.setattr(runtimes, "QUICK_OPEN_MAX_BYTES", 0, raising=True)
+
+    async def load(repository: ModelRepository, *names: str) -> None:
+        for name in names:
+            assert (await repository.get(name, "1.0.0")).name == name
+        await repository.close()
+
+    settings = ServerSettings(model_repository_uri=str(tmp_path))
+    metrics = ServerMetrics()
+    repository = ModelRepository(settings, executor=ThreadPoolExecutor(1), metrics=metrics)
+    asyncio.run(load(repository, "big"))  # over QUICK_OPEN_MAX_BYTES
+    monkeypatch.undo()
+    monkeypatch.setattr(model_repository, "open_served_model", recording)
+    repository = ModelRepository(settings, executor=ThreadPoolExecutor(1), metrics=ServerMetrics())
+    asyncio.run(load(repository, "small", "legacy"))
+    assert opened_on == {"big": False, "small": True, "legacy": False}
+    verified = runtimes.read_servable(LocalStore(tmp_path / "small" / "1.0.0"))
+    assert runtimes.opens_quickly(verified, requested="onnx", gpu=False)
+    assert not runtimes.opens_quickly(verified, requested="torch", gpu=False)
+    assert not runtimes.opens_quickly(verified, requested="onnx", gpu=True)
