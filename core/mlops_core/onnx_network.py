@@ -10,6 +10,7 @@ module imports neither torch nor onnx: ONNX Runtime only, when a network is open
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -28,6 +29,22 @@ CPU_PROVIDER: Final = "CPUExecutionProvider"
 CUDA_PROVIDER: Final = "CUDAExecutionProvider"
 
 Probabilities = np.ndarray[Any, np.dtype[np.float32]]
+
+_shared_pool_lock = threading.Lock()
+_shared_pool_threads: list[int] = []  # the size of the process's one pool, once made
+
+
+def shared_pool_threads(onnxruntime_module: Any, threads: int | None) -> int:
+    """Make the process's one intra-op thread pool, sized by the first session's ``threads``
+    (0: ONNX Runtime's default), unless made; its size. Every session runs on it: a pool per
+    session would give each of a server's hundreds of versions threads of its own, slowing
+    both opening and running them (docs/pools.md has the figures)."""
+    with _shared_pool_lock:
+        if not _shared_pool_threads:
+            size = threads or 0
+            onnxruntime_module.set_global_thread_pool_sizes(size, 1)
+            _shared_pool_threads.append(size)
+        return _shared_pool_threads[0]
 
 
 class OnnxNetworkError(ValueError):
@@ -62,14 +79,15 @@ class OnnxNetwork:
     def from_bytes(
         cls, data: bytes, config: ArtifactConfig, *, gpu: bool = False, threads: int | None = None
     ) -> OnnxNetwork:
-        """Open ``model.onnx`` (already verified against the manifest); OnnxNetworkError when
-        ONNX Runtime cannot, or the graph's inputs and outputs are not the contract's."""
+        """Open ``model.onnx`` (already verified against the manifest) on the process's one
+        thread pool (``shared_pool_threads``: ``threads`` sizes it when this is the first);
+        OnnxNetworkError when ONNX Runtime cannot, or the graph's inputs and outputs are not
+        the contract's."""
         import onnxruntime
 
+        shared_pool_threads(onnxruntime, threads)
         options = onnxruntime.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
+        options.use_per_session_threads = False
         options.log_severity_level = 3  # warnings of the graph optimiser are not the caller's
         # a server holds many small sessions: no arena kept per session (its high-water mark
         # stays allocated) nor per-shape allocation plans; 41 KiB less per session of a small

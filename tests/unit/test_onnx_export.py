@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +88,13 @@ def test_the_export_is_listed_and_verified_like_every_file(tmp_path: Path) -> No
     path.write_bytes(bytes(data))
     with pytest.raises(ArtifactError, match=r"model\.onnx does not match the manifest"):
         read_verified_files(LocalStore(tmp_path / "logistic_regression"))
+
+
+def test_every_network_of_a_process_runs_on_one_thread_pool() -> None:
+    config, inputs = _check_rows("mlp")
+    data = export_onnx(build_model(config), config, inputs)
+    threads = len(os.listdir("/proc/self/task"))
+    networks = [OnnxNetwork.from_bytes(data, config, threads=3) for _ in range(12)]
+    for network in networks:
+        network.probabilities(inputs)
+    assert len(os.listdir("/proc/self/task")) - threads <= 3  # the pool, made at most once
