@@ -22,7 +22,9 @@ unavailable with the reason. The pool server also reads and checks every file of
 parses its config, preprocessing and calibration, and warms each version up (its reference
 statistics wait for a drift report): its loads are the costlier ones.
 
-Each repeat, per system in turn: a **warm** phase (requests over K/2 models already loaded: the
+Each system runs alone (started, measured over every repeat, stopped before the next starts: an
+idle system's processes, Ray's above all, would take CPU from the one measured). Each repeat: a
+**warm** phase (requests over K/2 models already loaded: the
 all-warm latency) and a **Zipf(1.1)** phase (REQUESTS requests drawn i.i.d. from a Zipf(1.1)
 popularity over every model, so models interleave; each repeat ranks the models in a new random
 order, so the hot set of one repeat is cold in the next). Requests are Open Inference Protocol v2

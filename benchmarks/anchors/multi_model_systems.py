@@ -345,48 +345,63 @@ def run_systems(
     repeats: int,
     workdir: Path,
 ) -> Outcome:
-    """Start every system, measure them in turn within each repeat, stop them."""
-    outcome = Outcome()
-    with contextlib.ExitStack() as stack:
-        running: list[System] = []
-        if "pool" in systems:
-            pool = stack.enter_context(
-                Pool(root, names, workdir, replicas).running(budget, overhead, per_replica)
-            )
-            idle = pool.runtime_baseline()
-            pool.write_config(budget, overhead, placed=True)
-            wait_settled(pool)
-            count, size = pool.loaded_bytes(overhead)
-            grown = sum(rss(pool.pids())) - sum(idle)
-            first = len(idle)  # the versions the baseline already held
-            outcome.overhead_bytes = grown / max(count - first, 1) - size / max(count, 1)
-            outcome.idle_rss_mib["pool"] = max(idle) / 2**20
-            print(
-                f"pool: {count} versions preloaded, {outcome.overhead_bytes / 1024:.0f} KiB "
-                f"RSS each beyond its files",
-                flush=True,
-            )
-            running.append(pool)
-        from anchors.multi_model_anchors import MLServer, RayServe
+    """Measure each system alone: start it, run every repeat, stop it before the next starts
+    (an idle system's own processes, Ray's above all, would take CPU from the one measured)."""
+    from anchors.multi_model_anchors import MLServer, RayServe
 
-        anchors: dict[str, Any] = {
-            "ray": lambda: RayServe(root, workdir, replicas, per_replica),
-            "mlserver": lambda: MLServer(root, names, workdir, replicas, per_replica),
-        }
-        for name, make in anchors.items():
-            if name not in systems:
-                continue
+    outcome = Outcome()
+    makers: dict[str, Any] = {
+        "pool": lambda: _started_pool(
+            root, names, workdir, replicas, budget, overhead, per_replica, outcome
+        ),
+        "ray": lambda: RayServe(root, workdir, replicas, per_replica).running(),
+        "mlserver": lambda: MLServer(root, names, workdir, replicas, per_replica).running(),
+    }
+    for name, make in makers.items():
+        if name not in systems:
+            continue
+        with contextlib.ExitStack() as stack:
             try:
-                system = stack.enter_context(make().running())
+                system = stack.enter_context(make())
             except Exception as exc:  # an anchor that cannot run is reported, not fatal
+                if name == "pool":
+                    raise
                 outcome.unavailable[name] = f"{type(exc).__name__}: {exc}"[:300]
                 print(f"{name}: unavailable: {outcome.unavailable[name]}", flush=True)
                 continue
-            outcome.idle_rss_mib[name] = max(rss(system.pids())) / 2**20
-            running.append(system)
-        for seed in range(repeats):
-            for system in running:
+            if name != "pool":
+                outcome.idle_rss_mib[name] = max(rss(system.pids())) / 2**20
+            for seed in range(repeats):
                 result = measure(system, names, per_replica, requests, seed)
                 outcome.repeats.setdefault(system.name, []).append(result)
                 print(f"repeat {seed} {system.name}: {result}", flush=True)
     return outcome
+
+
+@contextlib.contextmanager
+def _started_pool(
+    root: Path,
+    names: list[str],
+    workdir: Path,
+    replicas: int,
+    budget: int,
+    overhead: int,
+    per_replica: int,
+    outcome: Outcome,
+) -> Iterator[Pool]:
+    """The pool started, its runtime baseline taken, its placement preloaded."""
+    with Pool(root, names, workdir, replicas).running(budget, overhead, per_replica) as pool:
+        idle = pool.runtime_baseline()
+        pool.write_config(budget, overhead, placed=True)
+        wait_settled(pool)
+        count, size = pool.loaded_bytes(overhead)
+        grown = sum(rss(pool.pids())) - sum(idle)
+        first = len(idle)  # the versions the baseline already held
+        outcome.overhead_bytes = grown / max(count - first, 1) - size / max(count, 1)
+        outcome.idle_rss_mib["pool"] = max(idle) / 2**20
+        print(
+            f"pool: {count} versions preloaded, {outcome.overhead_bytes / 1024:.0f} KiB "
+            f"RSS each beyond its files",
+            flush=True,
+        )
+        yield pool
