@@ -108,15 +108,10 @@ class ArtifactParts:
         return replace(self, files={})
 
 
-def read_artifact_parts(
-    store: ObjectStore, *, expected_digest: str | None = None, defer_reference: bool = False
-) -> ArtifactParts:
+def read_artifact_parts(store: ObjectStore, *, expected_digest: str | None = None) -> ArtifactParts:
     """Read, verify and parse the version at ``store``; ArtifactError says what is wrong
-    (including a manifest whose digest is not ``expected_digest``, when given). With
-    ``defer_reference`` the reference statistics are left in the store until
-    ``read_reference`` reads and checks them."""
-    deferred = (REFERENCE_STATS_FILE,) if defer_reference else ()
-    verified = read_verified_files(store, expected_digest=expected_digest, deferred=deferred)
+    (including a manifest whose digest is not ``expected_digest``, when given)."""
+    verified = read_verified_files(store, expected_digest=expected_digest)
     return parse_artifact_parts(store, verified)
 
 

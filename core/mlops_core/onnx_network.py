@@ -30,21 +30,20 @@ CUDA_PROVIDER: Final = "CUDAExecutionProvider"
 
 Probabilities = np.ndarray[Any, np.dtype[np.float32]]
 
-_shared_pool_lock = threading.Lock()
-_shared_pool_threads: list[int] = []  # the size of the process's one pool, once made
+_one_pool_lock = threading.Lock()
+_one_pool_made = False
 
 
-def shared_pool_threads(onnxruntime_module: Any, threads: int | None) -> int:
-    """Make the process's one intra-op thread pool, sized by the first session's ``threads``
-    (0: ONNX Runtime's default), unless made; its size. Every session runs on it: a pool per
-    session would give each of a server's hundreds of versions threads of its own, slowing
-    both opening and running them (docs/pools.md has the figures)."""
-    with _shared_pool_lock:
-        if not _shared_pool_threads:
-            size = threads or 0
-            onnxruntime_module.set_global_thread_pool_sizes(size, 1)
-            _shared_pool_threads.append(size)
-        return _shared_pool_threads[0]
+def _use_one_thread_pool(onnxruntime_module: Any, threads: int | None) -> None:
+    """Make the process's one intra-op thread pool unless made, sized by the first session's
+    ``threads`` (None: ONNX Runtime's default). Every session runs on it: a pool per session
+    would give each of a server's hundreds of versions threads of its own, slowing both
+    opening and running them (docs/pools.md has the figures)."""
+    global _one_pool_made
+    with _one_pool_lock:
+        if not _one_pool_made:
+            onnxruntime_module.set_global_thread_pool_sizes(threads or 0, 1)
+            _one_pool_made = True
 
 
 class OnnxNetworkError(ValueError):
@@ -80,12 +79,12 @@ class OnnxNetwork:
         cls, data: bytes, config: ArtifactConfig, *, gpu: bool = False, threads: int | None = None
     ) -> OnnxNetwork:
         """Open ``model.onnx`` (already verified against the manifest) on the process's one
-        thread pool (``shared_pool_threads``: ``threads`` sizes it when this is the first);
+        thread pool (``_use_one_thread_pool``: ``threads`` sizes it when this is the first);
         OnnxNetworkError when ONNX Runtime cannot, or the graph's inputs and outputs are not
         the contract's."""
         import onnxruntime
 
-        shared_pool_threads(onnxruntime, threads)
+        _use_one_thread_pool(onnxruntime, threads)
         options = onnxruntime.SessionOptions()
         options.use_per_session_threads = False
         options.log_severity_level = 3  # warnings of the graph optimiser are not the caller's

@@ -19,6 +19,7 @@ from mlops_core.artifact import (
     WEIGHTS_FILE,
     build_manifest,
     manifest_bytes,
+    read_verified_files,
 )
 from mlops_core.artifact_io import (
     ArtifactConfig,
@@ -28,7 +29,7 @@ from mlops_core.artifact_io import (
     load_artifact,
     publish_artifact,
 )
-from mlops_core.artifact_parts import read_artifact_parts
+from mlops_core.artifact_parts import parse_artifact_parts, read_artifact_parts
 from mlops_core.calibration import Calibration
 from mlops_core.models import build_model
 from mlops_core.preprocessing import PreprocessingError, fit_tabular, fit_text
@@ -267,7 +268,7 @@ def test_deferred_reference_statistics_are_read_and_checked_when_first_used(
     store, reads = LocalStore(tmp_path), []
     read_bytes = store.read_bytes
     store.read_bytes = lambda key: reads.append(key) or read_bytes(key)  # type: ignore[method-assign]
-    parts = read_artifact_parts(store, defer_reference=True)
+    parts = parse_artifact_parts(store, read_verified_files(store, deferred=[REFERENCE_STATS_FILE]))
     assert REFERENCE_STATS_FILE not in reads
     assert REFERENCE_STATS_FILE not in parts.files
     assert parts.size_bytes == read_artifact_parts(LocalStore(tmp_path)).size_bytes  # counted
