@@ -204,7 +204,7 @@ def test_a_slower_canary_is_rolled_back_within_its_step_naming_the_estimate(
     assert slow["tolerance"] == 0.02
     assert slow["tolerance"] < slow["lower"] <= slow["increase"] <= slow["upper"] <= 1.0
     assert slow["canary"] >= 0.5, slow  # most of its requests beyond the bound
-    assert slow["stable"] <= 0.25, slow
+    assert slow["stable"] <= 0.5, slow  # the bound never lies below the stable median's bucket
     assert slow["increase"] == pytest.approx(slow["canary"] - slow["stable"])
     assert found["errorRate"]["shown"] != "Worse"
     # the condition and the Event name the same estimate and interval

@@ -336,6 +336,8 @@ def test_ab_statistics_false_winners_under_peeking_at_most_the_level(
         ({"detected_sequential_latency_regression_2000_per_min": 0.89}, False),
         ({"detected_sequential_error_regression_2000_per_min": float("nan")}, False),
         ({"false_rollback_rate_threshold_2000_per_min": 0.9}, True),  # beside, not judged
+        ({"detected_sequential_latency_regression_fast_2000_per_min": 0.001}, False),
+        ({"false_rollback_rate_sequential_fast_2000_per_min": 0.06}, False),
     ],
 )
 def test_canary_statistics_judges_the_sequential_rates(
@@ -349,6 +351,8 @@ def test_canary_statistics_judges_the_sequential_rates(
         "detected_sequential_error_regression_2000_per_min": 0.9,
         "median_seconds_to_rollback_sequential_error_regression_2000_per_min": float("nan"),
         "detected_sequential_latency_regression_2000_per_min": 1.0,
+        "false_rollback_rate_sequential_fast_2000_per_min": 0.0,
+        "detected_sequential_latency_regression_fast_2000_per_min": 1.0,
         "canaries": 2000,
     } | changes
     result = benchmark("canary_statistics").summary(figures)

@@ -101,8 +101,19 @@ def test_the_latency_bound_is_the_bucket_edge_below_the_stable_p99() -> None:
     assert float(slow_share.slower_than(slower, index)) == 300.0
 
 
+def test_a_p99_sharing_the_medians_bucket_takes_its_upper_edge_leaving_room_to_be_worse() -> None:
+    # bounds 1 ms, 2.5 ms, 5 ms, +Inf: a fast stable version answering in 1–2.5 ms, 91.5% of it
+    # beyond 1 ms, so a lower-edge bound would leave a slower version 8.5 points to move
+    stable = np.array([20.0, 235.0, 236.0, 236.0])
+    index = slow_share.bound_index(stable, quantile=0.99)
+    assert int(index) == 1  # 2.5 ms: the upper edge of the bucket holding the p99 and the median
+    assert float(slow_share.slower_than(stable, index)) == 1.0
+    slower = np.array([0.0, 0.0, 10.0, 243.0])
+    assert float(slow_share.slower_than(slower, index)) == 243.0
+
+
 def test_a_p99_in_the_first_bucket_takes_its_upper_edge_and_many_histograms_work_at_once() -> None:
-    histograms = np.array([[1000.0, 1000.0, 1000.0], [10.0, 990.0, 1000.0]])
+    histograms = np.array([[1000.0, 1000.0, 1000.0], [600.0, 990.0, 1000.0], [10.0, 990.0, 1000.0]])
     index = slow_share.bound_index(histograms, quantile=0.99)
-    assert index.tolist() == [0, 0]
-    assert slow_share.slower_than(histograms, index).tolist() == [0.0, 990.0]
+    assert index.tolist() == [0, 0, 1]
+    assert slow_share.slower_than(histograms, index).tolist() == [0.0, 400.0, 10.0]

@@ -104,7 +104,10 @@ class SequentialAnalysis(WireModel):
     latency_bound_ms: float | None = Field(
         default=None,
         ge=0,
-        description="The latency bound: the histogram bucket bound below the stable version's p99.",
+        description=(
+            "The latency bound: the histogram bucket bound below the stable version's p99, or "
+            "above it when that bucket also holds the stable version's median."
+        ),
     )
 
 
