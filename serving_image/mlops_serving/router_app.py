@@ -280,7 +280,13 @@ class RouterApp:
         pool = self.router.pool
         ready = {b.version: len(pool.endpoints(config, b.version)) for b in config.backends}
         ok = any(ready[b.version] for b in config.backends if b.weight > 0)
-        body: dict[str, Any] = {"ready": ok, "endpoints": ready, "configError": self.source.error}
+        weights = {b.version: b.weight for b in config.backends}
+        body: dict[str, Any] = {
+            "ready": ok,
+            "endpoints": ready,
+            "weights": weights,
+            "configError": self.source.error,
+        }
         return Answer(
             200 if ok else 503, [(b"content-type", b"application/json")], json.dumps(body).encode()
         )

@@ -132,22 +132,31 @@ def test_backends_follow_endpointslices_of_real_pods(
             "one ready endpoint per version",
             lambda: client.get("/readyz").json()["endpoints"] == {"1.0.0": 1, "1.1.0": 1},
         )
-        slices = devcluster.kubectl(
-            "get",
-            "endpointslices",
-            "-n",
-            namespace,
-            "-l",
-            "kubernetes.io/service-name=fraud-v1-1-0",
-            "-o",
-            "json",
-        ).stdout
-        conditions = [
-            e["conditions"].get("ready")
-            for s in json.loads(slices)["items"]
-            for e in s.get("endpoints") or []
-        ]
-        assert sorted(conditions, key=str) == [False, True]  # the broken pod is listed, unready
+
+        def canary_conditions() -> list[object]:
+            slices = devcluster.kubectl(
+                "get",
+                "endpointslices",
+                "-n",
+                namespace,
+                "-l",
+                "kubernetes.io/service-name=fraud-v1-1-0",
+                "-o",
+                "json",
+            ).stdout
+            return sorted(
+                (
+                    e["conditions"].get("ready")
+                    for s in json.loads(slices)["items"]
+                    for e in s.get("endpoints") or []
+                ),
+                key=str,
+            )
+
+        # the broken pod is listed, unready (listed once it has an address: wait for it)
+        wait_for(
+            "the broken canary pod listed unready", lambda: canary_conditions() == [False, True]
+        )
         seen = versions_of(client, 100)
         assert set(seen) == {"1.0.0", "1.1.0"}
         assert "mlops_router_backend_retries_total{" not in client.get("/metrics").text

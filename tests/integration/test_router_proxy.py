@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -52,6 +54,25 @@ def write_config(path: Path, config: dict[str, object]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(config))
     tmp.replace(path)  # atomic, like a ConfigMap symlink swap
+
+
+def wait_until(what: str, check: Callable[[], bool], *, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def use_config(process: ServerProcess, path: Path, config: dict[str, object]) -> None:
+    """Write the router's config and wait until the router routes by its weights."""
+    write_config(path, config)
+    backends = cast(list[dict[str, object]], config["backends"])
+    weights = {b["version"]: b["weight"] for b in backends}
+    wait_until(
+        f"the router to take weights {weights}",
+        lambda: httpx.get(process.url + "/readyz").json()["weights"] == weights,
+    )
 
 
 def split_config(
@@ -121,8 +142,7 @@ def test_sticky_header_pins_callers(
     router: tuple[ServerProcess, Path], servers: dict[str, ServerProcess]
 ) -> None:
     process, config = router
-    write_config(config, split_config(servers, 50, 50, stickyHeader="x-user"))
-    time.sleep(0.5)
+    use_config(process, config, split_config(servers, 50, 50, stickyHeader="x-user"))
     with httpx.Client(base_url=process.url, timeout=30) as client:
         per_user = {u: versions_of(client, 5, **{"x-user": f"user-{u}"}) for u in range(12)}
     assert all(len(seen) == 1 for seen in per_user.values())
@@ -133,14 +153,17 @@ def test_config_reload_and_invalid_config_keeps_the_last_good_one(
     router: tuple[ServerProcess, Path], servers: dict[str, ServerProcess]
 ) -> None:
     process, config = router
-    write_config(config, split_config(servers, 0, 100))
-    time.sleep(0.5)
+    use_config(process, config, split_config(servers, 0, 100))
     with httpx.Client(base_url=process.url, timeout=30) as client:
         assert versions_of(client, 20) == Counter({"1.1.0": 20})
         config.write_text('{"model": "fraud", "backends": []}')
-        time.sleep(0.5)
+        wait_until(
+            "the invalid config reported",
+            lambda: client.get("/readyz").json()["configError"] is not None,
+        )
         ready = client.get("/readyz").json()
         assert "at least 1" in ready["configError"]
+        assert ready["weights"] == {"1.0.0": 0, "1.1.0": 100}  # the last good one
         assert versions_of(client, 10) == Counter({"1.1.0": 10})
 
 
@@ -149,8 +172,7 @@ def test_mirror_copies_traffic_and_drops_the_answers(
 ) -> None:
     process, config = router
     mirror = {"version": "1.1.0", "percent": 100}
-    write_config(config, split_config(servers, 100, 0, mirror=mirror))
-    time.sleep(0.5)
+    use_config(process, config, split_config(servers, 100, 0, mirror=mirror))
     canary = servers["1.1.0"]
     before = metric(
         httpx.get(canary.url + "/metrics").text,
@@ -158,10 +180,21 @@ def test_mirror_copies_traffic_and_drops_the_answers(
         model="fraud",
         version="1.1.0",
     )
+
+    def copies() -> dict[str, float]:
+        """Copies sent to the mirror so far, by outcome (ok, error, dropped)."""
+        text = httpx.get(process.url + "/metrics").text
+        found = {}
+        for outcome in ("ok", "error", "dropped"):
+            name = "mlops_router_mirror_requests_total"
+            with contextlib.suppress(AssertionError):  # not counted yet
+                found[outcome] = metric(text, name, version="1.1.0", outcome=outcome)
+        return found
+
     with httpx.Client(base_url=process.url, timeout=30) as client:
         assert versions_of(client, 20) == Counter({"1.0.0": 20})
-        time.sleep(0.5)
-        mirrored = client.get("/metrics").text
+    # the copies go out in the background, after the answers: wait for all 20 to be settled
+    wait_until("20 copies sent", lambda: sum(copies().values()) >= 20)
     after = metric(
         httpx.get(canary.url + "/metrics").text,
         "ml_predictions_total",
@@ -169,9 +202,7 @@ def test_mirror_copies_traffic_and_drops_the_answers(
         version="1.1.0",
     )
     assert after - before == 20
-    assert (
-        metric(mirrored, "mlops_router_mirror_requests_total", version="1.1.0", outcome="ok") == 20
-    )
+    assert copies() == {"ok": 20}
 
 
 def test_paths_and_versioned_requests(router: tuple[ServerProcess, Path]) -> None:
@@ -233,8 +264,7 @@ def test_explaining_a_prediction_by_its_id_goes_to_the_version_that_made_it(
     router: tuple[ServerProcess, Path], servers: dict[str, ServerProcess]
 ) -> None:
     process, config = router
-    write_config(config, split_config(servers, 50, 50))  # a canary at half the traffic
-    time.sleep(0.5)
+    use_config(process, config, split_config(servers, 50, 50))  # a canary at half the traffic
     made: dict[str, str] = {}  # version -> the id of a prediction it made
     with httpx.Client(base_url=process.url, timeout=120) as client:
         while len(made) < 2:
@@ -256,8 +286,7 @@ def test_feedback_reaches_the_version_that_made_the_prediction_without_a_sticky_
     router: tuple[ServerProcess, Path], servers: dict[str, ServerProcess]
 ) -> None:
     process, config = router
-    write_config(config, split_config(servers, 50, 50))
-    time.sleep(0.5)
+    use_config(process, config, split_config(servers, 50, 50))
     made: dict[str, list[str]] = {"1.0.0": [], "1.1.0": []}  # version -> ids of its predictions
     with httpx.Client(base_url=process.url, timeout=60) as client:
         while min(len(ids) for ids in made.values()) < 6:
