@@ -57,23 +57,26 @@ class FeedbackBook:
     def __init__(self, capacity: int, *, window: int = 1000) -> None:
         self._capacity = capacity
         self._window = window
-        self._pending: OrderedDict[str, PredictionRecord] = OrderedDict()
+        # plain tuples of strings, which the cyclic GC stops tracking: a book of 100,000
+        # records as objects would make each full collection a pause of tens of milliseconds
+        self._pending: OrderedDict[str, tuple[str, str, str]] = OrderedDict()
         self._tally: dict[tuple[str, str], tuple[int, int]] = {}
         self._recent: dict[tuple[str, str], deque[bool]] = {}
         self._lock = threading.Lock()
 
     def record(self, prediction_id: str, record: PredictionRecord) -> None:
         with self._lock:
-            self._pending[prediction_id] = record
+            self._pending[prediction_id] = (record.model, record.version, record.label)
             while len(self._pending) > self._capacity:
                 self._pending.popitem(last=False)
 
     def feedback(self, prediction_id: str, true_label: str) -> tuple[bool, Accuracy]:
         """Whether the prediction was right, and the version's accuracy so far."""
         with self._lock:
-            record = self._pending.pop(prediction_id, None)
-            if record is None:
+            found = self._pending.pop(prediction_id, None)
+            if found is None:
                 raise UnknownPredictionError(prediction_id)
+            record = PredictionRecord(*found)
             key = (record.model, record.version)
             correct, samples = self._tally.get(key, (0, 0))
             hit = record.label == true_label
