@@ -5,9 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -21,6 +20,8 @@ from test_serving_models import (
     run_server,
 )
 from test_serving_server import RECORD, metric
+
+from mlops_devcluster.local_operator import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -56,22 +57,16 @@ def write_config(path: Path, config: dict[str, object]) -> None:
     tmp.replace(path)  # atomic, like a ConfigMap symlink swap
 
 
-def wait_until(what: str, check: Callable[[], bool], *, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
-
-
 def use_config(process: ServerProcess, path: Path, config: dict[str, object]) -> None:
     """Write the router's config and wait until the router routes by its weights."""
     write_config(path, config)
     backends = cast(list[dict[str, object]], config["backends"])
     weights = {b["version"]: b["weight"] for b in backends}
     wait_until(
-        f"the router to take weights {weights}",
         lambda: httpx.get(process.url + "/readyz").json()["weights"] == weights,
+        timeout=30,
+        what=f"the router to take weights {weights}",
+        interval=0.05,
     )
 
 
@@ -158,8 +153,10 @@ def test_config_reload_and_invalid_config_keeps_the_last_good_one(
         assert versions_of(client, 20) == Counter({"1.1.0": 20})
         config.write_text('{"model": "fraud", "backends": []}')
         wait_until(
-            "the invalid config reported",
             lambda: client.get("/readyz").json()["configError"] is not None,
+            timeout=30,
+            what="the invalid config reported",
+            interval=0.05,
         )
         ready = client.get("/readyz").json()
         assert "at least 1" in ready["configError"]
@@ -194,7 +191,9 @@ def test_mirror_copies_traffic_and_drops_the_answers(
     with httpx.Client(base_url=process.url, timeout=30) as client:
         assert versions_of(client, 20) == Counter({"1.0.0": 20})
     # the copies go out in the background, after the answers: wait for all 20 to be settled
-    wait_until("20 copies sent", lambda: sum(copies().values()) >= 20)
+    wait_until(
+        lambda: sum(copies().values()) >= 20, timeout=30, what="20 copies sent", interval=0.05
+    )
     after = metric(
         httpx.get(canary.url + "/metrics").text,
         "ml_predictions_total",
