@@ -76,17 +76,17 @@ class FeedbackBook:
             found = self._pending.pop(prediction_id, None)
             if found is None:
                 raise UnknownPredictionError(prediction_id)
-            record = PredictionRecord(*found)
-            key = (record.model, record.version)
+            model, version, label = found
+            key = (model, version)
             correct, samples = self._tally.get(key, (0, 0))
-            hit = record.label == true_label
+            hit = label == true_label
             correct, samples = correct + int(hit), samples + 1
             self._tally[key] = (correct, samples)
             recent = self._recent.get(key)
             if recent is None:
                 recent = self._recent[key] = deque(maxlen=self._window)
             recent.append(hit)
-        return hit, Accuracy(record.model, record.version, correct, samples)
+        return hit, Accuracy(model, version, correct, samples)
 
     def recent_accuracy(self, model: str, version: str) -> Accuracy:
         """The accuracy of the version's last ``window`` predictions that got a label."""
