@@ -11,8 +11,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from reliability_support import Figures, Scale, attempt_bursts, attempts_inside_quarantine
-from serving_support import metric_total, records, run_router, run_server, steady_load
+from reliability_support import Figures, Scale, attempt_bursts
+from serving_support import (
+    CounterRead,
+    attempts_while_set_aside,
+    read_counter,
+    records,
+    run_router,
+    run_server,
+    steady_load,
+)
 
 from mlops_serving.router_backends import QUARANTINE_S
 
@@ -63,11 +71,11 @@ def test_a_server_killed_under_load_costs_at_most_its_requests_in_flight(
                 time.sleep(2.0)
                 before = load.result.sent
                 with httpx.Client(base_url=router.url, timeout=5) as client:
-                    start = _failures_on(client, dead)
+                    start = read_counter(client, FAILURES, endpoint=dead)
                     killed_at = time.monotonic()
                     servers[1].process.kill()
                     servers[1].process.wait()
-                    samples = _sample(client, dead, seconds=WINDOW_S)
+                    reads = [start, *_reads(client, dead, seconds=WINDOW_S)]
             result = load.result
         if result.sent - before <= 20:
             too_little_load.append(kill)
@@ -75,10 +83,11 @@ def test_a_server_killed_under_load_costs_at_most_its_requests_in_flight(
         failed += result.errors
         # at most one request per client can have been on the killed server at the kill
         in_flight_bound += CLIENTS
-        counted = [(at, value - start) for at, value in samples]
+        # seen by the end of the read that found them: never earlier than they were made
+        counted = [(read.ended, read.value - start.value) for read in reads[1:]]
         bursts = attempt_bursts(counted)
         ejection.append((bursts[0][1] if bursts else killed_at) - killed_at)
-        inside_quarantine += attempts_inside_quarantine(counted, QUARANTINE_S)
+        inside_quarantine += attempts_while_set_aside(reads, QUARANTINE_S)
         probes += max(0, len(bursts) - 1)
 
     section = "Serving faults"
@@ -113,15 +122,11 @@ def test_a_server_killed_under_load_costs_at_most_its_requests_in_flight(
     assert inside_quarantine == 0
 
 
-def _failures_on(client: httpx.Client, endpoint: str) -> float:
-    return metric_total(client.get("/metrics").text, FAILURES, endpoint=endpoint)
-
-
-def _sample(client: httpx.Client, endpoint: str, *, seconds: float) -> list[tuple[float, float]]:
-    """(time, the router's failed attempts on ``endpoint`` so far) every 50 ms."""
-    samples = []
+def _reads(client: httpx.Client, endpoint: str, *, seconds: float) -> list[CounterRead]:
+    """The router's failed attempts on ``endpoint`` so far, read every 50 ms."""
+    reads = []
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        samples.append((time.monotonic(), _failures_on(client, endpoint)))
+        reads.append(read_counter(client, FAILURES, endpoint=endpoint))
         time.sleep(0.05)
-    return samples
+    return reads
