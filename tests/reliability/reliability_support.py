@@ -12,6 +12,7 @@ file as docs/reliability.md, refusing a run in which anything failed or was skip
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import platform
@@ -220,18 +221,34 @@ def attempt_bursts(samples: list[tuple[float, float]]) -> list[Burst]:
     return bursts
 
 
-def attempts_inside_quarantine(samples: list[tuple[float, float]], quarantine: float) -> int:
-    """Attempts on one endpoint while the router had it set aside, from cumulative counts
-    sampled over time: after an attempt that failed (and set it aside), the next may come only
-    within SLACK_S (requests already in flight) or once the quarantine has run out."""
+@dataclass(frozen=True)
+class CounterRead:
+    """A counter read from ``/metrics``: the server took its value at some moment between
+    ``started`` and ``ended`` (monotonic times), however late the answer came."""
+
+    started: float
+    ended: float
+    value: float
+
+
+def attempts_while_set_aside(reads: list[CounterRead], quarantine: float) -> int:
+    """Attempts on one endpoint made for certain while the router had it set aside, from reads
+    of its failed attempts so far, the first taken before any. The attempts a read finds were
+    made after the previous read started and before this one ended. After an attempt that
+    failed (and set the endpoint aside), they count only when that whole span lies past the
+    first SLACK_S (requests already in flight) and before the last SLACK_S of the quarantine; a
+    span wholly past the quarantine is the probe that sets the endpoint aside again; a span in
+    between is counted neither way, and may have begun the next quarantine."""
     inside = 0
-    began: float | None = None  # when the current quarantine began
-    previous = 0.0
-    for at, value in samples:
-        if value > previous:
-            if began is None or at >= began + quarantine - SLACK_S:
-                began = at  # the first failure, or a probe as the quarantine ran out
-            elif at > began + SLACK_S:
-                inside += int(value - previous)
-        previous = value
+    began: tuple[float, float] | None = None  # earliest and latest start of this quarantine
+    for previous, read in itertools.pairwise(reads):
+        if read.value <= previous.value:
+            continue
+        first, last = previous.started, read.ended
+        if began is None or first >= began[1] + quarantine - SLACK_S:
+            began = (first, last)  # the first failure, or a probe as the quarantine ran out
+        elif first > began[1] + SLACK_S and last < began[0] + quarantine - SLACK_S:
+            inside += int(read.value - previous.value)
+        elif last >= began[0] + quarantine - SLACK_S:
+            began = (began[0], last)  # perhaps the probe
     return inside

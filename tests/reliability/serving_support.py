@@ -4,7 +4,6 @@ generated-input tests (built on the integration tier's tiny trained models)."""
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import re
 import threading
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from reliability_support import SLACK_S
+from reliability_support import CounterRead
 from test_serving_models import (
     FEATURES,
     ServerProcess,
@@ -74,43 +73,10 @@ def metric_total(text: str, name: str, **labels: str) -> float:
     return total
 
 
-@dataclass(frozen=True)
-class CounterRead:
-    """A counter read from ``/metrics``: the server took its value at some moment between
-    ``started`` and ``ended`` (monotonic times), however late the answer came."""
-
-    started: float
-    ended: float
-    value: float
-
-
 def read_counter(client: httpx.Client, name: str, **labels: str) -> CounterRead:
     started = time.monotonic()
     text = client.get("/metrics").text
     return CounterRead(started, time.monotonic(), metric_total(text, name, **labels))
-
-
-def attempts_while_set_aside(reads: list[CounterRead], quarantine: float) -> int:
-    """Attempts on one endpoint made for certain while the router had it set aside, from reads
-    of its failed attempts so far, the first taken before any. The attempts a read finds were
-    made after the previous read started and before this one ended. After an attempt that
-    failed (and set the endpoint aside), they count only when that whole span lies past the
-    first SLACK_S (requests already in flight) and before the last SLACK_S of the quarantine; a
-    span wholly past the quarantine is the probe that sets the endpoint aside again; a span in
-    between is counted neither way, and may have begun the next quarantine."""
-    inside = 0
-    began: tuple[float, float] | None = None  # earliest and latest start of this quarantine
-    for previous, read in itertools.pairwise(reads):
-        if read.value <= previous.value:
-            continue
-        first, last = previous.started, read.ended
-        if began is None or first >= began[1] + quarantine - SLACK_S:
-            began = (first, last)  # the first failure, or a probe as the quarantine ran out
-        elif first > began[1] + SLACK_S and last < began[0] + quarantine - SLACK_S:
-            inside += int(read.value - previous.value)
-        elif last >= began[0] + quarantine - SLACK_S:
-            began = (began[0], last)  # perhaps the probe
-    return inside
 
 
 @dataclass

@@ -11,10 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from reliability_support import Figures, Scale, attempt_bursts
-from serving_support import (
+from reliability_support import (
     CounterRead,
+    Figures,
+    Scale,
+    attempt_bursts,
     attempts_while_set_aside,
+)
+from serving_support import (
     read_counter,
     records,
     run_router,

@@ -17,9 +17,10 @@ if str(RELIABILITY) not in sys.path:
 
 import report  # noqa: E402
 from reliability_support import (  # noqa: E402
+    CounterRead,
     Figures,
     attempt_bursts,
-    attempts_inside_quarantine,
+    attempts_while_set_aside,
 )
 
 pytestmark = pytest.mark.unit
@@ -91,6 +92,11 @@ def test_a_run_with_anything_to_hide_leaves_the_page_as_it_was(
     assert not kept.exists()
 
 
+def _reads(samples: list[tuple[float, float]], *, late: float = 0.0) -> list[CounterRead]:
+    """Reads of a counter each taking 10 ms, answered ``late`` seconds after the value."""
+    return [CounterRead(at, at + 0.01 + late, value) for at, value in [(-0.05, 0.0), *samples]]
+
+
 def test_a_router_that_keeps_trying_a_dead_endpoint_is_found() -> None:
     quarantine = 5.0
     ticks = [n * 0.05 for n in range(int(16 / 0.05))]
@@ -100,10 +106,22 @@ def test_a_router_that_keeps_trying_a_dead_endpoint_is_found() -> None:
     for at in ticks:
         count += 3 if round(at, 2) == 0.0 else 1 if round(at, 2) in probes else 0
         quarantined.append((at, count))
-    assert attempts_inside_quarantine(quarantined, quarantine) == 0
+    assert attempts_while_set_aside(_reads(quarantined), quarantine) == 0
     assert len(attempt_bursts(quarantined)) == 4
     never = [(at, float(n)) for n, at in enumerate(ticks)]  # one attempt every 50 ms
-    assert attempts_inside_quarantine(never, quarantine) > 200
+    assert attempts_while_set_aside(_reads(never), quarantine) > 50
     assert attempt_bursts(never)[0][1] > quarantine  # never stopped trying
     short = [(at, float(int(at))) for at in ticks]  # set aside for 1 s only
-    assert attempts_inside_quarantine(short, quarantine) >= 10
+    assert attempts_while_set_aside(_reads(short), quarantine) >= 5
+
+
+def test_a_probe_found_by_a_slow_read_is_not_counted_inside_the_quarantine() -> None:
+    """The read that finds the probe (made at 5.0 s, as the 5 s quarantine ran out) started at
+    4.4 s, before the last SLACK_S of the quarantine, and answered at 5.05 s: its start alone
+    would place the probe inside."""
+    reads = [CounterRead(-0.05, -0.04, 0.0), CounterRead(0.05, 0.06, 1.0)]
+    reads += [CounterRead(at / 10, at / 10 + 0.01, 1.0) for at in range(1, 44)]
+    reads += [CounterRead(4.4, 5.05, 2.0), CounterRead(5.1, 5.11, 2.0)]
+    assert attempts_while_set_aside(reads, 5.0) == 0
+    inside = [*reads[:31], CounterRead(3.0, 3.01, 2.0)]  # an attempt at 3 s: counted
+    assert attempts_while_set_aside(inside, 5.0) == 1
