@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
-import uvicorn
-
 from mlops_core.legacy_environment import adopt_legacy_environment
 from mlops_serving.malloc_arenas import cap_malloc_arenas
 
-
-def _uvicorn_options() -> dict[str, str]:
-    options = {}
-    if importlib.util.find_spec("uvloop") is not None:
-        options["loop"] = "uvloop"
-    if importlib.util.find_spec("httptools") is not None:
-        options["http"] = "httptools"
-    return options
+#: seconds a stopping process keeps answering the requests it has received
+ROUTER_GRACE_S = 5.0
+SERVER_GRACE_S = 10.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,9 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     adopt_legacy_environment(os.environ)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    from mlops_serving.http_front import run
+
     if args.command == "route":
         from mlops_serving.router_app import ProxyApp, build_router_app
-        from mlops_serving.router_server import run
         from mlops_serving.settings import RouterSettings
 
         router_settings = RouterSettings(**overrides)
@@ -59,22 +52,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             proxy: ProxyApp = build_pool_router_app(router_settings)
         else:
             proxy = build_router_app(router_settings)
-        run(proxy, host=router_settings.host, port=router_settings.port)
+        run(
+            proxy,
+            host=router_settings.host,
+            port=router_settings.port,
+            max_body=router_settings.max_request_bytes,
+            grace_seconds=ROUTER_GRACE_S,
+        )
         return 0
-    from mlops_serving.server_app import build_server
+    from mlops_serving.server_app import build_server_front
     from mlops_serving.settings import ServerSettings
 
     settings = ServerSettings(**overrides)
-    app = build_server(settings)
-    host, port = settings.host, settings.port
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=args.log_level,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-        **_uvicorn_options(),  # type: ignore[arg-type]
+    front = build_server_front(settings)
+    run(
+        front,
+        host=settings.host,
+        port=settings.port,
+        max_body=settings.max_request_bytes,
+        grace_seconds=SERVER_GRACE_S,
     )
     return 0
 

@@ -32,13 +32,14 @@ from mlops_core.prediction_ids import PREDICTION_ID_HEADER, version_of_predictio
 from mlops_serving.body_limit import read_body
 from mlops_serving.errors import InvalidInputError, PayloadTooLargeError, ServingError
 from mlops_serving.explain_workers import Explained, ExplainWorkers
+from mlops_serving.http_front import Headers
 from mlops_serving.inputs import Record, instances_to_records, v2_inputs_to_records
 from mlops_serving.json_body import JSON_CONTENT_TYPE, encode_json
 from mlops_serving.metrics import ServerMetrics
 from mlops_serving.model_repository import ModelRepository
 from mlops_serving.protocol_v1 import V1_BODY, parse_instances
 from mlops_serving.protocol_v2 import V2_BODY
-from mlops_serving.v2_infer import Headers, header_length_of, parse_infer
+from mlops_serving.v2_infer import header_length_of, parse_infer
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,10 @@ from typing import cast
 
 import httptools
 
+from mlops_serving.http_front import Headers
+
 MAX_HEAD = 64 * 1024
 SWEEP_S = 0.05  # how often answers past their deadline are looked for
-Headers = list[tuple[bytes, bytes]]
 
 
 class BackendConnectError(Exception):

@@ -38,7 +38,8 @@ from mlops_core.routing import (
 )
 from mlops_serving.batching import cancel_quietly
 from mlops_serving.endpoint_slices import EndpointSliceWatch
-from mlops_serving.router_app import HOP_BY_HOP, PASSED_PREFIXES, Answer, Request, Router, error
+from mlops_serving.http_front import Answer, Request, error
+from mlops_serving.router_app import HOP_BY_HOP, PASSED_PREFIXES, Router
 from mlops_serving.router_backends import BackendPool
 from mlops_serving.router_config_source import ConfigSource
 from mlops_serving.router_metrics import BUCKETS

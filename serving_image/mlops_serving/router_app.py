@@ -8,7 +8,7 @@ with the highest weight that has one. Mirror copies are sent in the background a
 answers dropped.
 
 The router sits on every request's path, so it does as little per request as it can: its own
-HTTP/1.1 front (``router_server``) and its own keep-alive client (``http_pool``), no framework.
+HTTP/1.1 front (``http_front``) and its own keep-alive client (``http_pool``), no framework.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import logging
 import random
 import re
 import time
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -34,12 +33,8 @@ from mlops_core.routing import (
 )
 from mlops_serving.batching import cancel_quietly
 from mlops_serving.endpoint_slices import EndpointSliceWatch
-from mlops_serving.http_pool import (
-    BackendConnectError,
-    BackendProtocolError,
-    Headers,
-    HttpPool,
-)
+from mlops_serving.http_front import Answer, Front, Headers, Request, error
+from mlops_serving.http_pool import BackendConnectError, BackendProtocolError, HttpPool
 from mlops_serving.router_backends import BackendPool
 from mlops_serving.router_config_source import ConfigSource, router_config_source
 from mlops_serving.router_metrics import RouterMetrics
@@ -66,27 +61,6 @@ HOP_BY_HOP = frozenset(
     }
 )
 MIRROR_CONCURRENCY = 32
-
-
-@dataclass
-class Request:
-    method: bytes
-    path: str
-    target: bytes  # path and query as sent
-    headers: Headers  # names lower-cased
-    body: bytes
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: Headers
-    body: bytes
-
-
-def error(status: int, message: str) -> Answer:
-    body = json.dumps({"error": message}).encode()
-    return Answer(status, [(b"content-type", b"application/json")], body)
 
 
 class Router:
@@ -231,16 +205,10 @@ class Router:
         return version, answer
 
 
-class ProxyApp(Protocol):
+class ProxyApp(Front, Protocol):
     """What the router's HTTP front serves: a Deployment's router or a pool's."""
 
     settings: RouterSettings
-
-    async def answer(self, request: Request) -> Answer: ...
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
 
 
 class RouterApp:

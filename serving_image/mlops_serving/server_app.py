@@ -28,6 +28,7 @@ from mlops_serving.inference import Inference
 from mlops_serving.metrics import ServerMetrics
 from mlops_serving.model_repository import ModelRepository
 from mlops_serving.pool_assignment import PoolAssignment
+from mlops_serving.server_front import ServerFront
 from mlops_serving.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -142,9 +143,19 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
 
 
 def build_server(settings: ServerSettings, *, store: ObjectStore | None = None) -> ASGIApp:
-    """The app as served: the direct v1 and v2 prediction and explain routes in front of the
-    FastAPI app (which answers them the same way, and everything else)."""
-    app = build_app(settings, store=store)
+    """The app as an ASGI server would serve it: the direct v1 and v2 prediction and explain
+    routes in front of the FastAPI app (which answers them the same way, and everything else)."""
+    return _with_fast_paths(build_app(settings, store=store), settings)
+
+
+def build_server_front(settings: ServerSettings) -> ServerFront:
+    """The server as ``python -m mlops_serving serve`` runs it: predictions answered by its
+    HTTP front, the rest by the app."""
+    app = build_app(settings)
+    return ServerFront(_with_fast_paths(app, settings), inference=lambda: app.state.inference)
+
+
+def _with_fast_paths(app: FastAPI, settings: ServerSettings) -> ASGIApp:
     predicting = PredictFastPath(
         app, inference=lambda: app.state.inference, max_bytes=settings.max_request_bytes
     )

@@ -14,6 +14,7 @@ from typing import Any
 from mlops_serving.binary_tensors import decode_tensor, encode_float32, encode_strings
 from mlops_serving.errors import InvalidInputError
 from mlops_serving.feedback import new_prediction_id
+from mlops_serving.http_front import Headers
 from mlops_serving.inference import Inference, InferenceResult
 from mlops_serving.inputs import v2_inputs_to_records
 from mlops_serving.json_body import JSON_CONTENT_TYPE, decode_json, encode_json
@@ -22,7 +23,6 @@ OUTPUTS = ("label", "probabilities")
 REQUEST_FIELDS = frozenset({"id", "parameters", "inputs", "outputs"})
 MAX_INPUTS = 512
 Tensor = tuple[str, list[int], str, Any]
-Headers = list[tuple[bytes, bytes]]
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import re
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -345,3 +347,26 @@ def test_a_version_whose_manifest_is_not_the_registered_one_is_not_served(
         )
         assert served.status_code == 200
         assert served.json()["version"] == "1.1.0"
+
+
+def test_sigterm_closes_idle_connections_and_exits_well_within_the_grace(
+    repository: Path, tmp_path: Path
+) -> None:
+    """The front's shutdown on the real process: an idle kept-alive connection is closed and
+    the process exits cleanly long before the 10 s grace, which only a request in progress
+    may use (answering those is covered with the front's unit tests)."""
+    ready = b"GET /v2/health/ready HTTP/1.1\r\nhost: x\r\n\r\n"
+    with (
+        run_server(
+            repository, host="127.0.0.3", log_dir=tmp_path, PRELOAD_MODELS="fraud:1.0.0"
+        ) as server,
+        socket.create_connection((server.host, server.port), timeout=10) as idle,
+    ):
+        idle.sendall(ready)
+        assert idle.recv(4096).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        server.process.terminate()
+        assert server.process.wait(timeout=10) == 0, server.log()
+        exited_in = time.monotonic() - started
+        assert idle.recv(4096) == b""  # closed by the server, not left to time out
+    assert exited_in < 5, server.log()

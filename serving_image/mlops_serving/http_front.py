@@ -1,31 +1,67 @@
-"""The router's HTTP/1.1 front: an asyncio protocol on the httptools parser.
+"""The HTTP/1.1 front of the router and the model server: an asyncio protocol on the httptools
+parser.
 
-The router sits on every request's path, so its front end is kept to what it needs: parse a
-request, hand method, path, headers and body to ``RouterApp.answer``, write the answer back,
-keep the connection alive when the client wants it. Requests pipelined on one connection are
-answered in order. ``Expect: 100-continue`` is honoured; a body over the limit gets 413 and the
-connection is closed.
+Both processes sit on every prediction's path, so their front end is kept to what it needs:
+parse a request, hand method, path, headers and body to ``Front.answer``, write the answer
+back, keep the connection alive when the client wants it. One task per connection answers its
+requests in order (pipelined ones too), which costs less per request than a task each.
+``Expect: 100-continue`` is honoured; a body over the limit gets 413 and the connection is
+closed. On SIGTERM or SIGINT the listening socket closes, idle connections are closed, the
+requests in progress are answered (with ``connection: close``) for up to the grace period,
+then the front's ``stop`` runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import logging
 import signal
+import time
 from collections import deque
+from dataclasses import dataclass
 from http import HTTPStatus
-from typing import cast
+from typing import Protocol, cast
 
 import httptools
 
-from mlops_serving.http_pool import Headers
-from mlops_serving.router_app import Answer, ProxyApp, Request, error
+from mlops_serving.errors import too_large_message
 
 log = logging.getLogger(__name__)
 
-
+Headers = list[tuple[bytes, bytes]]
 STATUS_LINES = {s.value: b"HTTP/1.1 %d %s" % (s.value, s.phrase.encode()) for s in HTTPStatus}
+
+
+@dataclass
+class Request:
+    method: bytes
+    path: str  # as sent, not percent-decoded
+    target: bytes  # path and query as sent
+    headers: Headers  # names lower-cased
+    body: bytes
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: Headers
+    body: bytes
+
+
+def error(status: int, message: str) -> Answer:
+    body = json.dumps({"error": message}).encode()
+    return Answer(status, [(b"content-type", b"application/json")], body)
+
+
+class Front(Protocol):
+    """What the front serves: a router or a model server."""
+
+    async def answer(self, request: Request) -> Answer: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 def _status_line(status: int) -> bytes:
@@ -42,17 +78,19 @@ def encode_answer(answer: Answer, *, keep_alive: bool) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n" + answer.body
 
 
-class RouterProtocol(asyncio.Protocol):
+class FrontProtocol(asyncio.Protocol):
     """One client connection."""
 
-    def __init__(self, app: ProxyApp) -> None:
+    def __init__(self, app: Front, *, max_body: int, connections: set[FrontProtocol]) -> None:
         self.app = app
-        self.max_body = app.settings.max_request_bytes
+        self.max_body = max_body
+        self.connections = connections
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.queue: deque[tuple[Request, bool]] = deque()
         self.worker: asyncio.Task[None] | None = None
         self._idle: asyncio.Future[None] | None = None  # the worker waits on it for a request
+        self.closing = False  # the server is shutting down: answer what came, then close
         self._url = b""
         self._headers: Headers = []
         self._body: list[bytes] = []
@@ -63,9 +101,11 @@ class RouterProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self.connections.discard(self)
         if self.worker is not None:
             self.worker.cancel()
 
@@ -80,6 +120,13 @@ class RouterProtocol(asyncio.Protocol):
     def _fail(self, answer: Answer) -> None:
         if self.transport is not None:
             self.transport.write(encode_answer(answer, keep_alive=False))
+            self.transport.close()
+
+    def shutdown(self) -> None:
+        """Close now when idle; else after answering the requests already received."""
+        self.closing = True
+        idle = self._idle is not None and not self._idle.done() and not self.queue
+        if self.transport is not None and (self.worker is None or self.worker.done() or idle):
             self.transport.close()
 
     # ---- parser callbacks ------------------------------------------------------------------
@@ -121,8 +168,7 @@ class RouterProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         if self._too_large:
-            limit = self.max_body
-            self._fail(error(413, f"request body is larger than the limit of {limit} bytes"))
+            self._fail(error(413, too_large_message(self.max_body)))
             return
         url = httptools.parse_url(self._url)
         request = Request(
@@ -141,8 +187,7 @@ class RouterProtocol(asyncio.Protocol):
     # ---- answering -------------------------------------------------------------------------
 
     async def _answer_queue(self) -> None:
-        """Answer the connection's requests in order, for as long as it lives: one task per
-        connection, waiting between requests, costs less per request than one task each."""
+        """Answer the connection's requests in order, for as long as it lives."""
         loop = asyncio.get_running_loop()
         while True:
             while self.queue:
@@ -150,6 +195,7 @@ class RouterProtocol(asyncio.Protocol):
                 answer = await self.app.answer(request)
                 if self.transport is None:
                     return
+                keep_alive = keep_alive and not (self.closing and not self.queue)
                 self.transport.write(encode_answer(answer, keep_alive=keep_alive))
                 if not keep_alive:
                     self.transport.close()
@@ -159,14 +205,20 @@ class RouterProtocol(asyncio.Protocol):
             self._idle = None
 
 
-async def serve(app: ProxyApp, *, host: str, port: int) -> None:
-    """Run until SIGTERM or SIGINT, then stop taking connections and shut down."""
+async def serve(app: Front, *, host: str, port: int, max_body: int, grace_seconds: float) -> None:
+    """Run until SIGTERM or SIGINT, then stop taking connections, answer what is in progress
+    for up to ``grace_seconds``, and stop the app."""
     loop = asyncio.get_running_loop()
     await app.start()
+    connections: set[FrontProtocol] = set()
     server = await loop.create_server(
-        lambda: RouterProtocol(app), host, port, reuse_address=True, backlog=2048
+        lambda: FrontProtocol(app, max_body=max_body, connections=connections),
+        host,
+        port,
+        reuse_address=True,
+        backlog=2048,
     )
-    log.info("router listening on %s:%d", host, port)
+    log.info("listening on %s:%d", host, port)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -174,15 +226,31 @@ async def serve(app: ProxyApp, *, host: str, port: int) -> None:
         await stop.wait()
     finally:
         server.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(server.wait_closed(), 5)
+        await drain(connections, grace_seconds)
         await app.stop()
 
 
-def run(app: ProxyApp, *, host: str, port: int) -> None:
+async def drain(connections: set[FrontProtocol], grace_seconds: float) -> None:
+    """Close idle connections, let busy ones answer what they received, then close the rest."""
+    for connection in list(connections):
+        connection.shutdown()
+    deadline = time.monotonic() + grace_seconds
+    while connections and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    if connections:
+        log.warning(
+            "%d connections still busy after %.1f s; closing them", len(connections), grace_seconds
+        )
+    for connection in list(connections):
+        if connection.transport is not None:
+            connection.transport.abort()
+
+
+def run(app: Front, *, host: str, port: int, max_body: int, grace_seconds: float) -> None:
+    main = serve(app, host=host, port=port, max_body=max_body, grace_seconds=grace_seconds)
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(app, host=host, port=port))
+        asyncio.run(main)
     else:
-        uvloop.run(serve(app, host=host, port=port))
+        uvloop.run(main)
