@@ -203,6 +203,7 @@ def summary(
     overhead_kib: float,
     models: int,
     requests: int,
+    replayed: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The JSON summary: per system the medians of its repeats with their spread; ``met``
     judges the pool's medians against the targets (loads against the best available anchor's;
@@ -213,6 +214,7 @@ def summary(
         "repeats": len(repeats.get("pool", [])),
         "budget_mib": round(budget_mib, 1),
         "pool_overhead_kib_per_model": round(overhead_kib, 1),
+        **(replayed or {}),
     }
     for system in SYSTEMS:
         if system in unavailable or not repeats.get(system):
@@ -261,6 +263,42 @@ def summary(
     return {"benchmark": "multi_model", "figures": numbers, "targets": targets, "met": bool(met)}
 
 
+# ---- the trace replayed ----------------------------------------------------------------------
+
+
+def replayed_loads(
+    traces: list[list[str]], server_of: dict[str, str], per_replica: int, seed: int = 0
+) -> dict[str, float]:
+    """Loads per 1,000 requests of the pool's Zipf traces replayed offline, per server (the
+    versions placed there, ``per_replica`` held): LRU, LFU, and Belady's rule, which knows the
+    future, each from a start of ``per_replica`` of the server's versions drawn at random (each
+    repeat ranks the models anew, so what a server holds is unrelated to the new ranking);
+    and Belady's rule from its best start, which no rule can beat. Medians over the traces."""
+    from harness.eviction import belady_loads, best_start, lfu_loads, lru_loads
+
+    rng = np.random.default_rng(seed)
+    placed: dict[str, list[str]] = {}
+    for version, server in server_of.items():
+        placed.setdefault(server, []).append(version)
+    found: dict[str, list[float]] = {}
+    for trace in traces:
+        counts = dict.fromkeys(("lru", "lfu", "belady", "belady_best_start"), 0)
+        for server, versions in sorted(placed.items()):
+            mine = [v for v in trace if server_of[v] == server]
+            start = [str(v) for v in rng.permutation(versions)[:per_replica]]
+            counts["lru"] += lru_loads(mine, per_replica, start)
+            counts["lfu"] += lfu_loads(mine, per_replica, start)
+            counts["belady"] += belady_loads(mine, per_replica, start)
+            best = best_start(mine, per_replica)
+            counts["belady_best_start"] += belady_loads(mine, per_replica, best)
+        for rule, count in counts.items():
+            found.setdefault(rule, []).append(1000 * count / max(len(trace), 1))
+    return {
+        f"replayed_{rule}_loads_per_1000": round(statistics.median(values), 1)
+        for rule, values in found.items()
+    }
+
+
 # ---- the run --------------------------------------------------------------------------------
 
 
@@ -272,7 +310,7 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset")
     args = parser.parse_args()
-    from anchors.multi_model_systems import run_systems
+    from anchors.multi_model_systems import pool_placement, pool_servers, run_systems
 
     started = time.monotonic()
     print(f"load average before: {LOADAVG.read_text().strip()}", flush=True)
@@ -301,6 +339,15 @@ def main() -> None:
             repeats=args.repeats,
             workdir=Path(tmp),
         )
+        placement = pool_placement(
+            root, names, list(pool_servers(args.replicas)), budget, OVERHEAD_BYTES
+        )
+        server_of = {n: min(placement.servers_of[(n, VERSION)]) for n in names}
+    traces = [
+        [names[i] for i in zipf_trace(len(names), args.requests, s)] for s in range(args.repeats)
+    ]
+    replayed = replayed_loads(traces, server_of, per_replica)
+    print(f"the pool's traces replayed offline: {json.dumps(replayed)}", flush=True)
     result = summary(
         outcome.repeats,
         outcome.unavailable,
@@ -309,6 +356,7 @@ def main() -> None:
         overhead_kib=outcome.overhead_bytes / 1024,
         models=len(names),
         requests=args.requests,
+        replayed=replayed,
     )
     for system, runs in outcome.repeats.items():
         for index, run in enumerate(runs):

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 import psutil
@@ -34,6 +34,9 @@ from multi_model import (
     zipf_trace,
 )
 from serving_throughput import free_port, process
+
+if TYPE_CHECKING:
+    from mlops_operator.placement.decide import Placement
 
 POOL_ROUTER_HOST = "127.0.0.40"
 SERVICE = {"service": "pool-server"}
@@ -189,6 +192,25 @@ def wait_settled(system: System, timeout: float = 300.0) -> None:
 # ---- this project's pool ----------------------------------------------------------------------
 
 
+def pool_servers(replicas: int) -> dict[str, str]:
+    """The pool's server names and their loopback hosts."""
+    return {f"pool-server-{i}": f"127.0.0.{41 + i}" for i in range(replicas)}
+
+
+def pool_placement(
+    root: Path, names: list[str], servers: list[str], budget: int, overhead: int
+) -> Placement:
+    """One copy of each version, placed by the operator's own rule on servers of ``budget``."""
+    from mlops_operator.placement.decide import ServerSlot, VersionDemand, place
+
+    slots = [ServerSlot(name=n, ready=True, budget_bytes=budget) for n in servers]
+    demands = [
+        VersionDemand(key=(n, VERSION), size_bytes=files_bytes(root, n) + overhead, copies=1)
+        for n in names
+    ]
+    return place(slots, demands)
+
+
 class Pool:
     """REPLICAS pool servers with the byte budget and a pool router; one copy per version."""
 
@@ -196,7 +218,7 @@ class Pool:
 
     def __init__(self, root: Path, names: list[str], workdir: Path, replicas: int) -> None:
         self.root, self.names, self.workdir = root, names, workdir
-        self.servers = {f"pool-server-{i}": f"127.0.0.{41 + i}" for i in range(replicas)}
+        self.servers = pool_servers(replicas)
         self.ports = {n: free_port(h) for n, h in self.servers.items()}
         self.config = workdir / "pool.json"
         self.router_port = free_port(POOL_ROUTER_HOST)
@@ -205,7 +227,6 @@ class Pool:
     def write_config(self, budget: int, overhead: int, *, placed: bool) -> None:
         from mlops_core.artifact import MANIFEST_FILE, digest_of
         from mlops_core.routing import PoolRoute, RouterConfig
-        from mlops_operator.placement.decide import ServerSlot, VersionDemand, place
         from mlops_operator.placement.router_config import pool_router_config
 
         routes = [
@@ -220,16 +241,11 @@ class Pool:
             )
             for n in self.names
         ]
-        slots = [ServerSlot(name=n, ready=True, budget_bytes=budget) for n in self.servers]
-        demands = [
-            VersionDemand(
-                key=(n, VERSION), size_bytes=files_bytes(self.root, n) + overhead, copies=1
-            )
-            for n in (self.names if placed else [])
-        ]
         config = pool_router_config(
             pool="bench",
-            placement=place(slots, demands),
+            placement=pool_placement(
+                self.root, self.names if placed else [], list(self.servers), budget, overhead
+            ),
             routes=routes,
             server_endpoints={n: f"{h}:{self.ports[n]}" for n, h in self.servers.items()},
             digests={
