@@ -6,7 +6,9 @@ parse a request, hand method, path, headers and body to ``Front.answer``, write 
 back, keep the connection alive when the client wants it. One task per connection answers its
 requests in order (pipelined ones too), which costs less per request than a task each.
 ``Expect: 100-continue`` is honoured; a body over the limit gets 413 and the connection is
-closed. On SIGTERM or SIGINT the listening socket closes, idle connections are closed, the
+closed. A connection that has sent nothing for IDLE_CLOSE_S while nothing of it is being
+answered is closed (clients reconnect; the router's own pool retries on another connection).
+On SIGTERM or SIGINT the listening socket closes, idle connections are closed, the
 requests in progress are answered (with ``connection: close``) for up to the grace period,
 then the front's ``stop`` runs.
 """
@@ -21,7 +23,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Protocol, cast
+from typing import Final, Protocol, cast
 
 import httptools
 
@@ -30,6 +32,8 @@ from mlops_serving.errors import too_large_message
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[bytes, bytes]]
+#: seconds a connection may stay silent, with nothing of it being answered, before it is closed
+IDLE_CLOSE_S: Final = 60.0
 STATUS_LINES = {s.value: b"HTTP/1.1 %d %s" % (s.value, s.phrase.encode()) for s in HTTPStatus}
 
 
@@ -91,6 +95,7 @@ class FrontProtocol(asyncio.Protocol):
         self.worker: asyncio.Task[None] | None = None
         self._idle: asyncio.Future[None] | None = None  # the worker waits on it for a request
         self.closing = False  # the server is shutting down: answer what came, then close
+        self.last_heard = 0.0  # the event loop's time of the last bytes received
         self._url = b""
         self._headers: Headers = []
         self._body: list[bytes] = []
@@ -102,6 +107,8 @@ class FrontProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.connections.add(self)
+        self.loop = asyncio.get_running_loop()
+        self.last_heard = self.loop.time()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -110,6 +117,7 @@ class FrontProtocol(asyncio.Protocol):
             self.worker.cancel()
 
     def data_received(self, data: bytes) -> None:
+        self.last_heard = self.loop.time()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -122,11 +130,18 @@ class FrontProtocol(asyncio.Protocol):
             self.transport.write(encode_answer(answer, keep_alive=False))
             self.transport.close()
 
+    @property
+    def busy(self) -> bool:
+        """A request of this connection is waiting or being answered."""
+        if self.queue:
+            return True
+        waiting = self._idle is not None and not self._idle.done()
+        return self.worker is not None and not self.worker.done() and not waiting
+
     def shutdown(self) -> None:
         """Close now when idle; else after answering the requests already received."""
         self.closing = True
-        idle = self._idle is not None and not self._idle.done() and not self.queue
-        if self.transport is not None and (self.worker is None or self.worker.done() or idle):
+        if self.transport is not None and not self.busy:
             self.transport.close()
 
     # ---- parser callbacks ------------------------------------------------------------------
@@ -219,15 +234,36 @@ async def serve(app: Front, *, host: str, port: int, max_body: int, grace_second
         backlog=2048,
     )
     log.info("listening on %s:%d", host, port)
+    sweeping = loop.create_task(_close_idle_forever(connections))
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:
+        sweeping.cancel()
         server.close()
         await drain(connections, grace_seconds)
         await app.stop()
+
+
+def close_idle(connections: set[FrontProtocol], now: float, idle_seconds: float) -> int:
+    """Close the connections silent for more than ``idle_seconds`` with nothing being answered;
+    how many were closed."""
+    closed = 0
+    for connection in list(connections):
+        silent = now - connection.last_heard > idle_seconds
+        if silent and not connection.busy and connection.transport is not None:
+            connection.transport.close()
+            closed += 1
+    return closed
+
+
+async def _close_idle_forever(connections: set[FrontProtocol]) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(IDLE_CLOSE_S / 4)
+        close_idle(connections, loop.time(), IDLE_CLOSE_S)
 
 
 async def drain(connections: set[FrontProtocol], grace_seconds: float) -> None:

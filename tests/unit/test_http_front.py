@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi import Request as FastApiRequest
 
 from mlops_serving.asgi_bridge import AsgiBridge
-from mlops_serving.http_front import Answer, FrontProtocol, Request, drain
+from mlops_serving.http_front import Answer, FrontProtocol, Request, close_idle, drain
 from mlops_serving.server_front import ServerFront
 
 pytestmark = pytest.mark.unit
@@ -162,6 +162,29 @@ def test_drain_waits_for_busy_connections_then_aborts_what_is_left() -> None:
     assert answered
     assert aborted
     assert 0.45 <= waited < 1.0
+
+
+def test_connections_silent_too_long_are_closed_unless_answering() -> None:
+    async def go() -> tuple[int, list[bool]]:
+        connections: set[FrontProtocol] = set()
+        release = asyncio.Event()
+        silent = _connection(_EchoApp(), connections)
+        silent.data_received(b"GET /a HTTP/1.1\r\n\r\n")
+        answering = _connection(_EchoApp(release), connections)
+        answering.data_received(b"GET /slow HTTP/1.1\r\n\r\n")
+        partial = _connection(_EchoApp(), connections)
+        partial.data_received(b"GET /b HTTP/1.1\r\n")  # headers still coming
+        await _settle()
+        later = asyncio.get_running_loop().time() + 61
+        partial.last_heard = later - 1  # heard from a second before
+        closed = close_idle(connections, later, 60)
+        release.set()
+        await _settle()
+        return closed, [_closed(c) for c in (silent, answering, partial)]
+
+    closed, states = asyncio.run(go())
+    assert closed == 1
+    assert states == [True, False, False]
 
 
 def _app(events: list[str], *, fail_start: bool = False) -> FastAPI:
