@@ -4,13 +4,14 @@ parser.
 Both processes sit on every prediction's path, so their front end is kept to what it needs:
 parse a request, hand method, path, headers and body to ``Front.answer``, write the answer
 back, keep the connection alive when the client wants it. One task per connection answers its
-requests in order (pipelined ones too), which costs less per request than a task each.
+requests in order (pipelined ones too), which costs less per request than a task each; with
+MAX_PIPELINED waiting, the connection is read no further until they are answered.
 ``Expect: 100-continue`` is honoured; a body over the limit gets 413 and the connection is
 closed. A connection that has sent nothing for IDLE_CLOSE_S while nothing of it is being
 answered is closed (clients reconnect; the router's own pool retries on another connection).
-On SIGTERM or SIGINT the listening socket closes, idle connections are closed, the
-requests in progress are answered (with ``connection: close``) for up to the grace period,
-then the front's ``stop`` runs.
+On SIGTERM or SIGINT the listening socket closes, idle connections are closed, the requests in
+progress are answered (with ``connection: close``) for up to the grace period, then the
+front's ``stop`` runs.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from mlops_serving.errors import too_large_message
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[bytes, bytes]]
+#: requests received and not yet answered on one connection before it is read no further
+MAX_PIPELINED: Final = 32
 #: seconds a connection may stay silent, with nothing of it being answered, before it is closed
 IDLE_CLOSE_S: Final = 60.0
 STATUS_LINES = {s.value: b"HTTP/1.1 %d %s" % (s.value, s.phrase.encode()) for s in HTTPStatus}
@@ -96,6 +99,7 @@ class FrontProtocol(asyncio.Protocol):
         self._idle: asyncio.Future[None] | None = None  # the worker waits on it for a request
         self.closing = False  # the server is shutting down: answer what came, then close
         self.last_heard = 0.0  # the event loop's time of the last bytes received
+        self.reading = True
         self._url = b""
         self._headers: Headers = []
         self._body: list[bytes] = []
@@ -194,6 +198,9 @@ class FrontProtocol(asyncio.Protocol):
             body=b"".join(self._body),
         )
         self.queue.append((request, self.parser.should_keep_alive()))
+        if len(self.queue) >= MAX_PIPELINED and self.transport is not None and self.reading:
+            self.transport.pause_reading()  # the client sends faster than it reads the answers
+            self.reading = False
         if self.worker is None or self.worker.done():
             self.worker = asyncio.get_running_loop().create_task(self._answer_queue())
         elif self._idle is not None and not self._idle.done():
@@ -207,6 +214,9 @@ class FrontProtocol(asyncio.Protocol):
         while True:
             while self.queue:
                 request, keep_alive = self.queue.popleft()
+                if not self.reading and len(self.queue) < MAX_PIPELINED // 2 and self.transport:
+                    self.transport.resume_reading()
+                    self.reading = True
                 answer = await self.app.answer(request)
                 if self.transport is None:
                     return

@@ -14,7 +14,14 @@ from fastapi import FastAPI
 from fastapi import Request as FastApiRequest
 
 from mlops_serving.asgi_bridge import AsgiBridge
-from mlops_serving.http_front import Answer, FrontProtocol, Request, close_idle, drain
+from mlops_serving.http_front import (
+    MAX_PIPELINED,
+    Answer,
+    FrontProtocol,
+    Request,
+    close_idle,
+    drain,
+)
 from mlops_serving.server_front import ServerFront
 
 pytestmark = pytest.mark.unit
@@ -25,6 +32,13 @@ class _Transport:
         self.written: list[bytes] = []
         self.closed = False
         self.aborted = False
+        self.reading = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
 
     def write(self, data: bytes) -> None:
         self.written.append(data)
@@ -97,6 +111,25 @@ def test_pipelined_requests_are_answered_in_order_and_close_when_asked() -> None
     assert [a.rsplit(b"\r\n\r\n", 1)[1] for a in answers] == [b"/first", b"/second", b"/third"]
     assert [b"connection: close" in a for a in answers] == [False, False, True]
     assert _closed(protocol)
+
+
+def test_a_client_pipelining_faster_than_it_reads_is_read_no_further_until_answered() -> None:
+    async def go() -> tuple[bool, bool, int]:
+        release = asyncio.Event()
+        protocol = _connection(_EchoApp(release))
+        protocol.data_received(b"GET /r HTTP/1.1\r\n\r\n" * (MAX_PIPELINED + 1))
+        await _settle()
+        transport = protocol.transport
+        assert isinstance(transport, _Transport)
+        paused = not transport.reading
+        release.set()
+        await _settle()
+        return paused, transport.reading, _written(protocol).count(b"HTTP/1.1 200")
+
+    paused, reading, answered = asyncio.run(go())
+    assert paused
+    assert reading
+    assert answered == MAX_PIPELINED + 1
 
 
 def test_a_body_over_the_limit_gets_413_naming_the_limit_and_the_connection_closes() -> None:
