@@ -31,8 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     adopt_legacy_environment(os.environ)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    from mlops_serving.http_front import run
+    from mlops_serving.http_front import Front, run
 
+    front: Front
     if args.command == "route":
         from mlops_serving.router_app import ProxyApp, build_router_app
         from mlops_serving.settings import RouterSettings
@@ -52,26 +53,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             proxy: ProxyApp = build_pool_router_app(router_settings)
         else:
             proxy = build_router_app(router_settings)
-        run(
-            proxy,
-            host=router_settings.host,
-            port=router_settings.port,
-            max_body=router_settings.max_request_bytes,
-            grace_seconds=ROUTER_GRACE_S,
+        front, grace = proxy, ROUTER_GRACE_S
+        host, port, max_body = (
+            router_settings.host,
+            router_settings.port,
+            router_settings.max_request_bytes,
         )
-        return 0
-    from mlops_serving.server_app import build_server_front
-    from mlops_serving.settings import ServerSettings
+    else:
+        from mlops_serving.server_app import build_server_front
+        from mlops_serving.settings import ServerSettings
 
-    settings = ServerSettings(**overrides)
-    front = build_server_front(settings)
-    run(
-        front,
-        host=settings.host,
-        port=settings.port,
-        max_body=settings.max_request_bytes,
-        grace_seconds=SERVER_GRACE_S,
-    )
+        server_settings = ServerSettings(**overrides)
+        front, grace = build_server_front(server_settings), SERVER_GRACE_S
+        host, port, max_body = (
+            server_settings.host,
+            server_settings.port,
+            server_settings.max_request_bytes,
+        )
+    run(front, host=host, port=port, max_body=max_body, grace_seconds=grace)
     return 0
 
 

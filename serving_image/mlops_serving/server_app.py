@@ -145,23 +145,26 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
 def build_server(settings: ServerSettings, *, store: ObjectStore | None = None) -> ASGIApp:
     """The app as an ASGI server would serve it: the direct v1 and v2 prediction and explain
     routes in front of the FastAPI app (which answers them the same way, and everything else)."""
-    return _with_fast_paths(build_app(settings, store=store), settings)
+    app = build_app(settings, store=store)
+    predicting = PredictFastPath(
+        app, inference=lambda: app.state.inference, max_bytes=settings.max_request_bytes
+    )
+    return _with_explain_path(app, predicting, settings)
 
 
 def build_server_front(settings: ServerSettings) -> ServerFront:
     """The server as ``python -m mlops_serving serve`` runs it: predictions answered by its
-    HTTP front, the rest by the app."""
+    HTTP front, the rest (explanations on their direct route) by the app."""
     app = build_app(settings)
-    return ServerFront(_with_fast_paths(app, settings), inference=lambda: app.state.inference)
-
-
-def _with_fast_paths(app: FastAPI, settings: ServerSettings) -> ASGIApp:
-    predicting = PredictFastPath(
-        app, inference=lambda: app.state.inference, max_bytes=settings.max_request_bytes
+    return ServerFront(
+        _with_explain_path(app, app, settings), inference=lambda: app.state.inference
     )
+
+
+def _with_explain_path(app: FastAPI, inner: ASGIApp, settings: ServerSettings) -> ASGIApp:
     return explain_routes.ExplainFastPath(
         app,
-        inner=predicting,
+        inner=inner,
         explanations=lambda: app.state.explanations,
         max_bytes=settings.max_request_bytes,
     )
