@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi import Request as FastApiRequest
 
+from fake_transport import FakeTransport
 from mlops_serving.asgi_bridge import AsgiBridge
 from mlops_serving.http_front import (
     MAX_PIPELINED,
@@ -25,29 +26,6 @@ from mlops_serving.http_front import (
 from mlops_serving.server_front import ServerFront
 
 pytestmark = pytest.mark.unit
-
-
-class _Transport:
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-        self.closed = False
-        self.aborted = False
-        self.reading = True
-
-    def pause_reading(self) -> None:
-        self.reading = False
-
-    def resume_reading(self) -> None:
-        self.reading = True
-
-    def write(self, data: bytes) -> None:
-        self.written.append(data)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.aborted = True
 
 
 class _EchoApp:
@@ -74,19 +52,19 @@ def _connection(app: _EchoApp, connections: set[FrontProtocol] | None = None) ->
     protocol = FrontProtocol(
         app, max_body=64, connections=set() if connections is None else connections
     )
-    protocol.connection_made(_Transport())  # type: ignore[arg-type]
+    protocol.connection_made(FakeTransport())  # type: ignore[arg-type]
     return protocol
 
 
 def _written(protocol: FrontProtocol) -> bytes:
     transport = protocol.transport
-    assert isinstance(transport, _Transport)
+    assert isinstance(transport, FakeTransport)
     return b"".join(transport.written)
 
 
 def _closed(protocol: FrontProtocol) -> bool:
     transport = protocol.transport
-    assert isinstance(transport, _Transport)
+    assert isinstance(transport, FakeTransport)
     return transport.closed
 
 
@@ -120,7 +98,7 @@ def test_a_client_pipelining_faster_than_it_reads_is_read_no_further_until_answe
         protocol.data_received(b"GET /r HTTP/1.1\r\n\r\n" * (MAX_PIPELINED + 1))
         await _settle()
         transport = protocol.transport
-        assert isinstance(transport, _Transport)
+        assert isinstance(transport, FakeTransport)
         paused = not transport.reading
         release.set()
         await _settle()
@@ -187,8 +165,8 @@ def test_drain_waits_for_busy_connections_then_aborts_what_is_left() -> None:
         started = loop.time()
         answered, left = answering.transport, stuck.transport
         await drain(connections, grace_seconds=0.5)
-        assert isinstance(answered, _Transport)
-        assert isinstance(left, _Transport)
+        assert isinstance(answered, FakeTransport)
+        assert isinstance(left, FakeTransport)
         return loop.time() - started, b"/answered" in b"".join(answered.written), left.aborted
 
     waited, answered, aborted = asyncio.run(go())

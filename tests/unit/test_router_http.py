@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fake_transport import FakeTransport
 from mlops_serving.http_pool import (
     MAX_HEAD,
     BackendProtocolError,
@@ -22,23 +23,6 @@ from mlops_serving.router_config_source import router_config_source
 pytestmark = pytest.mark.unit
 
 
-class _Transport:
-    """What the connection writes, and whether it closed it."""
-
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.written.append(data)
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-
 def _exchange(
     *parts: bytes, close: bool = False
 ) -> tuple[HttpResponse | BaseException, _Connection]:
@@ -46,7 +30,7 @@ def _exchange(
 
     async def go() -> tuple[HttpResponse | BaseException, _Connection]:
         conn = _Connection("h:1")
-        conn.connection_made(_Transport())  # type: ignore[arg-type]
+        conn.connection_made(FakeTransport())  # type: ignore[arg-type]
         answer = conn.send(b"GET / HTTP/1.1\r\n\r\n")
         for part in parts:
             conn.data_received(part)
