@@ -268,6 +268,23 @@ def test_ab_test_names_and_promotes_the_winner_then_drift_alerts_once_across_a_r
     firing = wait_until(lambda: _bodies(receiver, "drift"), timeout=30, what="the drift alert")
     assert firing[0]["status"] == "firing"
     assert firing[0]["alerts"][0]["labels"]["version"] == BETTER
+    # delivery is at least once: the restart below may resend only an alert whose delivery the
+    # operator had not yet written to status, so it waits for that record
+    wait_status(
+        admin,
+        ns,
+        name,
+        lambda s: any(
+            r["event"] == "drift"
+            and any(
+                (d["channel"], d["state"], d["result"]) == ("hook", "firing", "Delivered")
+                for d in r.get("deliveries", [])
+            )
+            for r in s.get("alerts", [])
+        ),
+        timeout=30,
+        what="the drift alert's delivery recorded",
+    )
 
     operator.kill()
     operator.start()
