@@ -125,11 +125,27 @@ def files_bytes(root: Path, name: str) -> int:
 def zipf_trace(count: int, requests: int, seed: int) -> list[int]:
     """Model indices of ``requests`` requests: Zipf(ZIPF_S) popularity over ``count`` models
     ranked in a random order of this seed, drawn i.i.d. (so models interleave)."""
+    rng, ranked, chance = _zipf_ranking(count, seed)
+    draws = rng.choice(count, size=requests, p=chance)
+    return [int(ranked[d]) for d in draws]
+
+
+def zipf_popularity(count: int, seed: int) -> list[float]:
+    """Each model index's probability of being requested in :func:`zipf_trace`'s trace of this
+    seed."""
+    _, ranked, chance = _zipf_ranking(count, seed)
+    popularity = [0.0] * count
+    for rank, index in enumerate(ranked):
+        popularity[int(index)] = float(chance[rank])
+    return popularity
+
+
+def _zipf_ranking(count: int, seed: int) -> tuple[np.random.Generator, np.ndarray, np.ndarray]:
+    """The seed's generator after ranking, the model index at each rank, each rank's chance."""
     rng = np.random.default_rng(seed)
     weights = 1.0 / np.arange(1, count + 1) ** ZIPF_S
     ranked = rng.permutation(count)
-    draws = rng.choice(count, size=requests, p=weights / weights.sum())
-    return [int(ranked[d]) for d in draws]
+    return rng, ranked, weights / weights.sum()
 
 
 def infer_body(seed: int) -> bytes:
@@ -267,34 +283,55 @@ def summary(
 
 
 def replayed_loads(
-    traces: list[list[str]], server_of: dict[str, str], per_replica: int, seed: int = 0
+    traces: list[tuple[list[str], dict[str, float]]],
+    server_of: dict[str, str],
+    per_replica: int,
+    seed: int = 0,
 ) -> dict[str, float]:
-    """Loads per 1,000 requests of the pool's Zipf traces replayed offline, per server (the
-    versions placed there, ``per_replica`` held): LRU, LFU, and Belady's rule, which knows the
+    """Loads per 1,000 requests of the pool's Zipf traces (each with the popularity it was drawn
+    from) replayed offline, per server (the versions placed there, ``per_replica`` held): LRU,
+    LFU, the rule that knows each version's popularity, and Belady's rule, which knows the
     future, each from a start of ``per_replica`` of the server's versions drawn at random (each
     repeat ranks the models anew, so what a server holds is unrelated to the new ranking);
-    and Belady's rule from its best start, which no rule can beat. Medians over the traces."""
-    from harness.eviction import belady_loads, best_start, lfu_loads, lru_loads
+    Belady's rule from its best start, which no rule can beat; and the long-run loads of the best
+    rule that does not know the trace (``stationary``). Medians over the traces."""
+    from harness.eviction import (
+        belady_loads,
+        best_start,
+        lfu_loads,
+        lru_loads,
+        popularity_loads,
+        stationary_loads,
+    )
 
     rng = np.random.default_rng(seed)
     placed: dict[str, list[str]] = {}
     for version, server in server_of.items():
         placed.setdefault(server, []).append(version)
     found: dict[str, list[float]] = {}
-    for trace in traces:
-        counts = dict.fromkeys(("lru", "lfu", "belady", "belady_best_start"), 0)
+    for trace, popularity in traces:
+        counts = dict.fromkeys(("lru", "lfu", "known_popularity", "belady", "belady_best_start"), 0)
+        stationary = 0.0
         for server, versions in sorted(placed.items()):
             mine = [v for v in trace if server_of[v] == server]
             start = [str(v) for v in rng.permutation(versions)[:per_replica]]
             counts["lru"] += lru_loads(mine, per_replica, start)
             counts["lfu"] += lfu_loads(mine, per_replica, start)
+            counts["known_popularity"] += popularity_loads(mine, per_replica, start, popularity)
             counts["belady"] += belady_loads(mine, per_replica, start)
             best = best_start(mine, per_replica)
             counts["belady_best_start"] += belady_loads(mine, per_replica, best)
+            share = {v: popularity.get(v, 0.0) for v in versions}
+            stationary += sum(share.values()) * stationary_loads(share, per_replica)
         for rule, count in counts.items():
             found.setdefault(rule, []).append(1000 * count / max(len(trace), 1))
+        found.setdefault("stationary", []).append(1000 * stationary / sum(popularity.values()))
     return {
-        f"replayed_{rule}_loads_per_1000": round(statistics.median(values), 1)
+        (
+            "stationary_bound_loads_per_1000"
+            if rule == "stationary"
+            else f"replayed_{rule}_loads_per_1000"
+        ): round(statistics.median(values), 1)
         for rule, values in found.items()
     }
 
@@ -344,7 +381,11 @@ def main() -> None:
         )
         server_of = {n: min(placement.servers_of[(n, VERSION)]) for n in names}
     traces = [
-        [names[i] for i in zipf_trace(len(names), args.requests, s)] for s in range(args.repeats)
+        (
+            [names[i] for i in zipf_trace(len(names), args.requests, s)],
+            dict(zip(names, zipf_popularity(len(names), s), strict=True)),
+        )
+        for s in range(args.repeats)
     ]
     replayed = replayed_loads(traces, server_of, per_replica)
     print(f"the pool's traces replayed offline: {json.dumps(replayed)}", flush=True)
