@@ -30,7 +30,8 @@ popularity over every model, so models interleave; each repeat ranks the models 
 order, so the hot set of one repeat is cold in the next). Requests are Open Inference Protocol v2
 ``infer`` bodies with one row, sent by CONCURRENCY keep-alive connections. Figures per system:
 loads per 1,000 requests, p50/p99 against the warm p99, throughput, peak RSS of a replica beside
-its idle RSS, failed requests; for the pool also the RSS one loaded version costs beyond its files.
+its idle RSS, failed requests; for the pool also the RSS one loaded version costs, beside its files
+and its weights (``model.onnx``): the per-model overhead is that RSS less the weights.
 Medians of the repeats with their spread; ``met`` judges the pool's medians. Targets: loads per
 1,000 <= 0.5x the best available anchor's; p99 <= 1.5x the warm p99; no failed request; a
 server's peak RSS <= its idle RSS + the budget.
@@ -113,10 +114,22 @@ def publish_versions(root: Path, names: list[str]) -> None:
 
 
 def files_bytes(root: Path, name: str) -> int:
+    """The bytes of a version's files, as its manifest lists them."""
+    return sum(_manifest(root, name).values())
+
+
+def weights_bytes(root: Path, name: str) -> int:
+    """The bytes of a version's network (its ``model.onnx``)."""
+    from mlops_core.artifact import ONNX_FILE
+
+    return _manifest(root, name)[ONNX_FILE]
+
+
+def _manifest(root: Path, name: str) -> dict[str, int]:
     from mlops_core.artifact import MANIFEST_FILE, parse_manifest
 
     manifest = parse_manifest((root / name / VERSION / MANIFEST_FILE).read_bytes())
-    return sum(entry.size for entry in manifest.files)
+    return {entry.path: entry.size for entry in manifest.files}
 
 
 # ---- the trace and the requests -------------------------------------------------------------
@@ -216,7 +229,7 @@ def summary(
     *,
     budget_mib: float,
     idle_rss_mib: dict[str, float],
-    overhead_kib: float,
+    memory_kib: dict[str, float],
     models: int,
     requests: int,
     replayed: dict[str, float] | None = None,
@@ -229,7 +242,7 @@ def summary(
         "requests": requests,
         "repeats": len(repeats.get("pool", [])),
         "budget_mib": round(budget_mib, 1),
-        "pool_overhead_kib_per_model": round(overhead_kib, 1),
+        **{f"pool_{name}_kib_per_model": round(kib, 1) for name, kib in memory_kib.items()},
         **(replayed or {}),
     }
     for system in SYSTEMS:
@@ -380,6 +393,13 @@ def main() -> None:
             root, names, list(pool_servers(args.replicas)), budget, OVERHEAD_BYTES
         )
         server_of = {n: min(placement.servers_of[(n, VERSION)]) for n in names}
+        weights = statistics.mean(weights_bytes(root, n) for n in names)
+        memory_kib = {  # what one loaded version holds, beside what the budget counts of it
+            "rss": outcome.rss_bytes_per_model / 1024,
+            "files": statistics.mean(sizes) / 1024 - OVERHEAD_BYTES / 1024,
+            "weights": weights / 1024,
+            "overhead": (outcome.rss_bytes_per_model - weights) / 1024,
+        }
     traces = [
         (
             [names[i] for i in zipf_trace(len(names), args.requests, s)],
@@ -394,7 +414,7 @@ def main() -> None:
         outcome.unavailable,
         budget_mib=budget / 2**20,
         idle_rss_mib=outcome.idle_rss_mib,
-        overhead_kib=outcome.overhead_bytes / 1024,
+        memory_kib=memory_kib,
         models=len(names),
         requests=args.requests,
         replayed=replayed,

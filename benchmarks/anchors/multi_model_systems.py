@@ -330,7 +330,7 @@ class Outcome:
     repeats: dict[str, list[Repeat]] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     idle_rss_mib: dict[str, float] = field(default_factory=dict)
-    overhead_bytes: float = 0.0
+    rss_bytes_per_model: float = 0.0  # a pool server's RSS growth per version it loaded
 
 
 def measure(system: System, names: list[str], per_replica: int, requests: int, seed: int) -> Repeat:
@@ -413,11 +413,11 @@ def _started_pool(
         count, size = pool.loaded_bytes(overhead)
         grown = sum(rss(pool.pids())) - sum(idle)
         first = len(idle)  # the versions the baseline already held
-        outcome.overhead_bytes = grown / max(count - first, 1) - size / max(count, 1)
+        outcome.rss_bytes_per_model = grown / max(count - first, 1)
         outcome.idle_rss_mib["pool"] = max(idle) / 2**20
         print(
-            f"pool: {count} versions preloaded, {outcome.overhead_bytes / 1024:.0f} KiB "
-            f"RSS each beyond its files",
+            f"pool: {count} versions preloaded, {outcome.rss_bytes_per_model / 1024:.0f} KiB "
+            f"RSS each, {size / max(count, 1) / 1024:.0f} KiB of files each",
             flush=True,
         )
         yield pool

@@ -565,7 +565,7 @@ def multi_model(
             unavailable,
             budget_mib=100.0,
             idle_rss_mib={"pool": 250.0, "ray": 150.0, "mlserver": 120.0},
-            overhead_kib=300.0,
+            memory_kib={"rss": 344.0, "files": 751.0, "weights": 80.0, "overhead": 264.0},
             models=1000,
             requests=20000,
         )
@@ -593,6 +593,8 @@ def test_multi_model_judges_the_pool_against_the_best_available_anchor(
     figures = result["figures"]
     assert figures["pool_rps"] == 350.0  # the median of the two repeats
     assert (figures["pool_rps_min"], figures["pool_rps_max"]) == (300.0, 400.0)
+    assert figures["pool_rss_kib_per_model"] == 344.0
+    assert figures["pool_overhead_kib_per_model"] == 264.0  # the RSS beyond the weights
     for name, reason in unavailable.items():
         assert figures[f"{name}_unavailable"] == reason
         assert f"{name}_rps" not in figures
