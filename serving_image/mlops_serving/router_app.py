@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 PASSED_PREFIXES = ("/v1/", "/v2/", "/mlops/")
 VERSION_HEADER_BYTES = VERSION_HEADER.encode()
 PREDICTION_ID_HEADER_BYTES = PREDICTION_ID_HEADER.encode()
+FEEDBACK_TARGET = FEEDBACK_PATH.encode()
 VERSION_IN_PATH = re.compile(r"/versions/([^/:]+)")
 HOP_BY_HOP = frozenset(
     {
@@ -129,16 +130,24 @@ class Router:
         endpoints: list[str] | None = None,
     ) -> Answer:
         """Send the request to ``version``: to ``endpoints`` in that order when given (a pool's
-        router orders them by placement), else round-robin over the version's endpoints."""
+        router orders them by placement), else round-robin over the version's endpoints.
+
+        Feedback is for the one server that made the prediction (it keeps the record), which
+        the prediction id does not name: an endpoint that answers 404 (not its prediction) is
+        followed by the version's next, until one knows it or all have said no."""
         if endpoints is None:
             endpoints = self.pool.order(self.pool.endpoints(config, version))
         if not endpoints:
             return error(503, f"no ready endpoints for {config.model} version {version}")
-        last_error = ""
+        seeking = target.split(b"?", 1)[0] == FEEDBACK_TARGET
+        tried = endpoints if seeking else endpoints[: self.settings.backend_attempts]
+        unknown: Answer | None = None
+        last_error, failed = "", False
         loop = asyncio.get_running_loop()
-        for attempt, endpoint in enumerate(endpoints[: self.settings.backend_attempts]):
-            if attempt:
+        for endpoint in tried:
+            if failed:  # the one before failed: this is a retry
                 self.metrics.retries.labels(version).inc()
+            failed = True
             deadline = loop.time() + self.settings.backend_timeout_seconds
             try:
                 upstream = await self.client.request(
@@ -153,7 +162,13 @@ class Router:
                 return error(504, f"version {version} at {endpoint} did not answer in time")
             self.pool.mark_alive(endpoint)
             kept = [(k, v) for k, v in upstream.headers if k not in HOP_BY_HOP]
-            return Answer(upstream.status, kept, upstream.body)
+            answer = Answer(upstream.status, kept, upstream.body)
+            if seeking and upstream.status == 404:
+                unknown, failed = answer, False
+                continue
+            return answer
+        if unknown is not None:
+            return unknown
         return error(502, f"every endpoint of version {version} failed ({last_error})")
 
     def mirror(

@@ -29,8 +29,15 @@ PREDICT = "/v1/models/fraud:predict"
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerProcess]]:
-    root = build_repository(tmp_path_factory.mktemp("models"))
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_repository(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def servers(
+    repository: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, ServerProcess]]:
+    root = repository
     logs = tmp_path_factory.mktemp("logs")
     with (
         run_server(
@@ -299,3 +306,52 @@ def test_feedback_reaches_the_version_that_made_the_prediction_without_a_sticky_
                 assert labelled.status_code == 200, labelled.text
                 assert labelled.json()["version"] == version
                 assert labelled.headers["x-mlops-version"] == version
+
+
+def test_feedback_finds_the_replica_that_made_the_prediction(
+    router: tuple[ServerProcess, Path],
+    servers: dict[str, ServerProcess],
+    repository: Path,
+    tmp_path: Path,
+) -> None:
+    """Two replicas of one version: the router takes predictions to both in turn, and each
+    prediction's feedback to the replica that keeps its record."""
+    process, config = router
+    with run_server(
+        repository,
+        host="127.0.0.15",
+        log_dir=tmp_path,
+        MODEL_VERSIONS="fraud:1.0.0",
+        PRELOAD_MODELS="fraud",
+    ) as replica:
+        endpoints = [f"{s.host}:{s.port}" for s in (servers["1.0.0"], replica)]
+        use_config(
+            process,
+            config,
+            {
+                "model": "fraud",
+                "backends": [{"version": "1.0.0", "weight": 100, "endpoints": endpoints}],
+            },
+        )
+        with httpx.Client(base_url=process.url, timeout=60) as client:
+            ids = [
+                client.post(PREDICT, json={"instances": [RECORD]}).json()["predictionIds"][0]
+                for _ in range(8)
+            ]
+            # the predictions went to the replicas in turn; their feedback, in reverse, would
+            # reach the other replica each time by the turn alone
+            for prediction_id in reversed(ids):
+                labelled = client.post(
+                    "/v1/feedback", json={"predictionId": prediction_id, "trueLabel": "1"}
+                )
+                assert labelled.status_code == 200, labelled.text
+            again = client.post("/v1/feedback", json={"predictionId": ids[0], "trueLabel": "1"})
+            assert again.status_code == 404, again.text  # no replica takes it twice
+            assert "already has feedback" in again.text
+        labelled = metric(
+            httpx.get(replica.url + "/metrics").text,
+            "ml_feedback_total",
+            model="fraud",
+            version="1.0.0",
+        )
+        assert labelled >= 1  # the new replica made some of the predictions and got their feedback
