@@ -60,7 +60,7 @@ from serving_throughput import (
 
 RUNTIMES = ("onnx", "torch")
 CONCURRENCY = (1, 64)
-REPEATS = 3
+REPEATS = 5
 EXPLAIN_ROUNDS = 5
 #: the server's own default: the share the target is judged at
 DEFAULT_SHARE: float = ServerSettings.model_fields["explain_cpu_share"].default
@@ -200,9 +200,19 @@ def throughput(repository: Path) -> dict[tuple[str, str, int], Result]:
                             HOST_SERVER, ports[runtime], path, body, concurrency, pids[runtime]
                         )
                         found.setdefault((runtime, protocol, concurrency), []).append(result)
+                        _print_round(runtime, protocol, concurrency, result)
                 bare = measure(HOST_BARE, bare_port, V1_PATH, request_body(), concurrency, bare_pid)
                 found.setdefault(("bare", "v1", concurrency), []).append(bare)
+                _print_round("bare", "v1", concurrency, bare)
     return {key: median_result(results) for key, results in found.items()}
+
+
+def _print_round(runtime: str, protocol: str, concurrency: int, r: Result) -> None:
+    print(
+        f"  round: {runtime:>5} {protocol} c={concurrency:<3} {r.rps:>8.0f} rps  p50 "
+        f"{r.p50_ms:>6.2f} ms  p99 {r.p99_ms:>6.2f} ms  server CPU {r.cpu_us:>5.1f} us/request",
+        flush=True,
+    )
 
 
 def spread(values: list[float]) -> dict[str, float]:
@@ -346,7 +356,8 @@ def main() -> None:
     for (runtime, protocol, concurrency), r in sorted(runtimes[2].items() if runtimes else []):
         print(
             f"{runtime:>6} {protocol} c={concurrency:<3} {r.rps:>8.0f} rps  p50 "
-            f"{r.p50_ms:>6.2f} ms  p99 {r.p99_ms:>6.2f} ms  errors {r.errors}"
+            f"{r.p50_ms:>6.2f} ms  p99 {r.p99_ms:>6.2f} ms  server CPU {r.cpu_us:>5.1f} "
+            f"us/request  errors {r.errors}"
         )
     for rounds in explain:
         pairs = zip(rounds.alone, rounds.beside, rounds.explained_per_s, strict=True)
