@@ -50,6 +50,7 @@ from mlops_core.storage import StorageError, open_store
 from mlops_serving.cpu_pacing import CpuBudget, Pace, pause_after, start_pace, uncharged
 from mlops_serving.errors import InvalidInputError, ModelUnavailableError
 from mlops_serving.explaining import ModelExplainer, ProbabilityFunction
+from mlops_serving.prediction_activity import PredictionActivity
 from mlops_serving.runtimes import load_servable
 
 #: versions one worker keeps ready to explain (the least recently used one is dropped)
@@ -107,11 +108,26 @@ def decode_task(raw: bytes) -> ExplainTask:
 
 class CpuPacer:
     """Holds this process to its CPU budget once started: ``paced(f)`` is ``f`` followed by the
-    pause the budget asks for (a sleep: the process uses no CPU meanwhile)."""
+    pause the budget asks for (a sleep: the process uses no CPU meanwhile). With ``activity``,
+    the budget is ``budget`` while the server is predicting and ``idle`` while it is not."""
 
-    def __init__(self, budget: CpuBudget) -> None:
-        self._budget = budget
+    def __init__(
+        self,
+        budget: CpuBudget,
+        *,
+        idle: CpuBudget | None = None,
+        activity: PredictionActivity | None = None,
+    ) -> None:
+        self._busy_budget = budget
+        self._idle_budget = idle if idle is not None else budget
+        self._activity = activity
         self._pace: Pace | None = None
+
+    @property
+    def _budget(self) -> CpuBudget:
+        if self._activity is None or self._activity.busy():
+            return self._busy_budget
+        return self._idle_budget
 
     def start(self) -> None:
         """Charge from now on (before, nothing is paced); the full burst is available."""
@@ -205,14 +221,26 @@ def lower_priority(niceness: int, idle: bool) -> None:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
-def serve_tasks(sock: socket.socket, niceness: int, idle: bool, cpu_share: float) -> None:
+@dataclass(frozen=True)
+class WorkerShares:
+    """A worker's part of one CPU while the server predicts (``busy``) and while it does not
+    (``idle``), and where the server notes its predictions (None: always ``busy``)."""
+
+    busy: float
+    idle: float
+    activity: PredictionActivity | None = None
+
+
+def serve_tasks(sock: socket.socket, niceness: int, idle: bool, shares: WorkerShares) -> None:
     """A worker's life: lower CPU priority than the server's, then one answer per task until
-    the server closes its end of the socket, within ``cpu_share`` of one CPU from the second
+    the server closes its end of the socket, within its shares of one CPU from the second
     task on. The first one is not paced: it imports shap and compiles its numba functions,
     seconds of CPU that are the worker's start, not an explanation's cost (paced, they would
     hold the first answer for minutes)."""
     lower_priority(niceness, idle)
-    pacer = CpuPacer(CpuBudget(share=cpu_share))
+    pacer = CpuPacer(
+        CpuBudget(share=shares.busy), idle=CpuBudget(share=shares.idle), activity=shares.activity
+    )
     with sock:
         while (raw := _receive_blocking(sock)) is not None:
             answer = answer_task(decode_task(raw), pacer)
@@ -223,11 +251,11 @@ def serve_tasks(sock: socket.socket, niceness: int, idle: bool, cpu_share: float
 class _Worker:
     """One worker process and the server's end of its socket (non-blocking, for the loop)."""
 
-    def __init__(self, niceness: int, idle: bool, cpu_share: float) -> None:
+    def __init__(self, niceness: int, idle: bool, shares: WorkerShares) -> None:
         ours, theirs = socket.socketpair()
         self.process: BaseProcess = get_context("spawn").Process(
             target=serve_tasks,
-            args=(theirs, niceness, idle, cpu_share),
+            args=(theirs, niceness, idle, shares),
             daemon=True,
             name="explain-worker",
         )
@@ -265,17 +293,30 @@ class _Worker:
 class ExplainWorkers:
     """The server's explanation processes (started when needed). At most ``processes``
     explanations are asked at once: the caller bounds them (``EXPLAIN_CONCURRENCY``). Together
-    they use at most ``cpu_share`` of one CPU, each ``cpu_share / processes``."""
+    they use at most ``cpu_share`` of one CPU, each ``cpu_share / processes``, while the server
+    predicts (a prediction began within ``BUSY_WINDOW_S`` by ``activity``; always, without
+    one), and ``idle_cpu_share`` (default: ``cpu_share``) while it does not."""
 
     def __init__(
-        self, *, processes: int, niceness: int, cpu_share: float, idle_priority: bool = True
+        self,
+        *,
+        processes: int,
+        niceness: int,
+        cpu_share: float,
+        idle_cpu_share: float | None = None,
+        activity: PredictionActivity | None = None,
+        idle_priority: bool = True,
     ) -> None:
-        if not cpu_share > 0:
-            raise ValueError(f"the explanation workers' CPU share must be above 0: {cpu_share}")
+        idle_share = cpu_share if idle_cpu_share is None else idle_cpu_share
+        for name, share in (("CPU share", cpu_share), ("idle CPU share", idle_share)):
+            if not share > 0:
+                raise ValueError(f"the explanation workers' {name} must be above 0: {share}")
         self._processes = processes
         self._niceness = niceness
         self._idle_priority = idle_priority
-        self._cpu_share = cpu_share
+        self._shares = WorkerShares(
+            busy=cpu_share / processes, idle=idle_share / processes, activity=activity
+        )
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
 
@@ -288,7 +329,7 @@ class ExplainWorkers:
             return self._idle.pop()
         if len(self._busy) >= self._processes:
             raise RuntimeError(f"more than {self._processes} explanations asked at once")
-        return _Worker(self._niceness, self._idle_priority, self._cpu_share / self._processes)
+        return _Worker(self._niceness, self._idle_priority, self._shares)
 
     async def explain(
         self,

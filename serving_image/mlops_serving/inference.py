@@ -12,6 +12,7 @@ from mlops_serving.feedback import FeedbackBook, PredictionRecord, new_predictio
 from mlops_serving.inputs import Record
 from mlops_serving.metrics import ServerMetrics
 from mlops_serving.model_repository import ModelRepository
+from mlops_serving.prediction_activity import PredictionActivity
 from mlops_serving.served_model import Prediction
 
 
@@ -27,11 +28,13 @@ class InferenceResult:
 
 @dataclass
 class Inference:
-    """What the protocol routes need: repository, metrics and the feedback book."""
+    """What the protocol routes need: repository, metrics and the feedback book; and, when the
+    server explains, where it notes that a prediction begins (the workers pace by it)."""
 
     repository: ModelRepository
     metrics: ServerMetrics
     feedback: FeedbackBook
+    activity: PredictionActivity | None = None
 
     async def run(
         self,
@@ -40,6 +43,8 @@ class Inference:
         to_records: Callable[[ArtifactConfig], list[Record]],
     ) -> InferenceResult:
         started = time.perf_counter()
+        if self.activity is not None:
+            self.activity.mark()
         served = await self.repository.get(name, version)
         served.in_flight += 1  # held: an eviction waits for this request
         try:

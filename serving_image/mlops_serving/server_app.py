@@ -28,6 +28,7 @@ from mlops_serving.inference import Inference
 from mlops_serving.metrics import ServerMetrics
 from mlops_serving.model_repository import ModelRepository
 from mlops_serving.pool_assignment import PoolAssignment
+from mlops_serving.prediction_activity import PredictionActivity
 from mlops_serving.server_front import ServerFront
 from mlops_serving.settings import ServerSettings
 
@@ -68,16 +69,20 @@ def build_app(settings: ServerSettings, *, store: ObjectStore | None = None) -> 
         sys.setswitchinterval(0.0005)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         repository = ModelRepository(settings, executor=executor, metrics=metrics, store=store)
+        activity = PredictionActivity()  # the explanation workers pace by it
         app.state.inference = Inference(
             repository=repository,
             metrics=metrics,
             feedback=FeedbackBook(settings.feedback_capacity, window=settings.drift.window_size),
+            activity=activity,
         )
         explain_workers = ExplainWorkers(
             processes=settings.explain_concurrency,
             niceness=settings.explain_niceness,
             idle_priority=settings.explain_idle_priority,
             cpu_share=settings.explain_cpu_share,
+            idle_cpu_share=settings.explain_idle_cpu_share,
+            activity=activity,
         )
         app.state.explanations = explain_routes.Explanations(
             repository=repository,

@@ -188,13 +188,22 @@ class ServerSettings(BaseSettings):
         "for the rest of a worker's time slice.",
     )
     explain_cpu_share: float = Field(
-        default=0.25,
+        default=0.1,
         gt=0,
         le=64,
-        description="The share of one CPU the explanation workers may use together (0.25: a "
-        "quarter of one CPU; each of EXPLAIN_CONCURRENCY workers gets an equal part): a worker "
-        "sleeps after a forward pass for as long as keeps its CPU time within its part of the "
-        "wall-clock time. A part of 1 or more never holds a worker back.",
+        description="The share of one CPU the explanation workers may use together while the "
+        "server is answering predictions (one began within the last 0.1 s; 0.1: a tenth of one "
+        "CPU; each of EXPLAIN_CONCURRENCY workers gets an equal part): a worker sleeps after a "
+        "forward pass for as long as keeps its CPU time within its part of the wall-clock "
+        "time. A part of 1 or more never holds a worker back.",
+    )
+    explain_idle_cpu_share: float = Field(
+        default=1.0,
+        gt=0,
+        le=64,
+        description="The same share while the server is answering no prediction (none began "
+        "within the last 0.1 s): 1, one CPU, lets a lone worker explain at full speed on a "
+        "quiet server; set it to EXPLAIN_CPU_SHARE to pace the workers alike at all times.",
     )
     torch_num_threads: int = Field(
         default_factory=_default_threads,

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from mlops_serving.cpu_pacing import CpuBudget, Pace, pause_after, start_pace, uncharged
 from mlops_serving.explain_workers import CpuPacer
+from mlops_serving.prediction_activity import BUSY_WINDOW_S, PredictionActivity
 from mlops_serving.settings import ServerSettings
 
 pytestmark = pytest.mark.unit
@@ -131,9 +132,52 @@ def test_the_pacer_sleeps_instead_of_spinning() -> None:
     assert cpu / wall <= 0.2 * 1.1
 
 
+def _spin(rows: int) -> int:
+    until = time.process_time() + 0.002
+    while time.process_time() < until:
+        pass
+    return rows
+
+
+def test_a_prediction_makes_the_server_busy_for_the_window() -> None:
+    activity = PredictionActivity()
+    assert not activity.busy()  # no prediction yet
+    activity.mark()
+    assert activity.busy()
+    time.sleep(BUSY_WINDOW_S * 1.2)
+    assert not activity.busy()
+
+
+def test_the_pacer_keeps_to_the_busy_share_while_predictions_come_and_the_idle_one_after() -> None:
+    """A real process: the same CPU-bound calls, paced to a fifth of a CPU while a prediction
+    began within the window, and not paced at all (a whole CPU) once none has."""
+    activity = PredictionActivity()
+    pacer = CpuPacer(CpuBudget(share=0.2, burst=0.0), idle=CpuBudget(share=1.0), activity=activity)
+    pacer.start()
+    paced = pacer.paced(_spin)
+
+    def share_of_wall(predicting: bool) -> float:
+        wall, cpu = time.monotonic(), time.process_time()
+        for i in range(40):
+            if predicting:
+                activity.mark()
+            assert paced(i) == i
+        return (time.process_time() - cpu) / (time.monotonic() - wall)
+
+    assert share_of_wall(predicting=True) <= 0.2 * 1.1
+    time.sleep(BUSY_WINDOW_S * 1.2)
+    assert share_of_wall(predicting=False) >= 0.7  # not paced: all the CPU it is given
+
+
 def test_the_server_setting_names_a_share_above_zero(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EXPLAIN_CPU_SHARE", "0.1")
     assert ServerSettings().explain_cpu_share == 0.1
+    assert ServerSettings().explain_idle_cpu_share == 1.0
+    monkeypatch.setenv("EXPLAIN_CPU_SHARE", "0.3")
+    assert ServerSettings().explain_cpu_share == 0.3
     monkeypatch.setenv("EXPLAIN_CPU_SHARE", "0")
     with pytest.raises(ValidationError, match="explain_cpu_share"):
+        ServerSettings()
+    monkeypatch.delenv("EXPLAIN_CPU_SHARE")
+    monkeypatch.setenv("EXPLAIN_IDLE_CPU_SHARE", "0")
+    with pytest.raises(ValidationError, match="explain_idle_cpu_share"):
         ServerSettings()

@@ -23,6 +23,7 @@ from mlops_serving.cpu_pacing import BURST_SECONDS
 from mlops_serving.errors import InvalidInputError, ModelUnavailableError
 from mlops_serving.explain_workers import Explained, ExplainWorkers
 from mlops_serving.explaining import ADDITIVITY_TOLERANCE, ModelExplainer
+from mlops_serving.prediction_activity import BUSY_WINDOW_S, PredictionActivity
 from mlops_serving.runtimes import ServableArtifact, load_servable
 from mlops_serving.server_app import build_server
 from mlops_serving.settings import ServerSettings
@@ -254,3 +255,74 @@ def test_a_worker_keeps_to_its_share_of_a_cpu(tmp_path: Path) -> None:
         workers.close()
     assert cpu > 0.1  # enough work for the share to show
     assert cpu <= BURST_SECONDS + share * wall * 1.1 + 0.02, (cpu, wall)  # 0.02: clock ticks
+
+
+def test_the_server_marks_each_prediction_for_its_workers(tmp_path: Path) -> None:
+    publish_example(tmp_path / "m" / "1.0.0", "mlp", steps=10)
+    records = example_records("breast-cancer", "test")[:1]
+
+    async def run() -> tuple[bool, bool]:
+        settings = ServerSettings(model_repository_uri=str(tmp_path), preload_models="m:1.0.0")
+        server = build_server(settings)
+        app = server.app  # type: ignore[attr-defined]
+        async with app.router.lifespan_context(app):
+            activity = app.state.inference.activity
+            await app.state.inference.repository.get("m", "1.0.0")
+            await asyncio.sleep(BUSY_WINDOW_S * 1.2)
+            before = activity.busy()
+            transport = httpx.ASGITransport(app=server)
+            async with httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+                answer = await client.post("/v1/models/m:predict", json={"instances": records})
+                assert answer.status_code == 200, answer.text
+            return before, activity.busy()
+
+    assert asyncio.run(run()) == (False, True)
+
+
+def test_a_worker_keeps_to_the_busy_share_only_while_the_server_predicts(tmp_path: Path) -> None:
+    """The server's predictions, marked as they begin, hold a worker to the busy share; with
+    none, the same explanations run at the idle share (a whole CPU: unpaced)."""
+    share = 0.2
+    store = publish_example(tmp_path / "m" / "1.0.0", "mlp", steps=10)
+    digest = read_artifact_parts(store).digest
+    records = example_records("breast-cancer", "test")[:4]
+    activity = PredictionActivity()
+    workers = ExplainWorkers(  # a normal priority: the idle share shows on a busy machine too
+        processes=1,
+        niceness=0,
+        cpu_share=share,
+        idle_cpu_share=1.0,
+        activity=activity,
+        idle_priority=False,
+    )
+
+    async def explain(times: int, *, predicting: bool) -> None:
+        async def predict() -> None:  # a prediction beginning every 20 ms
+            while True:
+                activity.mark()
+                await asyncio.sleep(0.02)
+
+        marking = asyncio.create_task(predict()) if predicting else None
+        for _ in range(times):
+            await workers.explain(
+                model="m", uri=store.uri, digest=digest, runtime="onnx", records=records
+            )
+        if marking is not None:
+            marking.cancel()
+
+    def cpu_of_wall(times: int, *, predicting: bool) -> tuple[float, float]:
+        (worker,) = _workers()
+        cpu, wall = sum(worker.cpu_times()[:2]), time.monotonic()
+        asyncio.run(explain(times, predicting=predicting))
+        return sum(worker.cpu_times()[:2]) - cpu, time.monotonic() - wall
+
+    try:
+        asyncio.run(explain(1, predicting=False))  # the worker's start: unpaced
+        cpu, wall = cpu_of_wall(6, predicting=True)
+        assert cpu > 0.1  # enough work for the share to show
+        assert cpu <= BURST_SECONDS + share * wall * 1.1 + 0.02, (cpu, wall)
+        time.sleep(BUSY_WINDOW_S * 1.2)
+        cpu, wall = cpu_of_wall(6, predicting=False)
+        assert cpu > 2 * share * wall, (cpu, wall)  # beyond the busy share: the idle one
+    finally:
+        workers.close()
