@@ -6,6 +6,8 @@ from __future__ import annotations
 
 class FakeTransport:
     def __init__(self) -> None:
+        #: what ``get_extra_info`` answers, as a TCP transport would
+        self.extra = {"peername": ("10.0.0.7", 40123), "sockname": ("10.0.0.1", 8080)}
         self.written: list[bytes] = []
         self.closed = False
         self.aborted = False
@@ -28,3 +30,6 @@ class FakeTransport:
 
     def resume_reading(self) -> None:
         self.reading = True
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return self.extra.get(name, default)

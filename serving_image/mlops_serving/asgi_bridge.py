@@ -73,7 +73,7 @@ class AsgiBridge:
         scope = {
             "type": "http",
             "asgi": ASGI_VERSION,
-            "http_version": "1.1",
+            "http_version": request.http_version,
             "method": request.method.decode("latin-1"),
             "scheme": "http",
             "path": decoded_path(request.path),
@@ -81,8 +81,8 @@ class AsgiBridge:
             "query_string": query,
             "root_path": "",
             "headers": request.headers,
-            "client": None,
-            "server": None,
+            "client": request.client,
+            "server": request.server,
             "state": self.state.copy(),
         }
         answered = asyncio.Event()

@@ -47,6 +47,21 @@ class Request:
     target: bytes  # path and query as sent
     headers: Headers  # names lower-cased
     body: bytes
+    http_version: str = "1.1"  # as the request line gave it: "1.0" or "1.1"
+    client: Address | None = None  # the peer's host and port (None: not a TCP connection)
+    server: Address | None = None  # the listening host and port it reached
+
+
+#: a TCP endpoint: host and port
+Address = tuple[str, int]
+
+
+def _address(transport: asyncio.BaseTransport, name: str) -> Address | None:
+    """The transport's ``peername`` or ``sockname`` as host and port; None for another family."""
+    found = transport.get_extra_info(name)
+    if isinstance(found, tuple) and len(found) >= 2:
+        return str(found[0]), int(found[1])
+    return None
 
 
 @dataclass
@@ -93,6 +108,8 @@ class FrontProtocol(asyncio.Protocol):
         self.max_body = max_body
         self.connections = connections
         self.transport: asyncio.Transport | None = None
+        self.client: Address | None = None
+        self.server: Address | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.queue: deque[tuple[Request, bool]] = deque()
         self.worker: asyncio.Task[None] | None = None
@@ -110,6 +127,8 @@ class FrontProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.client = _address(transport, "peername")
+        self.server = _address(transport, "sockname")
         self.connections.add(self)
         self.loop = asyncio.get_running_loop()
         self.last_heard = self.loop.time()
@@ -196,6 +215,9 @@ class FrontProtocol(asyncio.Protocol):
             target=self._url,
             headers=self._headers,
             body=b"".join(self._body),
+            http_version=self.parser.get_http_version(),
+            client=self.client,
+            server=self.server,
         )
         self.queue.append((request, self.parser.should_keep_alive()))
         if len(self.queue) >= MAX_PIPELINED and self.transport is not None and self.reading:

@@ -217,6 +217,15 @@ def _app(events: list[str], *, fail_start: bool = False) -> FastAPI:
     async def echo(request: FastApiRequest) -> dict[str, object]:
         return {"body": (await request.body()).decode(), "length": request.headers["x-length"]}
 
+    @app.get("/peer")
+    async def peer(request: FastApiRequest) -> dict[str, object]:
+        client = request.client
+        return {
+            "http_version": request.scope["http_version"],
+            "client": [client.host, client.port] if client is not None else None,
+            "server": list(request.scope["server"] or []),
+        }
+
     @app.get("/bug")
     async def bug() -> None:
         raise ValueError("a bug")
@@ -285,3 +294,36 @@ def test_the_model_server_answers_prediction_paths_itself_and_the_rest_through_t
             {"error": "internal error: RuntimeError"},
         )
     assert (other.status, json.loads(other.body)) == (200, {"name": "m", "query": ""})
+
+
+def test_a_request_carries_its_http_version_and_both_ends_of_its_connection() -> None:
+    async def go() -> list[Request]:
+        app = _EchoApp()
+        _connection(app).data_received(b"GET /old HTTP/1.0\r\n\r\n")
+        _connection(app).data_received(b"GET /new HTTP/1.1\r\nhost: x\r\n\r\n")
+        await _settle()
+        return app.seen
+
+    old, new = asyncio.run(go())
+    assert (old.http_version, new.http_version) == ("1.0", "1.1")
+    assert old.client == ("10.0.0.7", 40123)  # the fake transport's peername
+    assert old.server == ("10.0.0.1", 8080)
+
+
+def test_the_asgi_app_sees_the_request_s_http_version_and_addresses() -> None:
+    async def go() -> Answer:
+        bridge = AsgiBridge(_app([]))
+        await bridge.start()
+        request = Request(
+            b"GET", "/peer", b"/peer", [], b"", "1.0", ("10.0.0.7", 40123), ("10.0.0.1", 8080)
+        )
+        answer = await bridge.answer(request)
+        await bridge.stop()
+        return answer
+
+    answer = asyncio.run(go())
+    assert json.loads(answer.body) == {
+        "http_version": "1.0",
+        "client": ["10.0.0.7", 40123],
+        "server": ["10.0.0.1", 8080],
+    }
