@@ -40,18 +40,6 @@ IDLE_CLOSE_S: Final = 60.0
 STATUS_LINES = {s.value: b"HTTP/1.1 %d %s" % (s.value, s.phrase.encode()) for s in HTTPStatus}
 
 
-@dataclass
-class Request:
-    method: bytes
-    path: str  # as sent, not percent-decoded
-    target: bytes  # path and query as sent
-    headers: Headers  # names lower-cased
-    body: bytes
-    http_version: str = "1.1"  # as the request line gave it: "1.0" or "1.1"
-    client: Address | None = None  # the peer's host and port (None: not a TCP connection)
-    server: Address | None = None  # the listening host and port it reached
-
-
 #: a TCP endpoint: host and port
 Address = tuple[str, int]
 
@@ -62,6 +50,18 @@ def _address(transport: asyncio.BaseTransport, name: str) -> Address | None:
     if isinstance(found, tuple) and len(found) >= 2:
         return str(found[0]), int(found[1])
     return None
+
+
+@dataclass
+class Request:
+    method: bytes
+    path: str  # as sent, not percent-decoded
+    target: bytes  # path and query as sent
+    headers: Headers  # names lower-cased
+    body: bytes
+    http_version: str = "1.1"  # as the request line gave it: "1.0" or "1.1"
+    client: Address | None = None  # the peer's host and port (None: not a TCP connection)
+    server: Address | None = None  # the listening host and port it reached
 
 
 @dataclass

@@ -111,32 +111,26 @@ def test_a_budget_names_a_share_above_zero() -> None:
         CpuBudget(share=0.0)
 
 
+def _spin(rows: int) -> int:
+    """Two milliseconds of CPU, then ``rows`` back."""
+    until = time.process_time() + 0.002
+    while time.process_time() < until:
+        pass
+    return rows
+
+
 def test_the_pacer_sleeps_instead_of_spinning() -> None:
     """A real process: CPU-bound calls paced to a fifth of a CPU use about a fifth of the wall
     clock, and the time between them is slept, not spent."""
     pacer = CpuPacer(CpuBudget(share=0.2, burst=0.0))
     pacer.start()
-
-    def spin(rows: int) -> int:
-        until = time.process_time() + 0.002
-        while time.process_time() < until:
-            pass
-        return rows
-
-    paced = pacer.paced(spin)
+    paced = pacer.paced(_spin)
     wall, cpu = time.monotonic(), time.process_time()
     for i in range(50):
         assert paced(i) == i
     wall, cpu = time.monotonic() - wall, time.process_time() - cpu
     assert wall >= 0.5 * 0.9  # 0.1 s of CPU at a fifth of a CPU
     assert cpu / wall <= 0.2 * 1.1
-
-
-def _spin(rows: int) -> int:
-    until = time.process_time() + 0.002
-    while time.process_time() < until:
-        pass
-    return rows
 
 
 def test_a_prediction_makes_the_server_busy_for_the_window() -> None:
