@@ -38,6 +38,7 @@ from typing import Any
 
 from serving_throughput import (
     Result,
+    first_then_second,
     free_port,
     load,
     model_server,
@@ -99,11 +100,6 @@ def throughput(host: str, port: int, body: bytes) -> Result:
     if shutil.which("wrk"):
         return wrk_load(host, port, PATH, body, 16)
     return load(host, port, PATH, body, 16, THROUGHPUT_REQUESTS)
-
-
-def first_then_second(index: int, sides: tuple[str, str]) -> tuple[str, str]:
-    """The order of the two sides in round ``index``: as given in even rounds, swapped in odd."""
-    return sides if index % 2 == 0 else (sides[1], sides[0])
 
 
 def median(results: list[Result], attr: str) -> float:

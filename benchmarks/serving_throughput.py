@@ -37,11 +37,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -464,6 +464,12 @@ Targets = tuple[tuple[str, int], ...]
 
 
 Rounds = dict[tuple[str, int], list[Result]]
+Key = TypeVar("Key", bound=Hashable)
+
+
+def first_then_second(index: int, sides: tuple[str, str]) -> tuple[str, str]:
+    """The order of the two sides in round ``index``: as given in even rounds, swapped in odd."""
+    return sides if index % 2 == 0 else (sides[1], sides[0])
 
 
 def run_all(repository: Path) -> Rounds:
@@ -527,9 +533,7 @@ def main() -> None:
     print(json.dumps(result))
 
 
-def ratios(
-    rounds: Rounds, subject: tuple[str, int], base: tuple[str, int], attr: str
-) -> list[float]:
+def ratios(rounds: Mapping[Key, list[Result]], subject: Key, base: Key, attr: str) -> list[float]:
     """``subject / base`` of one figure within each round."""
     pairs = zip(rounds[subject], rounds[base], strict=True)
     return [float(getattr(a, attr)) / float(getattr(b, attr)) for a, b in pairs]
