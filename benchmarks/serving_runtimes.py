@@ -283,9 +283,10 @@ def runtime_figures(
     targets = {
         "cold_start_onnx_of_torch": "<= 0.333",
         "idle_rss_onnx_of_torch": "<= 0.333",
-        "rps_onnx_of_torch (v1, v2, c1, c64; median of the rounds)": ">= 1.0",
-        "p99_onnx_of_torch (v1, v2, c1, c64; median of the rounds)": "<= 1.0",
-        f"onnx_of_bare_c{top} (v1, v2; median of the rounds)": ">= 0.45",
+        # named so that ``make bench`` finds the figures each judges (v1 and v2, c=1 and c=64)
+        "rps_onnx_of_torch": ">= 1.0 (the median of the rounds)",
+        "p99_onnx_of_torch": "<= 1.0 (the median of the rounds)",
+        f"onnx_of_bare_c{top}": ">= 0.45 (the median of the rounds)",
     }
     return numbers, targets, met
 

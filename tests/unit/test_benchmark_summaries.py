@@ -451,6 +451,8 @@ def test_serving_runtimes_judge_onnx_against_torch_in_the_same_run(
         ({"onnx": [starts[0]], "torch": [starts[1]]}, {"onnx": [150.0], "torch": [577.0]}, figures),
     )
     check_shape(result, "serving_runtimes", targets_are_figures=False)
+    for target in result["targets"]:  # each names the figures it judges, for `make bench`
+        assert any(target in figure for figure in result["figures"]), target
     assert result["figures"]["idle_rss_onnx_of_torch"] == 0.26
     # judged at the server's default share, not at the uncapped one beside it (9.9x)
     assert result["figures"]["explain_cpu_share"] == module.DEFAULT_SHARE
